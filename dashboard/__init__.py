@@ -1,0 +1,44 @@
+"""Tenantdesk: create_app() wires config, extensions and blueprints — nothing else."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from dashboard.config import PROJECT_ROOT
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    from dashboard import config, db, errors, provisioning, security, tenancy, web
+    from dashboard.auth import principal
+    from dashboard.auth import routes as auth_routes
+    from dashboard.auth.passwords import Passwords
+    from dashboard.orgs import context as org_context
+    from dashboard.orgs import routes as org_routes
+
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(config.from_environment())
+    if test_config:
+        app.config.update(test_config)
+
+    urls = app.config.get("DATABASE_URLS") or provisioning.resolve_urls(app.config)
+    database = db.connect(urls, pool_size=app.config["DB_POOL_SIZE"])
+    db.check_runtime_role(database.engine)
+    app.extensions["tenantdesk.db"] = database
+    app.extensions["tenantdesk.passwords"] = Passwords(
+        app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"]
+    )
+
+    tenancy.init_app(app)
+    security.init_app(app)
+    principal.init_app(app)
+    org_context.init_app(app)
+    web.init_app(app)
+    errors.init_app(app)
+
+    app.register_blueprint(auth_routes.bp)
+    app.register_blueprint(org_routes.bp)
+    return app

@@ -1,0 +1,1 @@
+"""Sign-in, browser sessions, the org switcher (and later SAML/OIDC)."""

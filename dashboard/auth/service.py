@@ -1,0 +1,153 @@
+"""Sign-in rules, browser session records and the org switch. No Flask here."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.orm import Session
+
+from dashboard import tenancy
+from dashboard.auth.passwords import Passwords
+from dashboard.models import LoginAttempt, User, UserSession
+
+
+class LoginRefused(Exception):
+    """Wrong email or password: one message for both, so accounts cannot be enumerated."""
+
+    message = "Incorrect email or password."
+
+
+class LoginThrottled(LoginRefused):
+    def __init__(self, minutes: int) -> None:
+        super().__init__()
+        self.message = (
+            f"Too many failed sign-in attempts. Try again in {minutes} minute"
+            f"{'s' if minutes != 1 else ''}."
+        )
+
+
+@dataclass(frozen=True)
+class OrgChoice:
+    org_id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Client:
+    ip: str
+    user_agent: str
+
+
+def email_key(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def authenticate(
+    session: Session,
+    passwords: Passwords,
+    email: str,
+    password: str,
+    client: Client,
+    *,
+    max_failures: int,
+    window_seconds: int,
+    max_failures_per_ip: int | None = None,
+) -> User:
+    """Return the user, or raise LoginRefused / LoginThrottled. Failures are committed."""
+    key = email_key(email)
+    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
+    failures_for_email = session.scalar(
+        select(func.count()).where(LoginAttempt.email_key == key, LoginAttempt.at > since)
+    )
+    failures_from_ip = session.scalar(
+        select(func.count()).where(LoginAttempt.ip == client.ip, LoginAttempt.at > since)
+    )
+    ip_limit = max_failures_per_ip or max_failures * 6
+    if failures_for_email >= max_failures or failures_from_ip >= ip_limit:
+        raise LoginThrottled(max(1, window_seconds // 60))
+
+    user = find_user_by_email(session, email)
+    ok = passwords.verify(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        session.add(LoginAttempt(email_key=key, ip=client.ip))
+        session.commit()  # a failed attempt must count even though the request "fails"
+        raise LoginRefused()
+    session.execute(delete(LoginAttempt).where(LoginAttempt.email_key == key))
+    return user
+
+
+def user_orgs(session: Session) -> list[OrgChoice]:
+    """The signed-in user's orgs, through the narrow SECURITY DEFINER function."""
+    rows = session.execute(text("SELECT org_id, slug, name, status, role FROM app_user_orgs()"))
+    return [OrgChoice(*row) for row in rows]
+
+
+def preferred_org(orgs: list[OrgChoice], last_org_id: uuid.UUID | None) -> OrgChoice | None:
+    active = [o for o in orgs if o.status == "active"] or orgs
+    for org in active:
+        if org.org_id == last_org_id:
+            return org
+    return active[0] if active else None
+
+
+def open_session(
+    session: Session, user: User, org: OrgChoice | None, client: Client
+) -> UserSession:
+    record = UserSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        org_id=org.org_id if org else None,
+        ip=client.ip[:64],
+        user_agent=client.user_agent[:300],
+    )
+    session.add(record)
+    if org:
+        session.execute(update(User).where(User.id == user.id).values(last_org_id=org.org_id))
+    session.flush()
+    return record
+
+
+def revoke_session(session: Session, session_id: uuid.UUID, reason: str) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=reason)
+    )
+
+
+def switch_org(
+    session: Session, user: User, old_session_id: uuid.UUID, target_slug: str, client: Client
+) -> tuple[UserSession, OrgChoice] | None:
+    """Check membership, revoke the old session id and open a new one for the target org.
+
+    Returns None (and changes nothing) when the user is not an active member of that org.
+    """
+    target = next(
+        (o for o in user_orgs(session) if o.slug == target_slug and o.status == "active"), None
+    )
+    if target is None:
+        return None
+    revoke_session(session, old_session_id, "switched org")
+    return open_session(session, user, target, client), target
+
+
+def create_org(session: Session, name: str, slug: str) -> uuid.UUID:
+    """Create an org owned by the session's user (through app_create_org)."""
+    return session.scalar(
+        text("SELECT app_create_org(:name, :slug)"), {"name": name, "slug": slug}
+    )
+
+
+def context_for(user_id: uuid.UUID, org_id: uuid.UUID | None) -> tenancy.TenantContext:
+    return tenancy.TenantContext(user_id=user_id, org_id=org_id)

@@ -1,0 +1,116 @@
+"""The `tenantdesk` command: serve, migrate, seed-demo, db-url, run, make-staff."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from dashboard import config as settings
+from dashboard import provisioning
+
+
+def _urls() -> provisioning.DatabaseUrls:
+    return provisioning.resolve_urls(settings.from_environment())
+
+
+def _stop_on_sigterm() -> None:
+    # SIGTERM exits through atexit too, so the embedded PostgreSQL stops with us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+@click.group()
+def main() -> None:
+    """Tenantdesk: a tenant admin dashboard isolated by PostgreSQL row-level security."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (as the owner role)."""
+    from dashboard import migrate as migrations
+
+    migrations.upgrade(_urls().owner)
+    click.echo("Database is up to date.")
+
+
+@main.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo organizations and people (safe to run again)."""
+    _seed()
+
+
+def _seed() -> None:
+    from dashboard import create_app, demo
+
+    app = create_app()
+    demo.seed(app.extensions["tenantdesk.db"].sessionmaker, app.extensions["tenantdesk.passwords"])
+    app.extensions["tenantdesk.db"].dispose()
+    click.echo("Demo data loaded. Sign in with any of (password: tenantdesk-demo):")
+    for email, what in demo.LOGINS:
+        click.echo(f"  {email:<22} {what}")
+
+
+@main.command("db-url")
+@click.option("--owner", is_flag=True, help="Print the migration (owner) URL instead.")
+def db_url(owner: bool) -> None:
+    """Print the URL of the database in use."""
+    urls = _urls()
+    click.echo(urls.owner if owner else urls.runtime)
+
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST")
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int,
+              show_default="PORT")
+def serve(host: str, port: int) -> None:
+    """Serve the dashboard (threaded WSGI server; use gunicorn wsgi:app in production)."""
+    _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from dashboard import create_app
+
+    _stop_on_sigterm()
+    app = create_app()
+    click.echo(f"Tenantdesk is running on http://{host}:{port}/  (Ctrl-C to stop)")
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"))
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int)
+def run(host: str, port: int) -> None:
+    """Quickstart: database, migrations, demo data, then serve."""
+    from dashboard import migrate as migrations
+
+    _stop_on_sigterm()
+    migrations.upgrade(_urls().owner)
+    _seed()
+    _serve(host, port)
+
+
+@main.command("make-staff")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Remove the staff flag instead.")
+def make_staff(email: str, revoke: bool) -> None:
+    """Mark a user as Tenantdesk staff (never possible from a web form)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_urls().owner)
+    with engine.begin() as conn:
+        updated = conn.execute(
+            text("UPDATE users SET is_staff = :staff WHERE lower(email) = lower(:email)"),
+            {"staff": not revoke, "email": email},
+        ).rowcount
+    engine.dispose()
+    if not updated:
+        raise click.ClickException(f"No user with email {email}.")
+    click.echo(f"{email} is {'no longer ' if revoke else ''}staff.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Settings from environment variables, with safe defaults.
+
+Only this module reads ``os.environ``; everything else asks ``app.config``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _instance_path() -> Path:
+    return Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+
+
+def _persistent_secret(instance: Path, name: str) -> str:
+    """A random secret kept under instance/ so restarts keep sessions valid."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def from_environment() -> dict:
+    instance = _instance_path()
+    env = os.environ.get
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": env("SECRET_KEY") or _persistent_secret(instance, "secret_key"),
+        # Runtime role (no ownership, no BYPASSRLS). Unset: the embedded PostgreSQL.
+        "DATABASE_URL": env("DATABASE_URL"),
+        # Owner role used by migrations only.
+        "MIGRATION_DATABASE_URL": env("MIGRATION_DATABASE_URL"),
+        "DB_POOL_SIZE": int(env("DB_POOL_SIZE", "10")),
+        "SMTP_URL": env("SMTP_URL"),
+        "MAIL_FROM": env("MAIL_FROM", "Tenantdesk <no-reply@tenantdesk.localhost>"),
+        "REDIS_URL": env("REDIS_URL"),
+        "BASE_URL": env("BASE_URL", "http://127.0.0.1:5000"),
+        "SESSION_COOKIE_SECURE": env("SESSION_COOKIE_SECURE", "0") == "1",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "tenantdesk_session",
+        "SESSION_IDLE_DAYS": int(env("SESSION_IDLE_DAYS", "14")),
+        "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
+        "LOGIN_MAX_FAILURES": int(env("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_MAX_FAILURES_PER_IP": int(env("LOGIN_MAX_FAILURES_PER_IP", "30")),
+        "LOGIN_FAILURE_WINDOW_SECONDS": int(env("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
+        # argon2id cost; tests lower it so the suite stays fast.
+        "ARGON2_TIME_COST": int(env("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_COST": int(env("ARGON2_MEMORY_COST", "65536")),
+        "MAX_CONTENT_LENGTH": int(env("MAX_CONTENT_LENGTH", str(1024 * 1024))),
+    }

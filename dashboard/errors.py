@@ -1,0 +1,62 @@
+"""Error pages: a clear message, never a stack trace, JSON under /api/."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Sign in to continue.",
+    403: "You do not have permission to do that.",
+    404: "Not found.",
+    405: "That method is not allowed here.",
+    409: "That conflicts with the current state.",
+    413: "The request is too large.",
+    429: "Too many requests. Slow down and try again shortly.",
+    500: "Something went wrong on our side.",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/partner/", "/scim/", "/auth/token")) or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def json_error(status: int, code: str, message: str):
+    return {"error": {"code": code, "message": message}}, status
+
+
+def init_app(app) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        message = "Your form expired or was sent from another site. Reload the page and try again."
+        if wants_json():
+            return json_error(400, "csrf_failed", message)
+        return render_template("errors/error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if exc.response is not None:  # abort(response) carries its own page
+            return exc.response
+        status = exc.code or 500
+        if status == 401 and not wants_json():
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        message = MESSAGES.get(status, exc.description)
+        if wants_json():
+            return json_error(status, exc.name.lower().replace(" ", "_"), message)
+        template = "errors/404.html" if status == 404 else "errors/error.html"
+        return render_template(template, status=status, message=message), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "internal_error", MESSAGES[500])
+        return render_template("errors/error.html", status=500, message=MESSAGES[500]), 500

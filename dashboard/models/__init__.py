@@ -1,0 +1,20 @@
+"""SQLAlchemy models, one module per aggregate. Import models from their module."""
+
+from dashboard.models.audit import AuditEvent
+from dashboard.models.base import Base
+from dashboard.models.credentials import OrgCredential, SupportGrant
+from dashboard.models.orgs import CustomRole, Membership, Organization
+from dashboard.models.users import LoginAttempt, User, UserSession
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "CustomRole",
+    "LoginAttempt",
+    "Membership",
+    "OrgCredential",
+    "Organization",
+    "SupportGrant",
+    "User",
+    "UserSession",
+]

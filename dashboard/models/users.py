@@ -1,0 +1,49 @@
+"""People and their browser sessions (global: a person exists across orgs)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dashboard.models.base import Base, created_at, uuid_pk
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    email: Mapped[str]
+    name: Mapped[str]
+    password_hash: Mapped[str | None]
+    is_staff: Mapped[bool] = mapped_column(server_default="false")
+    is_active: Mapped[bool] = mapped_column(server_default="true")
+    last_org_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = created_at()
+
+
+class UserSession(Base):
+    """Server-side half of a browser session token; revoking it logs that token out."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    org_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = created_at()
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    ip: Mapped[str | None]
+    user_agent: Mapped[str | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None]
+
+
+class LoginAttempt(Base):
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_key: Mapped[str]
+    ip: Mapped[str]
+    at: Mapped[datetime] = mapped_column(server_default=func.now())

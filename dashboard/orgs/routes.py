@@ -1,0 +1,57 @@
+"""Org home and org creation. HTTP only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+
+from dashboard import tenancy
+from dashboard.auth import service as auth_service
+from dashboard.auth.principal import client_info, issue_token
+from dashboard.orgs import service
+from dashboard.orgs.forms import CreateOrgForm
+from dashboard.permissions import Permission, authenticated, requires
+
+bp = Blueprint("orgs", __name__)
+
+
+@bp.route("/o/<slug>/")
+@requires(Permission.ORG_VIEW)
+def home():
+    overview = service.overview(tenancy.request_session())
+    if overview is None:
+        abort(404)
+    return render_template("orgs/home.html", overview=overview)
+
+
+@bp.route("/orgs/new", methods=["GET", "POST"])
+@authenticated
+def create():
+    form = CreateOrgForm()
+    status = 200
+    if form.validate_on_submit():
+        db = tenancy.request_session()
+        try:
+            org_id = service.create_org(db, form.name.data, form.slug.data or "")
+        except service.OrgError as exc:
+            getattr(form, exc.field).errors.append(exc.message)
+            status = 400
+        else:
+            from dashboard.models import User
+
+            user = db.get(User, g.principal.user_id)
+            org = next(o for o in auth_service.user_orgs(db) if o.org_id == org_id)
+            auth_service.revoke_session(db, g.principal.session_id, "switched org")
+            record = auth_service.open_session(db, user, org, client_info())
+            tenancy.bind_request(auth_service.context_for(user.id, org_id))
+            from dashboard.audit.service import record_audit
+            from dashboard.audit.web import request_actor
+
+            record_audit(
+                tenancy.request_session(), org_id=org_id, actor=request_actor(),
+                action="org.create", target=f"org:{org.slug}", after={"name": org.name},
+            )
+            issue_token(record.id, user.id, org_id, "owner")
+            return redirect(url_for("orgs.home", slug=org.slug), 303)
+    elif request.method == "POST":
+        status = 400
+    return render_template("orgs/create.html", form=form), status

@@ -1,0 +1,83 @@
+"""Org rules: creation, slugs and the home overview. No Flask here."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dashboard.auth import service as auth_service
+from dashboard.models import Membership, Organization
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+RESERVED_SLUGS = frozenset({"admin", "api", "new", "static", "login", "logout", "www"})
+
+
+class OrgError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OrgOverview:
+    id: uuid.UUID
+    slug: str
+    name: str
+    plan: str
+    status: str
+    member_count: int
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:40].strip("-")
+
+
+def validate_slug(slug: str) -> str:
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise OrgError(
+            "slug", "Use 1–40 lowercase letters, digits or hyphens, not starting or ending with -."
+        )
+    if slug in RESERVED_SLUGS:
+        raise OrgError("slug", "That address is reserved. Choose another.")
+    return slug
+
+
+def create_org(session: Session, name: str, slug: str) -> uuid.UUID:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise OrgError("name", "Give the organization a name of 1–100 characters.")
+    slug = validate_slug(slug or slugify(name))
+    try:
+        with session.begin_nested():
+            return auth_service.create_org(session, name, slug)
+    except IntegrityError as exc:
+        raise OrgError("slug", "That address is taken. Choose another.") from exc
+
+
+def overview(session: Session) -> OrgOverview | None:
+    """The current org (from the RLS context) with its member count, in one query."""
+    members = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.org_id == Organization.id)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(
+            Organization.id,
+            Organization.slug,
+            Organization.name,
+            Organization.plan,
+            Organization.status,
+            members,
+        )
+    ).one_or_none()
+    return OrgOverview(*row) if row else None

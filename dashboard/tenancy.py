@@ -1,0 +1,152 @@
+"""THE one place that sets the row-level security context of a transaction.
+
+Every transaction a Tenantdesk session opens starts with::
+
+    set_config('app.user_id', ..., true), set_config('app.org_id', ..., true), ...
+
+``true`` makes the settings transaction-local, so a pooled connection never carries a tenant
+into the next transaction. Values travel as bound parameters, never as SQL text. With no
+context, the database gate ``app_current_org()`` is NULL and every tenant table reads empty.
+
+``GLOBAL_TABLES`` names the only tables allowed to live without forced RLS; a test fails if
+any other table lacks it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+GLOBAL_TABLES = frozenset(
+    {
+        "alembic_version",  # migration bookkeeping
+        "users",  # a person exists across orgs
+        "user_sessions",  # browser sessions belong to a user, not an org
+        "login_attempts",  # throttling, before anyone is known
+    }
+)
+
+_CONTEXT_KEY = "tenant_context"
+_SET_CONTEXT_SQL = text(
+    "SELECT set_config('app.user_id', :user_id, true),"
+    " set_config('app.org_id', :org_id, true),"
+    " set_config('app.credential_id', :credential_id, true)"
+)
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """Who a transaction acts for. All None: nobody (zero tenant rows)."""
+
+    user_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+    credential_id: uuid.UUID | None = None  # an org API key or SCIM token
+
+    def as_params(self) -> dict[str, str]:
+        return {
+            "user_id": _text(self.user_id),
+            "org_id": _text(self.org_id),
+            "credential_id": _text(self.credential_id),
+        }
+
+
+NOBODY = TenantContext()
+
+
+def _text(value: uuid.UUID | str | None) -> str:
+    # Anything that is not a UUID becomes '' and the gate reads it as "no context".
+    if value is None:
+        return ""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return ""
+
+
+def context_of(session: Session) -> TenantContext:
+    return session.info.get(_CONTEXT_KEY, NOBODY)
+
+
+def bind(session: Session, context: TenantContext) -> None:
+    """Make ``context`` apply from the session's next transaction on.
+
+    A transaction already open is committed first: a context never changes mid-transaction.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.info[_CONTEXT_KEY] = context
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_context(session: Session, transaction, connection) -> None:
+    connection.execute(_SET_CONTEXT_SQL, context_of(session).as_params())
+
+
+@contextmanager
+def scoped_session(factory, context: TenantContext) -> Iterator[Session]:
+    """A session acting for ``context``; commits on success, rolls back on error."""
+    session = factory()
+    session.info[_CONTEXT_KEY] = context
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# ------------------------------------------------------------------------ per web request
+# The request's session is bound to ``g.tenant_context`` (set by the sign-in loader). It is
+# committed before the response leaves when the response is a success, rolled back otherwise,
+# so a refused request changes nothing.
+
+
+def request_session() -> Session:
+    from flask import current_app, g
+
+    if "db_session" not in g:
+        session = current_app.extensions["tenantdesk.db"].sessionmaker()
+        session.info[_CONTEXT_KEY] = g.get("tenant_context", NOBODY)
+        g.db_session = session
+    return g.db_session
+
+
+def bind_request(context: TenantContext) -> Session:
+    """Switch the request's session to ``context`` (used at sign-in and org switch)."""
+    from flask import g
+
+    g.tenant_context = context
+    session = request_session()
+    bind(session, context)
+    return session
+
+
+def init_app(app) -> None:
+    from flask import g
+
+    @app.after_request
+    def _finish(response):
+        session = g.pop("db_session", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        return response
+
+    @app.teardown_request
+    def _discard(exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()

@@ -1,0 +1,31 @@
+// Small progressive enhancements. No inline scripts anywhere (the CSP forbids them).
+(function () {
+  "use strict";
+  // <button data-copy="#target"> copies the target's text to the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var target = document.querySelector(button.getAttribute("data-copy"));
+    if (!target || !navigator.clipboard) return;
+    navigator.clipboard.writeText(target.value || target.textContent.trim()).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+  // <form data-confirm="Remove Ada?"> asks before submitting.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+  // Escape closes an open menu and returns focus to its summary.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    });
+  });
+})();

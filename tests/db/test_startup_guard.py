@@ -1,0 +1,39 @@
+"""The app refuses to serve when its database role could read past RLS."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import provisioning
+from dashboard.db import UnsafeDatabaseRole
+from tests.conftest import make_app
+
+
+def test_refuses_a_superuser(database_urls, tmp_path):
+    unsafe = provisioning.DatabaseUrls(runtime=database_urls.admin, owner=database_urls.owner)
+    with pytest.raises(UnsafeDatabaseRole, match="superuser") as info:
+        make_app(unsafe, tmp_path)
+    assert "NOBYPASSRLS" in str(info.value)
+
+
+def test_refuses_the_table_owner(database_urls, tmp_path):
+    unsafe = provisioning.DatabaseUrls(runtime=database_urls.owner, owner=database_urls.owner)
+    with pytest.raises(UnsafeDatabaseRole, match="owns"):
+        make_app(unsafe, tmp_path)
+
+
+def test_refuses_a_bypassrls_role(database_urls, admin_engine, tmp_path):
+    from sqlalchemy import text
+
+    with admin_engine.begin() as conn:
+        conn.execute(text(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'td_bypass_probe')"
+            " THEN CREATE ROLE td_bypass_probe LOGIN BYPASSRLS; END IF; END $$"
+        ))
+    database = database_urls.runtime.rsplit("/", 1)[1].split("?")[0]
+    url = provisioning.url_for_role(database_urls.admin, "td_bypass_probe", database)
+    unsafe = provisioning.DatabaseUrls(runtime=url, owner=database_urls.owner)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO td_bypass_probe'))
+    with pytest.raises(UnsafeDatabaseRole, match="BYPASSRLS"):
+        make_app(unsafe, tmp_path)

@@ -1,0 +1,74 @@
+"""factory_boy factories, one per aggregate, written as a superuser (setup only)."""
+
+from __future__ import annotations
+
+import itertools
+
+import factory
+from sqlalchemy import text
+
+from dashboard.models import Membership, Organization, User
+
+_state: dict = {}
+_seq = itertools.count(1)
+
+
+def bind(session_factory, password_hash: str) -> None:
+    _state["session"] = session_factory()
+    _state["password_hash"] = password_hash
+    for cls in (UserFactory, OrgFactory, MembershipFactory):
+        cls._meta.sqlalchemy_session = _state["session"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_seq)}x{id(_state) % 10000}"
+
+
+class _Base(factory.alchemy.SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_persistence = "commit"
+
+
+class UserFactory(_Base):
+    class Meta:
+        model = User
+
+    email = factory.LazyFunction(lambda: f"{unique('user')}@example.com")
+    name = factory.Faker("name")
+    password_hash = factory.LazyFunction(lambda: _state["password_hash"])
+
+
+class OrgFactory(_Base):
+    class Meta:
+        model = Organization
+
+    slug = factory.LazyFunction(lambda: unique("org"))
+    name = factory.LazyAttribute(lambda o: f"Org {o.slug.upper()}")
+
+
+class MembershipFactory(_Base):
+    class Meta:
+        model = Membership
+
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    user_id = factory.LazyFunction(lambda: UserFactory().id)
+    role = "member"
+
+
+def org_with_members(**roles_by_label):
+    """An org plus users in the given roles: ``org_with_members(owner='owner', bob='member')``."""
+    org = OrgFactory()
+    people = {}
+    for label, role in roles_by_label.items():
+        user = UserFactory()
+        MembershipFactory(org_id=org.id, user_id=user.id, role=role)
+        people[label] = user
+    return org, people
+
+
+def execute(sql: str, **params):
+    session = _state["session"]
+    result = session.execute(text(sql), params)
+    session.commit()
+    return result

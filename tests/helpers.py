@@ -1,0 +1,32 @@
+"""Small helpers for driving the app through its real HTTP interface."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import TEST_PASSWORD
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
+                   r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    return csrf_from(client.get(path).get_data(as_text=True))
+
+
+def login(client, user_or_email, password: str = TEST_PASSWORD):
+    email = getattr(user_or_email, "email", user_or_email)
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"csrf_token": token, "email": email, "password": password})
+
+
+def post(client, path: str, data: dict | None = None, **kwargs):
+    """POST with a valid CSRF token taken from the user's current session."""
+    token = csrf_token(client, "/switcher")
+    return client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
