@@ -17,8 +17,10 @@ def _urls() -> provisioning.DatabaseUrls:
 
 
 def _stop_on_sigterm() -> None:
-    # SIGTERM exits through atexit too, so the embedded PostgreSQL stops with us.
+    # SIGTERM and Ctrl-C exit through atexit, so the embedded PostgreSQL stops with us. SIGINT
+    # is re-armed because a shell starting us in the background may have set it to "ignore".
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @click.group()
