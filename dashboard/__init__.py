@@ -9,6 +9,7 @@ from dashboard.config import PROJECT_ROOT
 
 def create_app(test_config: dict | None = None) -> Flask:
     from dashboard import config, db, errors, provisioning, security, tenancy, web
+    from dashboard.audit import routes as audit_routes
     from dashboard.auth import principal
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
@@ -41,4 +42,5 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(org_routes.bp)
+    app.register_blueprint(audit_routes.bp)
     return app

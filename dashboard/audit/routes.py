@@ -1,0 +1,53 @@
+"""The org's audit log page, its htmx results fragment and CSV export. HTTP only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, render_template, request, stream_with_context
+
+from dashboard import navigation, tenancy
+from dashboard.audit import csv_export, filters, service
+from dashboard.permissions import Permission, requires
+
+bp = Blueprint("audit", __name__)
+navigation.register("Audit log", "audit.index", Permission.AUDIT_VIEW, order=80)
+
+
+def _parse():
+    try:
+        return filters.parse(request.args), None
+    except filters.FilterError as exc:
+        return filters.AuditFilters(), str(exc)
+
+
+@bp.route("/o/<slug>/audit")
+@requires(Permission.AUDIT_VIEW)
+def index():
+    chosen, error = _parse()
+    session = tenancy.request_session()
+    try:
+        page = service.list_events(session, chosen, cursor=request.args.get("cursor"))
+    except service.BadCursor as exc:
+        page, error = service.AuditPage([], None), str(exc)
+    context = {"page": page, "filters": chosen, "error": error}
+    if request.headers.get("HX-Request"):
+        return render_template("audit/partials/results.html", **context), 400 if error else 200
+    return (
+        render_template("audit/index.html", actions=service.distinct_actions(session), **context),
+        400 if error else 200,
+    )
+
+
+@bp.route("/o/<slug>/audit.csv")
+@requires(Permission.AUDIT_VIEW)
+def export_csv():
+    chosen, error = _parse()
+    if error:
+        return render_template("errors/error.html", status=400, message=error), 400
+    session = tenancy.request_session()
+    events = service.iter_events(session, chosen)
+    filename = f"audit-{g.membership.slug}.csv"
+    return Response(
+        stream_with_context(csv_export.rows(events)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
