@@ -1,0 +1,103 @@
+"""Each main page runs a small, constant number of SQL statements, however big the org is.
+
+Counted with a SQLAlchemy ``before_cursor_execute`` listener on the app's engine: every
+statement the request sends (the RLS context included). A page is found by its URL rule, so
+pages that are not built yet are skipped ("not available yet") and picked up once they land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import event
+
+from tests import factories
+from tests.helpers import login
+
+GROW_BY = 120  # more than any page size, so a per-row query would show
+
+
+@dataclass(frozen=True)
+class PageCase:
+    rule: str  # the URL rule, e.g. "/o/<slug>/members"
+    budget: int  # the most statements one request may run
+    grow: tuple[Callable, ...]  # what makes the org "big" for this page
+    query: str = ""
+
+
+def add_members(org, n: int = GROW_BY) -> None:
+    """n new users in the org (set-based, as a superuser)."""
+    factories.execute(
+        """
+        WITH new AS (
+          INSERT INTO users (email, name, password_hash)
+          SELECT 'grow-' || gen_random_uuid() || '@example.com', 'Grown ' || g, NULL
+            FROM generate_series(1, :n) g
+          RETURNING id)
+        INSERT INTO memberships (org_id, user_id, role) SELECT :org, id, 'member' FROM new
+        """,
+        org=org.id, n=n,
+    )
+
+
+# Add a row here for each main page. Usage events join the usage page's growth once the
+# usage tables are on main (issue 8).
+PAGES = {
+    "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members,)),
+    "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
+    "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members,)),
+}
+
+
+def endpoint_for(app, rule: str) -> str | None:
+    for candidate in app.url_map.iter_rules():
+        if candidate.rule.rstrip("/") == rule.rstrip("/") and "GET" in candidate.methods:
+            return candidate.endpoint
+    return None
+
+
+@contextmanager
+def counting(engine):
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def statements_for(app, client, url: str) -> list[str]:
+    with counting(app.extensions["tenantdesk.db"].engine) as statements:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return list(statements)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_runs_a_constant_small_number_of_queries(app, client, name):
+    case = PAGES[name]
+    endpoint = endpoint_for(app, case.rule)
+    if endpoint is None:
+        pytest.skip(f"{name} page not available yet ({case.rule})")
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["owner"])
+    url = case.rule.replace("<slug>", org.slug) + (f"?{case.query}" if case.query else "")
+    statements_for(app, client, url)  # warm-up: lazy one-off work is not per request
+
+    small = statements_for(app, client, url)
+    for grow in case.grow:
+        grow(org)
+    big = statements_for(app, client, url)
+
+    assert len(big) == len(small), (
+        f"{name}: {len(small)} statements with a small org, {len(big)} after growing it",
+        big,
+    )
+    assert len(small) <= case.budget, (name, small)
