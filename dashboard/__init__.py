@@ -13,6 +13,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.auth import principal
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
+    from dashboard.lifecycle import routes as lifecycle_routes
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
 
@@ -43,4 +44,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(org_routes.bp)
     app.register_blueprint(audit_routes.bp)
+    app.register_blueprint(lifecycle_routes.bp)
     return app

@@ -114,5 +114,26 @@ def make_staff(email: str, revoke: bool) -> None:
     click.echo(f"{email} is {'no longer ' if revoke else ''}staff.")
 
 
+@main.group()
+def jobs() -> None:
+    """Background jobs (cron-friendly, idempotent)."""
+
+
+@jobs.command("run")
+def jobs_run() -> None:
+    """Purge organizations whose deletion grace period is over (export + certificate first)."""
+    from pathlib import Path
+
+    from dashboard import create_app
+    from dashboard.lifecycle import service
+
+    app = create_app()
+    export_dir = Path(app.config["INSTANCE_PATH"]) / "exports"
+    reports = service.purge_due(app.extensions["tenantdesk.db"].sessionmaker, export_dir)
+    for report in reports:
+        click.echo(f"purged {report.slug} ({report.org_id}); export sha256 {report.export_sha256}")
+    click.echo(f"{len(reports)} organization(s) purged.")
+
+
 if __name__ == "__main__":
     main()

@@ -28,6 +28,9 @@ GLOBAL_TABLES = frozenset(
         "users",  # a person exists across orgs
         "user_sessions",  # browser sessions belong to a user, not an org
         "login_attempts",  # throttling, before anyone is known
+        "providers",  # partner accounts: they own orgs, they are not inside one
+        "provider_orgs",  # a provider's external id -> org map (the provider's own data)
+        "deletion_certificates",  # must outlive the purged org's rows
     }
 )
 
@@ -35,7 +38,8 @@ _CONTEXT_KEY = "tenant_context"
 _SET_CONTEXT_SQL = text(
     "SELECT set_config('app.user_id', :user_id, true),"
     " set_config('app.org_id', :org_id, true),"
-    " set_config('app.credential_id', :credential_id, true)"
+    " set_config('app.credential_id', :credential_id, true),"
+    " set_config('app.provider_id', :provider_id, true)"
 )
 
 
@@ -45,13 +49,15 @@ class TenantContext:
 
     user_id: uuid.UUID | None = None
     org_id: uuid.UUID | None = None
-    credential_id: uuid.UUID | None = None  # an org API key or SCIM token
+    credential_id: uuid.UUID | None = None  # an org API key, SCIM token or export credential
+    provider_id: uuid.UUID | None = None  # a partner calling the provisioning API
 
     def as_params(self) -> dict[str, str]:
         return {
             "user_id": _text(self.user_id),
             "org_id": _text(self.org_id),
             "credential_id": _text(self.credential_id),
+            "provider_id": _text(self.provider_id),
         }
 
 

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from flask import abort, g, redirect, render_template, request
+from flask import abort, g, make_response, redirect, render_template, request
 
 from dashboard import tenancy
 from dashboard.audit.service import record_audit
@@ -44,9 +44,7 @@ def resolve_org_slug() -> None:
     if choice is None:
         abort(404)
     if choice.status == "suspended":
-        abort(
-            render_template("errors/suspended.html", org_name=choice.name), 403
-        )
+        abort(make_response(render_template("errors/suspended.html", org_name=choice.name), 403))
     if request.method not in ("GET", "HEAD"):
         raise OrgSwitchedElsewhere(slug)
     _switch_and_return(slug)
