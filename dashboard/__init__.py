@@ -16,6 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.lifecycle import routes as lifecycle_routes
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
+    from dashboard.partner import routes as partner_routes
 
     app = Flask(
         __name__,
@@ -45,4 +46,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(org_routes.bp)
     app.register_blueprint(audit_routes.bp)
     app.register_blueprint(lifecycle_routes.bp)
+    app.register_blueprint(partner_routes.bp)
     return app

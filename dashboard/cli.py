@@ -115,6 +115,29 @@ def make_staff(email: str, revoke: bool) -> None:
 
 
 @main.group()
+def partner() -> None:
+    """Partner (provider) accounts for the provisioning API."""
+
+
+@partner.command("create")
+@click.argument("name")
+@click.option("--grace-days", default=30, show_default=True, type=click.IntRange(0, 365))
+def partner_create(name: str, grace_days: int) -> None:
+    """Register a provider and print its API credential (shown once)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from dashboard.partner.credentials import create_provider
+
+    config = settings.from_environment()
+    engine = create_engine(_urls().owner)
+    with Session(engine) as session, session.begin():
+        provider, secret = create_provider(session, config["SECRET_KEY"], name, grace_days)
+    engine.dispose()
+    click.echo(f"Provider {name} ({provider.id}). Its credential, shown only now:\n{secret}")
+
+
+@main.group()
 def jobs() -> None:
     """Background jobs (cron-friendly, idempotent)."""
 

@@ -64,6 +64,7 @@ def role_label(role: str) -> str:
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+PARTNER = "partner"  # a provider's API credential (dashboard/partner/)
 
 
 def _mark(view: Callable, rule: str) -> None:

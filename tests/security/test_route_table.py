@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dashboard.permissions import ALL_PERMISSIONS, AUTHENTICATED, PUBLIC
+from dashboard.permissions import ALL_PERMISSIONS, AUTHENTICATED, PARTNER, PUBLIC
 
-KNOWN_RULES = {PUBLIC, AUTHENTICATED} | {p.value for p in ALL_PERMISSIONS}
+KNOWN_RULES = {PUBLIC, AUTHENTICATED, PARTNER} | {p.value for p in ALL_PERMISSIONS}
 # Endpoints Flask itself provides.
 FRAMEWORK_ENDPOINTS = {"static"}
 

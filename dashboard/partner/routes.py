@@ -1,0 +1,130 @@
+"""Partner provisioning API (JSON, Bearer provider credential). HTTP only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import wraps
+
+from flask import Blueprint, current_app, g, request
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from dashboard import secretbox, tenancy
+from dashboard.errors import json_error
+from dashboard.partner import credentials, service
+from dashboard.partner.schemas import EXTERNAL_ID, ProvisionRequest, UpdateRequest
+from dashboard.permissions import PARTNER
+from dashboard.security import csrf
+
+bp = Blueprint("partner", __name__, url_prefix="/partner/v1")
+csrf.exempt(bp)  # Bearer credentials only; no cookie ever authenticates these routes
+
+RESPONSE_PURPOSE = "provision-response"
+RESPONSE_REPLAY_SECONDS = 24 * 3600
+
+
+def partner_api(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        session = tenancy.request_session()
+        provider = credentials.authenticate(
+            session, current_app.config["SECRET_KEY"], request.headers.get("Authorization")
+        )
+        if provider is None:
+            return json_error(401, "unauthorized", "A valid provider credential is required.")
+        g.provider = provider
+        tenancy.bind_request(service.context_for(provider))
+        try:
+            return view(*args, **kwargs)
+        except service.PartnerError as exc:
+            return json_error(exc.status, exc.code, exc.message)
+
+    wrapper.access_rule = PARTNER
+    return wrapper
+
+
+def _body(model):
+    if not request.is_json:
+        raise service.PartnerError(415, "unsupported_media_type", "Send a JSON body.")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise service.PartnerError(400, "malformed_json", "The body is not a JSON object.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise service.PartnerError(422, "invalid_request", problems[:1000]) from exc
+
+
+@bp.route("/orgs/<external_id>/provision", methods=["POST"])
+@partner_api
+def provision(external_id: str):
+    import re
+
+    if not re.fullmatch(EXTERNAL_ID, external_id):
+        raise service.PartnerError(400, "bad_external_id",
+                                   "external_id: 1–100 letters, digits, '.', '_', ':' or '-'.")
+    body = _body(ProvisionRequest)
+    new_org_id = uuid.uuid4()
+    session = tenancy.bind_request(service.context_for(g.provider, new_org_id))
+    org, created = service.provision(session, g.provider, external_id, body, new_org_id)
+    key = current_app.config["SECRET_KEY"]
+    if created:
+        response = {"org": org.as_json(), "created": True,
+                    **_provision_extras(session, org, body)}
+        session.execute(
+            text("UPDATE provider_orgs SET response_ciphertext = :c"
+                 " WHERE provider_id = :p AND external_id = :e"),
+            {"c": secretbox.encrypt(key, RESPONSE_PURPOSE, json.dumps(response).encode()),
+             "p": g.provider.id, "e": external_id},
+        )
+        return response, 201
+    stored = session.scalar(
+        text("SELECT response_ciphertext FROM provider_orgs"
+             " WHERE provider_id = :p AND external_id = :e"),
+        {"p": g.provider.id, "e": external_id},
+    )
+    replay = stored and secretbox.decrypt(key, RESPONSE_PURPOSE, stored, RESPONSE_REPLAY_SECONDS)
+    if replay:
+        response = json.loads(replay)
+        response["org"] = org.as_json()
+    else:
+        response = {"org": org.as_json(), "initial_api_key": None,
+                    "note": "The initial API key was returned when the org was created."}
+    response["created"] = False
+    return response, 200
+
+
+def _provision_extras(session, org, body) -> dict:
+    """The owner's invitation and the initial org API key, in the provisioning transaction."""
+    return {}
+
+
+@bp.route("/orgs")
+@partner_api
+def list_orgs():
+    return {"data": [o.as_json() for o in service.list_orgs(tenancy.request_session())]}
+
+
+@bp.route("/orgs/<uuid:org_id>")
+@partner_api
+def get_org(org_id):
+    return {"org": service.get_org(tenancy.request_session(), org_id).as_json()}
+
+
+@bp.route("/orgs/<uuid:org_id>", methods=["PATCH"])
+@partner_api
+def update_org(org_id):
+    body = _body(UpdateRequest)
+    org = service.update_org(tenancy.request_session(), g.provider, org_id, body)
+    return {"org": org.as_json()}
+
+
+@bp.route("/orgs/<uuid:org_id>", methods=["DELETE"])
+@partner_api
+def delete_org(org_id):
+    org = service.schedule_deletion(tenancy.request_session(), g.provider, org_id)
+    return {"org": org.as_json(), "deletion_scheduled_for": org.delete_after.isoformat()}, 202
