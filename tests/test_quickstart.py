@@ -6,6 +6,7 @@ when the rest of the suite runs against DATABASE_URL).
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 
 from dashboard import demo, migrate, provisioning
@@ -14,9 +15,12 @@ from tests.helpers import login
 
 
 def test_quickstart_path_serves_acme_to_alex(tmp_path):
+    # Not under pytest's tmp_path: pytest keeps that tree private (0700), while the embedded
+    # server runs as its own system user when the tests run as root.
+    data_dir = tempfile.mkdtemp(prefix="tenantdesk-quickstart-")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        admin = provisioning.start_embedded(tmp_path)
+        admin = provisioning.start_embedded(data_dir)
     urls = provisioning.bootstrap(admin, provisioning.DEFAULT_DATABASE)
     migrate.upgrade(urls.owner)
     migrate.upgrade(urls.owner)  # running it again is harmless
