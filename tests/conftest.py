@@ -90,6 +90,33 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server on loopback that keeps what it receives (tests/mailserver.py)."""
+    from tests.mailserver import MailServer
+
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_urls, tmp_path_factory, smtp_server):
+    """The app on a real threaded WSGI server on 127.0.0.1 (tests/live_server.py).
+
+    Its own app instance, so BASE_URL is the real address and mail goes to ``smtp_server``.
+    ``live_server.url`` is the base URL; ``live_server("/login")`` an absolute URL.
+    """
+    from tests.live_server import LiveServer
+
+    instance = tmp_path_factory.mktemp("live-instance")
+    server = LiveServer().start(
+        lambda url: make_app(database_urls, instance, BASE_URL=url, SMTP_URL=smtp_server.url)
+    )
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def runtime_sessions(app):
     """Sessions of the runtime role: what the app itself gets (subject to RLS)."""

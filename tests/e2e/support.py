@@ -1,0 +1,60 @@
+"""What a person does in the browser, as small reusable steps for every flow.
+
+Selectors are the accessible names a person sees (labels, button text, aria-labels), so a
+restyled page keeps its tests.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.conftest import TEST_PASSWORD
+
+SESSION_COOKIE = "tenantdesk_session"
+ORG_HOME = re.compile(r"/o/[^/]+/$")
+
+
+def sign_in(page: Page, user_or_email, password: str = TEST_PASSWORD) -> None:
+    """Sign in through the form and wait for the landing page (an org home or 'create org')."""
+    email = getattr(user_or_email, "email", user_or_email)
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/o/[^/]+/|/orgs/new"))
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_label(re.compile("^Account menu")).click()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login"))
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+
+def open_switcher(page: Page) -> None:
+    page.get_by_label(re.compile(r"^Switch organization")).click()
+
+
+def switch_org(page: Page, org_name: str, slug: str) -> None:
+    """Switch from the top bar's org switcher and wait for that org's page."""
+    open_switcher(page)
+    switcher = page.locator("#org-switcher")
+    switcher.get_by_role("button", name=re.compile(re.escape(org_name))).click()
+    page.wait_for_url(re.compile(rf"/o/{re.escape(slug)}/"))
+
+
+def expect_org_page(page: Page, org_name: str) -> None:
+    expect(page.get_by_test_id("active-org")).to_have_text(org_name)
+
+
+def session_cookie(context: BrowserContext) -> dict:
+    cookies = [c for c in context.cookies() if c["name"] == SESSION_COOKIE]
+    assert cookies, "no session cookie in this browser context"
+    return cookies[0]
+
+
+def expect_sign_in_page(page: Page) -> None:
+    expect(page).to_have_url(re.compile(r"/login"))
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()

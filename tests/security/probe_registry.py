@@ -1,0 +1,202 @@
+"""The isolation prober's registry: EXTEND THIS FILE WHEN YOU ADD A ROUTE.
+
+tests/security/test_isolation_prober.py walks ``app.url_map``, signs in as the owner of org A
+and calls every route with org B's slug and ids of org B's real objects. It asks this module
+how to fill each URL parameter, what a plausible form looks like, and what to leave out.
+
+1. A new URL parameter name (``/o/<slug>/invitations/<uuid:invitation_id>``) needs a PROVIDER.
+   Without one the prober FAILS, naming the parameter. A provider creates a real object in
+   the org it is given (with tests/factories.py) and returns the value for the URL::
+
+       @provides("invitation_id")
+       def _invitation(org: ProbeOrg) -> str:
+           invitation = factories.InvitationFactory(
+               org_id=org.id, email=org.email("invitee"), invited_by=org.owner.id
+           )
+           return str(invitation.id)
+
+   Put ``org.marker`` in every name, email or label you create (``org.email(...)``,
+   ``org.label(...)`` do it for you) so a leak of org B's data into a response is spotted,
+   but never in a value that goes into the URL (a 404 page may echo the URL). A provider is
+   called once per org (A for the control pass, B for the attack); results are cached.
+   Secrets (invitation tokens) are stored hashed: create the object with a raw token you
+   choose and return that raw token.
+
+2. A state-changing route whose form the prober's generic data does not satisfy (it answers
+   400 instead of reaching the object look-up): add ``FORM_DATA["<endpoint>"]``.
+
+3. A route authenticated otherwise than by the browser session (API key, SCIM bearer token):
+   add ``AUTH_SCHEMES["/api/"] = fn(org A) -> headers`` so the probe really gets in.
+
+4. A route that must not be probed at all: ``EXCLUDED["<endpoint>"] = "why"``. The list is
+   reviewed like code, and a test fails if it names an endpoint that no longer exists. A
+   capability URL (``/invitations/<token>``: whoever holds the secret may see that org's
+   name) belongs here, with the reason naming the test that covers it.
+   ``CONTROL_EXEMPT`` likewise lists GET routes that may refuse org A's own values.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tests import factories
+
+
+@dataclass
+class ProbeOrg:
+    """One side of the probe: an org, its owner and the objects providers made in it."""
+
+    label: str  # "A" (the prober's own org) or "B" (the victim)
+    marker: str  # unique text in every name/email of this org: its presence = a leak
+    org: object
+    owner: object
+    values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self):
+        return self.org.id
+
+    @property
+    def slug(self) -> str:
+        return self.org.slug
+
+    def email(self, local: str) -> str:
+        return f"{local}.{self.marker}@probe-{self.label.lower()}.example"
+
+    def label_for(self, what: str) -> str:
+        return f"{what} {self.marker}"
+
+    def member(self, role: str = "member", local: str = "member"):
+        """A new user in this org (marker in name and email)."""
+        user = factories.UserFactory(name=self.label_for(local.title()), email=self.email(
+            f"{local}-{secrets.token_hex(3)}"))
+        factories.MembershipFactory(org_id=self.id, user_id=user.id, role=role)
+        return user
+
+
+def make_probe_org(label: str) -> ProbeOrg:
+    marker = f"zq{secrets.token_hex(5)}"
+    slug = f"probe-{label.lower()}-{secrets.token_hex(4)}"  # no marker: URLs may be echoed
+    org = factories.OrgFactory(name=f"Org {label} {marker}", slug=slug)
+    owner = factories.UserFactory(
+        name=f"Owner {marker}", email=f"owner.{marker}@probe-{label.lower()}.example"
+    )
+    factories.MembershipFactory(org_id=org.id, user_id=owner.id, role="owner")
+    return ProbeOrg(label=label, marker=marker, org=org, owner=owner)
+
+
+# ------------------------------------------------------------------------------- providers
+Provider = Callable[[ProbeOrg], str]
+PROVIDERS: dict[str, Provider] = {}
+
+
+def provides(*names: str) -> Callable[[Provider], Provider]:
+    def register(fn: Provider) -> Provider:
+        for name in names:
+            assert name not in PROVIDERS, f"two providers for URL parameter {name!r}"
+            PROVIDERS[name] = fn
+        return fn
+
+    return register
+
+
+def value_for(name: str, org: ProbeOrg) -> str:
+    """The value of URL parameter ``name`` for ``org`` (made once, then cached)."""
+    if name not in org.values:
+        org.values[name] = PROVIDERS[name](org)
+    return org.values[name]
+
+
+@provides("slug")
+def _slug(org: ProbeOrg) -> str:
+    return org.slug
+
+
+@provides("org_id")
+def _org_id(org: ProbeOrg) -> str:
+    return str(org.id)
+
+
+@provides("member_id", "user_id")
+def _member(org: ProbeOrg) -> str:
+    # Not the owner: a route acting on it must never be able to lock the prober out.
+    return str(org.member(role="member").id)
+
+
+@provides("role_key")
+def _custom_role(org: ProbeOrg) -> str:
+    key = f"probe-role-{secrets.token_hex(3)}"
+    factories.execute(
+        "INSERT INTO roles (org_id, key, name, permissions) VALUES (:o, :k, :n, :p)",
+        o=org.id, k=key, n=org.label_for("Role"), p=["org.view", "members.view"],
+    )
+    return key
+
+
+def _credential(org: ProbeOrg, kind: str) -> str:
+    return str(
+        factories.execute(
+            "INSERT INTO org_credentials (org_id, kind, name, prefix, secret_hash, scopes)"
+            " VALUES (:o, :kind, :n, :p, :h, '{}') RETURNING id",
+            o=org.id, kind=kind, n=org.label_for(kind), p=secrets.token_hex(6),
+            h=secrets.token_bytes(32),
+        ).scalar_one()
+    )
+
+
+@provides("key_id", "api_key_id", "credential_id")
+def _api_key(org: ProbeOrg) -> str:
+    return _credential(org, "api_key")
+
+
+@provides("scim_token_id", "token_id")
+def _scim_token(org: ProbeOrg) -> str:
+    return _credential(org, "scim")
+
+
+@provides("event_id", "audit_id")
+def _audit_event(org: ProbeOrg) -> str:
+    return str(
+        factories.execute(
+            "INSERT INTO audit_events (org_id, actor, action, target)"
+            " VALUES (:o, :a, 'probe.seed', :t) RETURNING id",
+            o=org.id, a=org.owner.email, t=org.label_for("target"),
+        ).scalar_one()
+    )
+
+
+# ------------------------------------------------------------------------------- form data
+# A state-changing probe sends GENERIC_FORM updated with FORM_DATA[endpoint](a, b). The
+# body-attack variant then puts every provider's value for org B on top, under the
+# provider's name (``member_id=<B's member>``, ``slug=<B's slug>``), as a form and as JSON.
+# Values must not contain a marker (pages echo input back).
+GENERIC_FORM: dict[str, str] = {
+    "name": "Probe Name",
+    "email": "probe-someone@probe-neutral.example",
+    "password": "probe password 12345",
+    "role": "admin",
+    "reason": "isolation probe: checking cross-tenant access",
+    "q": "probe",
+    "next": "/",
+}
+
+FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
+    # A valid new org for A's owner would switch the prober's session elsewhere; a taken
+    # slug (B's) keeps the probe about B.
+    "orgs.create": lambda a, b: {"name": "Probe Org", "slug": b.slug},
+}
+
+# ----------------------------------------------------------------------- other credentials
+# Path prefix -> headers that authenticate as org A's strongest machine principal.
+AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {}
+
+# ------------------------------------------------------------------------------ exclusions
+EXCLUDED: dict[str, str] = {
+    "static": "Flask's static files: served from disk, no database, no tenant data",
+}
+
+# GET routes allowed to refuse org A's own values in the control pass (e.g. a page that only
+# exists in a state the seed does not create).
+CONTROL_EXEMPT: dict[str, str] = {}
