@@ -72,3 +72,8 @@ def execute(sql: str, **params):
     result = session.execute(text(sql), params)
     session.commit()
     return result
+
+
+def session():
+    """The superuser session factories write with (for services that want a Session)."""
+    return _state["session"]

@@ -41,6 +41,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import text
+
 from tests import factories
 
 
@@ -52,7 +54,9 @@ class ProbeOrg:
     marker: str  # unique text in every name/email of this org: its presence = a leak
     org: object
     owner: object
-    values: dict[str, str] = field(default_factory=dict)
+    app: object  # the app under test (its config, e.g. SECRET_KEY for keyed hashes)
+    values: dict[str, str] = field(default_factory=dict)  # provider results, by name
+    extras: dict = field(default_factory=dict)  # providers' other state (credentials, ...)
 
     @property
     def id(self):
@@ -76,7 +80,7 @@ class ProbeOrg:
         return user
 
 
-def make_probe_org(label: str) -> ProbeOrg:
+def make_probe_org(label: str, app) -> ProbeOrg:
     marker = f"zq{secrets.token_hex(5)}"
     slug = f"probe-{label.lower()}-{secrets.token_hex(4)}"  # no marker: URLs may be echoed
     org = factories.OrgFactory(name=f"Org {label} {marker}", slug=slug)
@@ -84,7 +88,7 @@ def make_probe_org(label: str) -> ProbeOrg:
         name=f"Owner {marker}", email=f"owner.{marker}@probe-{label.lower()}.example"
     )
     factories.MembershipFactory(org_id=org.id, user_id=owner.id, role="owner")
-    return ProbeOrg(label=label, marker=marker, org=org, owner=owner)
+    return ProbeOrg(label=label, marker=marker, org=org, owner=owner, app=app)
 
 
 # ------------------------------------------------------------------------------- providers
@@ -156,6 +160,33 @@ def _scim_token(org: ProbeOrg) -> str:
     return _credential(org, "scim")
 
 
+def _partner(org: ProbeOrg) -> dict:
+    """A partner provider that provisioned ``org``, with its bearer credential."""
+    if "partner" not in org.extras:
+        from dashboard.partner.credentials import create_provider
+
+        session = factories.session()
+        provider, secret = create_provider(
+            session, org.app.config["SECRET_KEY"], org.label_for("Provider")
+        )
+        external_id = f"probe-ext-{secrets.token_hex(4)}"
+        session.execute(
+            text("INSERT INTO provider_orgs (provider_id, external_id, org_id, request_hash)"
+                 " VALUES (:p, :e, :o, 'probe')"),
+            {"p": provider.id, "e": external_id, "o": org.id},
+        )
+        session.commit()
+        org.extras["partner"] = {
+            "external_id": external_id, "headers": {"Authorization": f"Bearer {secret}"}
+        }
+    return org.extras["partner"]
+
+
+@provides("external_id")
+def _external_id(org: ProbeOrg) -> str:
+    return _partner(org)["external_id"]
+
+
 @provides("event_id", "audit_id")
 def _audit_event(org: ProbeOrg) -> str:
     return str(
@@ -182,15 +213,34 @@ GENERIC_FORM: dict[str, str] = {
     "next": "/",
 }
 
+# Routes under JSON_PREFIXES get JSON bodies and only FORM_DATA (their schemas refuse
+# unknown fields), not GENERIC_FORM.
 FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
     # A valid new org for A's owner would switch the prober's session elsewhere; a taken
     # slug (B's) keeps the probe about B.
     "orgs.create": lambda a, b: {"name": "Probe Org", "slug": b.slug},
+    "partner.provision": lambda a, b: {
+        "name": "Probe Provisioned", "slug": f"probe-new-{secrets.token_hex(4)}",
+        "owner_email": "probe-owner@probe-neutral.example",
+    },
+    "partner.update_org": lambda a, b: {"name": "Probe Renamed", "plan": "free"},
 }
+JSON_PREFIXES = ("/api/", "/partner/", "/scim/")
 
 # ----------------------------------------------------------------------- other credentials
-# Path prefix -> headers that authenticate as org A's strongest machine principal.
-AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {}
+# Path prefix -> headers that authenticate as org A's strongest machine principal for the
+# routes under it (the browser session cookie is sent too, and must not matter).
+AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
+    "/partner/": lambda a: _partner(a)["headers"],  # the provider that provisioned org A
+}
+
+# URL parameters whose value is a name in the CALLER's own namespace, not a pointer to
+# another org's object: B's value names nothing of B's for A. Probes still send B's value
+# and still demand no trace of B in the answer and B's rows unchanged, but accept any
+# status below 500.
+NOT_REFERENCES: dict[str, str] = {
+    "external_id": "a partner's external id is looked up within the calling provider only",
+}
 
 # ------------------------------------------------------------------------------ exclusions
 EXCLUDED: dict[str, str] = {

@@ -4,7 +4,9 @@ and dump org B's rows as the superuser. What to probe lives in probe_registry.py
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -18,6 +20,8 @@ from tests.security.probe_registry import (
     EXCLUDED,
     FORM_DATA,
     GENERIC_FORM,
+    JSON_PREFIXES,
+    NOT_REFERENCES,
     PROVIDERS,
     ProbeOrg,
     value_for,
@@ -95,29 +99,34 @@ def plan(app, a: ProbeOrg, b: ProbeOrg) -> list[Probe]:
     for rule in probed_rules(app):
         params = sorted(rule.arguments)
         url_a = _build(rule, {p: value_for(p, a) for p in params})
-        url_b = _build(rule, {p: b_everything[p] for p in params}) if params else None
-        url_mixed = None
-        if "slug" in params and len(params) > 1:
-            url_mixed = _build(rule, {p: (a.slug if p == "slug" else b_everything[p])
-                                      for p in params})
-        plausible = {**GENERIC_FORM, **FORM_DATA.get(rule.endpoint, lambda a, b: {})(a, b)}
+        api = url_a.startswith(JSON_PREFIXES)
+        custom = FORM_DATA.get(rule.endpoint, lambda a, b: {})(a, b)
+        plausible = custom if api else {**GENERIC_FORM, **custom}
         attack = {**plausible, **b_everything}
+        # B's values in the URL must be refused, unless none of them points at B's objects.
+        refuse = any(p not in NOT_REFERENCES for p in params)
+        urls = []
+        if params:
+            urls.append(("B's values in the URL",
+                         _build(rule, {p: b_everything[p] for p in params})))
+        if "slug" in params and len(params) > 1:
+            urls.append(("A's slug, B's ids in the URL",
+                         _build(rule, {p: a.slug if p == "slug" else b_everything[p]
+                                       for p in params})))
         for method in _methods(rule):
-            form = None if method == "GET" else plausible
-            if url_b:
-                probes.append(Probe(rule.endpoint, method, "B's values in the URL", url_b, form))
-            if url_mixed:
-                probes.append(
-                    Probe(rule.endpoint, method, "A's slug, B's ids in the URL", url_mixed, form)
-                )
+            body = {} if method == "GET" else {"json" if api else "form": plausible}
+            for variant, url in urls:
+                probes.append(Probe(rule.endpoint, method, variant, url, must_refuse=refuse,
+                                    **body))
             if method == "GET":
                 probes.append(Probe(rule.endpoint, method, "B's values in the query",
                                     f"{url_a}?{urlencode(b_everything)}", must_refuse=False))
-            else:
+                continue
+            if not api:
                 probes.append(Probe(rule.endpoint, method, "B's values in the form", url_a,
                                     form=attack, must_refuse=False))
-                probes.append(Probe(rule.endpoint, method, "B's values as JSON", url_a,
-                                    json=attack, must_refuse=False))
+            probes.append(Probe(rule.endpoint, method, "B's values as JSON", url_a,
+                                json=attack, must_refuse=False))
     return probes
 
 
@@ -134,9 +143,19 @@ def control_probes(app, a: ProbeOrg) -> list[Probe]:
 # --------------------------------------------------------------------------------- judging
 
 
+def readable(data: bytes) -> str:
+    """A response body as text to scan; zip archives (exports) are opened and read whole."""
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "\n".join(
+                archive.read(name).decode("utf-8", "replace") for name in archive.namelist()
+            )
+    return data.decode("utf-8", "replace")
+
+
 def judge(probe: Probe, response, b: ProbeOrg) -> str | None:
     status = response.status_code
-    body = response.get_data(as_text=True)
+    body = readable(response.get_data())
     location = response.headers.get("Location", "")
     if status >= 500:
         return "server error"
@@ -210,7 +229,7 @@ class ProbeClient:
                 headers.update(self.auth_headers[key])
         kwargs: dict = {"method": probe.method, "headers": headers}
         if probe.json is not None:
-            kwargs["json"] = {**probe.json, "csrf_token": self.csrf}
+            kwargs["json"] = probe.json  # CSRF travels in the header, as htmx/fetch send it
             headers["Accept"] = "application/json"
         elif probe.form is not None:
             kwargs["data"] = {**probe.form, "csrf_token": self.csrf}
@@ -241,6 +260,18 @@ def tenant_tables(admin_engine) -> dict[str, str]:
     return tables
 
 
+def global_tables_with_org_id(admin_engine, exclude) -> list[str]:
+    """Tables outside RLS that still hold per-org rows (provider maps, certificates, ...)."""
+    with admin_engine.connect() as conn:
+        names = conn.scalars(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id'"
+            "      AND NOT a.attisdropped"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"
+        ))
+        return [name for name in names if name not in exclude]
+
+
 class RowDump:
     """All of org B's rows in every tenant table, plus B's people in the global tables."""
 
@@ -255,6 +286,9 @@ class RowDump:
         with admin_engine.connect() as conn:
             self.user_ids = list(conn.scalars(
                 text("SELECT user_id FROM memberships WHERE org_id = :org"), {"org": org_id}))
+        for table in global_tables_with_org_id(admin_engine, exclude=tenant_tables(admin_engine)):
+            parts.append(f"SELECT '{table}', to_jsonb(t)::text FROM {table} t"
+                         " WHERE t.org_id = :org")
         parts.append("SELECT 'users', to_jsonb(t)::text FROM users t WHERE t.id = ANY(:users)")
         parts.append("SELECT 'user_sessions', to_jsonb(t)::text FROM user_sessions t"
                      " WHERE t.user_id = ANY(:users)")
@@ -299,6 +333,7 @@ def run(app, admin_engine, a: ProbeOrg, b: ProbeOrg) -> Run:
             prober.heal()
             continue
         problem = judge(probe, response, b)
+        response.close()  # ends a streamed response's request context
         if problem:
             findings.append(f"{probe} -> {response.status_code}: {problem}")
         now = dump.take()
