@@ -1,0 +1,134 @@
+"""RLS overhead, measured inside PostgreSQL: the members queries through the RLS context
+(runtime role, ``app.user_id``/``app.org_id`` set, the policies add the org filter) vs. the
+same queries as a superuser (RLS does not apply) with an explicit ``WHERE m.org_id = $1``,
+the org id bound as a parameter the way the app would send it.
+
+Each side runs a plpgsql loop of many iterations and times it with clock_timestamp(), in two
+ways: a cached plan (static SQL in plpgsql: what a prepared statement gets, as psycopg does
+after 5 runs of a statement on a connection) and planned on every call (EXECUTE).
+Rounds alternate between the two sides and the median is kept, so drift on a shared
+machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import psycopg
+
+from dashboard import provisioning
+
+# The members page's queries for the big org: first page by name, the total, and a search.
+# They mirror what the members page (issue 5) asks; keep them in step with its service.
+_LIST = ("SELECT u.id, u.name, u.email, m.role, m.created_at, m.last_active_at"
+         " FROM memberships m JOIN users u ON u.id = m.user_id {where}"
+         " ORDER BY lower(u.name), u.id LIMIT 50")
+_COUNT = "SELECT count(*) FROM memberships m {where}"
+_SEARCH = ("SELECT u.id, u.name, u.email, m.role"
+           " FROM memberships m JOIN users u ON u.id = m.user_id"
+           " WHERE (u.name ILIKE '%%ana%%' OR u.email ILIKE '%%ana%%') {and_where}"
+           " ORDER BY lower(u.name), u.id LIMIT 50")
+
+QUERIES = {
+    "members list (50 by name)": _LIST,
+    "members count": _COUNT,
+    "members search": _SEARCH,
+}
+
+
+def _sql(template: str, org: str | None) -> str:
+    """The query through RLS (org None), or with an explicit filter on ``org``: an SQL
+    expression, a bound parameter as the app would send it."""
+    where = f"WHERE m.org_id = {org}" if org else ""
+    and_where = f"AND m.org_id = {org}" if org else ""
+    return template.format(where=where, and_where=and_where).replace("%%", "%")
+
+
+def _loop(query: str, iterations: int, planned_each_call: bool, org_id: str | None) -> str:
+    """A plpgsql loop timing ``query``; with ``org_id``, the query filters on v_org / $1."""
+    if planned_each_call:
+        statement = f"EXECUTE $q${_sql(query, '$1' if org_id else None)}$q$"
+        statement += " USING v_org" if org_id else ""
+    else:
+        statement = "PERFORM " + _sql(query, "v_org" if org_id else None).removeprefix("SELECT ")
+    return f"""
+DO $bench$
+DECLARE t0 timestamptz; v_org uuid := {f"'{org_id}'" if org_id else "NULL"};
+BEGIN
+  FOR i IN 1..5 LOOP {statement}; END LOOP;
+  t0 := clock_timestamp();
+  FOR i IN 1..{iterations} LOOP {statement}; END LOOP;
+  RAISE NOTICE 'bench_us=%', extract(epoch FROM clock_timestamp() - t0) * 1e6 / {iterations};
+END
+$bench$"""
+
+
+class _Side:
+    def __init__(self, url: str, context: tuple[str, str] | None) -> None:
+        self.conn = psycopg.connect(provisioning.libpq_url(url))
+        self.context = context
+        self.last: list[float] = []
+        self.conn.add_notice_handler(self._notice)
+
+    def _notice(self, diag) -> None:
+        message = diag.message_primary or ""
+        if message.startswith("bench_us="):
+            self.last.append(float(message.removeprefix("bench_us=")))
+
+    def _begin(self) -> None:
+        if self.context:
+            user_id, org_id = self.context
+            self.conn.execute("SELECT set_config('app.user_id', %s, true),"
+                              " set_config('app.org_id', %s, true)", (user_id, org_id))
+
+    def rows(self, query: str) -> list:
+        self._begin()
+        rows = self.conn.execute(query.replace("%", "%%")).fetchall()
+        self.conn.rollback()
+        return rows
+
+    def time(self, template: str, iterations: int, planned: bool, org_id=None) -> float:
+        self._begin()
+        self.conn.execute(_loop(template, iterations, planned, org_id))
+        self.conn.rollback()
+        return self.last.pop()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def measure(urls: provisioning.DatabaseUrls, org_id: str, user_id: str, *,
+            iterations: int = 200, rounds: int = 3) -> dict:
+    through_rls = _Side(urls.runtime, (user_id, org_id))
+    as_superuser = _Side(urls.admin, None)
+    results: dict = {"queries": {}}
+    try:
+        gate = through_rls.time("SELECT app_current_org()", iterations * 10, planned=False)
+        results["gate_us"] = round(gate, 1)
+        for name, template in QUERIES.items():
+            rls_sql, owner_sql = _sql(template, None), _sql(template, f"'{org_id}'")
+            same = through_rls.rows(rls_sql) == as_superuser.rows(owner_sql)
+            entry: dict = {"same_rows": same, "rls_sql": rls_sql,
+                           "owner_sql": _sql(template, "$1")}
+            n = iterations * (5 if "count" in name else 1)
+            for mode, planned in (("cached_plan", False), ("planned_each_call", True)):
+                rls, owner = [], []
+                for _ in range(rounds):
+                    rls.append(through_rls.time(template, n, planned))
+                    owner.append(as_superuser.time(template, n, planned, org_id))
+                r, o = statistics.median(rls), statistics.median(owner)
+                entry[mode] = {"rls_us": round(r, 1), "owner_us": round(o, 1),
+                               "ratio": round(r / o, 3)}
+            results["queries"][name] = entry
+    finally:
+        through_rls.close()
+        as_superuser.close()
+    cached = [q["cached_plan"] for q in results["queries"].values()]
+    results["ratio_cached_plan"] = round(
+        sum(q["rls_us"] for q in cached) / sum(q["owner_us"] for q in cached), 3)
+    planned = [q["planned_each_call"] for q in results["queries"].values()]
+    results["ratio_planned_each_call"] = round(
+        sum(q["rls_us"] for q in planned) / sum(q["owner_us"] for q in planned), 3)
+    results["iterations"] = iterations
+    results["rounds"] = rounds
+    return results

@@ -1,0 +1,488 @@
+"""The whole benchmark in one bounded run: `make bench` (or `.venv/bin/python bench/run.py`).
+
+1. seeds (or reuses) two databases, 10,000 orgs and 100 orgs, with the same big org;
+2. serves Tenantdesk with gunicorn on loopback against each, signs in real users through the
+   login form and drives the pages with wrk: latency at 1 connection (≈ server time) and
+   requests/s, p50/p99 under load;
+3. the ceilings in the same run: a trivial Flask app on the same gunicorn settings, and
+   `pgbench -S` on the same PostgreSQL;
+4. RLS overhead of the members queries inside PostgreSQL;
+5. statements per request, and a py-spy profile of the org home and members pages;
+6. any bench/bench_*.py with a `run(ctx)` function (see bench/README.md).
+
+Prints a table and writes bench/results.json. Figures are meant as ratios within one run:
+the machine is small and shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import secrets
+import statistics
+import sys
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import load
+import pages
+import seed
+from server import Gunicorn, serve
+
+from dashboard import provisioning
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results.json"
+
+
+@dataclass
+class Settings:
+    orgs: int = 10_000
+    small_orgs: int = 100
+    duration: int = 12  # seconds of load per page and database, split over the rounds
+    latency_duration: int = 2  # seconds at one connection, per round
+    connections: int = 8
+    wrk_threads: int = 2
+    profile: bool = True
+    reseed: bool = False
+    gunicorn: Gunicorn = field(default_factory=Gunicorn)
+    rounds: int = 3
+
+    @property
+    def round_seconds(self) -> int:
+        return max(2, -(-self.duration // self.rounds))
+
+
+@dataclass
+class Context:
+    """What a bench/bench_*.py `run(ctx)` gets: a served, seeded app and the helpers."""
+
+    base_url: str
+    urls: provisioning.DatabaseUrls
+    dataset: seed.Dataset
+    settings: Settings
+    users: list[load.SignedIn]
+
+    def wrk_get(self, path: str, *, connections: int | None = None,
+                seconds: float | None = None) -> dict:
+        """GET ``path`` as the signed-in users under load; p50/p99 ms, req/s, errors."""
+        return load.wrk(self.base_url, "pages.lua", [path, *[u.cookie for u in self.users]],
+                        seconds=seconds or self.settings.round_seconds,
+                        connections=connections or self.settings.connections,
+                        threads=min(self.settings.wrk_threads,
+                                    connections or self.settings.connections))
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------------------- phases
+
+
+@dataclass
+class Target:
+    """One served database: its gunicorn, signed-in users and page paths."""
+
+    dataset: seed.Dataset
+    urls: provisioning.DatabaseUrls
+    base: str = ""
+    master: int = 0
+    readers: list[load.SignedIn] = field(default_factory=list)
+    switchers: list[load.SignedIn] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)  # page key -> list of (alone, loaded) per round
+
+
+def page_round(base: str, path: str, users: list[load.SignedIn], s: Settings) -> tuple:
+    cookies = [u.cookie for u in users]
+    alone = load.wrk(base, "pages.lua", [path, *cookies], seconds=s.latency_duration,
+                     connections=1, threads=1)
+    loaded = load.wrk(base, "pages.lua", [path, *cookies], seconds=s.round_seconds,
+                      connections=s.connections, threads=min(s.wrk_threads, s.connections))
+    return alone, loaded
+
+
+def switch_round(target: Target, s: Settings) -> tuple:
+    """POST /switch; every answer carries a new token, which the next run starts from."""
+    users = target.switchers
+
+    def run(connections: int, seconds: float) -> dict:
+        args = list(target.dataset.switch_slugs)
+        for user in users:
+            args += [user.cookie, user.csrf]
+        result = load.wrk(target.base, "switch.lua", args, seconds=seconds,
+                          connections=connections, threads=connections)
+        for pair, cookie in result.pop("cookies", []):
+            users[pair] = load.SignedIn(users[pair].email, cookie, users[pair].csrf)
+        return result
+
+    alone = run(1, s.latency_duration)
+    loaded = run(min(len(users), s.connections), s.round_seconds)
+    return alone, loaded
+
+
+def summarise(runs: list[tuple]) -> dict:
+    """Median over rounds of each figure; the rounds are kept too."""
+    def med(which: int, key: str) -> float:
+        return round(statistics.median(r[which][key] for r in runs), 2)
+
+    keys = ("rps", "p50_ms", "p90_ms", "p99_ms")
+    out = {
+        "one_connection": {k: med(0, k) for k in keys},
+        "loaded": {k: med(1, k) for k in keys},
+        "rounds": [{"one_connection": a, "loaded": b} for a, b in runs],
+    }
+    out["one_connection"]["errors"] = sum(a["errors"] for a, _ in runs)
+    out["loaded"]["errors"] = sum(b["errors"] for _, b in runs)
+    out["loaded"]["connections"] = runs[0][1]["connections"]
+    if "switched" in runs[0][1]:
+        out["switched"] = sum(a.get("switched", 0) + b.get("switched", 0) for a, b in runs)
+        out["refused"] = sum(a.get("refused", 0) + b.get("refused", 0) for a, b in runs)
+    return out
+
+
+def statements_per_request(app, dataset: seed.Dataset, paths: dict[str, str]) -> dict:
+    """Count SQL statements per page in-process (same listener as the test)."""
+    from sqlalchemy import event
+
+    client = app.test_client()
+    form = client.get("/login").get_data(as_text=True)
+    token = load._CSRF.search(form).group(1)
+    client.post("/login", data={"csrf_token": token, "email": dataset.logins[1],
+                                "password": dataset.password})
+    counts = {}
+    engine = app.extensions["tenantdesk.db"].engine
+    for key, path in paths.items():
+        client.get(path)  # warm-up
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args, seen=seen):
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            status = client.get(path).status_code
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        counts[key] = len(seen) if status == 200 else f"status {status}"
+    return counts
+
+
+def prepare(target: Target) -> dict:
+    """Find the pages in the app's URL map and count their statements (in-process)."""
+    from dashboard import create_app
+
+    app = create_app({"DATABASE_URLS": target.urls, "DB_POOL_SIZE": 2})
+    try:
+        slug = target.dataset.big_org["slug"]
+        for page in pages.PAGES:
+            path, note = pages.path_for(app.url_map, page, slug)
+            target.figures[page.key] = {"label": page.label, "endpoint": note}
+            if path is None:
+                target.figures[page.key]["not_available"] = note
+            else:
+                target.paths[page.key] = path
+                target.figures[page.key]["path"] = path
+        return statements_per_request(app, target.dataset, target.paths)
+    finally:
+        app.extensions["tenantdesk.db"].dispose()
+
+
+def sign_in_all(target: Target) -> None:
+    users = [load.sign_in(target.base, email, target.dataset.password)
+             for email in target.dataset.logins]
+    half = len(users) // 2
+    target.readers, target.switchers = users[:half], users[half:]
+    for key, path in list(target.paths.items()):
+        status = load.get_status(target.base, path, target.readers[0])
+        if status != 200:
+            target.figures[key]["not_available"] = f"answered {status}"
+            del target.paths[key]
+
+
+def run_profiles(target: Target, s: Settings) -> dict:
+    import profiling
+
+    out = {}
+    for key in ("home", "members"):
+        if key not in target.paths:
+            continue
+        cookies = [u.cookie for u in target.readers]
+        seconds = max(4, s.round_seconds)
+
+        def drive(path=target.paths[key], seconds=seconds, cookies=cookies):
+            load.wrk(target.base, "pages.lua", [path, *cookies], seconds=seconds,
+                     connections=s.connections, threads=s.wrk_threads)
+
+        out[key] = profiling.record(target.master, seconds, key, drive)
+        log(f"  profile {key}: {out[key].get('layers_pct', out[key])}")
+    return out
+
+
+def run_extras(ctx: Context) -> dict:
+    """bench/bench_*.py modules with a run(ctx) -> dict function, each in its own try."""
+    out = {}
+    for path in sorted(BENCH.glob("bench_*.py")):
+        name = path.stem
+        try:
+            module = importlib.import_module(name)
+            if not hasattr(module, "run"):
+                out[name] = {"skipped": "no run(ctx) function; run it on its own"}
+                continue
+            started = time.perf_counter()
+            out[name] = module.run(ctx)
+            log(f"  {name}: done in {time.perf_counter() - started:.0f} s")
+        except Exception as exc:  # one broken script must not lose the others' figures
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            log(f"  {name}: failed\n{traceback.format_exc(limit=3)}")
+    return out
+
+
+def run_pages(admin: str, datasets: list[seed.Dataset], s: Settings, results: dict) -> None:
+    """Serve every dataset and the trivial app at once; each round measures every page on
+    every dataset in turn, so drift on a shared machine spreads over all of them alike."""
+    targets = [Target(d, provisioning.bootstrap(admin, d.database)) for d in datasets]
+    queries = {t.dataset.database: prepare(t) for t in targets}
+    trivial_runs: list[tuple] = []
+    with ExitStack() as stack:
+        trivial_base, _ = stack.enter_context(
+            serve("trivial_app:app", s.gunicorn, chdir=BENCH, ready_path="/", name="trivial"))
+        for t in targets:
+            env = {"DATABASE_URL": t.urls.runtime, "MIGRATION_DATABASE_URL": t.urls.owner,
+                   "DB_POOL_SIZE": str(s.gunicorn.threads + 1)}
+            t.base, t.master = stack.enter_context(
+                serve("wsgi:app", s.gunicorn, env, name=t.dataset.database))
+            sign_in_all(t)
+            log(f"  {t.dataset.database} ({t.dataset.scale['orgs']:,} orgs) on {t.base}: "
+                f"{len(t.dataset.logins)} users signed in")
+        for r in range(s.rounds):
+            log(f"Round {r + 1} of {s.rounds}")
+            trivial_runs.append(page_round(trivial_base, "/", [load.SignedIn("", "-", "")], s))
+            log(f"  trivial route: {_brief(trivial_runs[-1])}")
+            for page in pages.PAGES:
+                for t in targets:
+                    if page.key in t.paths:
+                        runs = t.runs.setdefault(page.key, [])
+                        runs.append(page_round(t.base, t.paths[page.key], t.readers, s))
+                        log(f"  {page.key} @ {t.dataset.scale['orgs']} orgs: "
+                            f"{_brief(runs[-1])}")
+            for t in targets:
+                runs = t.runs.setdefault("switch", [])
+                runs.append(switch_round(t, s))
+                log(f"  switch @ {t.dataset.scale['orgs']} orgs: {_brief(runs[-1])}")
+        primary = targets[0]
+        if s.profile:
+            log("Profiles (py-spy)")
+            results["profile"] = run_profiles(primary, s)
+        log("Extra bench/bench_*.py")
+        results["extra"] = run_extras(Context(primary.base, primary.urls, primary.dataset, s,
+                                              primary.readers))
+    results["ceilings"]["trivial"] = {"label": "trivial Flask route (ceiling)", "path": "/",
+                                      **summarise(trivial_runs)}
+    for t in targets:
+        for key, runs in t.runs.items():
+            entry = t.figures.setdefault(key, {"label": "org switch (POST, new token)",
+                                               "path": "POST /switch",
+                                               "client": "wrk; Lua follows Set-Cookie, one user"
+                                                         " per connection"})
+            entry.update(summarise(runs))
+            entry["statements_per_request"] = queries[t.dataset.database].get(key)
+        results["pages"][t.dataset.database] = t.figures
+
+
+def _brief(run: tuple) -> str:
+    alone, loaded = run
+    errors = alone["errors"] + loaded["errors"]
+    return (f"alone p50 {alone['p50_ms']} ms; {loaded['rps']:.0f} req/s, p50 "
+            f"{loaded['p50_ms']} / p99 {loaded['p99_ms']} ms"
+            + (f"; {errors} ERRORS" if errors else ""))
+
+
+# ---------------------------------------------------------------------------- reporting
+
+
+def derive(results: dict, big: str, small: str) -> None:
+    trivial_rps = results["ceilings"]["trivial"]["loaded"]["rps"]
+    growth, fraction = {}, {}
+    for key, entry in results["pages"][big].items():
+        if "loaded" not in entry:
+            continue
+        fraction[key] = round(entry["loaded"]["rps"] / trivial_rps, 3)
+        other = results["pages"].get(small, {}).get(key, {})
+        if "loaded" in other:
+            growth[key] = {
+                "p50_alone": round(entry["one_connection"]["p50_ms"]
+                                   / other["one_connection"]["p50_ms"], 3),
+                "p50_loaded": round(entry["loaded"]["p50_ms"] / other["loaded"]["p50_ms"], 3),
+                "throughput": round(other["loaded"]["rps"] / entry["loaded"]["rps"], 3),
+            }
+    results["fraction_of_trivial"] = fraction
+    results["growth_100_to_10000"] = growth
+    results["goals"] = goals(results, big, fraction, growth)
+
+
+def goals(results: dict, big: str, fraction: dict, growth: dict) -> list[dict]:
+    pages_big = results["pages"][big]
+    rls = results.get("rls", {})
+
+    def goal(name, value, ok, target):
+        return {"goal": name, "target": target, "value": value,
+                "met": None if ok is None else bool(ok)}
+
+    members, home = fraction.get("members"), fraction.get("home")
+    usage = pages_big.get("usage", {}).get("one_connection", {}).get("p50_ms")
+    worst = max((max(g["p50_alone"], g["throughput"]) for g in growth.values()), default=None)
+    ratio = rls.get("ratio_cached_plan")
+    return [
+        goal("members page throughput vs trivial route", members,
+             None if members is None else members >= 0.40, ">= 0.40"),
+        goal("org home throughput vs trivial route", home,
+             None if home is None else home >= 0.50, ">= 0.50"),
+        goal("RLS overhead on the members queries", ratio,
+             None if ratio is None else ratio <= 1.10, "<= 1.10"),
+        goal("growth 100 -> 10,000 orgs, worst page", worst,
+             None if worst is None else worst <= 1.25, "<= 1.25"),
+        goal("usage chart (365 days) p50 server time, ms", usage,
+             None if usage is None else usage <= 20, "<= 20"),
+        goal("constant statements per page", results.get("statements_per_request"), None,
+             "tests/db/test_queries_per_page.py"),
+    ]
+
+
+def table(results: dict, big: str, small: str) -> str:
+    rows = [("page", "alone p50", "req/s", "p50", "p99", "of trivial", "growth", "SQL/req")]
+    trivial = results["ceilings"]["trivial"]
+    rows.append((trivial["label"], f"{trivial['one_connection']['p50_ms']}",
+                 f"{trivial['loaded']['rps']:.0f}", f"{trivial['loaded']['p50_ms']}",
+                 f"{trivial['loaded']['p99_ms']}", "1.00", "", ""))
+    for key, entry in results["pages"][big].items():
+        if "loaded" not in entry:
+            rows.append((entry["label"], entry.get("not_available", "n/a"), "", "", "", "", "",
+                         ""))
+            continue
+        one, loaded = entry["one_connection"], entry["loaded"]
+        g = results["growth_100_to_10000"].get(key)
+        rows.append((
+            entry["label"], f"{one['p50_ms']}", f"{loaded['rps']:.0f}", f"{loaded['p50_ms']}",
+            f"{loaded['p99_ms']}", f"{results['fraction_of_trivial'].get(key, 0):.2f}",
+            f"{g['p50_alone']:.2f}x / {g['throughput']:.2f}x" if g else "",
+            str(entry.get("statements_per_request") or ""),
+        ))
+    pg = results["ceilings"].get("pgbench_S", {})
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    load_ = results["load"]
+    lines.append(f"times in ms, medians of {load_['rounds']} rounds; load: "
+                 f"{load_['connections']} connections, {load_['seconds_per_round']} s per round;"
+                 f" 'alone' = 1 connection; growth {small} -> {big}: p50 alone / throughput")
+    lines.append(f"pgbench -S: {pg.get('tps')} tps, {pg.get('latency_avg_ms')} ms average, "
+                 f"{pg.get('clients')} clients")
+    rls = results.get("rls", {})
+    if rls:
+        lines.append(f"RLS overhead (members queries, RLS / explicit WHERE as superuser): "
+                     f"cached plan {rls['ratio_cached_plan']}x, planned each call "
+                     f"{rls['ratio_planned_each_call']}x; gate app_current_org() "
+                     f"{rls['gate_us']} us per call")
+    for g in results["goals"]:
+        state = {True: "met", False: "NOT met", None: "-"}[g["met"]]
+        lines.append(f"goal: {g['goal']}: {g['value']} (target {g['target']}) {state}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    s = Settings()
+    parser = argparse.ArgumentParser(description="Tenantdesk benchmarks (see bench/README.md)")
+    parser.add_argument("--orgs", type=int, default=s.orgs)
+    parser.add_argument("--small-orgs", type=int, default=s.small_orgs)
+    parser.add_argument("--duration", type=int, default=s.duration,
+                        help="seconds of load per page and database, over all rounds")
+    parser.add_argument("--latency-duration", type=int, default=s.latency_duration,
+                        help="seconds at one connection per page and round")
+    parser.add_argument("--rounds", type=int, default=s.rounds)
+    parser.add_argument("--connections", type=int, default=s.connections)
+    parser.add_argument("--workers", type=int, default=s.gunicorn.workers)
+    parser.add_argument("--threads", type=int, default=s.gunicorn.threads)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--reseed", action="store_true", help="seed again even if present")
+    parser.add_argument("--rls-iterations", type=int, default=100)
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    s = Settings(orgs=args.orgs, small_orgs=args.small_orgs, duration=args.duration,
+                 latency_duration=args.latency_duration, connections=args.connections,
+                 profile=not args.no_profile, reseed=args.reseed,
+                 gunicorn=Gunicorn(args.workers, args.threads), rounds=args.rounds)
+    started = time.perf_counter()
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault("INSTANCE_PATH", str(BENCH / "out" / "instance-app"))
+    load.ensure_wrk()
+    admin, source = seed.admin_url()
+    log(f"Tenantdesk benchmark on {source}; gunicorn {s.gunicorn.describe()}")
+
+    log("Seeding")
+    scale = seed.Scale(orgs=s.orgs)
+    big = seed.ensure_seeded(admin, f"tenantdesk_bench_o{s.orgs}", scale, log, s.reseed)
+    small = seed.ensure_seeded(admin, f"tenantdesk_bench_o{s.small_orgs}",
+                               scale.scaled_to(s.small_orgs), log, s.reseed)
+
+    results: dict = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                    "database": source, "load_average_at_start": os.getloadavg()},
+        "gunicorn": s.gunicorn.describe(),
+        "load": {"tool": load.wrk_version(), "connections": s.connections,
+                 "wrk_threads": s.wrk_threads, "rounds": s.rounds,
+                 "seconds_per_round": s.round_seconds,
+                 "latency_seconds_per_round": s.latency_duration},
+        "datasets": {d.database: asdict(d) for d in (big, small)},
+        "pages": {}, "ceilings": {},
+    }
+    log("Pages")
+    run_pages(admin, [big, small], s, results)
+    log("Ceiling: pgbench -S")
+    import ceilings
+
+    results["ceilings"]["pgbench_S"] = ceilings.pgbench_select_only(
+        admin, embedded=source.startswith("embedded"), seconds=s.duration,
+        clients=s.connections, threads=s.wrk_threads)
+    log("RLS overhead (inside PostgreSQL)")
+    import rls
+
+    urls = provisioning.bootstrap(admin, big.database)
+    import psycopg
+
+    with psycopg.connect(provisioning.libpq_url(urls.admin)) as conn:
+        user_id = conn.execute("SELECT id FROM users WHERE email = %s",
+                               (big.logins[1],)).fetchone()[0]
+    results["rls"] = rls.measure(urls, big.big_org["id"], str(user_id),
+                                 iterations=args.rls_iterations, rounds=3)
+    results["statements_per_request"] = {
+        k: v.get("statements_per_request") for k, v in results["pages"][big.database].items()
+        if "loaded" in v}
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    results["seconds"] = round(time.perf_counter() - started)
+    derive(results, big.database, small.database)
+    print()
+    print(table(results, big.database, small.database))
+    Path(args.output).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    log(f"\nWrote {args.output} in {results['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
