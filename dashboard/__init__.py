@@ -14,6 +14,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
     from dashboard.lifecycle import routes as lifecycle_routes
+    from dashboard.licenses import routes as license_routes
+    from dashboard.licenses import web as license_web
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
     from dashboard.partner import routes as partner_routes
@@ -41,10 +43,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     org_context.init_app(app)
     web.init_app(app)
     errors.init_app(app)
+    license_web.init_app(app)
 
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(org_routes.bp)
     app.register_blueprint(audit_routes.bp)
     app.register_blueprint(lifecycle_routes.bp)
     app.register_blueprint(partner_routes.bp)
+    app.register_blueprint(license_routes.bp)
     return app

@@ -31,6 +31,12 @@ GLOBAL_TABLES = frozenset(
         "providers",  # partner accounts: they own orgs, they are not inside one
         "provider_orgs",  # a provider's external id -> org map (the provider's own data)
         "deletion_certificates",  # must outlive the purged org's rows
+        # The plan catalogue is the vendor's price list, the same for every org; the app may
+        # only read it. Which plan an org is on lives in organizations/licenses (tenant).
+        "features",
+        "plans",
+        "plan_features",
+        "plan_quotas",
     }
 )
 

@@ -7,7 +7,7 @@ import itertools
 import factory
 from sqlalchemy import text
 
-from dashboard.models import Membership, Organization, User
+from dashboard.models import FeatureOverride, Membership, Organization, User
 
 _state: dict = {}
 _seq = itertools.count(1)
@@ -16,7 +16,7 @@ _seq = itertools.count(1)
 def bind(session_factory, password_hash: str) -> None:
     _state["session"] = session_factory()
     _state["password_hash"] = password_hash
-    for cls in (UserFactory, OrgFactory, MembershipFactory):
+    for cls in (UserFactory, OrgFactory, MembershipFactory, FeatureOverrideFactory):
         cls._meta.sqlalchemy_session = _state["session"]
 
 
@@ -77,3 +77,37 @@ def execute(sql: str, **params):
 def session():
     """The superuser session factories write with (for services that want a Session)."""
     return _state["session"]
+
+
+# ------------------------------------------------------------------------ plans and licenses
+
+
+def put_on_plan(org, plan: str, **terms) -> None:
+    """Put ``org`` on ``plan`` with a license row (seats, rate_limit_per_minute, valid_from,
+    valid_until); the license's plan follows the org's through the cascading key."""
+    execute("UPDATE organizations SET plan = :p WHERE id = :o", p=plan, o=org.id)
+    columns = {"seats": None, "rate_limit_per_minute": None, "valid_until": None, **terms}
+    execute(
+        "INSERT INTO licenses (org_id, plan, seats, rate_limit_per_minute, valid_from,"
+        " valid_until) VALUES (:o, :p, :seats, :rate_limit_per_minute,"
+        " coalesce(CAST(:valid_from AS timestamptz), now() - interval '1 day'), :valid_until)"
+        " ON CONFLICT (org_id) DO UPDATE SET seats = EXCLUDED.seats,"
+        " rate_limit_per_minute = EXCLUDED.rate_limit_per_minute,"
+        " valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until",
+        o=org.id, p=plan, valid_from=terms.get("valid_from"),
+        **{k: v for k, v in columns.items() if k != "valid_from"},
+    )
+
+
+class FeatureOverrideFactory(_Base):
+    class Meta:
+        model = FeatureOverride
+
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    feature = "sso"
+    enabled = True
+    reason = "test override"
+
+
+def make_staff(user, staff: bool = True) -> None:
+    execute("UPDATE users SET is_staff = :s WHERE id = :u", s=staff, u=user.id)

@@ -3,6 +3,14 @@
 from dashboard.models.audit import AuditEvent
 from dashboard.models.base import Base
 from dashboard.models.credentials import OrgCredential, SupportGrant
+from dashboard.models.licenses import (
+    FeatureDefinition,
+    FeatureOverride,
+    License,
+    Plan,
+    PlanFeature,
+    PlanQuota,
+)
 from dashboard.models.orgs import CustomRole, Membership, Organization
 from dashboard.models.users import LoginAttempt, User, UserSession
 
@@ -10,10 +18,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CustomRole",
+    "FeatureDefinition",
+    "FeatureOverride",
+    "License",
     "LoginAttempt",
     "Membership",
     "OrgCredential",
     "Organization",
+    "Plan",
+    "PlanFeature",
+    "PlanQuota",
     "SupportGrant",
     "User",
     "UserSession",

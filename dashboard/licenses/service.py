@@ -1,0 +1,387 @@
+"""Plans, licenses and feature flags: reads for the org itself, audited writes for staff.
+
+No Flask here. Every function takes an explicit SQLAlchemy session; the org comes from the
+session's tenant context (``tenancy.context_of``) unless a staff function names it.
+
+For other areas:
+
+- ``has_feature(session, "sso")``, ``seat_limit(session)``, ``seats_used(session)``,
+  ``rate_limit_per_minute(session)``, ``quota(session, "api_calls")`` read the current org's
+  entitlements. They are computed from the database's ``now()`` at most once per transaction
+  (cached on the session, never in the process), so a plan change, an expired license or an
+  expired override takes effect on the next request of every worker.
+- ``register_usage_reader(metric, fn)`` lets the usage area feed current use to the
+  "Plan & features" page (seats are counted here from memberships).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from dashboard import tenancy
+from dashboard.audit.service import Actor
+from dashboard.licenses.entitlements import (
+    Entitlements,
+    FeatureInfo,
+    LicenseFacts,
+    OverrideFacts,
+    PlanInfo,
+    Quota,
+    compute,
+)
+from dashboard.licenses.features import FALLBACK_PLAN, Feature, Metric
+from dashboard.models import Membership, User
+
+_CACHE_KEY = "licenses.entitlements"
+
+
+class OrgNotVisible(LookupError):
+    """The session cannot see that org (no tenant context, or another org)."""
+
+
+class NotStaff(PermissionError):
+    """Only active Tenantdesk staff may change plans and overrides."""
+
+
+class LicenseError(ValueError):
+    """Bad input for a plan or override change; ``field`` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# ------------------------------------------------------------------------------ catalogue
+
+_PLANS_SQL = text(
+    """
+    SELECT p.key, p.name, p.rate_limit_per_minute,
+           ARRAY(SELECT f.feature FROM plan_features f WHERE f.plan = p.key) AS features,
+           ARRAY(SELECT jsonb_build_object('metric', q.metric, 'quota', q.quota,
+                                           'hard', q.hard, 'period', q.period)
+                   FROM plan_quotas q WHERE q.plan = p.key) AS quotas
+      FROM plans p
+     WHERE :all OR p.key = ANY(:keys)
+     ORDER BY p.position
+    """
+)
+
+
+def plans(session: Session, keys: Sequence[str] | None = None) -> dict[str, PlanInfo]:
+    """Plan definitions by key, cheapest first (all of them when ``keys`` is None)."""
+    rows = session.execute(_PLANS_SQL, {"all": keys is None, "keys": list(keys or [])})
+    return {
+        row.key: PlanInfo(
+            key=row.key,
+            name=row.name,
+            rate_limit_per_minute=row.rate_limit_per_minute,
+            features=frozenset(row.features),
+            quotas={
+                q["metric"]: Quota(q["metric"], q["quota"], q["hard"], q["period"])
+                for q in row.quotas
+            },
+        )
+        for row in rows
+    }
+
+
+def feature_catalogue(session: Session) -> list[FeatureInfo]:
+    rows = session.execute(text("SELECT key, name, description FROM features"))
+    return [FeatureInfo(*row) for row in rows]
+
+
+# ------------------------------------------------------------------------------ entitlements
+
+_LICENSE_SQL = text(
+    """
+    SELECT now() AS now, o.plan, l.id IS NOT NULL AS has_license, l.seats,
+           l.rate_limit_per_minute, l.valid_from, l.valid_until
+      FROM organizations o LEFT JOIN licenses l ON l.org_id = o.id
+     WHERE o.id = :org
+    """
+)
+
+_OVERRIDES_SQL = text(
+    "SELECT feature, enabled, expires_at, reason FROM feature_overrides WHERE org_id = :org"
+)
+
+
+def current_org(session: Session) -> uuid.UUID:
+    org_id = tenancy.context_of(session).org_id
+    if org_id is None:
+        raise OrgNotVisible("no org in this session's tenant context")
+    return org_id
+
+
+def entitlements(session: Session, org_id: uuid.UUID | None = None) -> Entitlements:
+    """The org's entitlements as of the transaction's ``now()``; computed once per transaction.
+
+    Reads through RLS: the org must be the session's current org, else ``OrgNotVisible``.
+    """
+    org_id = org_id or current_org(session)
+    cached = session.info.get(_CACHE_KEY)
+    transaction = session.get_transaction()
+    if cached and transaction is not None and cached[0] is transaction and cached[1] == org_id:
+        return cached[2]
+    row = session.execute(_LICENSE_SQL, {"org": org_id}).one_or_none()
+    if row is None:
+        raise OrgNotVisible(str(org_id))
+    facts = LicenseFacts(
+        plan=row.plan,
+        has_license=row.has_license,
+        seats=row.seats,
+        rate_limit_per_minute=row.rate_limit_per_minute,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+    )
+    overrides = [
+        OverrideFacts(*o) for o in session.execute(_OVERRIDES_SQL, {"org": org_id})
+    ]
+    result = compute(
+        org_id,
+        facts,
+        plans(session, [row.plan, FALLBACK_PLAN]),
+        feature_catalogue(session),
+        overrides,
+        row.now,
+    )
+    session.info[_CACHE_KEY] = (session.get_transaction(), org_id, result)
+    return result
+
+
+def forget_entitlements(session: Session) -> None:
+    session.info.pop(_CACHE_KEY, None)
+
+
+def has_feature(session: Session, key: Feature | str) -> bool:
+    return entitlements(session).has(key)
+
+
+def seat_limit(session: Session) -> int | None:
+    """Seats the current org may fill; None means unlimited."""
+    return entitlements(session).seat_limit
+
+
+def seats_used(session: Session) -> int:
+    """Members of the current org (every membership takes a seat)."""
+    return session.scalar(
+        select(func.count()).select_from(Membership).where(
+            Membership.org_id == current_org(session)
+        )
+    )
+
+
+def rate_limit_per_minute(session: Session) -> int:
+    return entitlements(session).rate_limit_per_minute
+
+
+def quota(session: Session, metric: Metric | str) -> Quota:
+    return entitlements(session).quota(metric)
+
+
+# ------------------------------------------------------------------------------ current use
+# The usage area registers a reader per metric: fn(session) -> current use in the quota's
+# period, or None when unknown. Seats are read here.
+
+UsageReader = Callable[[Session], int | None]
+_USAGE_READERS: dict[str, UsageReader] = {Metric.SEATS.value: seats_used}
+
+
+def register_usage_reader(metric: Metric | str, reader: UsageReader) -> None:
+    _USAGE_READERS[Metric(metric).value] = reader
+
+
+def current_usage(session: Session) -> dict[str, int | None]:
+    return {m.value: (_USAGE_READERS[m](session) if m in _USAGE_READERS else None)
+            for m in Metric}
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str
+    role: str
+
+
+def who_can_upgrade(session: Session) -> list[Contact]:
+    """The current org's owners and admins: the people to ask for a feature."""
+    rows = session.execute(
+        select(User.name, User.email, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == current_org(session), Membership.role.in_(("owner", "admin")))
+        .order_by(Membership.role.desc(), User.name)
+    )
+    return [Contact(*row) for row in rows]
+
+
+# ------------------------------------------------------------------------------ staff
+# The runtime role cannot write licenses or overrides of any org (RLS policies say false and
+# there is no grant). Staff changes go through SECURITY DEFINER functions that check
+# app.user_id is active staff and write the org's audit row in the same transaction; see
+# migration 0002_plans for why this is not done through a support grant.
+
+
+@dataclass(frozen=True)
+class OrgLicenseView:
+    """What staff see about one org without entering it."""
+
+    org_id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    seats_used: int
+    entitlements: Entitlements
+    overrides: list[OverrideFacts]
+
+
+def staff_view(session: Session, org_id: uuid.UUID) -> OrgLicenseView | None:
+    """An org's license as staff see it; None if there is no such org. Raises NotStaff."""
+    with _staff_call(session):
+        row = session.execute(
+            text("SELECT now() AS now, * FROM app_staff_org_license(:org)"), {"org": org_id}
+        ).one_or_none()
+        if row is None:
+            return None
+        overrides = [
+            OverrideFacts(o.feature, o.enabled, o.expires_at, o.reason)
+            for o in session.execute(
+                text("SELECT * FROM app_staff_org_overrides(:org)"), {"org": org_id}
+            )
+        ]
+    facts = LicenseFacts(
+        plan=row.plan,
+        has_license=row.valid_from is not None,
+        seats=row.seats,
+        rate_limit_per_minute=row.rate_limit,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+    )
+    result = compute(
+        org_id, facts, plans(session, [row.plan, FALLBACK_PLAN]), feature_catalogue(session),
+        overrides, row.now,
+    )
+    return OrgLicenseView(org_id, row.slug, row.name, row.status, row.seats_used, result,
+                          overrides)
+
+
+def change_plan(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    plan: str,
+    reason: str,
+    actor: Actor,
+    seats: int | None = None,
+    rate_limit_per_minute: int | None = None,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+) -> None:
+    """Put an org on ``plan`` with these license terms (None: the plan's own limits)."""
+    if plan not in plans(session, [plan]):
+        raise LicenseError("plan", "Choose one of the listed plans.")
+    reason = _reason(reason)
+    for field, value in (("seats", seats), ("rate_limit_per_minute", rate_limit_per_minute)):
+        if value is not None and not 1 <= value <= 1_000_000:
+            raise LicenseError(field, "Enter a whole number from 1 to 1,000,000, or leave empty.")
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise LicenseError("valid_until", "The end must be after the start.")
+    with _staff_call(session):
+        session.execute(
+            text(
+                "SELECT app_staff_change_plan(:org, :plan, :seats, :rate, :from, :until,"
+                " :reason, :ip, :ua)"
+            ),
+            {"org": org_id, "plan": plan, "seats": seats, "rate": rate_limit_per_minute,
+             "from": valid_from, "until": valid_until, "reason": reason, **_client(actor)},
+        )
+
+
+def set_override(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    feature: str,
+    enabled: bool,
+    reason: str,
+    actor: Actor,
+    expires_at: datetime | None = None,
+) -> None:
+    """Force a feature on or off for one org, until ``expires_at`` or until cleared."""
+    feature = _feature(feature)
+    reason = _reason(reason)
+    now = session.scalar(text("SELECT now()"))
+    if expires_at is not None and expires_at <= now:
+        raise LicenseError("expires_at", "The expiry must be in the future.")
+    with _staff_call(session):
+        session.execute(
+            text("SELECT app_staff_set_override(:org, :feature, :on, :until, :reason, :ip, :ua)"),
+            {"org": org_id, "feature": feature, "on": enabled, "until": expires_at,
+             "reason": reason, **_client(actor)},
+        )
+
+
+def clear_override(
+    session: Session, org_id: uuid.UUID, *, feature: str, reason: str, actor: Actor
+) -> bool:
+    """Remove an override so the plan decides again. False if there was none."""
+    feature = _feature(feature)
+    reason = _reason(reason)
+    with _staff_call(session):
+        return bool(session.scalar(
+            text("SELECT app_staff_clear_override(:org, :feature, :reason, :ip, :ua)"),
+            {"org": org_id, "feature": feature, "reason": reason, **_client(actor)},
+        ))
+
+
+class OrgNotFound(LookupError):
+    """No org with that id (staff functions only: tenants get a 404 from RLS instead)."""
+
+
+@contextmanager
+def _staff_call(session: Session) -> Iterator[None]:
+    """Run staff SQL in a savepoint; turn the database's refusals into exceptions."""
+    savepoint = session.begin_nested()
+    try:
+        yield
+    except DBAPIError as exc:
+        savepoint.rollback()
+        code = getattr(exc.orig, "sqlstate", None)
+        if code == "42501":  # insufficient_privilege: not (or no longer) active staff
+            raise NotStaff() from exc
+        if code == "P0002":  # no_data_found: no such org
+            raise OrgNotFound() from exc
+        raise
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    forget_entitlements(session)
+
+
+def _reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not 3 <= len(reason) <= 500:
+        raise LicenseError(
+            "reason", "Give a reason of 3–500 characters (it goes to the audit log)."
+        )
+    return reason
+
+
+def _feature(key: str) -> str:
+    try:
+        return Feature(key).value
+    except ValueError:
+        raise LicenseError("feature", "Choose one of the listed features.") from None
+
+
+def _client(actor: Actor) -> dict:
+    return {"ip": (actor.ip or "")[:64] or None, "ua": (actor.user_agent or "")[:300] or None}
