@@ -13,9 +13,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.auth import principal
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
-    from dashboard.lifecycle import routes as lifecycle_routes
     from dashboard.licenses import routes as license_routes
     from dashboard.licenses import web as license_web
+    from dashboard.lifecycle import routes as lifecycle_routes
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
     from dashboard.partner import routes as partner_routes
