@@ -19,13 +19,13 @@ navigation.register("Plan & features", "licenses.plan", Permission.BILLING_VIEW,
 @requires(Permission.BILLING_VIEW)
 def plan():
     db = tenancy.request_session()
-    entitlements = service.entitlements(db)
+    usage = service.current_usage(db)
     return render_template(
         "licenses/plan.html",
-        entitlements=entitlements,
-        usage=service.current_usage(db),
+        entitlements=service.entitlements(db),
+        usage=usage,
         metrics=[(m.value, METRIC_LABELS[m]) for m in Metric],
-        seats_used=service.seats_used(db),
+        seats_used=usage[Metric.SEATS],
     )
 
 

@@ -62,32 +62,37 @@ class LicenseError(ValueError):
 
 # ------------------------------------------------------------------------------ catalogue
 
+# One plan as JSON, with its features and quotas (used by both queries below).
+_PLAN_JSON = """
+    jsonb_build_object(
+      'key', p.key, 'name', p.name, 'rate_limit_per_minute', p.rate_limit_per_minute,
+      'features', ARRAY(SELECT f.feature FROM plan_features f WHERE f.plan = p.key),
+      'quotas', ARRAY(SELECT jsonb_build_object('metric', q.metric, 'quota', q.quota,
+                                                'hard', q.hard, 'period', q.period)
+                        FROM plan_quotas q WHERE q.plan = p.key))
+"""
+
 _PLANS_SQL = text(
-    """
-    SELECT p.key, p.name, p.rate_limit_per_minute,
-           ARRAY(SELECT f.feature FROM plan_features f WHERE f.plan = p.key) AS features,
-           ARRAY(SELECT jsonb_build_object('metric', q.metric, 'quota', q.quota,
-                                           'hard', q.hard, 'period', q.period)
-                   FROM plan_quotas q WHERE q.plan = p.key) AS quotas
-      FROM plans p
-     WHERE :all OR p.key = ANY(:keys)
-     ORDER BY p.position
-    """
+    f"SELECT {_PLAN_JSON} FROM plans p WHERE :all OR p.key = ANY(:keys) ORDER BY p.position"
 )
 
 
 def plans(session: Session, keys: Sequence[str] | None = None) -> dict[str, PlanInfo]:
     """Plan definitions by key, cheapest first (all of them when ``keys`` is None)."""
-    rows = session.execute(_PLANS_SQL, {"all": keys is None, "keys": list(keys or [])})
+    rows = session.scalars(_PLANS_SQL, {"all": keys is None, "keys": list(keys or [])})
+    return _plans_from_json(rows)
+
+
+def _plans_from_json(rows) -> dict[str, PlanInfo]:
     return {
-        row.key: PlanInfo(
-            key=row.key,
-            name=row.name,
-            rate_limit_per_minute=row.rate_limit_per_minute,
-            features=frozenset(row.features),
+        row["key"]: PlanInfo(
+            key=row["key"],
+            name=row["name"],
+            rate_limit_per_minute=row["rate_limit_per_minute"],
+            features=frozenset(row["features"]),
             quotas={
                 q["metric"]: Quota(q["metric"], q["quota"], q["hard"], q["period"])
-                for q in row.quotas
+                for q in row["quotas"]
             },
         )
         for row in rows
@@ -101,17 +106,21 @@ def feature_catalogue(session: Session) -> list[FeatureInfo]:
 
 # ------------------------------------------------------------------------------ entitlements
 
-_LICENSE_SQL = text(
-    """
+# Everything the rules need in one statement (it runs on every org page for the banner):
+# the clock, the license, the overrides, the two plans that can apply and the catalogue.
+_ENTITLEMENTS_SQL = text(
+    f"""
     SELECT now() AS now, o.plan, l.id IS NOT NULL AS has_license, l.seats,
-           l.rate_limit_per_minute, l.valid_from, l.valid_until
+           l.rate_limit_per_minute, l.valid_from, l.valid_until,
+           ARRAY(SELECT jsonb_build_object('feature', f.feature, 'enabled', f.enabled,
+                                           'expires_at', f.expires_at, 'reason', f.reason)
+                   FROM feature_overrides f WHERE f.org_id = o.id) AS overrides,
+           ARRAY(SELECT {_PLAN_JSON} FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
+           ARRAY(SELECT jsonb_build_array(x.key, x.name, x.description)
+                   FROM features x) AS catalogue
       FROM organizations o LEFT JOIN licenses l ON l.org_id = o.id
      WHERE o.id = :org
     """
-)
-
-_OVERRIDES_SQL = text(
-    "SELECT feature, enabled, expires_at, reason FROM feature_overrides WHERE org_id = :org"
 )
 
 
@@ -132,7 +141,9 @@ def entitlements(session: Session, org_id: uuid.UUID | None = None) -> Entitleme
     transaction = session.get_transaction()
     if cached and transaction is not None and cached[0] is transaction and cached[1] == org_id:
         return cached[2]
-    row = session.execute(_LICENSE_SQL, {"org": org_id}).one_or_none()
+    row = session.execute(
+        _ENTITLEMENTS_SQL, {"org": org_id, "fallback": FALLBACK_PLAN}
+    ).one_or_none()
     if row is None:
         raise OrgNotVisible(str(org_id))
     facts = LicenseFacts(
@@ -144,13 +155,14 @@ def entitlements(session: Session, org_id: uuid.UUID | None = None) -> Entitleme
         valid_until=row.valid_until,
     )
     overrides = [
-        OverrideFacts(*o) for o in session.execute(_OVERRIDES_SQL, {"org": org_id})
+        OverrideFacts(o["feature"], o["enabled"], _timestamp(o["expires_at"]), o["reason"])
+        for o in row.overrides
     ]
     result = compute(
         org_id,
         facts,
-        plans(session, [row.plan, FALLBACK_PLAN]),
-        feature_catalogue(session),
+        _plans_from_json(row.plans),
+        [FeatureInfo(*f) for f in row.catalogue],
         overrides,
         row.now,
     )
@@ -381,6 +393,10 @@ def _feature(key: str) -> str:
         return Feature(key).value
     except ValueError:
         raise LicenseError("feature", "Choose one of the listed features.") from None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _client(actor: Actor) -> dict:

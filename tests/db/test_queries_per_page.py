@@ -43,12 +43,19 @@ def add_members(org, n: int = GROW_BY) -> None:
     )
 
 
+def add_overrides(org) -> None:
+    factories.execute(
+        "INSERT INTO feature_overrides (org_id, feature, enabled, reason)"
+        " SELECT :org, key, true, 'grown' FROM features", org=org.id)
+
+
 # Add a row here for each main page. Usage events join the usage page's growth once the
 # usage tables are on main (issue 8).
 PAGES = {
     "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members,)),
     "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
     "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members,)),
+    "plan & features": PageCase("/o/<slug>/plan", budget=6, grow=(add_members, add_overrides)),
 }
 
 
