@@ -88,6 +88,8 @@ def make_probe_org(label: str, app) -> ProbeOrg:
         name=f"Owner {marker}", email=f"owner.{marker}@probe-{label.lower()}.example"
     )
     factories.MembershipFactory(org_id=org.id, user_id=owner.id, role="owner")
+    # Every feature on, so routes behind requires_feature are probed past their gate.
+    factories.put_on_plan(org, "enterprise")
     return ProbeOrg(label=label, marker=marker, org=org, owner=owner, app=app)
 
 
