@@ -46,8 +46,17 @@ def export_csv():
     session = tenancy.request_session()
     events = service.iter_events(session, chosen)
     filename = f"audit-{g.membership.slug}.csv"
+
+    def stream():
+        # The rows are read after the request's session was closed, which checks a pooled
+        # connection out again; give it back when the download ends (or is abandoned).
+        try:
+            yield from csv_export.rows(events)
+        finally:
+            session.close()
+
     return Response(
-        stream_with_context(csv_export.rows(events)),
+        stream_with_context(stream()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
