@@ -19,6 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
     from dashboard.partner import routes as partner_routes
+    from dashboard.usage import routes as usage_routes
 
     app = Flask(
         __name__,
@@ -51,4 +52,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(lifecycle_routes.bp)
     app.register_blueprint(partner_routes.bp)
     app.register_blueprint(license_routes.bp)
+    app.register_blueprint(usage_routes.bp)
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -11,6 +13,7 @@ from dashboard import tenancy
 from dashboard.auth import service as auth_service
 from dashboard.auth.passwords import Passwords
 from dashboard.models import Membership, User
+from dashboard.usage import service as usage
 
 DEMO_PASSWORD = "tenantdesk-demo"  # noqa: S105 - published demo credential
 
@@ -61,6 +64,7 @@ def seed(factory, passwords: Passwords) -> None:
                 session.add(user)
                 session.flush()
             users[email] = user
+    usage_targets = {}
     for org in ORGS:
         owner_email = next(iter(org.members))
         owner = users[owner_email]
@@ -74,6 +78,8 @@ def seed(factory, passwords: Passwords) -> None:
         context = tenancy.TenantContext(user_id=owner.id, org_id=org_id)
         with tenancy.scoped_session(factory, context) as session:
             _add_members(session, org_id, {users[e].id: r for e, r in org.members.items()})
+        usage_targets[org.slug] = (owner.id, org_id, len(org.members))
+    seed_usage(factory, usage_targets)
 
 
 def _add_members(session: Session, org_id, roles: dict) -> None:
@@ -81,3 +87,42 @@ def _add_members(session: Session, org_id, roles: dict) -> None:
     for user_id, role in roles.items():
         if user_id not in present:
             session.add(Membership(org_id=org_id, user_id=user_id, role=role))
+
+
+# ------------------------------------------------------------------------------ usage
+USAGE_DAYS = 90
+# Per demo org: API calls per weekday, daily active users, storage growth (bytes per day).
+USAGE_SHAPE = {"acme": (240, 4, 3_000_000), "globex": (380, 3, 9_000_000), "initech": (60, 2, 0)}
+
+
+def seed_usage(factory, org_ids: dict[str, tuple], today=None) -> None:
+    """90 days of usage per demo org, under each org's RLS context, through record_batch.
+
+    Idempotent: every event's key names its org-local metric and day, and the figures are a
+    pure function of (org, day), so running the seed again adds nothing.
+    """
+    now = datetime.now(UTC)
+    today = today or now.date()
+    for slug, (owner_id, org_id, members) in org_ids.items():
+        calls, actives, growth = USAGE_SHAPE[slug]
+        events = []
+        for back in range(USAGE_DAYS - 1, -1, -1):
+            day = today - timedelta(days=back)
+            at = min(datetime.combine(day, time(12), UTC), now)
+            rng = random.Random(f"{slug}:{day.isoformat()}")  # noqa: S311 - demo figures
+            weekend = day.weekday() >= 5
+            figures = {
+                "api_calls": int(calls * (0.3 if weekend else 1) * rng.uniform(0.7, 1.3)),
+                "active_users": max(1, min(members, actives - rng.randint(0, 2 if weekend else 1))),
+                "seats": members,
+                "storage_bytes": 150_000_000 + growth * (USAGE_DAYS - back)
+                + rng.randint(0, 2_000_000),
+            }
+            events += [
+                usage.EventIn(metric, quantity, at, f"demo:{metric}:{day.isoformat()}")
+                for metric, quantity in figures.items()
+            ]
+        context = tenancy.TenantContext(user_id=owner_id, org_id=org_id)
+        with tenancy.scoped_session(factory, context) as session:
+            # History, not live traffic: a backfill is not refused by a quota.
+            usage.record_batch(session, org_id, events, enforce_quotas=False)

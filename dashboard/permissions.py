@@ -24,6 +24,7 @@ class Permission(StrEnum):
     SSO_MANAGE = "sso.manage"
     BILLING_VIEW = "billing.view"
     USAGE_VIEW = "usage.view"
+    USAGE_REPORT = "usage.report"  # send usage events to /api/v1/usage/events
     AUDIT_VIEW = "audit.view"
     APIKEYS_MANAGE = "apikeys.manage"
 

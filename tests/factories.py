@@ -111,3 +111,21 @@ class FeatureOverrideFactory(_Base):
 
 def make_staff(user, staff: bool = True) -> None:
     execute("UPDATE users SET is_staff = :s WHERE id = :u", s=staff, u=user.id)
+
+
+def usage_daily(org, metric: str, day, total: int) -> None:
+    """A rollup row written as a superuser (bypasses RLS and the ingestion path)."""
+    execute(
+        "INSERT INTO usage_daily (org_id, metric, day, total) VALUES (:o, :m, :d, :t)"
+        " ON CONFLICT (org_id, metric, day) DO UPDATE SET total = EXCLUDED.total",
+        o=org.id, m=metric, d=day, t=total,
+    )
+
+
+def usage_event(org, metric: str, quantity: int, at, key: str | None = None) -> None:
+    """A raw usage event written as a superuser (no rollup: pair with ``usage_daily``)."""
+    execute(
+        "INSERT INTO usage_events (org_id, metric, quantity, occurred_at, idempotency_key)"
+        " VALUES (:o, :m, :q, :at, :k)",
+        o=org.id, m=metric, q=quantity, at=at, k=key or unique("evt"),
+    )

@@ -10,6 +10,7 @@ from dashboard.auth.principal import client_info, issue_token
 from dashboard.orgs import service
 from dashboard.orgs.forms import CreateOrgForm
 from dashboard.permissions import Permission, authenticated, requires
+from dashboard.usage import web as usage_web
 
 bp = Blueprint("orgs", __name__)
 
@@ -20,7 +21,9 @@ def home():
     overview = service.overview(tenancy.request_session())
     if overview is None:
         abort(404)
-    return render_template("orgs/home.html", overview=overview)
+    return render_template(
+        "orgs/home.html", overview=overview, usage_home=usage_web.home_panel()
+    )
 
 
 @bp.route("/orgs/new", methods=["GET", "POST"])

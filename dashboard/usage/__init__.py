@@ -1,0 +1,1 @@
+"""Usage metering, quotas and usage charts (issue 8)."""

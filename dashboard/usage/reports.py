@@ -1,0 +1,183 @@
+"""Reading usage for charts, tables, CSV and JSON: from the daily rollups only. No Flask.
+
+A report costs two queries whatever the range: the plan's quotas, and the rollup rows of
+the range, the previous range (for "change vs previous period") and the current quota
+period, read through the (org_id, metric, day) primary key. Raw events are never scanned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from dashboard.usage import quotas
+from dashboard.usage.metrics import METRICS, Metric, Rollup
+from dashboard.usage.service import period_figure
+
+RANGES = (7, 30, 90, 365)
+DEFAULT_RANGE = 30
+
+
+@dataclass(frozen=True)
+class Point:
+    day: date
+    value: int | None  # None: a gauge with no reading that day
+
+
+@dataclass(frozen=True)
+class MetricReport:
+    metric: Metric
+    points: list[Point]  # one per day of the range, oldest first
+    total: int | None  # the range's figure: sum for flows, peak day for levels
+    previous: int | None  # the same figure over the range before
+    quota: quotas.Quota | None
+    quota_used: int  # in the current quota period (month)
+
+    @property
+    def change_percent(self) -> float | None:
+        if self.total is None or not self.previous:
+            return None
+        return 100.0 * (self.total - self.previous) / self.previous
+
+    @property
+    def quota_percent(self) -> float | None:
+        if self.quota is None:
+            return None
+        return 100.0 * self.quota_used / self.quota.limit if self.quota.limit else 100.0
+
+    @property
+    def near_quota(self) -> bool:
+        return (self.quota_percent or 0) >= quotas.WARN_AT_PERCENT
+
+    @property
+    def quota_line(self) -> float | None:
+        """The quota as drawn on a daily chart: a monthly allowance of a flow becomes its
+        daily share; a level's limit is drawn as is."""
+        if self.quota is None:
+            return None
+        if self.metric.per_period is Rollup.SUM:
+            return self.quota.limit / 30
+        return float(self.quota.limit)
+
+    @property
+    def values(self) -> list[int | None]:
+        return [p.value for p in self.points]
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    days: int
+    start: date
+    end: date
+    metrics: list[MetricReport]
+
+    @property
+    def warnings(self) -> list[MetricReport]:
+        return [m for m in self.metrics if m.near_quota]
+
+
+_ROLLUPS_SQL = text(
+    """
+    SELECT metric, day, total FROM usage_daily
+     WHERE org_id = :org_id AND metric = ANY(CAST(:metrics AS text[]))
+       AND day BETWEEN :since AND :until
+     ORDER BY metric, day
+    """
+)
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def usage_report(
+    session: Session,
+    org_id: uuid.UUID,
+    days: int = DEFAULT_RANGE,
+    *,
+    today: date | None = None,
+    metrics: Sequence[str] = tuple(METRICS),
+    plan: str | None = None,
+) -> UsageReport:
+    if days not in RANGES:
+        raise ValueError(f"range must be one of {RANGES}")
+    today = today or today_utc()
+    start = today - timedelta(days=days - 1)
+    previous_start = start - timedelta(days=days)
+    period_start, _ = quotas.period_of(today)
+    limits = quotas.plan_quotas(session, plan)
+    rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
+    for metric, day, total in session.execute(
+        _ROLLUPS_SQL,
+        {"org_id": org_id, "metrics": list(metrics),
+         "since": min(previous_start, period_start), "until": today},
+    ):
+        rows[metric][day] = total
+    reports = [
+        _metric_report(METRICS[name], rows[name], start, previous_start, period_start, today,
+                       limits.get(name))
+        for name in metrics
+    ]
+    return UsageReport(days, start, today, reports)
+
+
+def _metric_report(metric, by_day, start, previous_start, period_start, today, quota):
+    span = (today - start).days + 1
+    default = None if metric.is_gauge else 0
+    points = [
+        Point(day, by_day.get(day, default))
+        for day in (start + timedelta(days=i) for i in range(span))
+    ]
+    current = {d: v for d, v in by_day.items() if start <= d <= today}
+    previous = {d: v for d, v in by_day.items() if previous_start <= d < start}
+    in_period = {d: v for d, v in by_day.items() if period_start <= d <= today}
+    return MetricReport(
+        metric=metric,
+        points=points,
+        total=_figure(metric, current),
+        previous=_figure(metric, previous),
+        quota=quota,
+        quota_used=period_figure(metric.name, in_period),
+    )
+
+
+def _figure(metric: Metric, by_day: dict[date, int]) -> int | None:
+    if metric.per_period is Rollup.SUM:
+        return sum(by_day.values())
+    return max(by_day.values()) if by_day else None
+
+
+def csv_rows(report: UsageReport):
+    """Rows for the CSV download: one per metric and day, as in the data tables."""
+    yield ["metric", "day", "value"]
+    for item in report.metrics:
+        for point in item.points:
+            yield [item.metric.name, point.day.isoformat(),
+                   "" if point.value is None else str(point.value)]
+
+
+def as_json(report: UsageReport) -> dict:
+    return {
+        "range_days": report.days,
+        "start": report.start.isoformat(),
+        "end": report.end.isoformat(),
+        "metrics": [
+            {
+                "metric": item.metric.name,
+                "label": item.metric.label,
+                "total": item.total,
+                "previous_total": item.previous,
+                "quota": None if item.quota is None else {
+                    "limit": item.quota.limit, "hard": item.quota.hard,
+                    "period": "month", "used": item.quota_used,
+                },
+                "days": [[p.day.isoformat(), p.value] for p in item.points],
+            }
+            for item in report.metrics
+        ],
+    }

@@ -1,0 +1,111 @@
+"""Usage page (charts, tables, CSV, JSON) and the usage events API. HTTP only."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, g, render_template, request
+
+from dashboard import navigation, tenancy
+from dashboard.errors import json_error
+from dashboard.permissions import Permission, requires
+from dashboard.usage import charts, reports, service, validation
+from dashboard.usage.metrics import METRICS, format_value
+from dashboard.usage.web import current_org_id, quota_exceeded_response
+
+bp = Blueprint("usage", __name__)
+navigation.register("Usage", "usage.index", Permission.USAGE_VIEW, order=40)
+
+
+def _range() -> int | None:
+    raw = request.args.get("range", str(reports.DEFAULT_RANGE))
+    return int(raw) if raw.isdigit() and int(raw) in reports.RANGES else None
+
+
+def _bad_range():
+    message = f"Choose a range of {', '.join(map(str, reports.RANGES))} days."
+    return render_template("errors/error.html", status=400, message=message), 400
+
+
+def _report(days: int, **kwargs) -> reports.UsageReport:
+    membership = g.membership
+    return reports.usage_report(
+        tenancy.request_session(), membership.org_id, days, plan=membership.plan, **kwargs
+    )
+
+
+@bp.route("/o/<slug>/usage")
+@requires(Permission.USAGE_VIEW)
+def index():
+    days = _range()
+    if days is None:
+        return _bad_range()
+    report = _report(days)
+    context = {
+        "report": report,
+        "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
+        "ranges": reports.RANGES,
+        "format_value": format_value,
+    }
+    if request.headers.get("HX-Request"):
+        return render_template("usage/partials/charts.html", **context)
+    return render_template("usage/index.html", **context)
+
+
+@bp.route("/o/<slug>/usage.csv")
+@requires(Permission.USAGE_VIEW)
+def export_csv():
+    days = _range()
+    if days is None:
+        return _bad_range()
+    report = _report(days)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(reports.csv_rows(report))
+    filename = f"usage-{g.membership.slug}-{days}d.csv"
+    return Response(
+        out.getvalue(), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/o/<slug>/usage/data.json")
+@requires(Permission.USAGE_VIEW)
+def data():
+    """Chart data as JSON: ``?range=365`` and optionally ``&metric=api_calls``."""
+    days = _range()
+    metric = request.args.get("metric")
+    if days is None or (metric is not None and metric not in METRICS):
+        return json_error(400, "invalid_query", "Use range in 7, 30, 90, 365 and a known metric.")
+    report = _report(days, metrics=(metric,) if metric else tuple(METRICS))
+    return reports.as_json(report)
+
+
+@bp.route("/api/v1/usage/events", methods=["POST"])
+@requires(Permission.USAGE_REPORT)
+def ingest():
+    """Record a batch of usage events for the session's active org, all or nothing.
+
+    Authenticated by the browser session plus the X-CSRFToken header for now; API keys
+    (issue 11) will authenticate the same route. The request itself counts as one API call.
+    """
+    now = datetime.now(UTC)
+    try:
+        events = validation.parse_batch(request.get_json(silent=True), now)
+        result = service.record_batch(
+            tenancy.request_session(), current_org_id(), [*events, service.api_call_event(now)]
+        )
+    except validation.InvalidBatch as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    except service.QuotaExceeded as exc:
+        return quota_exceeded_response(exc)
+    return {
+        "accepted": result.accepted - 1,  # less this request's own api_calls event
+        "duplicates": result.duplicates,
+        "quota_warnings": [
+            {"metric": w.metric, "limit": w.limit, "used": w.used, "hard": w.hard,
+             "percent": round(w.percent, 1)}
+            for w in result.warnings
+        ],
+    }

@@ -1,0 +1,269 @@
+"""Recording usage: idempotent events and their daily rollups, quotas enforced. No Flask here.
+
+Every batch is ONE SQL statement: insert the events (``ON CONFLICT (org_id, idempotency_key)
+DO NOTHING``), aggregate only the rows that were actually inserted, and upsert those into
+``usage_daily``. A retried batch therefore never counts twice, and two concurrent batches
+sharing keys count each event once: the second waits on the first's uncommitted key and then
+sees a conflict (or inserts it, if the first rolled back).
+
+Locks are taken in one global order (event keys sorted, then rollup rows sorted by metric and
+day, all in the same statement), so overlapping batches wait for each other instead of
+deadlocking.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from dashboard.usage import quotas
+from dashboard.usage.metrics import GAUGES, METRICS, Rollup
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventIn:
+    metric: str
+    quantity: int
+    occurred_at: datetime
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    metric: str
+    limit: int
+    used: int
+    hard: bool
+    period_start: date
+    period_end: date
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.used / self.limit if self.limit else 100.0
+
+    @property
+    def exceeded(self) -> bool:
+        return self.used > self.limit
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: int  # newly recorded events
+    duplicates: int  # events already recorded under the same key (retries)
+    warnings: list[QuotaStatus] = field(default_factory=list)  # quotas at or past 80 %
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, status: QuotaStatus) -> None:
+        super().__init__(
+            f"The plan allows {status.limit:,} {METRICS[status.metric].label.lower()} per"
+            f" month; this would make {status.used:,}. The quota resets on"
+            f" {status.period_end.isoformat()} at 24:00 UTC (next day)."
+        )
+        self.status = status
+
+
+# Called once per org, metric and period when usage first reaches 80 % of a quota:
+# (session, org_id, status). Replaced by the mailer when one is configured.
+QuotaWarningHook = Callable[[Session, uuid.UUID, QuotaStatus], None]
+_warning_hooks: list[QuotaWarningHook] = []
+
+
+def on_quota_warning(hook: QuotaWarningHook) -> QuotaWarningHook:
+    _warning_hooks.append(hook)
+    return hook
+
+
+_INGEST_SQL = text(
+    """
+    WITH input AS (
+      SELECT * FROM unnest(CAST(:metrics AS text[]), CAST(:quantities AS bigint[]),
+                           CAST(:times AS timestamptz[]), CAST(:keys AS text[]))
+             AS t(metric, quantity, occurred_at, idempotency_key)
+    ), inserted AS (
+      INSERT INTO usage_events (org_id, metric, quantity, occurred_at, idempotency_key)
+      SELECT CAST(:org_id AS uuid), metric, quantity, occurred_at, idempotency_key
+        FROM input ORDER BY idempotency_key
+      ON CONFLICT (org_id, idempotency_key) DO NOTHING
+      RETURNING metric, quantity, occurred_at
+    ), per_day AS (
+      SELECT metric, (occurred_at AT TIME ZONE 'UTC')::date AS day,
+             CASE WHEN metric = ANY(CAST(:gauges AS text[])) THEN max(quantity)
+                  ELSE sum(quantity)::bigint END AS total,
+             count(*) AS n
+        FROM inserted GROUP BY 1, 2
+    ), upserted AS (
+      INSERT INTO usage_daily AS d (org_id, metric, day, total)
+      SELECT CAST(:org_id AS uuid), metric, day, total FROM per_day ORDER BY metric, day
+      ON CONFLICT (org_id, metric, day) DO UPDATE
+         SET total = CASE WHEN d.metric = ANY(CAST(:gauges AS text[]))
+                          THEN GREATEST(d.total, EXCLUDED.total)
+                          ELSE d.total + EXCLUDED.total END
+      RETURNING metric, day
+    )
+    SELECT (SELECT coalesce(sum(n), 0) FROM per_day) AS inserted,
+           (SELECT coalesce(array_agg(metric || ' ' || day::text), '{}') FROM upserted)
+             AS touched
+    """
+)
+
+
+def record_usage(
+    session: Session,
+    org_id: uuid.UUID,
+    metric: str,
+    quantity: int,
+    at: datetime,
+    idempotency_key: str | None = None,
+) -> bool:
+    """Record one event; True if it was new (False: a retry of an already recorded key).
+
+    Without a key every call counts. Give one (e.g. ``f"active:{user_id}:{day}"``) to make
+    the call safe to repeat.
+    """
+    key = idempotency_key or f"auto:{uuid.uuid4().hex}"
+    return record_batch(session, org_id, [EventIn(metric, quantity, at, key)]).accepted == 1
+
+
+def record_batch(
+    session: Session,
+    org_id: uuid.UUID,
+    events: Sequence[EventIn],
+    *,
+    today: date | None = None,
+    enforce_quotas: bool = True,
+) -> BatchResult:
+    """Record events atomically in the caller's transaction (RLS: ``org_id`` must be the
+    context's org). Raises QuotaExceeded, leaving the caller to roll back, when the batch
+    takes a metric past a hard quota in the current period."""
+    if not events:
+        return BatchResult(0, 0)
+    _check(events)
+    row = session.execute(
+        _INGEST_SQL,
+        {
+            "org_id": org_id,
+            "metrics": [e.metric for e in events],
+            "quantities": [e.quantity for e in events],
+            "times": [e.occurred_at for e in events],
+            "keys": [e.idempotency_key for e in events],
+            "gauges": list(GAUGES),
+        },
+    ).one()
+    inserted = int(row.inserted)
+    result = BatchResult(inserted, len(events) - inserted)
+    if not enforce_quotas or not inserted:
+        return result
+    touched = [entry.split(" ") for entry in row.touched]
+    warnings = _apply_quotas(
+        session, org_id, {(m, date.fromisoformat(d)) for m, d in touched}, today
+    )
+    return BatchResult(result.accepted, result.duplicates, warnings)
+
+
+def _check(events: Iterable[EventIn]) -> None:
+    # Trusted callers still get a clear error rather than a database one.
+    for event in events:
+        if event.metric not in METRICS:
+            raise ValueError(f"unknown metric {event.metric!r}")
+        if isinstance(event.quantity, bool) or not isinstance(event.quantity, int):
+            raise ValueError("quantity must be an integer")
+        if event.quantity < 0:
+            raise ValueError("quantity must not be negative")
+        if event.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
+
+
+_PERIOD_SQL = text(
+    """
+    SELECT metric, day, total FROM usage_daily
+     WHERE org_id = :org_id AND metric = ANY(CAST(:metrics AS text[]))
+       AND day BETWEEN :start AND :end
+    """
+)
+
+
+def _apply_quotas(
+    session: Session, org_id: uuid.UUID, touched: set[tuple[str, date]], today: date | None
+) -> list[QuotaStatus]:
+    today = today or datetime.now(UTC).date()
+    start, end = quotas.period_of(today)
+    limits = quotas.plan_quotas(session)
+    metrics = sorted({m for m, d in touched if m in limits and start <= d <= end})
+    if not metrics:
+        return []
+    days: dict[str, dict[date, int]] = {m: {} for m in metrics}
+    for metric, day, total in session.execute(
+        _PERIOD_SQL, {"org_id": org_id, "metrics": metrics, "start": start, "end": end}
+    ):
+        days[metric][day] = total
+    warnings = []
+    for metric in metrics:
+        quota = limits[metric]
+        status = QuotaStatus(
+            metric, quota.limit, period_figure(metric, days[metric]), quota.hard, start, end
+        )
+        if quota.hard and _refused(metric, quota.limit, days[metric], touched):
+            raise QuotaExceeded(
+                QuotaStatus(metric, quota.limit, _worst(metric, days[metric], touched),
+                            True, start, end)
+            )
+        if status.percent >= quotas.WARN_AT_PERCENT:
+            warnings.append(status)
+            _warn_once(session, org_id, status)
+    return warnings
+
+
+def period_figure(metric: str, days: dict[date, int]) -> int:
+    """A quota period's figure: the sum for flows, the latest day's level for the rest."""
+    if not days:
+        return 0
+    if METRICS[metric].per_period is Rollup.SUM:
+        return sum(days.values())
+    return days[max(days)]
+
+
+def _refused(metric: str, limit: int, days: dict[date, int], touched) -> bool:
+    return _worst(metric, days, touched) > limit
+
+
+def _worst(metric: str, days: dict[date, int], touched) -> int:
+    # Flows: the month's sum. Levels: the highest day this batch wrote to, so a lower
+    # reading after an earlier peak is never refused.
+    if METRICS[metric].per_period is Rollup.SUM:
+        return sum(days.values())
+    return max((days.get(d, 0) for m, d in touched if m == metric), default=0)
+
+
+_ALERT_SQL = text(
+    """
+    INSERT INTO usage_alerts (org_id, metric, period_start, threshold)
+    VALUES (:org_id, :metric, :start, :threshold)
+    ON CONFLICT DO NOTHING RETURNING 1
+    """
+)
+
+
+def _warn_once(session: Session, org_id: uuid.UUID, status: QuotaStatus) -> None:
+    fresh = session.execute(
+        _ALERT_SQL,
+        {"org_id": org_id, "metric": status.metric, "start": status.period_start,
+         "threshold": quotas.WARN_AT_PERCENT},
+    ).first()
+    if fresh is None:
+        return
+    for hook in _warning_hooks:
+        hook(session, org_id, status)
+
+
+def api_call_event(now: datetime | None = None) -> EventIn:
+    """One metered API request (a fresh key: every request counts once)."""
+    return EventIn("api_calls", 1, now or datetime.now(UTC), f"api:{uuid.uuid4().hex}")

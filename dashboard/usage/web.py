@@ -1,0 +1,77 @@
+"""Flask glue shared by usage routes and by other blueprints (home panel, API metering)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+
+from flask import g, make_response
+
+from dashboard import tenancy
+from dashboard.errors import json_error
+from dashboard.permissions import Permission, can
+from dashboard.usage import charts, reports, service
+from dashboard.usage.metrics import HOME_METRICS, format_value
+
+
+def current_org_id() -> uuid.UUID | None:
+    """The org the request acts for: the browser session's, or (API keys) the RLS context's."""
+    membership = g.get("membership")
+    if membership is not None:
+        return membership.org_id
+    org_id = tenancy.context_of(tenancy.request_session()).org_id
+    return uuid.UUID(str(org_id)) if org_id else None
+
+
+def quota_exceeded_response(exc: service.QuotaExceeded):
+    body, status = json_error(429, "quota_exceeded", str(exc))
+    body["error"].update(
+        {"metric": exc.status.metric, "limit": exc.status.limit, "used": exc.status.used,
+         "resets_on": (exc.status.period_end + timedelta(days=1)).isoformat()}
+    )
+    response = make_response(body, status)
+    reset = datetime.combine(exc.status.period_end + timedelta(days=1), datetime.min.time(), UTC)
+    response.headers["Retry-After"] = str(max(1, int((reset - datetime.now(UTC)).total_seconds())))
+    return response
+
+
+def metered(view):
+    """Count each successful call of an API route as one ``api_calls`` event.
+
+    Past a hard api_calls quota the call answers 429 and, since a 4xx rolls the request's
+    transaction back, whatever the view did is undone. Routes that record usage themselves
+    (the ingestion endpoint) put the call into their own batch instead, so that all rollup
+    rows of a request are locked in one ordered statement.
+    """
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        org_id = current_org_id()
+        if response.status_code >= 400 or org_id is None:
+            return response
+        try:
+            service.record_batch(
+                tenancy.request_session(), org_id, [service.api_call_event()]
+            )
+        except service.QuotaExceeded as exc:
+            return quota_exceeded_response(exc)
+        return response
+
+    return wrapper
+
+
+def home_panel():
+    """Sparklines of the main metrics for the org home page, or None if not allowed."""
+    org_id = current_org_id()
+    if org_id is None or not can(Permission.USAGE_VIEW):
+        return None
+    report = reports.usage_report(
+        tenancy.request_session(), org_id, 30, metrics=HOME_METRICS, plan=g.membership.plan
+    )
+    return {
+        "report": report,
+        "sparks": {m.metric.name: charts.sparkline(m) for m in report.metrics},
+        "format": format_value,
+    }
