@@ -70,28 +70,34 @@ def start_embedded(instance_path: str | Path) -> str:
 def bootstrap(admin_url: str, database: str = DEFAULT_DATABASE) -> DatabaseUrls:
     """Create the roles and the database if missing (idempotent). Needs a superuser."""
     with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
-        _create_roles(conn)
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
-        if not exists:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(database), sql.Identifier(OWNER_ROLE)
-                )
-            )
-        conn.execute(
-            sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database))
-        )
-        conn.execute(
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                sql.Identifier(database), sql.Identifier(APP_ROLE)
-            )
-        )
+        # Several processes (gunicorn workers, test runs) may bootstrap at once: one at a time,
+        # or catalogue updates collide ("tuple concurrently updated").
+        conn.execute("SELECT pg_advisory_lock(7243002)")
+        try:
+            _bootstrap_locked(conn, database)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7243002)")
     return DatabaseUrls(
         runtime=url_for_role(admin_url, APP_ROLE, database),
         owner=url_for_role(admin_url, OWNER_ROLE, database),
         admin=url_for_role(admin_url, make_url(admin_url).username or "postgres", database),
+    )
+
+
+def _bootstrap_locked(conn: psycopg.Connection, database: str) -> None:
+    _create_roles(conn)
+    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+    if not exists:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(OWNER_ROLE)
+            )
+        )
+    conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+    conn.execute(
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+            sql.Identifier(database), sql.Identifier(APP_ROLE)
+        )
     )
 
 

@@ -37,3 +37,20 @@ def test_refuses_a_bypassrls_role(database_urls, admin_engine, tmp_path):
         conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO td_bypass_probe'))
     with pytest.raises(UnsafeDatabaseRole, match="BYPASSRLS"):
         make_app(unsafe, tmp_path)
+
+
+def test_concurrent_bootstrap_is_safe(database_urls):
+    """gunicorn workers on the embedded database all bootstrap at start-up."""
+    import secrets
+    from concurrent.futures import ThreadPoolExecutor
+
+    admin = database_urls.admin.rsplit("/", 1)[0] + "/postgres"
+    if "?" in database_urls.admin:
+        admin += "?" + database_urls.admin.split("?", 1)[1]
+    name = f"tenantdesk_boot_{secrets.token_hex(3)}"
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda _: provisioning.bootstrap(admin, name), range(4)))
+        assert len({r.runtime for r in results}) == 1
+    finally:
+        provisioning.drop_database(admin, name)
