@@ -9,6 +9,7 @@ from dashboard.config import PROJECT_ROOT
 
 def create_app(test_config: dict | None = None) -> Flask:
     from dashboard import config, db, errors, provisioning, security, tenancy, web
+    from dashboard.admin import routes as admin_routes
     from dashboard.audit import routes as audit_routes
     from dashboard.auth import principal
     from dashboard.auth import routes as auth_routes
@@ -53,4 +54,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(partner_routes.bp)
     app.register_blueprint(license_routes.bp)
     app.register_blueprint(usage_routes.bp)
+    app.register_blueprint(admin_routes.bp)
     return app

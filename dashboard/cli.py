@@ -47,7 +47,8 @@ def _seed() -> None:
     from dashboard import create_app, demo
 
     app = create_app()
-    demo.seed(app.extensions["tenantdesk.db"].sessionmaker, app.extensions["tenantdesk.passwords"])
+    database = app.extensions["tenantdesk.db"]
+    demo.seed(database.sessionmaker, app.extensions["tenantdesk.passwords"], database.urls.owner)
     app.extensions["tenantdesk.db"].dispose()
     click.echo("Demo data loaded. Sign in with any of (password: tenantdesk-demo):")
     for email, what in demo.LOGINS:

@@ -50,14 +50,22 @@ LOGINS = [
     ("alex@example.com", "owner of Acme, admin of Globex, member of Initech"),
     ("blake@example.com", "admin of Acme"),
     ("casey@example.com", "guest in Globex"),
+    ("sam@example.com", "Tenantdesk staff (changes plans at /admin/orgs/<id>/plan)"),
 ]
 
+# Tenantdesk's own support person: staff, member of no org. Sets the demo plans below through
+# the same audited staff path as the admin page, so each org's audit log shows who did it.
+STAFF = ("sam@example.com", "Sam Rivera")
+PLANS = {"acme": "growth", "globex": "starter", "initech": "free"}
 
-def seed(factory, passwords: Passwords) -> None:
+
+def seed(factory, passwords: Passwords, owner_url: str | None = None) -> None:
+    """``owner_url`` (the migration role) marks the demo staff user; without it the plans
+    are left as they are."""
     password_hash = passwords.hash(DEMO_PASSWORD)
     users: dict[str, User] = {}
     with tenancy.scoped_session(factory, tenancy.NOBODY) as session:
-        for email, name in PEOPLE.items():
+        for email, name in [*PEOPLE.items(), STAFF]:
             user = auth_service.find_user_by_email(session, email)
             if user is None:
                 user = User(email=email, name=name, password_hash=password_hash)
@@ -65,6 +73,7 @@ def seed(factory, passwords: Passwords) -> None:
                 session.flush()
             users[email] = user
     usage_targets = {}
+    org_ids: dict[str, object] = {}
     for org in ORGS:
         owner_email = next(iter(org.members))
         owner = users[owner_email]
@@ -79,7 +88,28 @@ def seed(factory, passwords: Passwords) -> None:
         with tenancy.scoped_session(factory, context) as session:
             _add_members(session, org_id, {users[e].id: r for e, r in org.members.items()})
         usage_targets[org.slug] = (owner.id, org_id, len(org.members))
+        org_ids[org.slug] = org_id
+    if owner_url:
+        _set_plans(factory, owner_url, users[STAFF[0]], org_ids)
     seed_usage(factory, usage_targets)
+
+
+def _set_plans(factory, owner_url: str, staff: User, org_ids: dict) -> None:
+    from sqlalchemy import create_engine
+
+    from dashboard.audit.service import Actor
+    from dashboard.licenses import service as licenses
+
+    engine = create_engine(owner_url)  # the staff flag is never set by the app's own role
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET is_staff = true WHERE id = :u"), {"u": staff.id})
+    engine.dispose()
+    with tenancy.scoped_session(factory, tenancy.TenantContext(user_id=staff.id)) as session:
+        for slug, plan in PLANS.items():
+            view = licenses.staff_view(session, org_ids[slug])
+            if view.license.plan != plan:
+                licenses.change_plan(session, org_ids[slug], plan=plan, reason="demo data",
+                                     actor=Actor(label="demo seed"))
 
 
 def _add_members(session: Session, org_id, roles: dict) -> None:

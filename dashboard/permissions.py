@@ -66,6 +66,7 @@ def role_label(role: str) -> str:
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 PARTNER = "partner"  # a provider's API credential (dashboard/partner/)
+STAFF = "staff"  # Tenantdesk staff (users.is_staff, set by `tenantdesk make-staff`): /admin
 
 
 def _mark(view: Callable, rule: str) -> None:
@@ -88,6 +89,24 @@ def authenticated(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     _mark(wrapper, AUTHENTICATED)
+    return wrapper
+
+
+def staff_only(view: Callable) -> Callable:
+    """Tenantdesk staff only. The flag is re-read from the database on every request, so
+    revoking it takes effect at once; anyone else gets a 404, as if /admin did not exist.
+    Staff SQL is checked again in the database (the app_staff_* functions)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        principal = g.get("principal")
+        if principal is None:
+            abort(401)
+        if not principal.is_staff:
+            abort(404)
+        return view(*args, **kwargs)
+
+    _mark(wrapper, STAFF)
     return wrapper
 
 

@@ -251,6 +251,7 @@ class OrgLicenseView:
     name: str
     status: str
     seats_used: int
+    license: LicenseFacts
     entitlements: Entitlements
     overrides: list[OverrideFacts]
 
@@ -281,7 +282,7 @@ def staff_view(session: Session, org_id: uuid.UUID) -> OrgLicenseView | None:
         org_id, facts, plans(session, [row.plan, FALLBACK_PLAN]), feature_catalogue(session),
         overrides, row.now,
     )
-    return OrgLicenseView(org_id, row.slug, row.name, row.status, row.seats_used, result,
+    return OrgLicenseView(org_id, row.slug, row.name, row.status, row.seats_used, facts, result,
                           overrides)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dashboard.permissions import ALL_PERMISSIONS, AUTHENTICATED, PARTNER, PUBLIC
+from dashboard.permissions import ALL_PERMISSIONS, AUTHENTICATED, PARTNER, PUBLIC, STAFF
 
-KNOWN_RULES = {PUBLIC, AUTHENTICATED, PARTNER} | {p.value for p in ALL_PERMISSIONS}
+KNOWN_RULES = {PUBLIC, AUTHENTICATED, PARTNER, STAFF} | {p.value for p in ALL_PERMISSIONS}
 # Endpoints Flask itself provides.
 FRAMEWORK_ENDPOINTS = {"static"}
 
@@ -29,3 +29,14 @@ def test_org_scoped_routes_require_a_permission(app):
         and app.view_functions[rule.endpoint].access_rule in {PUBLIC, AUTHENTICATED}
     ]
     assert loose == []
+
+
+def test_the_admin_area_is_staff_only_and_staff_routes_live_there(app):
+    misplaced = [
+        (rule.rule, app.view_functions[rule.endpoint].access_rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in FRAMEWORK_ENDPOINTS
+        and (rule.rule.startswith("/admin") != (
+            app.view_functions[rule.endpoint].access_rule == STAFF))
+    ]
+    assert misplaced == []
