@@ -6,6 +6,8 @@ from flask import Blueprint, Response, g, render_template, request, stream_with_
 
 from dashboard import navigation, tenancy
 from dashboard.audit import csv_export, filters, service
+from dashboard.licenses.features import Feature
+from dashboard.licenses.web import requires_feature
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("audit", __name__)
@@ -39,6 +41,7 @@ def index():
 
 @bp.route("/o/<slug>/audit.csv")
 @requires(Permission.AUDIT_VIEW)
+@requires_feature(Feature.AUDIT_EXPORT)
 def export_csv():
     chosen, error = _parse()
     if error:

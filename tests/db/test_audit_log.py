@@ -94,6 +94,7 @@ def test_pagination_walks_every_event_once(client, audited_orgs, app):
 
 def test_csv_export_has_this_orgs_rows_and_defuses_formulas(client, audited_orgs):
     (org_a, people_a), _ = audited_orgs
+    factories.put_on_plan(org_a, "growth")  # audit export is a plan feature
     login(client, people_a["owner"])
     response = client.get(f"/o/{org_a.slug}/audit.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -132,3 +133,12 @@ def test_a_failed_audit_write_rolls_the_action_back(audited_orgs, runtime_sessio
         record_audit(session, org_id=org_b.id, actor=Actor("x"), action="org.rename")
     name = factories.execute("SELECT name FROM organizations WHERE id = :o", o=org_a.id).scalar()
     assert name != "Renamed"
+
+
+def test_the_download_button_follows_the_audit_export_feature(client, audited_orgs):
+    (org_a, people_a), _ = audited_orgs
+    login(client, people_a["owner"])
+    page = client.get(f"/o/{org_a.slug}/audit").get_data(as_text=True)
+    assert "Download CSV" not in page and "not included in your plan" in page
+    factories.put_on_plan(org_a, "growth")
+    assert "Download CSV" in client.get(f"/o/{org_a.slug}/audit").get_data(as_text=True)
