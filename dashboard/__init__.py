@@ -11,7 +11,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard import config, db, errors, provisioning, security, tenancy, web
     from dashboard.admin import routes as admin_routes
     from dashboard.audit import routes as audit_routes
-    from dashboard.auth import principal
+    from dashboard.auth import access_tokens, account_routes, principal, token_routes
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
     from dashboard.licenses import routes as license_routes
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"]
     )
 
+    access_tokens.init_app(app)
     tenancy.init_app(app)
     security.init_app(app)
     principal.init_app(app)
@@ -48,6 +49,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     license_web.init_app(app)
 
     app.register_blueprint(auth_routes.bp)
+    app.register_blueprint(account_routes.bp)
+    app.register_blueprint(token_routes.bp)
     app.register_blueprint(org_routes.bp)
     app.register_blueprint(audit_routes.bp)
     app.register_blueprint(lifecycle_routes.bp)

@@ -159,5 +159,18 @@ def jobs_run() -> None:
     click.echo(f"{len(reports)} organization(s) purged.")
 
 
+@main.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """Start signing access tokens with a new key; the old one stays published until every
+    token it signed has expired, so nobody is logged out."""
+    from dashboard import create_app
+    from dashboard.auth.access_tokens import keyring_for
+
+    app = create_app()
+    kid = keyring_for(app).rotate()
+    app.extensions["tenantdesk.db"].dispose()
+    click.echo(f"New access-token signing key: {kid}")
+
+
 if __name__ == "__main__":
     main()

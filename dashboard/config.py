@@ -32,6 +32,15 @@ def from_environment() -> dict:
     return {
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": env("SECRET_KEY") or _persistent_secret(instance, "secret_key"),
+        # Old SECRET_KEYs (comma-separated) still accepted for browser tokens, so rotating
+        # SECRET_KEY logs nobody out.
+        "SECRET_KEY_FALLBACKS": [k for k in (env("SECRET_KEY_FALLBACKS") or "").split(",") if k],
+        # Encrypts the access-token signing keys at rest; falls back to SECRET_KEY.
+        "TOKEN_KEY_SECRET": env("TOKEN_KEY_SECRET"),
+        "ACCESS_TOKEN_TTL_SECONDS": int(env("ACCESS_TOKEN_TTL_SECONDS", "300")),
+        "ACCESS_TOKEN_AUDIENCE": env("ACCESS_TOKEN_AUDIENCE", "tenantdesk-api"),
+        # A retired signing key stays in the JWKS this long (well beyond any token's expiry).
+        "SIGNING_KEY_PUBLISH_SECONDS": int(env("SIGNING_KEY_PUBLISH_SECONDS", "86400")),
         # Runtime role (no ownership, no BYPASSRLS). Unset: the embedded PostgreSQL.
         "DATABASE_URL": env("DATABASE_URL"),
         # Owner role used by migrations only.

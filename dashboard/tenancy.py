@@ -37,6 +37,7 @@ GLOBAL_TABLES = frozenset(
         "plans",
         "plan_features",
         "plan_quotas",
+        "signing_keys",  # one access-token issuer for every org (private keys encrypted)
     }
 )
 

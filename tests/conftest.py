@@ -66,6 +66,8 @@ def make_app(database_urls, tmp_dir, **overrides):
         "DB_POOL_SIZE": 4,
         # Every test signs in from 127.0.0.1; per-email throttling is what tests exercise.
         "LOGIN_MAX_FAILURES_PER_IP": 100000,
+        # Every test app shares the database, so they share the key that seals signing keys.
+        "TOKEN_KEY_SECRET": "test-token-key-secret",
     }
     config.update(overrides)
     return create_app(config)

@@ -49,6 +49,8 @@ class ActiveMembership:
     permissions: frozenset = field(default_factory=frozenset)
 
 
+# The session row must match the token exactly (user and org), and the org must be active:
+# a membership in a suspended org loads no membership, so its pages answer "suspended".
 _LOAD_SQL = text(
     """
     SELECT s.id AS sid, s.last_seen_at, u.id AS uid, u.email, u.name, u.is_staff,
@@ -58,27 +60,32 @@ _LOAD_SQL = text(
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
       LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)
-      LEFT JOIN organizations o ON o.id = m.org_id
+      LEFT JOIN organizations o ON o.id = m.org_id AND o.status = 'active'
       LEFT JOIN roles r ON r.org_id = m.org_id AND r.key = m.role
      WHERE s.id = app_uuid(:sid) AND s.user_id = app_uuid(:uid)
+       AND s.org_id IS NOT DISTINCT FROM app_uuid(:oid)
        AND s.revoked_at IS NULL
        AND s.last_seen_at > now() - :idle
     """
 )
 
 
-@login_manager.user_loader
-def load_principal(session_id: str) -> Principal | None:
-    claims = {k: str(session.get(k) or "") for k in ("uid", "oid")}
+def load_identity(session_id: str, user_id: str, org_id: str, *, touch: bool = True):
+    """Check a session id against the database under the (user, org) RLS context.
+
+    Sets ``g.membership`` (None when the membership is gone or the org is suspended) and
+    returns the Principal, or None when the session is unknown, revoked, idle or its user
+    is deactivated. Also used for bearer tokens, with ``touch=False``.
+    """
     db = tenancy.bind_request(
-        tenancy.TenantContext(user_id=claims["uid"] or None, org_id=claims["oid"] or None)
+        tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
     )
     row = db.execute(
         _LOAD_SQL,
         {
             "sid": session_id,
-            "uid": claims["uid"],
-            "oid": claims["oid"],
+            "uid": user_id,
+            "oid": org_id,
             "touch": TOUCH_EVERY,
             "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
         },
@@ -86,7 +93,7 @@ def load_principal(session_id: str) -> Principal | None:
     if row is None:
         tenancy.bind_request(tenancy.NOBODY)
         return None
-    if row.stale:
+    if row.stale and touch:
         db.execute(
             text("UPDATE user_sessions SET last_seen_at = now() WHERE id = :sid"),
             {"sid": row.sid},
@@ -99,6 +106,7 @@ def load_principal(session_id: str) -> Principal | None:
                 ),
                 {"org": row.org_id, "uid": row.uid},
             )
+    g.membership = None
     if row.org_id is not None:
         g.membership = ActiveMembership(
             org_id=row.org_id,
@@ -108,11 +116,20 @@ def load_principal(session_id: str) -> Principal | None:
             role=row.role,
             permissions=permissions_for(row.role, row.custom_permissions),
         )
-        if session.get("role") != row.role:  # role changed since the token was issued
-            session["role"] = row.role
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name, is_staff=row.is_staff
     )
+
+
+@login_manager.user_loader
+def load_principal(session_id: str) -> Principal | None:
+    principal = load_identity(
+        session_id, str(session.get("uid") or ""), str(session.get("oid") or "")
+    )
+    membership = g.get("membership")
+    if membership is not None and session.get("role") != membership.role:
+        session["role"] = membership.role  # role changed since the token was issued
+    return principal
 
 
 def client_info():
@@ -123,11 +140,18 @@ def client_info():
     )
 
 
-def issue_token(principal_session_id: uuid.UUID, user_id: uuid.UUID, org_id, role) -> None:
-    """Write the signed browser token for a freshly opened session row."""
-    csrf = session.get("csrf_token")
+def issue_token(
+    principal_session_id: uuid.UUID, user_id: uuid.UUID, org_id, role, *, keep_csrf: bool = True
+) -> None:
+    """Write the signed browser token for a freshly opened session row.
+
+    ``keep_csrf`` keeps the CSRF secret across an org switch, so a form still open in another
+    tab reaches the "you switched organisation" page instead of a CSRF error. Sign-in starts
+    a fresh one.
+    """
+    csrf = session.get("csrf_token") if keep_csrf else None
     session.clear()
-    if csrf:  # keep other tabs' forms valid; the session id itself is new
+    if csrf:
         session["csrf_token"] = csrf
     session["uid"] = str(user_id)
     session["oid"] = str(org_id) if org_id else ""
@@ -135,6 +159,10 @@ def issue_token(principal_session_id: uuid.UUID, user_id: uuid.UUID, org_id, rol
     session["_user_id"] = str(principal_session_id)
     session["_fresh"] = True
     session.permanent = True
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith("/api/")
 
 
 def init_app(app) -> None:
@@ -146,7 +174,17 @@ def init_app(app) -> None:
 
         g.tenant_context = tenancy.NOBODY
         g.membership = None
+        g.principal = None
         if request.endpoint == "static":
-            g.principal = None
             return
-        g.principal = current_user if current_user.is_authenticated else None
+        if _is_api_request():
+            # The JSON API trusts bearer tokens only, never the cookie: a cookie rides along
+            # on cross-site requests, and the API is not behind CSRF forms.
+            from dashboard.auth.bearer import load_bearer_principal
+
+            return load_bearer_principal()
+        if current_user.is_authenticated:
+            g.principal = current_user
+        elif session.get("_user_id"):
+            # A revoked, expired or tampered-with session: forget it, keep nothing from it.
+            session.clear()

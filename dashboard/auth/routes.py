@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import logout_user
 
 from dashboard import tenancy
@@ -12,14 +23,25 @@ from dashboard.auth import service
 from dashboard.auth.forms import LoginForm, SwitchOrgForm
 from dashboard.auth.landing import same_page_in_org
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.auth.switching import switch_to
 from dashboard.models import User
 from dashboard.permissions import authenticated, public
 
 bp = Blueprint("auth", __name__)
 
+SEARCH_ABOVE = 8  # the switcher shows a search box when the user has more orgs than this
+
 
 def _safe_next(value: str | None) -> str | None:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """A local path to go back to, or None. Control characters and backslashes are refused:
+    browsers drop tabs and newlines, so "/<TAB>/evil.example" would become "//evil.example"."""
+    if (
+        value
+        and len(value) <= 2000
+        and value.startswith("/")
+        and not value.startswith("//")
+        and not any(ch == "\\" or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value)
+    ):
         return value
     return None
 
@@ -31,6 +53,9 @@ def index():
     if membership:
         return redirect(url_for("orgs.home", slug=membership.slug))
     if g.get("principal"):
+        # Signed in without an active org (never had one, removed, or it was suspended).
+        if service.user_orgs(tenancy.request_session()):
+            return redirect(url_for("auth.switcher"))
         return redirect(url_for("orgs.create"))
     return redirect(url_for("auth.login"))
 
@@ -66,27 +91,33 @@ def login():
 
 
 def _sign_in(user: User):
+    """Open a session in the last active org (else the first active one) and audit it there."""
     db = tenancy.bind_request(service.context_for(user.id, None))
     org = service.preferred_org(service.user_orgs(db), user.last_org_id)
+    if org is not None and org.status != "active":
+        org = None
+    db = tenancy.bind_request(service.context_for(user.id, org.org_id if org else None))
     record = service.open_session(db, user, org, client_info())
     g.principal = None
+    g.membership = None
     if org:
-        tenancy.bind_request(service.context_for(user.id, org.org_id))
-        g.membership = None
         record_audit(
-            tenancy.request_session(),
+            db,
             org_id=org.org_id,
             actor=_actor_for(user),
             action="auth.login",
             target=f"user:{user.email}",
-            details={"method": "password"},
+            details={"method": "password", "session": str(record.id)},
         )
-    issue_token(record.id, user.id, org.org_id if org else None, org.role if org else None)
+    issue_token(
+        record.id, user.id, org.org_id if org else None, org.role if org else None,
+        keep_csrf=False,
+    )
     target = _safe_next(request.args.get("next"))
     if target:
         return redirect(target)
     if org is None:
-        return redirect(url_for("orgs.create"))
+        return redirect(url_for("auth.index"))
     return redirect(url_for("orgs.home", slug=org.slug))
 
 
@@ -107,13 +138,17 @@ def logout():
         record_audit(
             db, org_id=membership.org_id, actor=request_actor(), action="auth.logout",
             target=f"user:{g.principal.email}",
+            details={"session": str(g.principal.session_id)},
         )
-    logout_user()
-    from flask import session
-
-    session.clear()
+    end_browser_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+def end_browser_session() -> None:
+    """Drop the browser token (the session row is already revoked)."""
+    logout_user()
+    session.clear()
 
 
 @bp.route("/switch", methods=["POST"])
@@ -122,26 +157,17 @@ def switch():
     form = SwitchOrgForm()
     if not form.validate_on_submit():
         flash("Choose an organization to switch to.", "error")
-        return redirect(url_for("auth.index"))
-    db = tenancy.request_session()
-    user = db.get(User, g.principal.user_id)
-    result = service.switch_org(db, user, g.principal.session_id, form.slug.data, client_info())
-    if result is None:
-        return render_template("errors/404.html"), 404
-    new_session, org = result
-    tenancy.bind_request(service.context_for(user.id, org.org_id))
-    old = g.get("membership")
-    record_audit(
-        tenancy.request_session(),
-        org_id=org.org_id,
-        actor=request_actor(),
-        action="session.switch",
-        target=f"org:{org.slug}",
-        before={"org": old.slug if old else None},
-        after={"org": org.slug},
-    )
-    issue_token(new_session.id, user.id, org.org_id, org.role)
-    landing = same_page_in_org(form.next.data, org.slug)
+        return redirect(url_for("auth.switcher"), 303)
+    target = service.switch_target(tenancy.request_session(), form.slug.data)
+    if target is None:
+        abort(404)  # not a member, no such org, or suspended: all alike
+    current = g.get("membership")
+    if current is not None and current.org_id == target.org_id:
+        permissions = current.permissions  # already there: nothing to reissue
+    else:
+        via = "switched-page" if request.form.get("via") == "switched-page" else "switcher"
+        permissions = switch_to(target, via=via)
+    landing = same_page_in_org(_safe_next(form.next.data), target.slug, permissions)
     if request.headers.get("HX-Request"):
         response = current_app.response_class(status=204)
         response.headers["HX-Redirect"] = landing
@@ -152,15 +178,44 @@ def switch():
 @bp.route("/switcher")
 @authenticated
 def switcher():
-    """The switcher's list, as an htmx fragment (or a full page without JavaScript)."""
-    db = tenancy.request_session()
-    orgs = service.user_orgs(db)
+    """The switcher: the user's orgs with their role, the active one marked.
+
+    A full page without JavaScript; an htmx fragment for the top-bar dropdown; just the
+    result list for the search box (shown when there are more than 8 orgs).
+    """
+    orgs = service.user_orgs(tenancy.request_session())
+    total = len(orgs)
     query = (request.args.get("q") or "").strip().lower()[:100]
     if query:
         orgs = [o for o in orgs if query in o.name.lower() or query in o.slug]
-    template = "partials/switcher_list.html" if request.headers.get("HX-Request") else (
-        "auth/switcher.html"
+    if request.headers.get("HX-Target") == "switcher-results":
+        template = "partials/switcher_results.html"
+    elif request.headers.get("HX-Request"):
+        template = "partials/switcher_list.html"
+    else:
+        template = "auth/switcher.html"
+    return render_template(
+        template,
+        orgs=orgs,
+        total=total,
+        query=query,
+        searchable=total > SEARCH_ABOVE,
+        next_path=_safe_next(request.args.get("next")) or "",
+    )
+
+
+@bp.route("/switched")
+@authenticated
+def switched():
+    """Where a stale tab's htmx request is sent after the user switched org elsewhere."""
+    wanted = next(
+        (o for o in service.user_orgs(tenancy.request_session())
+         if o.slug == request.args.get("org", "")),
+        None,
     )
     return render_template(
-        template, orgs=orgs, query=query, next_path=_safe_next(request.args.get("next")) or ""
+        "errors/switched.html",
+        wanted=wanted,
+        active=g.get("membership"),
+        next_path=_safe_next(request.args.get("next")) or "",
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from dashboard import tenancy
 from dashboard.auth.passwords import Passwords
-from dashboard.models import LoginAttempt, User, UserSession
+from dashboard.models import CustomRole, LoginAttempt, User, UserSession
 
 
 class LoginRefused(Exception):
@@ -126,20 +126,29 @@ def revoke_session(session: Session, session_id: uuid.UUID, reason: str) -> None
     )
 
 
-def switch_org(
-    session: Session, user: User, old_session_id: uuid.UUID, target_slug: str, client: Client
-) -> tuple[UserSession, OrgChoice] | None:
-    """Check membership, revoke the old session id and open a new one for the target org.
-
-    Returns None (and changes nothing) when the user is not an active member of that org.
-    """
-    target = next(
+def switch_target(session: Session, target_slug: str) -> OrgChoice | None:
+    """The signed-in user's active org with that slug, or None (not a member, suspended)."""
+    return next(
         (o for o in user_orgs(session) if o.slug == target_slug and o.status == "active"), None
     )
-    if target is None:
-        return None
+
+
+def rotate_session(
+    session: Session, user: User, old_session_id: uuid.UUID, target: OrgChoice, client: Client
+) -> UserSession:
+    """Revoke the old session id and open a new one for ``target`` (no fixation, no replay).
+
+    Run it under the target org's context so the audit row lands in the same transaction.
+    """
     revoke_session(session, old_session_id, "switched org")
-    return open_session(session, user, target, client), target
+    return open_session(session, user, target, client)
+
+
+def custom_role_permissions(session: Session, role: str) -> list[str]:
+    """Permissions of a custom role in the context's org (built-in roles have none here)."""
+    return list(
+        session.scalar(select(CustomRole.permissions).where(CustomRole.key == role)) or []
+    )
 
 
 def create_org(session: Session, name: str, slug: str) -> uuid.UUID:

@@ -12,6 +12,7 @@ from dashboard.models.licenses import (
     PlanQuota,
 )
 from dashboard.models.orgs import CustomRole, Membership, Organization
+from dashboard.models.signing_keys import SigningKey
 from dashboard.models.users import LoginAttempt, User, UserSession
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Plan",
     "PlanFeature",
     "PlanQuota",
+    "SigningKey",
     "SupportGrant",
     "User",
     "UserSession",

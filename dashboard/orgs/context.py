@@ -1,26 +1,28 @@
 """Resolve ``/o/<slug>/...`` against the session token's active org.
 
 - the token's org: go on;
-- another org the user belongs to: a GET goes through the switch (membership checked, token
-  reissued) and comes back to the same URL; any other method lands on the "you switched
-  organisation" page, so a stale tab never acts on the wrong org;
-- an org the user does not belong to, or no such org: 404, exactly alike.
+- another org the user belongs to: a plain page load (GET) goes through the switch
+  (membership checked, token reissued) and comes back to the same URL. Anything else - a
+  form post, an htmx request from a tab still showing the old org - lands on the "you
+  switched organisation" page and changes nothing, so a stale tab never acts on, nor
+  silently switches to, the wrong org;
+- an org the user does not belong to, or no such org: 404, exactly alike, and nothing of
+  that org is read (only the user's own org list is consulted).
 """
 
 from __future__ import annotations
 
-from flask import abort, g, make_response, redirect, render_template, request
+from urllib.parse import urlencode
+
+from flask import abort, g, make_response, redirect, render_template, request, url_for
 
 from dashboard import tenancy
-from dashboard.audit.service import record_audit
-from dashboard.audit.web import request_actor
 from dashboard.auth import service as auth_service
-from dashboard.auth.principal import client_info, issue_token
 
 
 class OrgSwitchedElsewhere(Exception):
-    def __init__(self, wanted_slug: str) -> None:
-        self.wanted_slug = wanted_slug
+    def __init__(self, wanted: auth_service.OrgChoice) -> None:
+        self.wanted = wanted
 
 
 def take_slug(endpoint, values) -> None:
@@ -39,37 +41,50 @@ def resolve_org_slug() -> None:
     membership = g.get("membership")
     if membership is not None and membership.slug == slug:
         return
-    db = tenancy.request_session()
-    choice = next((o for o in auth_service.user_orgs(db) if o.slug == slug), None)
+    choice = next(
+        (o for o in auth_service.user_orgs(tenancy.request_session()) if o.slug == slug), None
+    )
     if choice is None:
         abort(404)
     if choice.status == "suspended":
         abort(make_response(render_template("errors/suspended.html", org_name=choice.name), 403))
-    if request.method not in ("GET", "HEAD"):
-        raise OrgSwitchedElsewhere(slug)
-    _switch_and_return(slug)
+    if request.method not in ("GET", "HEAD") or request.headers.get("HX-Request"):
+        raise OrgSwitchedElsewhere(choice)
+    from dashboard.auth.switching import switch_to
 
-
-def _switch_and_return(slug: str) -> None:
-    from dashboard.models import User
-
-    db = tenancy.request_session()
-    user = db.get(User, g.principal.user_id)
-    result = auth_service.switch_org(db, user, g.principal.session_id, slug, client_info())
-    if result is None:
-        abort(404)
-    new_session, org = result
-    tenancy.bind_request(tenancy.TenantContext(user_id=user.id, org_id=org.org_id))
-    record_audit(
-        tenancy.request_session(),
-        org_id=org.org_id,
-        actor=request_actor(),
-        action="session.switch",
-        target=f"org:{org.slug}",
-        details={"via": "link"},
-    )
-    issue_token(new_session.id, user.id, org.org_id, org.role)
+    switch_to(choice, via="link")
     abort(redirect(request.full_path if request.query_string else request.path, 303))
+
+
+def _switched_response(exc: OrgSwitchedElsewhere):
+    active = g.get("membership")
+    back = request.path if request.method in ("GET", "HEAD") else (
+        _referrer_path() or request.path
+    )
+    if request.headers.get("HX-Request"):
+        # htmx would drop a 4xx body: send the whole tab to the explanation instead.
+        target = url_for("auth.switched") + "?" + urlencode(
+            {"org": exc.wanted.slug, "next": back}
+        )
+        return "", 409, {"HX-Redirect": target}
+    return (
+        render_template(
+            "errors/switched.html", wanted=exc.wanted, active=active, next_path=back
+        ),
+        409,
+    )
+
+
+def _referrer_path() -> str | None:
+    from urllib.parse import urlsplit
+
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return parts.path or None
 
 
 def init_app(app) -> None:
@@ -84,12 +99,4 @@ def init_app(app) -> None:
         if app.url_map.is_endpoint_expecting(endpoint, "slug"):
             values["slug"] = g.org_slug
 
-    @app.errorhandler(OrgSwitchedElsewhere)
-    def _switched(exc: OrgSwitchedElsewhere):
-        active = g.get("membership")
-        return (
-            render_template(
-                "errors/switched.html", wanted_slug=exc.wanted_slug, active=active
-            ),
-            409,
-        )
+    app.register_error_handler(OrgSwitchedElsewhere, _switched_response)
