@@ -200,6 +200,34 @@ def _audit_event(org: ProbeOrg) -> str:
     )
 
 
+@provides("session_id")
+def _browser_session(org: ProbeOrg) -> str:
+    """A live browser session of the org's owner (what /account/sessions/<id>/revoke ends)."""
+    return str(
+        factories.execute(
+            "INSERT INTO user_sessions (user_id, org_id, ip, user_agent)"
+            " VALUES (:u, :o, '192.0.2.1', :ua) RETURNING id",
+            u=org.owner.id, o=org.id, ua=org.label_for("Probe browser"),
+        ).scalar_one()
+    )
+
+
+def _access_token(org: ProbeOrg) -> dict[str, str]:
+    """A JWT access token for the org's owner, from a session of its own (a probe that
+    revokes the prober's sessions may end it: the probe is then refused, which is fine)."""
+    from dashboard.auth import access_tokens
+
+    config = org.app.config
+    session_id = _browser_session(org)
+    issued = access_tokens.issue(
+        access_tokens.keyring_for(org.app), issuer=config["BASE_URL"],
+        audience=config["ACCESS_TOKEN_AUDIENCE"], ttl=config["ACCESS_TOKEN_TTL_SECONDS"],
+        user_id=org.owner.id, org_id=org.id, org_slug=org.slug, role="owner",
+        session_id=session_id,
+    )
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
 # ------------------------------------------------------------------------------- form data
 # A state-changing probe sends GENERIC_FORM updated with FORM_DATA[endpoint](a, b). The
 # body-attack variant then puts every provider's value for org B on top, under the
@@ -234,6 +262,7 @@ JSON_PREFIXES = ("/api/", "/partner/", "/scim/")
 # routes under it (the browser session cookie is sent too, and must not matter).
 AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
     "/partner/": lambda a: _partner(a)["headers"],  # the provider that provisioned org A
+    "/api/v1/me": _access_token,  # JWT access token (dashboard/auth/access_tokens.py)
 }
 
 # URL parameters whose value is a name in the CALLER's own namespace, not a pointer to
