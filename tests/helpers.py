@@ -30,3 +30,12 @@ def post(client, path: str, data: dict | None = None, **kwargs):
     """POST with a valid CSRF token taken from the user's current session."""
     token = csrf_token(client, "/switcher")
     return client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
+
+
+def bearer_headers(client) -> dict[str, str]:
+    """An ``Authorization`` header with a fresh access token (JWT) for the signed-in client's
+    active org. /api/ routes trust bearer tokens only, never the browser cookie."""
+    token = csrf_token(client, "/switcher")
+    response = client.post("/auth/token", headers={"X-CSRFToken": token})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
