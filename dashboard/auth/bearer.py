@@ -21,6 +21,11 @@ def bearer_token() -> str | None:
     return value.strip()
 
 
+def bearer_jwt() -> str | None:
+    token = bearer_token()
+    return token if token is not None and token.count(".") == 2 else None
+
+
 def unauthorized(code: str, message: str):
     body, status = json_error(401, code, message)
     return body, status, {"WWW-Authenticate": f'Bearer error="invalid_token", error_code="{code}"'}
@@ -30,8 +35,8 @@ def load_bearer_principal():
     """Set ``g.principal``/``g.membership`` from a valid JWT; return a 401 response if bad."""
     from dashboard.auth.principal import load_identity
 
-    token = bearer_token()
-    if token is None or token.count(".") != 2:
+    token = bearer_jwt()
+    if token is None:
         return None
     try:
         claims = verify_access_token(token)

@@ -178,11 +178,12 @@ def init_app(app) -> None:
         if request.endpoint == "static":
             return
         if _is_api_request():
-            # The JSON API trusts bearer tokens only, never the cookie: a cookie rides along
-            # on cross-site requests, and the API is not behind CSRF forms.
-            from dashboard.auth.bearer import load_bearer_principal
+            from dashboard.auth.bearer import bearer_jwt, load_bearer_principal
 
-            return load_bearer_principal()
+            if bearer_jwt() is not None:
+                # A bearer token alone decides who calls; the cookie is not even read, and a
+                # bad token is a 401 rather than a fall-back to the browser session.
+                return load_bearer_principal()
         if current_user.is_authenticated:
             g.principal = current_user
         elif session.get("_user_id"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from dashboard.auth.access_tokens import issue_for_request, keyring_for
+from dashboard.auth.bearer import unauthorized
 from dashboard.auth.signing_keys import KeyUnavailable
 from dashboard.errors import json_error
 from dashboard.permissions import authenticated, public
@@ -58,7 +59,12 @@ def jwks():
 @bp.route("/api/v1/me")
 @authenticated
 def me():
-    """Who the bearer token speaks for, with the role read now (not the token's claim)."""
+    """Who the bearer token speaks for, with the role read now (not the token's claim).
+
+    Bearer tokens only: a browser cookie alone is answered 401, like no credentials.
+    """
+    if g.get("access_claims") is None:
+        return unauthorized("missing_token", "Send Authorization: Bearer <access token>.")
     principal, membership = g.principal, g.membership
     return jsonify(
         user={"id": str(principal.user_id), "email": principal.email, "name": principal.name},

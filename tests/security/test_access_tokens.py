@@ -158,12 +158,17 @@ def test_api_me_answers_for_the_token_and_reads_the_role_now(client, member):
     assert_refused(me(api, token), "token_revoked")
 
 
-def test_api_ignores_the_browser_cookie(client, member):
-    user, _, _ = member
+def test_api_me_needs_a_bearer_token_and_the_token_alone_decides(client, member):
+    user, org_a, org_b = member
     login(client, user)
-    response = client.get("/api/v1/me")
-    assert response.status_code == 401
-    assert response.get_json()["error"]["code"]
+    assert_refused(client.get("/api/v1/me"), "missing_token")  # the cookie is not enough
+    token_a = token_for(client)
+    post(client, "/switch", {"slug": org_b.slug})
+    token_b = token_for(client)
+    # The cookie now says B; a token for B answers B, a bad token is not "saved" by it.
+    assert me(client, token_b).get_json()["org"]["slug"] == org_b.slug
+    assert_refused(me(client, token_a), "token_revoked")
+    assert_refused(me(client, token_b[:-4] + "AAAA"), "invalid_token")
 
 
 def test_a_switch_makes_earlier_tokens_unusable(client, member):

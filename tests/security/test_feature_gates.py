@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter, UUIDConverter
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import GATED_VIEWS
 from tests import factories
-from tests.helpers import bearer_headers, csrf_token, login
+from tests.helpers import csrf_token, login
 from tests.security.test_schema_guard import tenant_tables
 
 
@@ -190,12 +190,11 @@ def test_a_gated_api_call_answers_json(database_urls, tmp_path):
         org, people = factories.org_with_members(owner="owner")
         client = app.test_client()
         login(client, people["owner"])
-        bearer = bearer_headers(client)  # /api/ trusts bearer tokens, not the cookie
-        response = client.get("/api/v1/_probe/sso", headers=bearer)
+        response = client.get("/api/v1/_probe/sso")
         assert response.status_code == 403
         assert response.get_json()["error"]["code"] == "feature_not_included"
         assert "Single sign-on is not included" in response.get_json()["error"]["message"]
         factories.put_on_plan(org, "growth")
-        assert client.get("/api/v1/_probe/sso", headers=bearer).get_json() == {"ok": True}
+        assert client.get("/api/v1/_probe/sso").get_json() == {"ok": True}
     finally:
         app.extensions["tenantdesk.db"].dispose()
