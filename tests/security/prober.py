@@ -42,7 +42,9 @@ class Probe:
     must_refuse: bool = True  # B's values are in the URL: only 403/404 (or harmless redirect)
 
     def __str__(self) -> str:
-        return f"{self.method} {self.url} [{self.endpoint}; {self.variant}]"
+        path, _, query = self.url.partition("?")
+        shown = f"{path}?<B's values>" if query else path  # the full query is long and known
+        return f"{self.method} {shown} [{self.endpoint}; {self.variant}]"
 
 
 @dataclass
@@ -242,21 +244,25 @@ _GATE_COLUMN = re.compile(r"^\(*\s*(\w+)\s*=\s*\(\s*SELECT\s+app_current_org\(\)
 
 
 def tenant_tables(admin_engine) -> dict[str, str]:
-    """Every RLS table and the column holding its org, read from the catalogue."""
+    """Every RLS table and the column holding its org, read from the catalogue (from any
+    of its policies that goes through the gate, so one broken policy does not hide it)."""
     with admin_engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT c.relname, p.qual FROM pg_class c"
+            "SELECT c.relname, p.qual, p.with_check FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
             " LEFT JOIN pg_policies p ON p.schemaname = n.nspname AND p.tablename = c.relname"
-            "      AND p.cmd = 'SELECT'"
             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity"
-            " ORDER BY 1"
+            " ORDER BY 1, p.cmd"
         )).all()
-    tables: dict[str, str] = {}
-    for name, qual in rows:
-        match = _GATE_COLUMN.match(qual or "")
-        assert match, f"cannot tell which column of {name} holds the org (policy: {qual!r})"
-        tables[name] = match.group(1)
+    tables: dict[str, str | None] = {}
+    for name, *expressions in rows:
+        tables.setdefault(name, None)
+        for expression in expressions:
+            match = _GATE_COLUMN.match(expression or "")
+            if match and tables[name] is None:
+                tables[name] = match.group(1)
+    unknown = sorted(name for name, column in tables.items() if column is None)
+    assert not unknown, f"cannot tell which column holds the org in {unknown}: no gate policy"
     return tables
 
 

@@ -63,7 +63,8 @@ def _tenants(count: int) -> list[Tenant]:
 def _clients(tenants: list[Tenant]) -> list[Client]:
     clients = []
     for n, tenant in enumerate(tenants):
-        user = factories.UserFactory(name=f"Loader {tenant.marker}")
+        user = factories.UserFactory(name=f"Loader {tenant.marker}",
+                                     email=f"loader.{tenant.marker}@load.example")
         orgs = [tenant]
         factories.MembershipFactory(org_id=tenant.id, user_id=user.id, role="owner")
         if n % 4 == 0:  # every fourth client also belongs to the next org and switches
