@@ -329,3 +329,19 @@ def test_staff_input_is_validated(runtime_sessions, staff):
         service.change_plan(session, org.id, plan="growth", reason="finally", actor=STAFF_ACTOR)
     assert factories.execute("SELECT plan FROM organizations WHERE id = :o",
                              o=org.id).scalar() == "growth"
+
+
+def test_a_plan_change_by_another_path_drops_the_old_plans_custom_terms(runtime_sessions, staff):
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "enterprise", seats=400, rate_limit_per_minute=7500,
+                          valid_until="2999-01-01T00:00:00Z")
+    factories.execute("UPDATE organizations SET plan = 'scale' WHERE id = :o", o=org.id)
+    with as_member(runtime_sessions, people["owner"], org) as session:
+        e = service.entitlements(session)
+    assert (e.plan, e.seat_limit, e.rate_limit_per_minute) == ("scale", 250, 1000)
+    assert e.valid_until.year == 2999  # the term's dates stay
+    with as_user(runtime_sessions, staff) as session:  # staff set plan and terms together
+        service.change_plan(session, org.id, plan="enterprise", seats=30, reason="renewal",
+                            actor=STAFF_ACTOR)
+    with as_member(runtime_sessions, people["owner"], org) as session:
+        assert service.seat_limit(session) == 30
