@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from werkzeug.routing import Map, Rule
 
 # Values for URL variables a page may need beyond the slug; extra keys become the query string.
-URL_VALUES = {"metric": "api_calls", "days": 365}
+URL_VALUES = {"metric": "api_calls", "range": 365}
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ def _usage_data(rule: Rule) -> bool:
 PAGES = [
     Page("home", "org home (5,000-member org)", _rule_is("/o/<slug>/")),
     Page("members", "members page (5,000 members)", _rule_is("/o/<slug>/members")),
-    Page("usage", "usage chart data (365 days)", _usage_data, {"days": 365}),
+    Page("usage", "usage chart data (365 days)", _usage_data, {"range": 365}),
+    Page("usage_page", "usage page (365 days, charts)", _rule_is("/o/<slug>/usage"),
+         {"range": 365}),
 ]
 
 

@@ -1,8 +1,9 @@
 """Where a page's time goes: py-spy samples the gunicorn workers while wrk loads the page.
 
-Samples of request-handling threads are grouped by the layer of their innermost frame (the
-code on the CPU, or waiting, at that moment), plus the inclusive share of a few functions
-of ours. The raw collapsed stacks are kept in bench/out/ for a flame graph.
+Two samplers run at once: one sees only threads on the CPU ("cpu"), the other every thread
+serving a request, waiting or not ("wall"). Samples are grouped by the layer of their
+innermost frame, plus the inclusive share of a few named steps of a request. The raw
+collapsed stacks are kept in bench/out/ for a flame graph.
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ LAYERS = [
     ("gunicorn (HTTP parsing, sockets)", ("gunicorn/",)),
     ("Tenantdesk code", ("dashboard/",)),
 ]
+# Steps of a request, by a frame that marks them (inclusive share of the samples).
 FUNCTIONS = {
-    "session check (principal.load_principal)": "load_principal (",
-    "RLS context (tenancy._apply_context)": "_apply_context (",
-    "commit/close at response (tenancy._finish)": "_finish (",
-    "render_template": "render_template (",
-    "security headers (security._headers)": "_headers (",
+    "session check (principal.load_principal)": "load_principal (dashboard/",
+    "RLS context (tenancy._apply_context)": "_apply_context (dashboard/",
+    "commit at response (tenancy._finish)": "_finish (dashboard/",
+    "template rendering (render_template)": "render_template (flask/",
+    "signed cookie read (open_session)": "open_session (flask/",
+    "signed cookie write (save_session)": "save_session (flask/",
+    "CSRF token (generate_csrf)": "generate_csrf (flask_wtf/",
+    "pool checkout + pre-ping": "_checkout (sqlalchemy/",
+    "security headers (security._headers)": "_headers (dashboard/",
 }
 
 
@@ -48,23 +54,32 @@ def py_spy() -> str:
 
 
 def record(master_pid: int, seconds: int, name: str, load) -> dict:
-    """Sample the workers for ``seconds`` while ``load()`` runs; return the summary."""
+    """Sample the workers for ``seconds`` while ``load()`` runs; return both summaries."""
     OUT.mkdir(exist_ok=True)
-    raw = OUT / f"profile-{name}.txt"
-    command = [py_spy(), "record", "--pid", str(master_pid), "--subprocesses", "--idle",
-               "--rate", "250", "--duration", str(seconds), "--format", "raw",
-               "--nonblocking", "-o", str(raw)]
-    if os.geteuid() != 0:
-        command.insert(0, "sudo")
-    sampler = threading.Thread(
-        target=subprocess.run, args=(command,),
-        kwargs={"capture_output": True, "check": False}, daemon=True)
-    sampler.start()
+    samplers, files = [], {}
+    for kind in ("cpu", "wall"):
+        files[kind] = OUT / f"profile-{name}-{kind}.txt"
+        files[kind].unlink(missing_ok=True)
+        command = [py_spy(), "record", "--pid", str(master_pid), "--subprocesses",
+                   "--rate", "200", "--duration", str(seconds), "--format", "raw",
+                   "--nonblocking", "-o", str(files[kind])]
+        if kind == "wall":
+            command.append("--idle")
+        if os.geteuid() != 0:
+            command.insert(0, "sudo")
+        sampler = threading.Thread(target=subprocess.run, args=(command,),
+                                   kwargs={"capture_output": True, "check": False},
+                                   daemon=True)
+        sampler.start()
+        samplers.append(sampler)
     load()
-    sampler.join(seconds + 30)
-    if not raw.exists():
-        return {"error": "py-spy wrote nothing (is ptrace allowed here?)"}
-    return summarise(raw)
+    for sampler in samplers:
+        sampler.join(seconds + 30)
+    out = {}
+    for kind, raw in files.items():
+        out[kind] = (summarise(raw) if raw.exists()
+                     else {"error": "py-spy wrote nothing (is ptrace allowed here?)"})
+    return out
 
 
 def summarise(raw: Path) -> dict:
@@ -80,7 +95,7 @@ def summarise(raw: Path) -> dict:
         total += n
         layers[_layer(frames)] += n
         for label, marker in FUNCTIONS.items():
-            if any(marker in f and "dashboard/" in f for f in frames):
+            if any(marker in f for f in frames):
                 functions[label] += n
     if not total:
         return {"error": "no request samples"}

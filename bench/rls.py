@@ -98,37 +98,42 @@ class _Side:
 
 
 def measure(urls: provisioning.DatabaseUrls, org_id: str, user_id: str, *,
-            iterations: int = 200, rounds: int = 3) -> dict:
+            seconds: float = 0.4, rounds: int = 3) -> dict:
+    """Median per-call time on each side; each timed loop runs about ``seconds``."""
     through_rls = _Side(urls.runtime, (user_id, org_id))
     as_superuser = _Side(urls.admin, None)
     results: dict = {"queries": {}}
+
+    def iterations(template: str, planned: bool) -> int:
+        probe = through_rls.time(template, 5, planned)  # a calibration run
+        return max(10, min(20_000, int(seconds * 1e6 / max(probe, 1.0))))
+
     try:
-        gate = through_rls.time("SELECT app_current_org()", iterations * 10, planned=False)
-        results["gate_us"] = round(gate, 1)
+        gate_n = iterations("SELECT app_current_org()", False)
+        results["gate_us"] = round(
+            statistics.median(through_rls.time("SELECT app_current_org()", gate_n, False)
+                              for _ in range(rounds)), 1)
         for name, template in QUERIES.items():
             rls_sql, owner_sql = _sql(template, None), _sql(template, f"'{org_id}'")
             same = through_rls.rows(rls_sql) == as_superuser.rows(owner_sql)
             entry: dict = {"same_rows": same, "rls_sql": rls_sql,
                            "owner_sql": _sql(template, "$1")}
-            n = iterations * (5 if "count" in name else 1)
             for mode, planned in (("cached_plan", False), ("planned_each_call", True)):
+                n = iterations(template, planned)
                 rls, owner = [], []
                 for _ in range(rounds):
                     rls.append(through_rls.time(template, n, planned))
                     owner.append(as_superuser.time(template, n, planned, org_id))
                 r, o = statistics.median(rls), statistics.median(owner)
                 entry[mode] = {"rls_us": round(r, 1), "owner_us": round(o, 1),
-                               "ratio": round(r / o, 3)}
+                               "ratio": round(r / o, 3), "iterations": n}
             results["queries"][name] = entry
     finally:
         through_rls.close()
         as_superuser.close()
-    cached = [q["cached_plan"] for q in results["queries"].values()]
-    results["ratio_cached_plan"] = round(
-        sum(q["rls_us"] for q in cached) / sum(q["owner_us"] for q in cached), 3)
-    planned = [q["planned_each_call"] for q in results["queries"].values()]
-    results["ratio_planned_each_call"] = round(
-        sum(q["rls_us"] for q in planned) / sum(q["owner_us"] for q in planned), 3)
-    results["iterations"] = iterations
+    for mode in ("cached_plan", "planned_each_call"):
+        timed = [q[mode] for q in results["queries"].values()]
+        results[f"ratio_{mode}"] = round(
+            sum(q["rls_us"] for q in timed) / sum(q["owner_us"] for q in timed), 3)
     results["rounds"] = rounds
     return results

@@ -7,7 +7,8 @@ The database is created with dashboard.provisioning (roles, bootstrap) and migra
 head, so the real schema, grants and RLS policies are in place. Rows are loaded as the
 superuser (RLS does not apply to it) with foreign-key triggers off for the load only: the
 generator builds consistent rows, and checking 1 M foreign keys one by one would dominate
-the run. Secondary indexes are dropped around COPY and rebuilt in one pass, then ANALYZE.
+the run. Indexes (and primary keys or unique constraints no foreign key depends on) are
+dropped around COPY and rebuilt in one pass each; then VACUUM ANALYZE.
 
 Where the server comes from: BENCH_DATABASE_URL, else DATABASE_URL (both an admin URL, a
 superuser), else the embedded PostgreSQL under bench/out/instance.
@@ -187,6 +188,7 @@ class _Rows:
         self.counts = _member_counts(rng, scale)
         self.created = _timestamps(rng, 3 * 365)
         self.recent = _timestamps(rng, 30)
+        self.events: list[int] = []
 
     def slug(self, i: int) -> str:
         if i == 0:
@@ -244,9 +246,75 @@ def _membership_lines(rows: _Rows) -> Iterable[str]:
             yield f"{org_id}\t{users[u]}\t{role}\t{rng.choice(rows.created)}\t{active}\n"
 
 
-# Tables this seeder fills, in order, with the function that writes their rows. Usage
-# events and rollups join here once their tables are on main (issue 8).
+# Tables this seeder fills, in order, with the function that writes their rows. A table
+# that is not in the schema yet (another area's migration not on main) is skipped.
 SEEDERS: list[tuple[str, Callable]] = []
+
+# Usage (issue 8): share of events per metric, and the quantities one event reports.
+USAGE_MIX = {"api_calls": 0.6, "active_users": 0.3, "seats": 0.05, "storage_bytes": 0.05}
+
+
+def _event_counts(rows: _Rows) -> list[int]:
+    """Events per org: the big org's fixed share, the rest in proportion to members."""
+    scale = rows.scale
+    rest = max(0, scale.events - scale.big_org_events)
+    members = sum(rows.counts[1:]) or 1
+    counts = [scale.big_org_events] + [rest * c // members for c in rows.counts[1:]]
+    counts[1] += scale.events - sum(counts)  # rounding
+    return counts
+
+
+def _usage_event_lines(rows: _Rows) -> Iterable[str]:
+    rng = rows.rng
+    today = datetime.now(UTC).date()
+    days = [(today - timedelta(days=d)).isoformat() for d in range(365)]
+    times = [f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}+00"
+             for _ in range(4096)]
+    names, weights = list(USAGE_MIX), list(USAGE_MIX.values())
+    pools = {
+        "api_calls": [rng.randint(1, 500) for _ in range(1024)],
+        "active_users": [1] * 1024,
+        "storage_bytes": [rng.randint(10**6, 10**11) for _ in range(1024)],
+    }
+    key = 0
+    for i in sorted(range(rows.scale.orgs), key=rows.org_ids.__getitem__):
+        n = rows.events[i]
+        if not n:
+            continue
+        org_id = rows.org_ids[i]
+        pools["seats"] = [max(1, rows.counts[i] - rng.randrange(3)) for _ in range(1024)]
+        metrics = rng.choices(names, weights, k=n)
+        picks = rng.choices(range(1024), k=n)
+        for j, (metric, day, at) in enumerate(zip(
+                metrics, rng.choices(days, k=n), rng.choices(times, k=n), strict=True)):
+            yield (f"{org_id}\t{metric}\t{pools[metric][picks[j]]}\t{day} {at}\t"
+                   f"bench-{key + j}\n")
+        key += n
+
+
+def _seed_usage_events(conn, rows: _Rows, **_) -> int:
+    rows.events = _event_counts(rows)
+    return _copy(conn, "usage_events (org_id, metric, quantity, occurred_at, idempotency_key)",
+                 _usage_event_lines(rows))
+
+
+def _seed_usage_daily(conn, rows: _Rows, **_) -> int:
+    """The daily rollups, computed from the events as the ingestion service rolls them up."""
+    try:
+        from dashboard.usage.metrics import METRICS
+    except ImportError:  # the tables without the code: the gauges as issue 8 defines them
+        gauges = ["seats", "storage_bytes"]
+    else:
+        gauges = [name for name, metric in METRICS.items() if metric.per_day.value == "max"]
+    return conn.execute(
+        """
+        INSERT INTO usage_daily (org_id, metric, day, total)
+        SELECT org_id, metric, (occurred_at AT TIME ZONE 'UTC')::date,
+               CASE WHEN metric = ANY(%s) THEN max(quantity) ELSE sum(quantity) END
+          FROM usage_events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """,
+        (gauges,),
+    ).rowcount
 
 
 def _seed_orgs(conn, rows: _Rows, **_) -> int:
@@ -268,6 +336,8 @@ SEEDERS += [
     ("organizations", _seed_orgs),
     ("users", _seed_users),
     ("memberships", _seed_memberships),
+    ("usage_events", _seed_usage_events),
+    ("usage_daily", _seed_usage_daily),
 ]
 
 
@@ -294,17 +364,40 @@ def _table_exists(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
 
 
-def _secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
-    """Indexes that back no constraint: safe to drop and rebuild around a bulk load."""
+def _droppable(conn: psycopg.Connection, table: str) -> list[tuple[str, str, str]]:
+    """Indexes to drop before a bulk load and rebuild after it, as (kind, name, definition):
+    plain indexes, and primary-key/unique constraints no foreign key depends on."""
     return conn.execute(
         """
-        SELECT i.relname, pg_get_indexdef(x.indexrelid)
+        SELECT 'index', i.relname, pg_get_indexdef(x.indexrelid)
           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-         WHERE x.indrelid = %s::regclass
+         WHERE x.indrelid = %(t)s::regclass
            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+        UNION ALL
+        SELECT 'constraint', c.conname, pg_get_constraintdef(c.oid)
+          FROM pg_constraint c
+         WHERE c.conrelid = %(t)s::regclass AND c.contype IN ('p', 'u')
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint f
+                            WHERE f.contype = 'f' AND f.conindid = c.conindid)
         """,
-        (table,),
+        {"t": table},
     ).fetchall()
+
+
+def _drop(conn: psycopg.Connection, table: str, kind: str, name: str) -> None:
+    if kind == "index":
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    else:
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            sql.Identifier(table), sql.Identifier(name)))
+
+
+def _rebuild(conn: psycopg.Connection, table: str, kind: str, name: str, definition: str):
+    if kind == "index":
+        conn.execute(definition)
+    else:
+        conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+            sql.Identifier(table), sql.Identifier(name)) + sql.SQL(definition))
 
 
 def password_hash() -> str:
@@ -325,7 +418,7 @@ def seed(admin: str, database: str, scale: Scale, log=print) -> Dataset:
     migrate.upgrade(urls.owner)
     seconds["create+migrate"] = time.perf_counter() - started
     log(f"  {database}: generating {scale.orgs:,} orgs, {scale.users:,} users, "
-        f"{scale.memberships:,} memberships")
+        f"{scale.memberships:,} memberships, {scale.events:,} usage events")
     rows = _Rows(scale)
     hashed = password_hash()
     seeded, skipped = [], []
@@ -339,12 +432,12 @@ def seed(admin: str, database: str, scale: Scale, log=print) -> Dataset:
                 log(f"  {table}: not in the schema yet; skipped")
                 continue
             t0 = time.perf_counter()
-            indexes = _secondary_indexes(conn, table)
-            for name, _ in indexes:
-                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+            indexes = _droppable(conn, table)
+            for kind, name, _ in indexes:
+                _drop(conn, table, kind, name)
             count = writer(conn, rows, password_hash=hashed, urls=urls)
-            for _, definition in indexes:
-                conn.execute(definition)
+            for kind, name, definition in indexes:
+                _rebuild(conn, table, kind, name, definition)
             conn.commit()
             seconds[table] = time.perf_counter() - t0
             seeded.append(table)

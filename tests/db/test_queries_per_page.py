@@ -54,7 +54,7 @@ def add_overrides(org) -> None:
 PAGES = {
     "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members,)),
     "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
-    "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members,)),
+    "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members,), query="range=365"),
     "plan & features": PageCase("/o/<slug>/plan", budget=6, grow=(add_members, add_overrides)),
 }
 
