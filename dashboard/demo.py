@@ -13,6 +13,7 @@ from dashboard import tenancy
 from dashboard.auth import service as auth_service
 from dashboard.auth.passwords import Passwords
 from dashboard.models import Membership, User
+from dashboard.usage import quotas
 from dashboard.usage import service as usage
 
 DEMO_PASSWORD = "tenantdesk-demo"  # noqa: S105 - published demo credential
@@ -121,38 +122,45 @@ def _add_members(session: Session, org_id, roles: dict) -> None:
 
 # ------------------------------------------------------------------------------ usage
 USAGE_DAYS = 90
-# Per demo org: API calls per weekday, daily active users, storage growth (bytes per day).
-USAGE_SHAPE = {"acme": (240, 4, 3_000_000), "globex": (380, 3, 9_000_000), "initech": (60, 2, 0)}
+# The share of its plan's quotas each demo org uses (flows by the end of a month, levels
+# today): Acme sits past the 80 % warning, the others well below.
+USAGE_SHARE = {"acme": 0.85, "globex": 0.5, "initech": 0.3}
+# What an org on an unlimited plan uses: API calls a weekday, storage in bytes.
+UNLIMITED_CALLS, UNLIMITED_STORAGE = 2_000, 50 * 1000**3
 
 
 def seed_usage(factory, org_ids: dict[str, tuple], today=None) -> None:
     """90 days of usage per demo org, under each org's RLS context, through record_batch.
 
-    Idempotent: every event's key names its org-local metric and day, and the figures are a
-    pure function of (org, day), so running the seed again adds nothing.
+    Idempotent: every event's key names its metric and day, so running the seed again adds
+    only the days not seeded yet.
     """
     now = datetime.now(UTC)
     today = today or now.date()
     for slug, (owner_id, org_id, members) in org_ids.items():
-        calls, actives, growth = USAGE_SHAPE[slug]
-        events = []
-        for back in range(USAGE_DAYS - 1, -1, -1):
-            day = today - timedelta(days=back)
-            at = min(datetime.combine(day, time(12), UTC), now)
-            rng = random.Random(f"{slug}:{day.isoformat()}")  # noqa: S311 - demo figures
-            weekend = day.weekday() >= 5
-            figures = {
-                "api_calls": int(calls * (0.3 if weekend else 1) * rng.uniform(0.7, 1.3)),
-                "active_users": max(1, min(members, actives - rng.randint(0, 2 if weekend else 1))),
-                "seats": members,
-                "storage_bytes": 150_000_000 + growth * (USAGE_DAYS - back)
-                + rng.randint(0, 2_000_000),
-            }
-            events += [
-                usage.EventIn(metric, quantity, at, f"demo:{metric}:{day.isoformat()}")
-                for metric, quantity in figures.items()
-            ]
+        share = USAGE_SHARE.get(slug, 0.5)
         context = tenancy.TenantContext(user_id=owner_id, org_id=org_id)
         with tenancy.scoped_session(factory, context) as session:
+            limits = {m: q.limit for m, q in quotas.plan_quotas(session).items()}
+            calls = share * limits["api_calls"] / 26 if "api_calls" in limits else UNLIMITED_CALLS
+            actives = min(members, int(share * limits.get("active_users", members)) or 1)
+            storage = share * limits.get("storage_bytes", UNLIMITED_STORAGE)
+            events = []
+            for back in range(USAGE_DAYS - 1, -1, -1):
+                day = today - timedelta(days=back)
+                at = min(datetime.combine(day, time(12), UTC), now)
+                rng = random.Random(f"{slug}:{day.isoformat()}")  # noqa: S311 - demo figures
+                weekend = day.weekday() >= 5
+                figures = {
+                    "api_calls": int(calls * (0.3 if weekend else 1) * rng.uniform(0.8, 1.2)),
+                    "active_users": max(1, actives - rng.randint(0, 1 if weekend else 0)),
+                    "seats": members,
+                    "storage_bytes": int(storage * (0.6 + 0.4 * (USAGE_DAYS - back) / USAGE_DAYS)
+                                         * rng.uniform(0.97, 1.0)),
+                }
+                events += [
+                    usage.EventIn(metric, quantity, at, f"demo:{metric}:{day.isoformat()}")
+                    for metric, quantity in figures.items()
+                ]
             # History, not live traffic: a backfill is not refused by a quota.
             usage.record_batch(session, org_id, events, enforce_quotas=False)

@@ -129,3 +129,10 @@ def usage_event(org, metric: str, quantity: int, at, key: str | None = None) -> 
         " VALUES (:o, :m, :q, :at, :k)",
         o=org.id, m=metric, q=quantity, at=at, k=key or unique("evt"),
     )
+
+
+def plan_quota(plan: str, metric: str) -> int | None:
+    """The seeded catalogue's quota for ``metric`` on ``plan`` (None: unlimited)."""
+    return execute(
+        "SELECT quota FROM plan_quotas WHERE plan = :p AND metric = :m", p=plan, m=metric
+    ).scalar_one()

@@ -30,7 +30,7 @@ def usage_chart(item: MetricReport) -> Markup:
     days = len(item.points)
     chart = pygal.Line(
         width=720, height=260, explicit_size=False, style=_STYLE, js=[],
-        disable_xml_declaration=True, show_legend=False, fill=True,
+        disable_xml_declaration=True, show_legend=False, fill=False,
         show_dots=days <= 31, dots_size=2.5, allow_interruptions=True,
         include_x_axis=True, show_minor_x_labels=False, x_labels_major_count=7,
         truncate_label=-1, value_formatter=_formatter(item.metric),
@@ -44,7 +44,8 @@ def usage_chart(item: MetricReport) -> Markup:
     label = f"{item.metric.label}, daily, last {days} days"
     if line is not None:
         label += f"; dashed line: plan quota ({format_value(item.metric, round(line))}"
-        label += " per day)" if item.metric.per_period.value == "sum" else ")"
+        daily_share = item.quota.period == "month" and item.metric.per_period.value == "sum"
+        label += " per day)" if daily_share else ")"
     return _clean(chart, f"usage-chart-{item.metric.name}", label, "usage-chart")
 
 
@@ -52,18 +53,22 @@ def sparkline(item: MetricReport) -> Markup:
     """A tiny trend line for the org home page (figures are shown beside it as text)."""
     chart = pygal.Line(
         width=160, height=36, explicit_size=False, style=_STYLE, js=[],
-        disable_xml_declaration=True, show_legend=False, fill=True, show_dots=False,
+        disable_xml_declaration=True, show_legend=False, fill=False, show_dots=False,
         show_x_labels=False, show_y_labels=False, show_x_guides=False, show_y_guides=False,
         include_x_axis=True, allow_interruptions=True, margin=1, spacing=0,
         no_data_text="",
     )
     chart.add(item.metric.label, [v or 0 for v in item.values])
-    return _clean(chart, f"usage-spark-{item.metric.name}",
-                  f"{item.metric.label}, last {len(item.points)} days", "usage-spark")
+    svg = _clean(chart, f"usage-spark-{item.metric.name}",
+                 f"{item.metric.label}, last {len(item.points)} days", "usage-spark",
+                 stretch=True)
+    return svg
 
 
-def _clean(chart, chart_id: str, label: str, css_class: str) -> Markup:
+def _clean(chart, chart_id: str, label: str, css_class: str, stretch: bool = False) -> Markup:
     root = chart.render_tree()
+    if stretch:  # a sparkline fills its box; its proportions carry no meaning
+        root.set("preserveAspectRatio", "none")
     for parent in list(root.iter()):
         for child in list(parent):
             drop = (

@@ -1,8 +1,9 @@
 """Reading usage for charts, tables, CSV and JSON: from the daily rollups only. No Flask.
 
-A report costs two queries whatever the range: the plan's quotas, and the rollup rows of
-the range, the previous range (for "change vs previous period") and the current quota
-period, read through the (org_id, metric, day) primary key. Raw events are never scanned.
+A report costs one query whatever the range (plus the org's entitlements, which every org page
+already reads once per transaction): the rollup rows of the range, the previous range (for
+"change vs previous period") and the quota windows, read through the (org_id, metric, day)
+primary key. Raw events are never scanned.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from dashboard.usage import quotas
 from dashboard.usage.metrics import METRICS, Metric, Rollup
-from dashboard.usage.service import period_figure
 
 RANGES = (7, 30, 90, 365)
 DEFAULT_RANGE = 30
@@ -60,9 +60,20 @@ class MetricReport:
         daily share; a level's limit is drawn as is."""
         if self.quota is None:
             return None
-        if self.metric.per_period is Rollup.SUM:
+        if self.quota.period == "month" and self.metric.per_period is Rollup.SUM:
             return self.quota.limit / 30
         return float(self.quota.limit)
+
+    @property
+    def quota_scope(self) -> str:
+        """How the quota's figure is counted, for people: "this month", "today", "now"."""
+        if self.quota is None:
+            return ""
+        return {"month": "this month", "day": "today"}.get(self.quota.period, "now")
+
+    @property
+    def quota_enforced(self) -> bool:
+        return self.quota is not None and quotas.enforced(self.metric.name, self.quota)
 
     @property
     def values(self) -> list[int | None]:
@@ -102,31 +113,30 @@ def usage_report(
     *,
     today: date | None = None,
     metrics: Sequence[str] = tuple(METRICS),
-    plan: str | None = None,
 ) -> UsageReport:
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
     today = today or today_utc()
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)
-    period_start, _ = quotas.period_of(today)
-    limits = quotas.plan_quotas(session, plan)
+    limits = quotas.plan_quotas(session)
+    windows = {m: quotas.window(q, today)[0] for m, q in limits.items() if m in metrics}
     rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
     for metric, day, total in session.execute(
         _ROLLUPS_SQL,
         {"org_id": org_id, "metrics": list(metrics),
-         "since": min(previous_start, period_start), "until": today},
+         "since": min([previous_start, *windows.values()]), "until": today},
     ):
         rows[metric][day] = total
     reports = [
-        _metric_report(METRICS[name], rows[name], start, previous_start, period_start, today,
-                       limits.get(name))
+        _metric_report(METRICS[name], rows[name], start, previous_start, today,
+                       limits.get(name), windows.get(name))
         for name in metrics
     ]
     return UsageReport(days, start, today, reports)
 
 
-def _metric_report(metric, by_day, start, previous_start, period_start, today, quota):
+def _metric_report(metric, by_day, start, previous_start, today, quota, quota_since):
     span = (today - start).days + 1
     default = None if metric.is_gauge else 0
     points = [
@@ -135,14 +145,14 @@ def _metric_report(metric, by_day, start, previous_start, period_start, today, q
     ]
     current = {d: v for d, v in by_day.items() if start <= d <= today}
     previous = {d: v for d, v in by_day.items() if previous_start <= d < start}
-    in_period = {d: v for d, v in by_day.items() if period_start <= d <= today}
+    in_window = {d: v for d, v in by_day.items() if quota_since and quota_since <= d <= today}
     return MetricReport(
         metric=metric,
         points=points,
         total=_figure(metric, current),
         previous=_figure(metric, previous),
         quota=quota,
-        quota_used=period_figure(metric.name, in_period),
+        quota_used=quotas.figure(metric.name, quota, in_window) if quota else 0,
     )
 
 
@@ -174,7 +184,7 @@ def as_json(report: UsageReport) -> dict:
                 "previous_total": item.previous,
                 "quota": None if item.quota is None else {
                     "limit": item.quota.limit, "hard": item.quota.hard,
-                    "period": "month", "used": item.quota_used,
+                    "period": item.quota.period, "used": item.quota_used,
                 },
                 "days": [[p.day.isoformat(), p.value] for p in item.points],
             }

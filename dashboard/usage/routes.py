@@ -11,12 +11,13 @@ from flask import Blueprint, Response, g, render_template, request
 from dashboard import navigation, tenancy
 from dashboard.errors import json_error
 from dashboard.permissions import Permission, requires
-from dashboard.usage import charts, reports, service, validation
+from dashboard.usage import charts, plan_usage, reports, service, validation
 from dashboard.usage.metrics import METRICS, format_value
 from dashboard.usage.web import current_org_id, quota_exceeded_response
 
 bp = Blueprint("usage", __name__)
 navigation.register("Usage", "usage.index", Permission.USAGE_VIEW, order=40)
+plan_usage.register()
 
 
 def _range() -> int | None:
@@ -30,10 +31,7 @@ def _bad_range():
 
 
 def _report(days: int, **kwargs) -> reports.UsageReport:
-    membership = g.membership
-    return reports.usage_report(
-        tenancy.request_session(), membership.org_id, days, plan=membership.plan, **kwargs
-    )
+    return reports.usage_report(tenancy.request_session(), g.membership.org_id, days, **kwargs)
 
 
 @bp.route("/o/<slug>/usage")
@@ -105,7 +103,7 @@ def ingest():
         "duplicates": result.duplicates,
         "quota_warnings": [
             {"metric": w.metric, "limit": w.limit, "used": w.used, "hard": w.hard,
-             "percent": round(w.percent, 1)}
+             "period": w.period, "percent": round(w.percent, 1), "exceeded": w.exceeded}
             for w in result.warnings
         ],
     }

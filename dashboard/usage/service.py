@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dashboard.usage import quotas
-from dashboard.usage.metrics import GAUGES, METRICS, Rollup
+from dashboard.usage.metrics import GAUGES, METRICS
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ class QuotaStatus:
     limit: int
     used: int
     hard: bool
-    period_start: date
-    period_end: date
+    period: str  # 'day' | 'month' | 'current'
+    resets_on: date | None  # None: a level, which goes down only when usage does
 
     @property
     def percent(self) -> float:
@@ -63,11 +63,13 @@ class BatchResult:
 
 class QuotaExceeded(Exception):
     def __init__(self, status: QuotaStatus) -> None:
-        super().__init__(
-            f"The plan allows {status.limit:,} {METRICS[status.metric].label.lower()} per"
-            f" month; this would make {status.used:,}. The quota resets on"
-            f" {status.period_end.isoformat()} at 24:00 UTC (next day)."
-        )
+        label = METRICS[status.metric].label.lower()
+        words = {"day": "per day", "month": "per month"}.get(status.period, "at a time")
+        message = (f"Quota exceeded: the plan allows {status.limit:,} {label} {words};"
+                   f" this would make {status.used:,}.")
+        if status.resets_on:
+            message += f" The quota resets on {status.resets_on.isoformat()} (UTC)."
+        super().__init__(message + " Upgrade the plan for more.")
         self.status = status
 
 
@@ -194,53 +196,33 @@ _PERIOD_SQL = text(
 def _apply_quotas(
     session: Session, org_id: uuid.UUID, touched: set[tuple[str, date]], today: date | None
 ) -> list[QuotaStatus]:
+    """Check the quotas of the metrics this batch wrote to, after writing (same transaction:
+    the rollup rows are locked, so concurrent batches are checked one after the other)."""
     today = today or datetime.now(UTC).date()
-    start, end = quotas.period_of(today)
     limits = quotas.plan_quotas(session)
-    metrics = sorted({m for m, d in touched if m in limits and start <= d <= end})
+    windows = {m: quotas.window(q, today) for m, q in limits.items()}
+    metrics = sorted({m for m, d in touched if m in windows
+                      and windows[m][0] <= d <= windows[m][1]})
     if not metrics:
         return []
+    start = min(windows[m][0] for m in metrics)
     days: dict[str, dict[date, int]] = {m: {} for m in metrics}
     for metric, day, total in session.execute(
-        _PERIOD_SQL, {"org_id": org_id, "metrics": metrics, "start": start, "end": end}
+        _PERIOD_SQL, {"org_id": org_id, "metrics": metrics, "start": start, "end": today}
     ):
-        days[metric][day] = total
+        if windows[metric][0] <= day:
+            days[metric][day] = total
     warnings = []
     for metric in metrics:
         quota = limits[metric]
-        status = QuotaStatus(
-            metric, quota.limit, period_figure(metric, days[metric]), quota.hard, start, end
-        )
-        if quota.hard and _refused(metric, quota.limit, days[metric], touched):
-            raise QuotaExceeded(
-                QuotaStatus(metric, quota.limit, _worst(metric, days[metric], touched),
-                            True, start, end)
-            )
+        status = QuotaStatus(metric, quota.limit, quotas.figure(metric, quota, days[metric]),
+                             quota.hard, quota.period, quotas.resets_on(quota, today))
+        if status.exceeded and quotas.enforced(metric, quota):
+            raise QuotaExceeded(status)
         if status.percent >= quotas.WARN_AT_PERCENT:
             warnings.append(status)
-            _warn_once(session, org_id, status)
+            _warn_once(session, org_id, status, quotas.alert_period(quota, today))
     return warnings
-
-
-def period_figure(metric: str, days: dict[date, int]) -> int:
-    """A quota period's figure: the sum for flows, the latest day's level for the rest."""
-    if not days:
-        return 0
-    if METRICS[metric].per_period is Rollup.SUM:
-        return sum(days.values())
-    return days[max(days)]
-
-
-def _refused(metric: str, limit: int, days: dict[date, int], touched) -> bool:
-    return _worst(metric, days, touched) > limit
-
-
-def _worst(metric: str, days: dict[date, int], touched) -> int:
-    # Flows: the month's sum. Levels: the highest day this batch wrote to, so a lower
-    # reading after an earlier peak is never refused.
-    if METRICS[metric].per_period is Rollup.SUM:
-        return sum(days.values())
-    return max((days.get(d, 0) for m, d in touched if m == metric), default=0)
 
 
 _ALERT_SQL = text(
@@ -252,10 +234,10 @@ _ALERT_SQL = text(
 )
 
 
-def _warn_once(session: Session, org_id: uuid.UUID, status: QuotaStatus) -> None:
+def _warn_once(session: Session, org_id: uuid.UUID, status: QuotaStatus, period: date) -> None:
     fresh = session.execute(
         _ALERT_SQL,
-        {"org_id": org_id, "metric": status.metric, "start": status.period_start,
+        {"org_id": org_id, "metric": status.metric, "start": period,
          "threshold": quotas.WARN_AT_PERCENT},
     ).first()
     if fresh is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time
 from functools import wraps
 
 from flask import g, make_response
@@ -26,13 +26,16 @@ def current_org_id() -> uuid.UUID | None:
 
 def quota_exceeded_response(exc: service.QuotaExceeded):
     body, status = json_error(429, "quota_exceeded", str(exc))
+    resets_on = exc.status.resets_on
     body["error"].update(
         {"metric": exc.status.metric, "limit": exc.status.limit, "used": exc.status.used,
-         "resets_on": (exc.status.period_end + timedelta(days=1)).isoformat()}
+         "period": exc.status.period, "resets_on": resets_on and resets_on.isoformat()}
     )
     response = make_response(body, status)
-    reset = datetime.combine(exc.status.period_end + timedelta(days=1), datetime.min.time(), UTC)
-    response.headers["Retry-After"] = str(max(1, int((reset - datetime.now(UTC)).total_seconds())))
+    if resets_on:
+        reset = datetime.combine(resets_on, time(), UTC)
+        seconds = int((reset - datetime.now(UTC)).total_seconds())
+        response.headers["Retry-After"] = str(max(1, seconds))
     return response
 
 
@@ -68,7 +71,7 @@ def home_panel():
     if org_id is None or not can(Permission.USAGE_VIEW):
         return None
     report = reports.usage_report(
-        tenancy.request_session(), org_id, 30, metrics=HOME_METRICS, plan=g.membership.plan
+        tenancy.request_session(), org_id, 30, metrics=HOME_METRICS
     )
     return {
         "report": report,

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.usage import quotas
 from tests import factories
 from tests.helpers import csrf_token, login
 
@@ -163,25 +162,42 @@ def test_members_may_not_report_usage(client):
 
 def test_past_a_hard_quota_the_api_answers_429_and_stores_nothing(client):
     org, people = factories.org_with_members(owner="owner")  # the free plan
-    limit = quotas.FALLBACK_PLAN_QUOTAS["free"]["api_calls"].limit
+    limit = factories.plan_quota("free", "api_calls")
     factories.usage_daily(org, "api_calls", datetime.now(UTC).date(), limit - 1)
     login(client, people["owner"])
     client.csrf = csrf_token(client, "/switcher")
-    assert send(client, {"events": [event("seats", 2)]}).status_code == 200  # the last call
-    response = send(client, {"events": [event("seats", 3)]})
+    assert send(client, {"events": [event("storage_bytes", 2)]}).status_code == 200  # the last
+    response = send(client, {"events": [event("storage_bytes", 3)]})
     assert response.status_code == 429
     error = response.get_json()["error"]
     assert error["code"] == "quota_exceeded" and error["metric"] == "api_calls"
+    assert error["period"] == "month" and error["used"] == limit + 1
     assert "per month" in error["message"] and int(response.headers["Retry-After"]) > 0
-    assert stored(org, "seats") == 1 and totals(org, "api_calls") == limit
+    assert stored(org, "storage_bytes") == 1 and totals(org, "api_calls") == limit
 
 
-def test_soft_quota_warnings_come_back_with_the_batch(client):
+def test_levels_past_a_hard_quota_are_recorded_and_flagged(client):
     org, people = factories.org_with_members(owner="owner")
-    limit = quotas.FALLBACK_PLAN_QUOTAS["free"]["seats"].limit
+    limit = factories.plan_quota("free", "seats")
     login(client, people["owner"])
     client.csrf = csrf_token(client, "/switcher")
-    response = send(client, {"events": [event("seats", limit)]})
+    response = send(client, {"events": [event("seats", limit + 2)]})
     assert response.status_code == 200
     [warning] = response.get_json()["quota_warnings"]
-    assert warning["metric"] == "seats" and warning["percent"] == 100.0 and not warning["hard"]
+    assert warning["metric"] == "seats" and warning["hard"] and warning["exceeded"]
+    assert warning["period"] == "current" and warning["used"] == limit + 2
+    assert totals(org, "seats") == limit + 2
+
+
+def test_a_soft_api_quota_lets_calls_through_and_warns(client):
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "growth")
+    limit = factories.plan_quota("growth", "api_calls")
+    factories.usage_daily(org, "api_calls", datetime.now(UTC).date(), limit)
+    login(client, people["owner"])
+    client.csrf = csrf_token(client, "/switcher")
+    response = send(client, {"events": [event("api_calls", 5)]})
+    assert response.status_code == 200
+    [warning] = response.get_json()["quota_warnings"]
+    assert warning["metric"] == "api_calls" and not warning["hard"] and warning["exceeded"]
+    assert totals(org, "api_calls") == limit + 6

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dashboard import tenancy
-from dashboard.usage import quotas, service
+from dashboard.usage import service
 from dashboard.usage.service import EventIn
 from tests import factories
 
@@ -205,7 +205,7 @@ def free_org():
 
 def test_a_hard_quota_refuses_the_batch_that_crosses_it(runtime_sessions, free_org):
     org, owner = free_org
-    limit = quotas.FALLBACK_PLAN_QUOTAS["free"]["api_calls"].limit
+    limit = factories.plan_quota("free", "api_calls")
     with acting(runtime_sessions, org, owner) as session:
         service.record_usage(session, org.id, "api_calls", limit - 1, NOW, "most")
         service.record_usage(session, org.id, "api_calls", 1, NOW, "exactly-at-limit")
@@ -217,30 +217,32 @@ def test_a_hard_quota_refuses_the_batch_that_crosses_it(runtime_sessions, free_o
     assert daily(org, "api_calls") == {TODAY: limit}
 
 
-def test_a_lower_gauge_reading_is_not_refused_after_an_earlier_peak(runtime_sessions, free_org):
+def test_late_events_of_last_month_do_not_count_against_this_month(runtime_sessions, free_org):
     org, owner = free_org
-    limit = quotas.FALLBACK_PLAN_QUOTAS["free"]["storage_bytes"].limit
-    with pytest.raises(service.QuotaExceeded), acting(runtime_sessions, org, owner) as session:
-        service.record_usage(session, org.id, "storage_bytes", limit + 1, NOW, "too-big")
+    limit = factories.plan_quota("free", "api_calls")
+    last_month = TODAY.replace(day=1) - timedelta(days=1)
+    factories.usage_daily(org, "api_calls", last_month, limit)
     with acting(runtime_sessions, org, owner) as session:
-        service.record_usage(session, org.id, "storage_bytes", limit // 2, NOW, "fine")
-    assert daily(org, "storage_bytes") == {TODAY: limit // 2}
+        at = datetime.combine(last_month, datetime.min.time(), UTC)
+        assert service.record_usage(session, org.id, "api_calls", 5, at, "late")
+        assert service.record_usage(session, org.id, "api_calls", limit, NOW, "this-month")
 
 
-def test_soft_quotas_record_and_warn_once_per_period(runtime_sessions, free_org):
+def test_levels_are_recorded_past_a_hard_quota_and_warn_once_per_period(
+    runtime_sessions, free_org
+):
     org, owner = free_org
-    limit = quotas.FALLBACK_PLAN_QUOTAS["free"]["seats"].limit
-    assert not quotas.FALLBACK_PLAN_QUOTAS["free"]["seats"].hard
+    limit = factories.plan_quota("free", "seats")
     warned = []
     hook = service.on_quota_warning(lambda session, org_id, status: warned.append(status))
     try:
         with acting(runtime_sessions, org, owner) as session:
-            result = service.record_usage(session, org.id, "seats", limit * 2, NOW, "over")
-            assert result is True
+            assert service.record_usage(session, org.id, "seats", limit * 2, NOW, "over")
             again = service.record_batch(
                 session, org.id, [EventIn("seats", limit * 3, NOW, "more")]
             )
-        assert [w.metric for w in again.warnings] == ["seats"]
+        assert [(w.metric, w.exceeded, w.period) for w in again.warnings] == [
+            ("seats", True, "current")]
     finally:
         service._warning_hooks.remove(hook)
     assert [(w.metric, w.used, w.limit) for w in warned] == [("seats", limit * 2, limit)]
