@@ -36,7 +36,7 @@ def test_plan_page_shows_plan_seats_features_and_limits(client):
     assert "Off" in roles and "Not included in the Growth plan" in roles
     api_calls = _row(page, 'data-metric="api_calls"')
     assert "1,000,000 / month" in api_calls and "Allowed, with a warning" in api_calls
-    assert "Not measured yet" in api_calls  # the usage area's slot
+    assert "<td>0</td>" in api_calls  # current use, filled by the usage area
     assert "3" in _row(page, 'data-metric="seats"')
     assert "100.0 GiB" in _row(page, 'data-metric="storage_bytes"')
 
