@@ -9,7 +9,9 @@ from dashboard.config import PROJECT_ROOT
 
 def create_app(test_config: dict | None = None) -> Flask:
     from dashboard import config, db, errors, provisioning, security, tenancy, web
+    from dashboard.admin import console as admin_console
     from dashboard.admin import routes as admin_routes
+    from dashboard.admin import support_mode
     from dashboard.audit import routes as audit_routes
     from dashboard.auth import access_tokens, account_routes, principal, token_routes
     from dashboard.auth import routes as auth_routes
@@ -47,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.init_app(app)
     errors.init_app(app)
     license_web.init_app(app)
+    support_mode.init_app(app)
 
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(account_routes.bp)
@@ -58,4 +61,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(license_routes.bp)
     app.register_blueprint(usage_routes.bp)
     app.register_blueprint(admin_routes.bp)
+    app.register_blueprint(admin_console.bp)
+    app.register_blueprint(admin_console.exit_bp)
     return app

@@ -50,6 +50,11 @@ BUILTIN_ROLES: dict[str, dict] = {
 }
 
 
+# Staff in support mode (a time-limited grant with a stated reason, every request audited):
+# everything an admin can do except deleting the org.
+SUPPORT_PERMISSIONS = ALL_PERMISSIONS - {Permission.ORG_DELETE}
+
+
 def permissions_for(role: str, custom_permissions: Iterable[str] | None = None) -> frozenset:
     """Effective permissions of a role key; custom roles bring their own list."""
     if role in BUILTIN_ROLES:

@@ -14,6 +14,7 @@ def init_app(app) -> None:
         return {
             "principal": g.get("principal"),
             "membership": g.get("membership"),
+            "support": g.get("support"),
             "can": can,
             "role_label": role_label,
             "current_path": request.full_path.rstrip("?") if request else "/",

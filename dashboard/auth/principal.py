@@ -17,7 +17,7 @@ from flask_login import LoginManager, UserMixin
 from sqlalchemy import text
 
 from dashboard import tenancy
-from dashboard.permissions import permissions_for
+from dashboard.permissions import SUPPORT_PERMISSIONS, permissions_for
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -54,13 +54,21 @@ class ActiveMembership:
 _LOAD_SQL = text(
     """
     SELECT s.id AS sid, s.last_seen_at, u.id AS uid, u.email, u.name, u.is_staff,
-           o.id AS org_id, o.slug, o.name AS org_name, o.plan, m.role,
+           o.id AS org_id, o.slug, o.name AS org_name, o.plan,
+           coalesce(m.role, CASE WHEN sg.id IS NOT NULL THEN 'support' END) AS role,
+           m.role IS NOT NULL AS is_member,
            r.permissions AS custom_permissions,
+           sg.id AS support_grant_id, sg.expires_at AS support_expires_at,
+           sg.reason AS support_reason,
            now() - s.last_seen_at > :touch AS stale
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
       LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)
-      LEFT JOIN organizations o ON o.id = m.org_id AND o.status = 'active'
+      -- Staff in support mode: an unexpired, unrevoked grant named by the token.
+      LEFT JOIN support_grants sg ON sg.id = app_uuid(:sg) AND sg.org_id = app_uuid(:oid)
+             AND sg.staff_user_id = u.id AND u.is_staff
+             AND sg.revoked_at IS NULL AND sg.expires_at > now()
+      LEFT JOIN organizations o ON o.id = coalesce(m.org_id, sg.org_id) AND o.status = 'active'
       LEFT JOIN roles r ON r.org_id = m.org_id AND r.key = m.role
      WHERE s.id = app_uuid(:sid) AND s.user_id = app_uuid(:uid)
        AND s.org_id IS NOT DISTINCT FROM app_uuid(:oid)
@@ -70,7 +78,18 @@ _LOAD_SQL = text(
 )
 
 
-def load_identity(session_id: str, user_id: str, org_id: str, *, touch: bool = True):
+@dataclass(frozen=True)
+class SupportMode:
+    """A staff member inside an org through a time-limited, audited support grant."""
+
+    grant_id: uuid.UUID
+    expires_at: object
+    reason: str
+
+
+def load_identity(
+    session_id: str, user_id: str, org_id: str, *, touch: bool = True, support_grant: str = ""
+):
     """Check a session id against the database under the (user, org) RLS context.
 
     Sets ``g.membership`` (None when the membership is gone or the org is suspended) and
@@ -86,6 +105,7 @@ def load_identity(session_id: str, user_id: str, org_id: str, *, touch: bool = T
             "sid": session_id,
             "uid": user_id,
             "oid": org_id,
+            "sg": support_grant,
             "touch": TOUCH_EVERY,
             "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
         },
@@ -98,7 +118,7 @@ def load_identity(session_id: str, user_id: str, org_id: str, *, touch: bool = T
             text("UPDATE user_sessions SET last_seen_at = now() WHERE id = :sid"),
             {"sid": row.sid},
         )
-        if row.org_id:
+        if row.org_id and row.is_member:
             db.execute(
                 text(
                     "UPDATE memberships SET last_active_at = now()"
@@ -107,14 +127,22 @@ def load_identity(session_id: str, user_id: str, org_id: str, *, touch: bool = T
                 {"org": row.org_id, "uid": row.uid},
             )
     g.membership = None
+    g.support = None
+    if row.support_grant_id is not None:
+        g.support = SupportMode(row.support_grant_id, row.support_expires_at, row.support_reason)
     if row.org_id is not None:
+        permissions = (
+            permissions_for(row.role, row.custom_permissions)
+            if row.is_member
+            else SUPPORT_PERMISSIONS
+        )
         g.membership = ActiveMembership(
             org_id=row.org_id,
             slug=row.slug,
             name=row.org_name,
             plan=row.plan,
             role=row.role,
-            permissions=permissions_for(row.role, row.custom_permissions),
+            permissions=permissions,
         )
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name, is_staff=row.is_staff
@@ -124,7 +152,10 @@ def load_identity(session_id: str, user_id: str, org_id: str, *, touch: bool = T
 @login_manager.user_loader
 def load_principal(session_id: str) -> Principal | None:
     principal = load_identity(
-        session_id, str(session.get("uid") or ""), str(session.get("oid") or "")
+        session_id,
+        str(session.get("uid") or ""),
+        str(session.get("oid") or ""),
+        support_grant=str(session.get("sg") or ""),
     )
     membership = g.get("membership")
     if membership is not None and session.get("role") != membership.role:
@@ -174,6 +205,7 @@ def init_app(app) -> None:
 
         g.tenant_context = tenancy.NOBODY
         g.membership = None
+        g.support = None
         g.principal = None
         if request.endpoint == "static":
             return

@@ -283,4 +283,7 @@ EXCLUDED: dict[str, str] = {
 CONTROL_EXEMPT: dict[str, str] = {
     "admin.org_plan": "staff only: org A's owner is not staff, so a 404 is right; staff use is"
     " covered by tests/security/test_admin_plan.py",
+    "console.org": "staff only: org A's owner is not staff; staff use is covered by"
+    " tests/security/test_staff_console.py",
+    "console.index": "staff only, as above (tests/security/test_staff_console.py)",
 }

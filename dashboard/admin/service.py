@@ -1,0 +1,95 @@
+"""Staff console rules: find orgs, suspend/reactivate, enter and leave support mode. No Flask.
+
+Every check that matters is made again in the database (the app_staff_*/app_*_support
+SECURITY DEFINER functions); staff never get a role that bypasses RLS. Inside an org they
+act through a time-limited support grant that the RLS gate honours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+SUPPORT_MINUTES = 60
+
+
+class StaffError(Exception):
+    def __init__(self, message: str, field: str = "reason") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StaffOrg:
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    plan: str
+    staff_access_allowed: bool
+    delete_after: datetime | None
+    members: int
+
+
+@dataclass(frozen=True)
+class SupportGrant:
+    id: uuid.UUID
+    expires_at: datetime
+
+
+def find_orgs(session: Session, query: str = "", limit: int = 50) -> list[StaffOrg]:
+    rows = session.execute(
+        text("SELECT * FROM app_staff_orgs(:q, :limit)"), {"q": query.strip()[:100], "limit": limit}
+    )
+    return [StaffOrg(*row) for row in rows]
+
+
+def get_org(session: Session, org_id: uuid.UUID) -> StaffOrg | None:
+    found = find_orgs(session, str(org_id), 1)
+    return found[0] if found and found[0].id == org_id else None
+
+
+def enter_support(session: Session, org_id: uuid.UUID, reason: str) -> SupportGrant:
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise StaffError("State why you need access (at least 10 characters).")
+    try:
+        with session.begin_nested():
+            row = session.execute(
+                text("SELECT * FROM app_enter_support(:org, :reason, :minutes)"),
+                {"org": org_id, "reason": reason[:500], "minutes": SUPPORT_MINUTES},
+            ).one()
+    except DBAPIError as exc:
+        message = str(exc.orig).splitlines()[0]
+        if "staff access off" in message:
+            raise StaffError("The owner of this organization turned staff access off.") from exc
+        raise StaffError("You cannot enter this organization.") from exc
+    return SupportGrant(*row)
+
+
+def exit_support(session: Session, grant_id: uuid.UUID) -> None:
+    session.execute(text("SELECT app_exit_support(:g)"), {"g": grant_id})
+
+
+def open_support_session(
+    session: Session, staff_user_id: uuid.UUID, org_id: uuid.UUID | None,
+    old_session_id: uuid.UUID, client,
+) -> uuid.UUID:
+    """Rotate the staff member's browser session into (or out of) an org; returns its id."""
+    from dashboard.auth.service import revoke_session
+    from dashboard.models import UserSession
+
+    revoke_session(session, old_session_id, "support mode")
+    record = UserSession(
+        id=uuid.uuid4(), user_id=staff_user_id, org_id=org_id,
+        ip=client.ip[:64], user_agent=client.user_agent[:300],
+    )
+    session.add(record)
+    session.flush()
+    return record.id

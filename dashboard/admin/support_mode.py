@@ -1,0 +1,34 @@
+"""Every request a staff member makes in support mode goes to the org's own audit log."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from dashboard import tenancy
+from dashboard.audit.service import record_audit
+from dashboard.audit.web import request_actor
+
+# Leaving support mode is audited by app_exit_support itself (the grant is gone afterwards).
+_NOT_AUDITED_HERE = {"static", "support.exit_support"}
+
+
+def init_app(app) -> None:
+    # Registered after tenancy.init_app, so it runs before the commit (Flask runs after_request
+    # hooks in reverse order): the audit row shares the request's transaction.
+    @app.after_request
+    def _audit_staff(response):
+        support, membership = g.get("support"), g.get("membership")
+        if support is None or membership is None or request.endpoint in _NOT_AUDITED_HERE:
+            return response
+        if response.status_code < 400:
+            actor = request_actor()
+            record_audit(
+                tenancy.request_session(),
+                org_id=membership.org_id,
+                actor=actor.__class__(label=f"staff:{actor.label}", user_id=actor.user_id,
+                                      ip=actor.ip, user_agent=actor.user_agent),
+                action="staff.request",
+                target=f"{request.method} {request.path}"[:300],
+                details={"grant_id": str(support.grant_id), "status": response.status_code},
+            )
+        return response
