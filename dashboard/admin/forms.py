@@ -34,22 +34,30 @@ class ChangePlanForm(FlaskForm):
     valid_until = DateTimeLocalField(
         "License ends (UTC, empty: no end)", validators=[Optional()]
     )
+    # The three forms share one page: distinct ids keep each <label for> on its own field.
     reason = TextAreaField(
-        "Reason", validators=[DataRequired(), Length(3, 500)], description=REASON_HINT
+        "Reason", validators=[DataRequired(), Length(3, 500)], description=REASON_HINT,
+        id="plan-reason",
     )
 
 
 class OverrideForm(FlaskForm):
-    feature = SelectField("Feature", choices=[(f.value, f.value) for f in Feature])
+    feature = SelectField(
+        "Feature", choices=[(f.value, f.value) for f in Feature], id="override-feature"
+    )
     state = RadioField("Set to", choices=[("on", "On"), ("off", "Off")], default="on")
     expires_at = DateTimeLocalField("Until (UTC, empty: until cleared)", validators=[Optional()])
     reason = TextAreaField(
-        "Reason", validators=[DataRequired(), Length(3, 500)], description=REASON_HINT
+        "Reason", validators=[DataRequired(), Length(3, 500)], description=REASON_HINT,
+        id="override-reason",
     )
 
 
 class ClearOverrideForm(FlaskForm):
-    feature = SelectField("Feature", choices=[(f.value, f.value) for f in Feature])
+    feature = SelectField(
+        "Feature", choices=[(f.value, f.value) for f in Feature], id="clear-feature"
+    )
     reason = TextAreaField(
-        "Reason", validators=[DataRequired(), Length(3, 500)], description=REASON_HINT
+        "Reason", validators=[DataRequired(), Length(3, 500)], description=REASON_HINT,
+        id="clear-reason",
     )
