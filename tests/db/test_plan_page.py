@@ -130,3 +130,67 @@ def test_a_plan_change_reaches_every_worker_on_its_next_request(app, second_work
 def _row(page: str, marker: str) -> str:
     start = page.index(marker)
     return page[start:page.index("</tr>", start)]
+
+
+_WORKER = """
+from werkzeug.serving import make_server
+from dashboard import create_app
+server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+print(server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.fixture
+def worker_process(database_urls, tmp_path):
+    """Another OS process serving the app on the test database: a worker of its own."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_urls.runtime,
+        "MIGRATION_DATABASE_URL": database_urls.owner,
+        "SECRET_KEY": secrets.token_hex(16),
+        "INSTANCE_PATH": str(tmp_path),
+        "DB_POOL_SIZE": "2",
+    }
+    proc = subprocess.Popen([sys.executable, "-c", _WORKER], env=env, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        yield f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_a_plan_change_reaches_a_worker_in_another_process(app, worker_process):
+    """Staff change the plan in this process; the other process's next request sees it."""
+    import requests
+
+    from tests.conftest import TEST_PASSWORD
+    from tests.helpers import csrf_from
+
+    org, people = factories.org_with_members(owner="owner")
+    staff = factories.UserFactory()
+    factories.make_staff(staff)
+    gated = f"/o/{org.slug}/plan/entitlements.json"
+    local = app.test_client()
+    login(local, people["owner"])
+    with requests.Session() as remote:
+        token = csrf_from(remote.get(f"{worker_process}/login", timeout=10).text)
+        remote.post(f"{worker_process}/login", timeout=10, data={
+            "csrf_token": token, "email": people["owner"].email, "password": TEST_PASSWORD})
+        assert remote.get(worker_process + gated, timeout=10).status_code == 403
+        assert local.get(gated).status_code == 403
+        with tenancy.scoped_session(
+            app.extensions["tenantdesk.db"].sessionmaker, tenancy.TenantContext(user_id=staff.id)
+        ) as session:
+            service.change_plan(session, org.id, plan="growth", reason="upgrade",
+                                actor=Actor(label="staff"))
+        response = remote.get(worker_process + gated, timeout=10)
+        assert response.status_code == 200 and response.json()["plan"] == "growth"
+        assert local.get(gated).status_code == 200
