@@ -17,7 +17,7 @@ from dashboard.audit.web import request_actor
 from dashboard.auth import service
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.models import User
-from dashboard.permissions import permissions_for
+from dashboard.permissions import BUILTIN_ROLES, permissions_for
 
 
 def switch_to(target: service.OrgChoice, *, via: str) -> frozenset:
@@ -38,4 +38,6 @@ def switch_to(target: service.OrgChoice, *, via: str) -> frozenset:
         details={"via": via},
     )
     issue_token(new_session.id, user.id, target.org_id, target.role, keep_csrf=True)
+    if target.role in BUILTIN_ROLES:
+        return permissions_for(target.role)
     return permissions_for(target.role, service.custom_role_permissions(db, target.role))

@@ -207,6 +207,21 @@ def test_switch_lands_on_the_same_page_when_the_role_allows_it(pclient):
         assert response.headers["Location"].endswith(f"/o/{org_admin.slug}/"), hostile
 
 
+def test_landing_honours_custom_role_permissions(pclient):
+    org_a, people = factories.org_with_members(me="owner")
+    me = people["me"]
+    (org_custom,) = add_orgs(me, 1, role="recruiter")
+    factories.execute(
+        "INSERT INTO roles (org_id, key, name, permissions)"
+        " VALUES (:o, 'recruiter', 'Recruiter', '{org.view,members.invite}')", o=org_custom.id,
+    )
+    login(pclient, me)
+    here = f"/o/{org_a.slug}/probe/admin-page"
+    response = switch(pclient, org_custom.slug, here)
+    assert response.headers["Location"].endswith(f"/o/{org_custom.slug}/probe/admin-page")
+    assert pclient.get(response.headers["Location"]).status_code == 200
+
+
 def test_last_active_org_is_remembered_at_next_login(client, two_org_user):
     me, org_a, org_b = two_org_user
     login(client, me)
