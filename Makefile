@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# lxml and xmlsec from wheels only: a source build of one links another libxml2 than the
+# other's wheel and `import xmlsec` fails ("lxml & xmlsec libxml2 library version mismatch").
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check --only-binary=lxml,xmlsec
 
 .PHONY: run test lint bench clean
 
@@ -9,11 +12,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	$(PIP_INSTALL) -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
 ## Start the dashboard with demo data on the embedded PostgreSQL (HOST/PORT override).

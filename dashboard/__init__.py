@@ -22,6 +22,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
     from dashboard.partner import routes as partner_routes
+    from dashboard.sso import login as sso_login
+    from dashboard.sso import routes as sso_routes
     from dashboard.usage import routes as usage_routes
 
     app = Flask(
@@ -63,4 +65,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_routes.bp)
     app.register_blueprint(admin_console.bp)
     app.register_blueprint(admin_console.exit_bp)
+    app.register_blueprint(sso_routes.bp)
+    app.register_blueprint(sso_login.bp)
     return app

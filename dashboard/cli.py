@@ -91,6 +91,8 @@ def run(host: str, port: int) -> None:
     from dashboard import migrate as migrations
 
     _stop_on_sigterm()
+    # Development: SSO connections may point at an IdP on this machine.
+    os.environ.setdefault("ALLOW_PRIVATE_METADATA_URLS", "1")
     migrations.upgrade(_urls().owner)
     _seed()
     _serve(host, port)

@@ -63,4 +63,13 @@ def from_environment() -> dict:
         "ARGON2_TIME_COST": int(env("ARGON2_TIME_COST", "3")),
         "ARGON2_MEMORY_COST": int(env("ARGON2_MEMORY_COST", "65536")),
         "MAX_CONTENT_LENGTH": int(env("MAX_CONTENT_LENGTH", str(1024 * 1024))),
+        # SSO. Metadata URLs and OIDC issuers on loopback/private addresses (and plain http)
+        # are refused unless this is on: `tenantdesk run` (development) and tests turn it on.
+        "ALLOW_PRIVATE_METADATA_URLS": env("ALLOW_PRIVATE_METADATA_URLS", "0") == "1",
+        "SSO_FETCH_TIMEOUT": float(env("SSO_FETCH_TIMEOUT", "5")),
+        # 32 random bytes, urlsafe base64, sealing OIDC client secrets; unset: derived from
+        # SECRET_KEY (then rotating SECRET_KEY means re-entering client secrets).
+        "SSO_ENCRYPTION_KEY": env("SSO_ENCRYPTION_KEY"),
+        # DNS servers for domain verification, e.g. "127.0.0.1:5353"; unset: the system's.
+        "DNS_RESOLVER": env("DNS_RESOLVER"),
     }

@@ -38,6 +38,8 @@ GLOBAL_TABLES = frozenset(
         "plan_features",
         "plan_quotas",
         "signing_keys",  # one access-token issuer for every org (private keys encrypted)
+        "sso_login_requests",  # SSO logins in flight, written before anyone is known
+        "sso_seen_assertions",  # SAML replay cache, checked before anyone is known
     }
 )
 

@@ -68,6 +68,9 @@ def make_app(database_urls, tmp_dir, **overrides):
         "LOGIN_MAX_FAILURES_PER_IP": 100000,
         # Every test app shares the database, so they share the key that seals signing keys.
         "TOKEN_KEY_SECRET": "test-token-key-secret",
+        # SSO tests run their IdPs, OpenID providers and metadata servers on 127.0.0.1.
+        "ALLOW_PRIVATE_METADATA_URLS": True,
+        "SSO_FETCH_TIMEOUT": 2.0,
     }
     config.update(overrides)
     return create_app(config)

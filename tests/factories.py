@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import secrets
+import uuid
+from datetime import UTC, datetime
 
 import factory
 from sqlalchemy import text
 
-from dashboard.models import FeatureOverride, Membership, Organization, User
+from dashboard.models import (
+    FeatureOverride,
+    Membership,
+    Organization,
+    SsoConnection,
+    SsoDomain,
+    User,
+)
 
 _state: dict = {}
 _seq = itertools.count(1)
@@ -16,7 +26,8 @@ _seq = itertools.count(1)
 def bind(session_factory, password_hash: str) -> None:
     _state["session"] = session_factory()
     _state["password_hash"] = password_hash
-    for cls in (UserFactory, OrgFactory, MembershipFactory, FeatureOverrideFactory):
+    for cls in (UserFactory, OrgFactory, MembershipFactory, FeatureOverrideFactory,
+                SsoConnectionFactory, SsoDomainFactory):
         cls._meta.sqlalchemy_session = _state["session"]
 
 
@@ -54,6 +65,33 @@ class MembershipFactory(_Base):
     org_id = factory.LazyFunction(lambda: OrgFactory().id)
     user_id = factory.LazyFunction(lambda: UserFactory().id)
     role = "member"
+
+
+class SsoConnectionFactory(_Base):
+    """A SAML connection by default; pass kind/config for OIDC (seal the secret yourself)."""
+
+    class Meta:
+        model = SsoConnection
+
+    id = factory.LazyFunction(uuid.uuid4)
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    kind = "saml"
+    config = factory.LazyFunction(dict)
+    attribute_map = factory.LazyFunction(dict)
+    default_role = "member"
+
+
+class SsoDomainFactory(_Base):
+    """A domain, verified unless ``verified_at=None``."""
+
+    class Meta:
+        model = SsoDomain
+
+    id = factory.LazyFunction(uuid.uuid4)
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    domain = factory.LazyFunction(lambda: f"{unique('corp')}.test")
+    token = factory.LazyFunction(lambda: secrets.token_urlsafe(24))
+    verified_at = factory.LazyFunction(lambda: datetime.now(UTC))
 
 
 def org_with_members(**roles_by_label):

@@ -93,7 +93,13 @@ def login():
 def _sign_in(user: User):
     """Open a session in the last active org (else the first active one) and audit it there."""
     db = tenancy.bind_request(service.context_for(user.id, None))
-    org = service.preferred_org(service.user_orgs(db), user.last_org_id)
+    orgs = service.user_orgs(db)
+    allowed = service.enterable_orgs(db, orgs)  # SSO enforcement: no password session there
+    if orgs and not allowed:
+        blocked = service.preferred_org(orgs, user.last_org_id)
+        raise service.EntryRefused(blocked, service.PASSWORD,
+                                   service.sso_policies(db).get(blocked.org_id))
+    org = service.preferred_org(allowed, user.last_org_id)
     if org is not None and org.status != "active":
         org = None
     db = tenancy.bind_request(service.context_for(user.id, org.org_id if org else None))
@@ -105,9 +111,10 @@ def _sign_in(user: User):
             db,
             org_id=org.org_id,
             actor=_actor_for(user),
-            action="auth.login",
+            action="sso.break_glass_login" if record.auth_method == "break_glass"
+            else "auth.login",
             target=f"user:{user.email}",
-            details={"method": "password", "session": str(record.id)},
+            details={"method": record.auth_method, "session": str(record.id)},
         )
     issue_token(
         record.id, user.id, org.org_id if org else None, org.role if org else None,

@@ -93,6 +93,74 @@ def user_orgs(session: Session) -> list[OrgChoice]:
     return [OrgChoice(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class SessionAuth:
+    """How a browser session was authenticated. An SSO session opens only the org whose
+    connection signed it in; a password session opens no org that requires SSO (except an
+    owner's break-glass login where the org allows it)."""
+
+    method: str = "password"  # 'password' | 'sso'
+    sso_org_id: uuid.UUID | None = None
+
+
+PASSWORD = SessionAuth()
+
+
+@dataclass(frozen=True)
+class SsoPolicy:
+    connection_id: uuid.UUID
+    require_sso: bool
+    owner_break_glass: bool
+
+
+class EntryRefused(Exception):
+    """This session may not become active in ``org`` (SSO enforcement)."""
+
+    def __init__(self, org: OrgChoice, auth: SessionAuth, policy: SsoPolicy | None) -> None:
+        super().__init__(org.slug)
+        self.org = org
+        self.auth = auth
+        self.policy = policy
+
+
+def sso_policies(session: Session) -> dict[uuid.UUID, SsoPolicy]:
+    """The SSO policy of each of the signed-in user's orgs that has a connection."""
+    rows = session.execute(
+        text("SELECT org_id, connection_id, require_sso, owner_break_glass"
+             " FROM app_user_sso_policies()")
+    )
+    return {row.org_id: SsoPolicy(row.connection_id, row.require_sso, row.owner_break_glass)
+            for row in rows}
+
+
+def entry_method(
+    org: OrgChoice, auth: SessionAuth, policies: dict[uuid.UUID, SsoPolicy]
+) -> str | None:
+    """The method a session authenticated by ``auth`` has in ``org``; None: refused."""
+    if auth.method == "sso":
+        return "sso" if org.org_id == auth.sso_org_id else None
+    policy = policies.get(org.org_id)
+    if policy is None or not policy.require_sso:
+        return "password"
+    if policy.owner_break_glass and org.role == "owner":
+        return "break_glass"
+    return None
+
+
+def enterable_orgs(
+    session: Session, orgs: list[OrgChoice], auth: SessionAuth = PASSWORD
+) -> list[OrgChoice]:
+    policies = sso_policies(session)
+    return [o for o in orgs if entry_method(o, auth, policies) is not None]
+
+
+def session_auth(session: Session, session_id: uuid.UUID) -> SessionAuth:
+    record = session.get(UserSession, session_id)
+    if record is not None and record.auth_method == "sso":
+        return SessionAuth("sso", record.sso_org_id)
+    return PASSWORD
+
+
 def preferred_org(orgs: list[OrgChoice], last_org_id: uuid.UUID | None) -> OrgChoice | None:
     active = [o for o in orgs if o.status == "active"] or orgs
     for org in active:
@@ -102,14 +170,24 @@ def preferred_org(orgs: list[OrgChoice], last_org_id: uuid.UUID | None) -> OrgCh
 
 
 def open_session(
-    session: Session, user: User, org: OrgChoice | None, client: Client
+    session: Session, user: User, org: OrgChoice | None, client: Client,
+    auth: SessionAuth = PASSWORD,
 ) -> UserSession:
+    """Open a session row; refuses (EntryRefused) an org this authentication may not open."""
+    method = auth.method
+    if org is not None:
+        policies = sso_policies(session)
+        method = entry_method(org, auth, policies)
+        if method is None:
+            raise EntryRefused(org, auth, policies.get(org.org_id))
     record = UserSession(
         id=uuid.uuid4(),
         user_id=user.id,
         org_id=org.org_id if org else None,
         ip=client.ip[:64],
         user_agent=client.user_agent[:300],
+        auth_method=method,
+        sso_org_id=auth.sso_org_id,
     )
     session.add(record)
     if org:
@@ -139,9 +217,12 @@ def rotate_session(
     """Revoke the old session id and open a new one for ``target`` (no fixation, no replay).
 
     Run it under the target org's context so the audit row lands in the same transaction.
+    The new session keeps how the old one was authenticated, so SSO enforcement applies:
+    EntryRefused (changing nothing) when that authentication may not open ``target``.
     """
+    record = open_session(session, user, target, client, session_auth(session, old_session_id))
     revoke_session(session, old_session_id, "switched org")
-    return open_session(session, user, target, client)
+    return record
 
 
 def custom_role_permissions(session: Session, role: str) -> list[str]:

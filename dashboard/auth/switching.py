@@ -35,7 +35,7 @@ def switch_to(target: service.OrgChoice, *, via: str) -> frozenset:
         target=f"org:{target.slug}",
         before={"org": old.slug if old else None},
         after={"org": target.slug},
-        details={"via": via},
+        details={"via": via, "method": new_session.auth_method},
     )
     issue_token(new_session.id, user.id, target.org_id, target.role, keep_csrf=True)
     if target.role in BUILTIN_ROLES:

@@ -13,6 +13,13 @@ from dashboard.models.licenses import (
 )
 from dashboard.models.orgs import CustomRole, Membership, Organization
 from dashboard.models.signing_keys import SigningKey
+from dashboard.models.sso import (
+    SsoConnection,
+    SsoDomain,
+    SsoIdentity,
+    SsoLoginRequest,
+    SsoSeenAssertion,
+)
 from dashboard.models.users import LoginAttempt, User, UserSession
 
 __all__ = [
@@ -30,6 +37,11 @@ __all__ = [
     "PlanFeature",
     "PlanQuota",
     "SigningKey",
+    "SsoConnection",
+    "SsoDomain",
+    "SsoIdentity",
+    "SsoLoginRequest",
+    "SsoSeenAssertion",
     "SupportGrant",
     "User",
     "UserSession",

@@ -38,6 +38,9 @@ class UserSession(Base):
     user_agent: Mapped[str | None]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None]
+    # 'password' | 'sso' | 'break_glass'; an SSO session is bound to sso_org_id only.
+    auth_method: Mapped[str] = mapped_column(default="password")
+    sso_org_id: Mapped[uuid.UUID | None]
 
 
 class LoginAttempt(Base):

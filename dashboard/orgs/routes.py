@@ -43,8 +43,9 @@ def create():
 
             user = db.get(User, g.principal.user_id)
             org = next(o for o in auth_service.user_orgs(db) if o.org_id == org_id)
+            auth = auth_service.session_auth(db, g.principal.session_id)
+            record = auth_service.open_session(db, user, org, client_info(), auth)
             auth_service.revoke_session(db, g.principal.session_id, "switched org")
-            record = auth_service.open_session(db, user, org, client_info())
             tenancy.bind_request(auth_service.context_for(user.id, org_id))
             from dashboard.audit.service import record_audit
             from dashboard.audit.web import request_actor

@@ -17,6 +17,7 @@ from dashboard.tenancy import GLOBAL_TABLES
 # Unique across all tenants on purpose, each with its reason.
 GLOBAL_UNIQUES = {
     ("organizations", "organizations_slug_key"): "slugs are the public URL namespace",
+    ("sso_domains", "sso_domains_verified_key"): "a domain is verified by one org only",
 }
 
 
