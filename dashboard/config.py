@@ -72,4 +72,5 @@ def from_environment() -> dict:
         "SSO_ENCRYPTION_KEY": env("SSO_ENCRYPTION_KEY"),
         # DNS servers for domain verification, e.g. "127.0.0.1:5353"; unset: the system's.
         "DNS_RESOLVER": env("DNS_RESOLVER"),
+        "DNS_TIMEOUT": float(env("DNS_TIMEOUT", "3")),
     }

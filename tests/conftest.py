@@ -71,6 +71,10 @@ def make_app(database_urls, tmp_dir, **overrides):
         # SSO tests run their IdPs, OpenID providers and metadata servers on 127.0.0.1.
         "ALLOW_PRIVATE_METADATA_URLS": True,
         "SSO_FETCH_TIMEOUT": 2.0,
+        # Domain checks ask a loopback port nobody answers unless a test starts its stub DNS
+        # (tests/support/dns_stub.py): no test ever queries the real DNS.
+        "DNS_RESOLVER": "127.0.0.1:9",
+        "DNS_TIMEOUT": 0.3,
     }
     config.update(overrides)
     return create_app(config)

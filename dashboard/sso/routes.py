@@ -9,6 +9,8 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from dashboard import navigation, tenancy
 from dashboard.audit.web import request_actor
+from dashboard.licenses.features import Feature
+from dashboard.licenses.web import requires_feature
 from dashboard.permissions import Permission, requires
 from dashboard.sso import crypto, domains, fetch, forms, login, saml, service
 
@@ -101,6 +103,7 @@ def _config_error(form, exc: service.SsoConfigError | saml.SamlConfigError, fiel
 
 @bp.route("/o/<slug>/sso")
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def settings():
     return _page()
 
@@ -120,6 +123,7 @@ def _save_idp(idp: saml.IdpConfig, form, field: str):
 
 @bp.route("/o/<slug>/sso/saml/metadata", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def saml_metadata():
     form = forms.SamlMetadataForm()
     if form.validate_on_submit():
@@ -143,6 +147,7 @@ def saml_metadata():
 
 @bp.route("/o/<slug>/sso/saml/url", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def saml_url():
     form = forms.SamlUrlForm()
     if form.validate_on_submit():
@@ -163,6 +168,7 @@ def saml_url():
 
 @bp.route("/o/<slug>/sso/saml/manual", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def saml_manual():
     form = forms.SamlManualForm()
     if form.validate_on_submit():
@@ -185,6 +191,7 @@ def saml_manual():
 
 @bp.route("/o/<slug>/sso/oidc", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def oidc_save():
     form = forms.OidcForm()
     if form.validate_on_submit():
@@ -208,6 +215,7 @@ def oidc_save():
 
 @bp.route("/o/<slug>/sso/options", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def options():
     db = tenancy.request_session()
     form = _options_form(db)
@@ -236,6 +244,7 @@ def options():
 
 @bp.route("/o/<slug>/sso/delete", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def delete():
     form = forms.ActionForm()
     if not form.validate_on_submit():
@@ -248,6 +257,7 @@ def delete():
 
 @bp.route("/o/<slug>/sso/test", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def test():
     form = forms.ActionForm()
     conn = service.current_connection(tenancy.request_session())
@@ -261,6 +271,7 @@ def test():
 
 @bp.route("/o/<slug>/sso/domains", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def domain_claim():
     form = forms.DomainForm()
     if form.validate_on_submit():
@@ -276,13 +287,14 @@ def domain_claim():
 
 @bp.route("/o/<slug>/sso/domains/<uuid:domain_id>/verify", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def domain_verify(domain_id: uuid.UUID):
     form = forms.ActionForm()
     if not form.validate_on_submit():
         abort(400)
     db = tenancy.request_session()
     resolver = domains.make_resolver(current_app.config.get("DNS_RESOLVER"),
-                                     timeout=current_app.config["SSO_FETCH_TIMEOUT"])
+                                     timeout=current_app.config["DNS_TIMEOUT"])
     try:
         row = service.verify_domain(db, g.membership.org_id, request_actor(), domain_id,
                                     resolver)
@@ -295,6 +307,7 @@ def domain_verify(domain_id: uuid.UUID):
 
 @bp.route("/o/<slug>/sso/domains/<uuid:domain_id>/delete", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
+@requires_feature(Feature.SSO)
 def domain_delete(domain_id: uuid.UUID):
     form = forms.ActionForm()
     if not form.validate_on_submit():

@@ -228,6 +228,42 @@ def _access_token(org: ProbeOrg) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.token}"}
 
 
+def _sso_connection(org: ProbeOrg):
+    """The org's SAML connection (one per org), made once."""
+    if "sso_connection" not in org.extras:
+        from tests.support.saml_idp import make_keypair
+
+        _key, cert = make_keypair(f"probe-{org.label}")
+        body = "".join(cert.decode().strip().splitlines()[1:-1])
+        org.extras["sso_connection"] = factories.SsoConnectionFactory(
+            org_id=org.id, kind="saml", config={
+                "idp_entity_id": f"https://idp.probe-{org.label.lower()}.example/",
+                "sso_url": f"https://idp.probe-{org.label.lower()}.example/sso",
+                "certs": [body]})
+    return org.extras["sso_connection"]
+
+
+@provides("connection_id")
+def _sso_connection_id(org: ProbeOrg) -> str:
+    return str(_sso_connection(org).id)
+
+
+@provides("domain_id")
+def _sso_domain(org: ProbeOrg) -> str:
+    domain = f"{org.marker}.probe-{org.label.lower()}.example"
+    return str(factories.SsoDomainFactory(org_id=org.id, domain=domain, verified_at=None).id)
+
+
+@provides("request_id")
+def _sso_login_request(org: ProbeOrg) -> str:
+    request_id = f"probe_{secrets.token_hex(12)}"
+    factories.execute(
+        "INSERT INTO sso_login_requests (id, org_id, connection_id, purpose, expires_at)"
+        " VALUES (:i, :o, :c, 'login', now() + interval '1 hour')",
+        i=request_id, o=org.id, c=_sso_connection(org).id)
+    return request_id
+
+
 # ------------------------------------------------------------------------------- form data
 # A state-changing probe sends GENERIC_FORM updated with FORM_DATA[endpoint](a, b). The
 # body-attack variant then puts every provider's value for org B on top, under the
@@ -271,11 +307,19 @@ AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
 # status below 500.
 NOT_REFERENCES: dict[str, str] = {
     "external_id": "a partner's external id is looked up within the calling provider only",
+    "connection_id": "the SSO sign-in endpoints (SP metadata, OIDC callback) are public by"
+                     " design: an IdP and a signed-out browser must reach them by id",
+    "request_id": "a sign-in in flight, found by its random id; only the browser that started"
+                  " it may finish it (tests/security/test_sso_saml.py)",
 }
 
 # ------------------------------------------------------------------------------ exclusions
 EXCLUDED: dict[str, str] = {
     "static": "Flask's static files: served from disk, no database, no tenant data",
+    "sso_login.start": "public by design: anyone may start a sign-in at any org's IdP; it adds"
+                       " a pending request only (tests/security/test_sso_saml.py)",
+    "sso_login.acs": "the IdP posts here unauthenticated; a refused response is audited in the"
+                     " connection's org by design (tests/security/test_sso_saml.py attacks)",
 }
 
 # GET routes allowed to refuse org A's own values in the control pass (e.g. a page that only
@@ -286,4 +330,8 @@ CONTROL_EXEMPT: dict[str, str] = {
     "console.org": "staff only: org A's owner is not staff; staff use is covered by"
     " tests/security/test_staff_console.py",
     "console.index": "staff only, as above (tests/security/test_staff_console.py)",
+    "sso_login.complete": "answers only after the ACS accepted a response for this browser"
+                          " (tests/security/test_sso_saml.py)",
+    "sso_login.oidc_callback": "needs an OIDC connection and a login in flight"
+                               " (tests/security/test_sso_oidc.py)",
 }

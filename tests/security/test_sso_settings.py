@@ -24,6 +24,7 @@ def idp():
 @pytest.fixture
 def admin_client(client):
     org, people = factories.org_with_members(owner="owner", admin="admin", member="member")
+    factories.put_on_plan(org, "enterprise")
     login(client, people["admin"])
     client.org, client.people = org, people
     return client
@@ -61,7 +62,15 @@ def test_page_shows_the_setup_forms(admin_client):
 
 def test_members_without_sso_manage_are_refused(client):
     org, people = factories.org_with_members(owner="owner", member="member")
+    factories.put_on_plan(org, "enterprise")
     login(client, people["member"])
+    assert client.get(f"/o/{org.slug}/sso").status_code == 403
+
+
+def test_sso_pages_need_a_plan_with_sso(client):
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "free")
+    login(client, people["owner"])
     assert client.get(f"/o/{org.slug}/sso").status_code == 403
 
 
@@ -180,6 +189,7 @@ def test_another_orgs_connection_and_domains_are_out_of_reach(client, idp):
     org_b = saml_org(idp)
     domain_b = factories.SsoDomainFactory(org_id=org_b.org.id, verified_at=None)
     org_a, people_a = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org_a, "enterprise")
     login(client, people_a["owner"])
     assert client.get(f"/o/{org_b.org.slug}/sso").status_code == 404
     token = csrf_token(client, f"/o/{org_a.slug}/sso")

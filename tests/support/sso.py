@@ -27,6 +27,7 @@ def saml_org(idp: TestIdP | None = None, **connection) -> SamlOrg:
     """An org with an owner and an admin, a verified domain and a SAML connection."""
     idp = idp or TestIdP()
     org, people = factories.org_with_members(owner="owner", admin="admin", member="member")
+    factories.put_on_plan(org, "enterprise")  # SSO is a feature of the plan
     domain = factories.SsoDomainFactory(org_id=org.id).domain
     config = saml.IdpConfig(idp.entity_id, idp.sso_url, (idp.cert_b64,)).as_config()
     conn = factories.SsoConnectionFactory(org_id=org.id, kind="saml", config=config,
