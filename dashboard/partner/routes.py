@@ -123,6 +123,40 @@ def update_org(org_id):
     return {"org": org.as_json()}
 
 
+@bp.route("/orgs/<uuid:org_id>/usage")
+@partner_api
+def org_usage(org_id):
+    from dashboard.partner import usage
+
+    org = service.get_org(tenancy.request_session(), org_id)
+    start, end = usage.parse_range(request.args.get("starting_on"),
+                                   request.args.get("ending_before"))
+    session = tenancy.bind_request(service.context_for(g.provider, org.id))
+    return {"org_id": str(org.id), "status": org.status, "starting_on": start.isoformat(),
+            "ending_before": end.isoformat(), "metrics": usage.usage_between(session, start, end)}
+
+
+@bp.route("/orgs/<uuid:org_id>/export")
+@partner_api
+def org_export(org_id):
+    import tempfile
+    from pathlib import Path
+
+    from flask import send_file
+
+    from dashboard.lifecycle import export
+
+    org = service.get_org(tenancy.request_session(), org_id)
+    session = tenancy.bind_request(service.context_for(g.provider, org.id))
+    folder = Path(tempfile.mkdtemp(prefix="tenantdesk-export-"))
+    result = export.write_export(session, org.id, folder / f"{org.slug}-export.zip")
+    response = send_file(result.path, mimetype="application/zip", as_attachment=True,
+                         download_name=result.path.name)
+    response.headers["X-Export-SHA256"] = result.sha256
+    response.call_on_close(lambda: (result.path.unlink(), folder.rmdir()))
+    return response
+
+
 @bp.route("/orgs/<uuid:org_id>", methods=["DELETE"])
 @partner_api
 def delete_org(org_id):

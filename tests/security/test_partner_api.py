@@ -180,3 +180,45 @@ def test_malformed_and_oversized_bodies(client, provider):
     assert huge.status_code == 413 and "error" in huge.json
     bad_id = provision(client, headers, "has space", body())
     assert bad_id.status_code in (400, 404)
+
+
+def test_usage_for_billing_is_readable_by_the_provider_even_when_suspended(
+    client, provider, other_provider
+):
+    _, headers = provider
+    _, other = other_provider
+    created = provision(client, headers, "bill-1", body()).json["org"]
+    for day, calls in (("2026-03-01", 5), ("2026-03-02", 7), ("2026-04-01", 100)):
+        factories.execute("INSERT INTO usage_daily (org_id, metric, day, total)"
+                          " VALUES (:o, 'api_calls', :d, :t)", o=created["id"], d=day, t=calls)
+    factories.execute("INSERT INTO usage_daily (org_id, metric, day, total)"
+                      " VALUES (:o, 'seats', '2026-03-02', 9)", o=created["id"])
+    client.patch(f"/partner/v1/orgs/{created['id']}", json={"active": False}, headers=headers)
+    url = (f"/partner/v1/orgs/{created['id']}/usage"
+           "?starting_on=2026-03-01&ending_before=2026-04-01")
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200 and response.json["status"] == "suspended"
+    metrics = response.json["metrics"]
+    assert metrics["api_calls"]["period_total"] == 12
+    assert metrics["seats"]["period_total"] == 9
+    assert client.get(url, headers=other).status_code == 404
+    for query in ("starting_on=2026-03-01", "starting_on=x&ending_before=y",
+                  "starting_on=2026-03-02&ending_before=2026-03-01",
+                  "starting_on=2020-01-01&ending_before=2026-01-01"):
+        bad = client.get(f"/partner/v1/orgs/{created['id']}/usage?{query}", headers=headers)
+        assert bad.status_code == 400 and bad.json["error"]["code"] == "bad_range"
+
+
+def test_the_provider_downloads_a_verifiable_export(client, provider, other_provider, tmp_path):
+    from dashboard.lifecycle import export
+
+    _, headers = provider
+    _, other = other_provider
+    created = provision(client, headers, "export-1", body()).json["org"]
+    response = client.get(f"/partner/v1/orgs/{created['id']}/export", headers=headers)
+    assert response.status_code == 200
+    path = tmp_path / "export.zip"
+    path.write_bytes(response.data)
+    assert export.verify_export(path)["organizations"] == 1
+    assert client.get(f"/partner/v1/orgs/{created['id']}/export",
+                      headers=other).status_code == 404
