@@ -5,6 +5,14 @@ Per org, under RLS and read-only for the app: licenses (one per org) and feature
 Writes go only through SECURITY DEFINER functions that check the caller is active staff and
 write the audit row in the same transaction (see ``app_staff_*`` below).
 
+Why definer functions and not a support grant: a plan change is a billing action by the
+vendor, not support work inside the tenant. A support grant would open every tenant table to
+the staff member for up to an hour (more than a plan change needs), would need a stated
+reason, a banner and the owner's consent (an owner who turned staff access off must still be
+able to be upgraded or downgraded), and would still need write grants on licenses for the app
+role. With the functions, the app role has no write path to licenses or overrides at all; the
+function re-checks users.is_staff in the same transaction and the audit row cannot be skipped.
+
 Revision ID: 0002_plans
 Revises: 0001_foundation
 """
