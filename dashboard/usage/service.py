@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -84,15 +84,20 @@ def on_quota_warning(hook: QuotaWarningHook) -> QuotaWarningHook:
     return hook
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
 _INGEST_SQL = text(
     """
     WITH input AS (
       SELECT * FROM unnest(CAST(:metrics AS text[]), CAST(:quantities AS bigint[]),
-                           CAST(:times AS timestamptz[]), CAST(:keys AS text[]))
-             AS t(metric, quantity, occurred_at, idempotency_key)
+                           CAST(:micros AS bigint[]), CAST(:keys AS text[]))
+             AS t(metric, quantity, micros, idempotency_key)
     ), inserted AS (
       INSERT INTO usage_events (org_id, metric, quantity, occurred_at, idempotency_key)
-      SELECT CAST(:org_id AS uuid), metric, quantity, occurred_at, idempotency_key
+      SELECT CAST(:org_id AS uuid), metric, quantity,
+             timestamptz '1970-01-01 00:00:00+00' + micros * interval '1 microsecond',
+             idempotency_key
         FROM input ORDER BY idempotency_key
       ON CONFLICT (org_id, idempotency_key) DO NOTHING
       RETURNING metric, quantity, occurred_at
@@ -155,7 +160,8 @@ def record_batch(
             "org_id": org_id,
             "metrics": [e.metric for e in events],
             "quantities": [e.quantity for e in events],
-            "times": [e.occurred_at for e in events],
+            # Microseconds since the epoch: a list of ints travels ~8x cheaper than datetimes.
+            "micros": [(e.occurred_at - _EPOCH) // _MICROSECOND for e in events],
             "keys": [e.idempotency_key for e in events],
             "gauges": list(GAUGES),
         },

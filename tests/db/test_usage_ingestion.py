@@ -104,6 +104,20 @@ def test_active_users_count_each_person_once_a_day(runtime_sessions, org):
     assert daily(org, "active_users") == {TODAY: 3}
 
 
+def test_timestamps_are_stored_to_the_microsecond(runtime_sessions, org):
+    org, owner = org
+    moments = [datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC),
+               datetime(1999, 12, 31, 0, 0, 0, 1, tzinfo=UTC),
+               NOW.replace(microsecond=123_457)]
+    with acting(runtime_sessions, org, owner) as session:
+        service.record_batch(session, org.id, [
+            EventIn("api_calls", 1, at, f"t{i}") for i, at in enumerate(moments)])
+    stored = factories.execute(
+        "SELECT occurred_at FROM usage_events WHERE org_id = :o ORDER BY idempotency_key",
+        o=org.id).scalars().all()
+    assert stored == moments
+
+
 def test_days_are_utc_days(runtime_sessions, org):
     org, owner = org
     late = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
