@@ -155,10 +155,17 @@ def jobs_run() -> None:
 
     app = create_app()
     export_dir = Path(app.config["INSTANCE_PATH"]) / "exports"
-    reports = service.purge_due(app.extensions["tenantdesk.db"].sessionmaker, export_dir)
+    factory = app.extensions["tenantdesk.db"].sessionmaker
+    reports = service.purge_due(factory, export_dir)
     for report in reports:
         click.echo(f"purged {report.slug} ({report.org_id}); export sha256 {report.export_sha256}")
     click.echo(f"{len(reports)} organization(s) purged.")
+    from dashboard import tenancy
+    from dashboard.partner.service import forget_old_provision_responses
+
+    with tenancy.scoped_session(factory, tenancy.NOBODY) as session:
+        forgotten = forget_old_provision_responses(session)
+    click.echo(f"{forgotten} stored provisioning response(s) forgotten.")
 
 
 @main.command("rotate-signing-key")

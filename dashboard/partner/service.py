@@ -137,6 +137,16 @@ def schedule_deletion(session: Session, provider: Provider, org_id: uuid.UUID) -
     return get_org(session, org_id)
 
 
+def forget_old_provision_responses(session: Session, older_than_hours: int = 24) -> int:
+    """Drop replayable provisioning responses (they hold an API key) once retries are over."""
+    return session.execute(
+        text("UPDATE provider_orgs SET response_ciphertext = NULL"
+             " WHERE response_ciphertext IS NOT NULL"
+             " AND created_at < now() - make_interval(hours => :h)"),
+        {"h": older_than_hours},
+    ).rowcount
+
+
 def context_for(provider: Provider, org_id: uuid.UUID | None = None) -> tenancy.TenantContext:
     return tenancy.TenantContext(provider_id=provider.id, org_id=org_id)
 

@@ -195,3 +195,24 @@ def test_export_credentials_are_only_for_due_orgs(busy_org, runtime_sessions):
         tenancy.scoped_session(runtime_sessions, context) as session,
     ):
         session.execute(text("SELECT app_issue_export_credential(:o)"), {"o": org.id})
+
+
+def test_jobs_run_command_purges_due_orgs(database_urls, tmp_path, admin_engine):
+    """The cron entry point itself, run as a separate process against the test database."""
+    import os
+    import subprocess
+    import sys
+
+    org, _ = factories.org_with_members(owner="owner")
+    factories.execute("UPDATE organizations SET delete_after = now() - interval '1 second'"
+                      " WHERE id = :o", o=org.id)
+    env = {**os.environ, "DATABASE_URL": database_urls.runtime,
+           "MIGRATION_DATABASE_URL": database_urls.owner, "INSTANCE_PATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "dashboard.cli", "jobs", "run"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"purged {org.slug}" in done.stdout
+    assert set(counts_for(admin_engine, org.id).values()) == {0}
+    again = subprocess.run([sys.executable, "-m", "dashboard.cli", "jobs", "run"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and f"purged {org.slug}" not in again.stdout
