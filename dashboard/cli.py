@@ -90,6 +90,8 @@ def run(host: str, port: int) -> None:
     """Quickstart: database, migrations, demo data, then serve."""
     from dashboard import migrate as migrations
 
+    # The quickstart is a demo: without SMTP_URL, show kept mail at /dev/mail.
+    os.environ.setdefault("TENANTDESK_DEV_MAIL", "1")
     _stop_on_sigterm()
     # Development: SSO connections may point at an IdP on this machine.
     os.environ.setdefault("ALLOW_PRIVATE_METADATA_URLS", "1")

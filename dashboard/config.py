@@ -48,6 +48,11 @@ def from_environment() -> dict:
         "DB_POOL_SIZE": int(env("DB_POOL_SIZE", "10")),
         "SMTP_URL": env("SMTP_URL"),
         "MAIL_FROM": env("MAIL_FROM", "Tenantdesk <no-reply@tenantdesk.localhost>"),
+        # Development/demo only: with no SMTP_URL, mail kept in instance/outbox is readable at
+        # /dev/mail. Off unless TENANTDESK_DEV_MAIL=1 (`tenantdesk run` sets it); the route is
+        # not even registered otherwise, so a production config never exposes it.
+        "DEV_MAIL_VIEWER": env("TENANTDESK_DEV_MAIL", "0") == "1",
+        "INVITATION_TTL_DAYS": int(env("INVITATION_TTL_DAYS", "7")),
         "REDIS_URL": env("REDIS_URL"),
         "BASE_URL": env("BASE_URL", "http://127.0.0.1:5000"),
         "SESSION_COOKIE_SECURE": env("SESSION_COOKIE_SECURE", "0") == "1",

@@ -130,3 +130,45 @@ def live_server(database_urls, tmp_path_factory, smtp_server):
 def runtime_sessions(app):
     """Sessions of the runtime role: what the app itself gets (subject to RLS)."""
     return app.extensions["tenantdesk.db"].sessionmaker
+
+
+
+class _InboxSince:
+    """``smtp_server``'s messages received since a test began (the server is session-wide)."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self._start = len(server.messages)
+
+    @property
+    def messages(self) -> list:
+        return self.server.messages[self._start:]
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["To"].lower() == address.lower()]
+
+    def last(self, *, to: str):
+        found = self.to(to)
+        assert found, f"no mail to {to}; got mail to {[m['To'] for m in self.messages]}"
+        return found[-1]
+
+    def text(self, message) -> str:
+        return self.server.text_of(message)
+
+    def links(self, message) -> list[str]:
+        from tests.mailserver import _LINK
+
+        return [link.rstrip(".,;)") for link in _LINK.findall(self.text(message))]
+
+
+@pytest.fixture
+def mail_server(app, smtp_server):
+    """The session ``app`` sends over real SMTP to ``smtp_server`` for this test only.
+
+    Mail is sent in the request (after its commit), so it is already here when the test
+    client returns: ``mail_server.last(to=...)``, ``mail_server.links(message)``.
+    """
+    previous = app.config.get("SMTP_URL")
+    app.config["SMTP_URL"] = smtp_server.url
+    yield _InboxSince(smtp_server)
+    app.config["SMTP_URL"] = previous
