@@ -16,9 +16,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.auth import access_tokens, account_routes, principal, token_routes
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
+    from dashboard.devmail import init_app as init_devmail
     from dashboard.licenses import routes as license_routes
     from dashboard.licenses import web as license_web
     from dashboard.lifecycle import routes as lifecycle_routes
+    from dashboard.mail import init_app as init_mail
+    from dashboard.members import init_app as init_members
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
     from dashboard.partner import routes as partner_routes
@@ -52,6 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     license_web.init_app(app)
     support_mode.init_app(app)
+    init_mail(app)
+    init_devmail(app)
 
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(account_routes.bp)
@@ -67,4 +72,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_console.exit_bp)
     app.register_blueprint(sso_routes.bp)
     app.register_blueprint(sso_login.bp)
+    init_members(app)
     return app

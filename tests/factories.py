@@ -5,13 +5,16 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import factory
 from sqlalchemy import text
 
+from dashboard.members.invitations import new_token
 from dashboard.models import (
+    CustomRole,
     FeatureOverride,
+    Invitation,
     Membership,
     Organization,
     SsoConnection,
@@ -27,7 +30,7 @@ def bind(session_factory, password_hash: str) -> None:
     _state["session"] = session_factory()
     _state["password_hash"] = password_hash
     for cls in (UserFactory, OrgFactory, MembershipFactory, FeatureOverrideFactory,
-                SsoConnectionFactory, SsoDomainFactory):
+                SsoConnectionFactory, SsoDomainFactory, CustomRoleFactory, InvitationFactory):
         cls._meta.sqlalchemy_session = _state["session"]
 
 
@@ -92,6 +95,54 @@ class SsoDomainFactory(_Base):
     domain = factory.LazyFunction(lambda: f"{unique('corp')}.test")
     token = factory.LazyFunction(lambda: secrets.token_urlsafe(24))
     verified_at = factory.LazyFunction(lambda: datetime.now(UTC))
+class CustomRoleFactory(_Base):
+    class Meta:
+        model = CustomRole
+
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    key = factory.LazyFunction(lambda: unique("role"))
+    name = factory.LazyAttribute(lambda r: r.key.title())
+    permissions = factory.LazyFunction(lambda: ["org.view"])
+
+
+class InvitationFactory(_Base):
+    """An invitation row. Use ``invitation(...)`` to also get the clear token."""
+
+    class Meta:
+        model = Invitation
+
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    email = factory.LazyFunction(lambda: f"{unique('invitee')}@example.com")
+    role = "member"
+    token_hash = factory.LazyFunction(lambda: new_token()[1])
+    expires_at = factory.LazyFunction(lambda: datetime.now(UTC) + timedelta(days=7))
+
+
+def invitation(org, email=None, **fields):
+    """A pending invitation into ``org`` and the token that opens it: ``(row, token)``."""
+    token, digest = new_token()
+    if email is not None:
+        fields["email"] = email
+    row = InvitationFactory(org_id=org.id, token_hash=digest, **fields)
+    return row, token
+
+
+def add_members(org, count: int, prefix: str = "bulk", role: str = "member") -> None:
+    """``count`` new people in ``org`` at once (one SQL statement): for lists and benchmarks."""
+    execute(
+        """
+        WITH new_users AS (
+          INSERT INTO users (email, name, password_hash)
+          SELECT :p || g || '-' || :o || '@example.com',
+                 initcap(:p) || ' ' || lpad(g::text, 5, '0'), 'x'
+            FROM generate_series(1, :n) g
+          RETURNING id
+        )
+        INSERT INTO memberships (org_id, user_id, role)
+        SELECT CAST(:o AS uuid), id, :r FROM new_users
+        """,
+        p=prefix, o=str(org.id), n=count, r=role,
+    )
 
 
 def org_with_members(**roles_by_label):

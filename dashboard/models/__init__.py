@@ -3,6 +3,7 @@
 from dashboard.models.audit import AuditEvent
 from dashboard.models.base import Base
 from dashboard.models.credentials import OrgCredential, SupportGrant
+from dashboard.models.invitations import Invitation
 from dashboard.models.licenses import (
     FeatureDefinition,
     FeatureOverride,
@@ -28,6 +29,7 @@ __all__ = [
     "CustomRole",
     "FeatureDefinition",
     "FeatureOverride",
+    "Invitation",
     "License",
     "LoginAttempt",
     "Membership",

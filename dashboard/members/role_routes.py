@@ -1,0 +1,118 @@
+"""The roles page: built-in roles for reference, custom roles with a permission checklist."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from dashboard import tenancy
+from dashboard.audit.web import request_actor
+from dashboard.members import roles as service
+from dashboard.members.forms import ConfirmForm, CustomRoleForm
+from dashboard.members.web import editor, problem
+from dashboard.permissions import ALL_PERMISSIONS, Permission, requires
+
+bp = Blueprint("roles", __name__)
+
+PERMISSION_CHOICES = [(p.value, service.PERMISSION_HELP.get(p, p.value))
+                      for p in sorted(ALL_PERMISSIONS, key=lambda p: p.value)]
+
+
+def _form(**data) -> CustomRoleForm:
+    form = CustomRoleForm(**data)
+    form.permissions.choices = PERMISSION_CHOICES
+    return form
+
+
+def _checklist(form: CustomRoleForm) -> list[dict]:
+    chosen = set(form.permissions.data or ())
+    mine = editor().permissions
+    return [
+        {"value": value, "help": help_text, "checked": value in chosen,
+         "allowed": value in mine}
+        for value, help_text in PERMISSION_CHOICES
+    ]
+
+
+def _render_index(form: CustomRoleForm, status: int = 200):
+    roles = service.catalogue(tenancy.request_session())
+    me = editor()
+    return render_template(
+        "members/roles.html", roles=roles.values(), form=form, checklist=_checklist(form),
+        editable={r.key for r in roles.values()
+                  if not r.builtin and r.permissions <= me.permissions},
+        all_permissions=PERMISSION_CHOICES,
+    ), status
+
+
+
+
+@bp.route("/o/<slug>/roles", methods=["GET", "POST"])
+@requires(Permission.ROLES_EDIT)
+def index():
+    form = _form()
+    if request.method == "GET":
+        return _render_index(form)
+    if not form.validate_on_submit():
+        return _render_index(form, 400)
+    try:
+        role = service.create_role(
+            tenancy.request_session(), org_id=g.membership.org_id, editor=editor(),
+            name=form.name.data, permissions=form.permissions.data, actor=request_actor(),
+        )
+    except service.RoleError as exc:
+        tenancy.request_session().rollback()
+        getattr(form, exc.field or "name").errors.append(exc.message)
+        return _render_index(form, exc.status)
+    flash(f"Role {role.name} created.", "success")
+    return redirect(url_for("roles.index"), 303)
+
+
+@bp.route("/o/<slug>/roles/<key>", methods=["GET", "POST"])
+@requires(Permission.ROLES_EDIT)
+def edit(key: str):
+    db = tenancy.request_session()
+    role = service.catalogue(db).get(key)
+    if role is None or role.builtin:
+        abort(404)  # another org's custom role is simply not in this catalogue
+    if request.method == "GET":
+        form = _form(name=role.name, permissions=sorted(role.permissions))
+        return _render_edit(role, form)
+    form = _form()
+    if not form.validate_on_submit():
+        return _render_edit(role, form, 400)
+    try:
+        updated = service.update_role(db, editor=editor(), key=key, name=form.name.data,
+                                      permissions=form.permissions.data, actor=request_actor())
+    except service.RoleError as exc:
+        if exc.status == 404:
+            abort(404)
+        db.rollback()
+        getattr(form, exc.field or "name").errors.append(exc.message)
+        return _render_edit(role, form, exc.status)
+    flash(f"Role {updated.name} saved. Members holding it get the change on their next "
+          "request.", "success")
+    return redirect(url_for("roles.index"), 303)
+
+
+def _render_edit(role, form, status: int = 200):
+    return render_template(
+        "members/role_edit.html", role=role, form=form, checklist=_checklist(form),
+        delete_form=ConfirmForm(formdata=None),
+        may_edit=role.permissions <= editor().permissions,
+    ), status
+
+
+@bp.route("/o/<slug>/roles/<key>/delete", methods=["POST"])
+@requires(Permission.ROLES_EDIT)
+def delete(key: str):
+    if not ConfirmForm().validate_on_submit():
+        return problem("Your form expired. Reload the page and try again.", 400)
+    try:
+        service.delete_role(tenancy.request_session(), editor=editor(), key=key,
+                            actor=request_actor())
+    except service.RoleError as exc:
+        if exc.status == 404:
+            abort(404)
+        return problem(exc.message, exc.status)
+    flash("Role deleted.", "success")
+    return redirect(url_for("roles.index"), 303)

@@ -1,0 +1,205 @@
+"""Roles of an org: the built-in four plus custom roles, and who may grant what. No Flask.
+
+The rules, in one place:
+- nobody grants a role (or gives a custom role a permission) they do not hold themselves:
+  the role's permissions must be a subset of the editor's;
+- only owners make owners, and only owners change or remove an owner (an admin's
+  permissions lack ``org.delete``, and the explicit owner check covers a custom role that
+  happens to hold every permission);
+- you may only touch someone whose current role you could have granted.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dashboard.audit.service import Actor, record_audit
+from dashboard.models import CustomRole, Invitation, Membership
+from dashboard.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Permission, permissions_for
+
+KEY_RE = re.compile(r"^[a-z0-9_-]{1,40}$")
+OWNER = "owner"
+
+PERMISSION_HELP = {
+    Permission.ORG_VIEW: "See the organization",
+    Permission.ORG_SETTINGS: "Change organization settings",
+    Permission.ORG_DELETE: "Delete the organization",
+    Permission.MEMBERS_VIEW: "See the member list",
+    Permission.MEMBERS_INVITE: "Invite people, resend and revoke invitations",
+    Permission.MEMBERS_REMOVE: "Remove members",
+    Permission.ROLES_EDIT: "Change members' roles and edit custom roles",
+    Permission.SSO_MANAGE: "Configure single sign-on",
+    Permission.BILLING_VIEW: "See plan and billing",
+    Permission.USAGE_VIEW: "See usage",
+    Permission.AUDIT_VIEW: "Read the audit log",
+    Permission.APIKEYS_MANAGE: "Create and revoke API keys",
+}
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    key: str
+    name: str
+    permissions: frozenset
+    builtin: bool
+
+
+@dataclass(frozen=True)
+class Editor:
+    """The person acting: their id, role key and effective permissions in this org."""
+
+    user_id: uuid.UUID
+    role: str
+    permissions: frozenset
+
+
+class RoleError(Exception):
+    def __init__(self, message: str, *, status: int = 400, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+
+
+UNKNOWN = RoleInfo(key="", name="Unknown role", permissions=frozenset(), builtin=False)
+
+
+def builtin_roles() -> list[RoleInfo]:
+    ordered = sorted(BUILTIN_ROLES.items(), key=lambda item: -item[1]["rank"])
+    return [RoleInfo(k, v["name"], frozenset(v["permissions"]), True) for k, v in ordered]
+
+
+def catalogue(session: Session) -> dict[str, RoleInfo]:
+    """Every role of the current org (RLS): built-in first, then custom by name. One query."""
+    roles = {r.key: r for r in builtin_roles()}
+    for key, name, permissions in session.execute(
+        select(CustomRole.key, CustomRole.name, CustomRole.permissions).order_by(
+            func.lower(CustomRole.name)
+        )
+    ):
+        roles[key] = RoleInfo(key, name, permissions_for(key, permissions), False)
+    return roles
+
+
+def role_of(roles: dict[str, RoleInfo], key: str) -> RoleInfo:
+    return roles.get(key) or RoleInfo(key, key, frozenset(), False)
+
+
+def may_grant(editor: Editor, role: RoleInfo) -> bool:
+    if role.key == OWNER:
+        return editor.role == OWNER
+    return role.permissions <= editor.permissions
+
+
+def may_manage(editor: Editor, current: RoleInfo) -> bool:
+    """May ``editor`` change or remove someone who currently holds ``current``?"""
+    return may_grant(editor, current)
+
+
+def grantable(editor: Editor, roles: dict[str, RoleInfo]) -> list[RoleInfo]:
+    return [r for r in roles.values() if may_grant(editor, r)]
+
+
+# ------------------------------------------------------------------------ custom roles
+
+
+def _slug_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
+
+
+def _clean_permissions(editor: Editor, requested) -> frozenset:
+    requested = frozenset(requested or ())
+    unknown = requested - {p.value for p in ALL_PERMISSIONS}
+    if unknown:
+        raise RoleError(f"Unknown permission: {', '.join(sorted(unknown))}.", field="permissions")
+    beyond = requested - editor.permissions
+    if beyond:
+        raise RoleError(
+            "You cannot grant permissions you do not hold yourself: "
+            f"{', '.join(sorted(beyond))}.",
+            status=403,
+            field="permissions",
+        )
+    return requested
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 60:
+        raise RoleError("Give the role a name of 1–60 characters.", field="name")
+    return name
+
+
+def _load(session: Session, key: str) -> CustomRole:
+    role = session.scalar(select(CustomRole).where(CustomRole.key == key).with_for_update())
+    if role is None:
+        raise RoleError("Not found.", status=404)
+    return role
+
+
+def create_role(
+    session: Session, *, org_id: uuid.UUID, editor: Editor, name: str, permissions, actor: Actor
+) -> RoleInfo:
+    name = _clean_name(name)
+    key = _slug_key(name)
+    if not KEY_RE.match(key):
+        raise RoleError("Use letters or digits in the role name.", field="name")
+    if key in BUILTIN_ROLES:
+        raise RoleError("That name belongs to a built-in role. Choose another.", field="name")
+    granted = _clean_permissions(editor, permissions)
+    try:
+        with session.begin_nested():
+            session.add(CustomRole(org_id=org_id, key=key, name=name, permissions=sorted(granted)))
+    except IntegrityError as exc:
+        raise RoleError("A role with that name already exists.", field="name") from exc
+    record_audit(session, org_id=org_id, actor=actor, action="role.create", target=f"role:{key}",
+                 after={"name": name, "permissions": sorted(granted)})
+    return RoleInfo(key, name, granted, False)
+
+
+def update_role(
+    session: Session, *, editor: Editor, key: str, name: str, permissions, actor: Actor
+) -> RoleInfo:
+    role = _load(session, key)
+    current = permissions_for(key, role.permissions)
+    if not current <= editor.permissions:
+        raise RoleError("This role holds permissions you do not have; you cannot edit it.",
+                        status=403)
+    name = _clean_name(name)
+    granted = _clean_permissions(editor, permissions)
+    before = {"name": role.name, "permissions": sorted(role.permissions)}
+    role.name = name
+    role.permissions = sorted(granted)
+    session.flush()
+    record_audit(session, org_id=role.org_id, actor=actor, action="role.update",
+                 target=f"role:{key}", before=before,
+                 after={"name": name, "permissions": sorted(granted)})
+    return RoleInfo(key, name, granted, False)
+
+
+def delete_role(session: Session, *, editor: Editor, key: str, actor: Actor) -> None:
+    role = _load(session, key)
+    if not permissions_for(key, role.permissions) <= editor.permissions:
+        raise RoleError("This role holds permissions you do not have; you cannot delete it.",
+                        status=403)
+    holders = session.scalar(select(func.count()).where(Membership.role == key))
+    pending = session.scalar(
+        select(func.count()).where(Invitation.role == key, Invitation.status == "pending")
+    )
+    if holders or pending:
+        raise RoleError(
+            f"{holders} member(s) and {pending} pending invitation(s) use this role. "
+            "Give them another role first.",
+            status=409,
+        )
+    record_audit(session, org_id=role.org_id, actor=actor, action="role.delete",
+                 target=f"role:{key}",
+                 before={"name": role.name, "permissions": sorted(role.permissions)})
+    session.delete(role)
+    session.flush()

@@ -1,0 +1,127 @@
+"""The members page: list (search, role filter, pages), inline role change, remove, leave."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from dashboard import tenancy
+from dashboard.audit.web import request_actor
+from dashboard.members import roles as role_rules
+from dashboard.members import service
+from dashboard.members.forms import ConfirmForm, RoleChangeForm, role_choices
+from dashboard.members.web import editor, is_htmx, problem
+from dashboard.permissions import Permission, requires
+
+bp = Blueprint("members", __name__)
+
+LIST_TARGET = "members-list"
+
+
+def _page_args() -> dict:
+    return {
+        "query": request.args.get("q", ""),
+        "role": request.args.get("role", ""),
+        "page": request.args.get("page", 1, type=int),
+        "per_page": request.args.get("per_page", service.PER_PAGE_DEFAULT, type=int),
+    }
+
+
+def _role_form(roles: dict, row) -> RoleChangeForm:
+    form = RoleChangeForm(formdata=None, role=row.role.key)
+    choices = role_choices(role_rules.grantable(editor(), roles))
+    if row.role.key not in {key for key, _ in choices}:
+        choices.insert(0, (row.role.key, row.role.name))
+    form.role.choices = choices
+    return form
+
+
+@bp.route("/o/<slug>/members")
+@requires(Permission.MEMBERS_VIEW)
+def index():
+    db = tenancy.request_session()
+    roles = role_rules.catalogue(db)
+    page = service.list_members(
+        db, org_id=g.membership.org_id, editor=editor(), roles=roles, **_page_args()
+    )
+    forms = {row.user_id: _role_form(roles, row) for row in page.rows if row.can_change_role}
+    template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
+    return render_template(template, page=page, roles=roles, role_forms=forms)
+
+
+@bp.route("/o/<slug>/members/<uuid:user_id>/role", methods=["POST"])
+@requires(Permission.ROLES_EDIT)
+def change_role(user_id: uuid.UUID):
+    db = tenancy.request_session()
+    roles = role_rules.catalogue(db)
+    form = RoleChangeForm()
+    form.role.choices = role_choices(roles.values())
+    error, status = None, 200
+    if not form.validate_on_submit():
+        error, status = "Choose one of the organization's roles.", 400
+    else:
+        try:
+            service.change_role(
+                db, org_id=g.membership.org_id, editor=editor(), roles=roles, user_id=user_id,
+                new_role=form.role.data, actor=request_actor(),
+            )
+        except service.MemberError as exc:
+            error, status = exc.message, exc.status
+    if status == 404:
+        abort(404)
+    if is_htmx():
+        row = service.get_member(db, org_id=g.membership.org_id, editor=editor(), roles=roles,
+                                 user_id=user_id)
+        if row is None:  # you demoted yourself out of sight, or the member is gone
+            abort(404)
+        return render_template(
+            "members/partials/row.html", row=row, role_form=_role_form(roles, row),
+            error=error, saved=error is None,
+        ), status
+    if error:
+        return problem(error, status)
+    flash("Role updated.", "success")
+    return redirect(url_for("members.index"), 303)
+
+
+@bp.route("/o/<slug>/members/<uuid:user_id>/remove", methods=["GET", "POST"])
+@requires(Permission.MEMBERS_REMOVE)
+def remove(user_id: uuid.UUID):
+    db = tenancy.request_session()
+    roles = role_rules.catalogue(db)
+    row = service.get_member(db, org_id=g.membership.org_id, editor=editor(), roles=roles,
+                             user_id=user_id)
+    if row is None:
+        abort(404)
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_template("members/remove.html", row=row, form=form)
+    if not form.validate_on_submit():
+        return problem("Your form expired. Reload the page and try again.", 400)
+    try:
+        service.remove_member(db, org_id=g.membership.org_id, editor=editor(), roles=roles,
+                              user_id=user_id, actor=request_actor())
+    except service.MemberError as exc:
+        return problem(exc.message, exc.status)
+    flash(f"{row.name} was removed from {g.membership.name}.", "success")
+    return redirect(url_for("members.index"), 303)
+
+
+@bp.route("/o/<slug>/leave", methods=["GET", "POST"])
+@requires(Permission.ORG_VIEW)
+def leave():
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_template("members/leave.html", form=form)
+    if not form.validate_on_submit():
+        return problem("Your form expired. Reload the page and try again.", 400)
+    db = tenancy.request_session()
+    name = g.membership.name
+    try:
+        service.leave(db, org_id=g.membership.org_id, user_id=g.principal.user_id,
+                      actor=request_actor())
+    except service.MemberError as exc:
+        return problem(exc.message, exc.status)
+    flash(f"You left {name}.", "success")
+    return redirect(url_for("auth.switcher"), 303)
