@@ -67,11 +67,11 @@ def index():
     return redirect(url_for("roles.index"), 303)
 
 
-@bp.route("/o/<slug>/roles/<key>", methods=["GET", "POST"])
+@bp.route("/o/<slug>/roles/<role_key>", methods=["GET", "POST"])
 @requires(Permission.ROLES_EDIT)
-def edit(key: str):
+def edit(role_key: str):
     db = tenancy.request_session()
-    role = service.catalogue(db).get(key)
+    role = service.catalogue(db).get(role_key)
     if role is None or role.builtin:
         abort(404)  # another org's custom role is simply not in this catalogue
     if request.method == "GET":
@@ -81,7 +81,7 @@ def edit(key: str):
     if not form.validate_on_submit():
         return _render_edit(role, form, 400)
     try:
-        updated = service.update_role(db, editor=editor(), key=key, name=form.name.data,
+        updated = service.update_role(db, editor=editor(), key=role_key, name=form.name.data,
                                       permissions=form.permissions.data, actor=request_actor())
     except service.RoleError as exc:
         if exc.status == 404:
@@ -102,13 +102,13 @@ def _render_edit(role, form, status: int = 200):
     ), status
 
 
-@bp.route("/o/<slug>/roles/<key>/delete", methods=["POST"])
+@bp.route("/o/<slug>/roles/<role_key>/delete", methods=["POST"])
 @requires(Permission.ROLES_EDIT)
-def delete(key: str):
+def delete(role_key: str):
     if not ConfirmForm().validate_on_submit():
         return problem("Your form expired. Reload the page and try again.", 400)
     try:
-        service.delete_role(tenancy.request_session(), editor=editor(), key=key,
+        service.delete_role(tenancy.request_session(), editor=editor(), key=role_key,
                             actor=request_actor())
     except service.RoleError as exc:
         if exc.status == 404:

@@ -141,6 +141,14 @@ def _custom_role(org: ProbeOrg) -> str:
     return key
 
 
+@provides("invitation_id")
+def _invitation(org: ProbeOrg) -> str:
+    invitation = factories.InvitationFactory(
+        org_id=org.id, email=org.email("invitee"), invited_by=org.owner.id
+    )
+    return str(invitation.id)
+
+
 def _credential(org: ProbeOrg, kind: str) -> str:
     return str(
         factories.execute(
@@ -320,6 +328,10 @@ EXCLUDED: dict[str, str] = {
                        " a pending request only (tests/security/test_sso_saml.py)",
     "sso_login.acs": "the IdP posts here unauthenticated; a refused response is audited in the"
                      " connection's org by design (tests/security/test_sso_saml.py attacks)",
+    "invitations.show": "capability URL: the token holder may see the inviting org's name;"
+    " bad/foreign tokens are covered by tests/security/test_invitations.py",
+    "invitations.accept": "capability URL (token = the secret); accept refusals and wrong-email"
+    " checks are covered by tests/security/test_invitations.py",
 }
 
 # GET routes allowed to refuse org A's own values in the control pass (e.g. a page that only
