@@ -1,8 +1,8 @@
-"""How many seats an org may fill: the hook the licenses area backs with plans.
+"""How many seats an org may fill, and how many are taken. No Flask.
 
-``seat_limit`` is the only function the member code asks. Until dashboard/licenses/ offers a
-plan-based answer it returns ``DEFAULT_SEAT_LIMIT`` for every org, a deliberately conservative
-figure. ``None`` would mean "unlimited".
+The limit comes from the org's plan or license (dashboard/licenses/: a license's own seat
+count wins over the plan's; ``None`` means unlimited). Taken seats are members plus unexpired
+pending invitations, so inviting cannot overshoot the plan once the invitations are accepted.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dashboard.licenses import service as licenses
 from dashboard.models import Invitation, Membership
-
-DEFAULT_SEAT_LIMIT = 50
 
 
 def seat_limit(session: Session, org_id: uuid.UUID) -> int | None:
-    # HOOK (licenses): replace with the plan's seat count once dashboard/licenses/ is on main.
-    return DEFAULT_SEAT_LIMIT
+    return licenses.entitlements(session, org_id).seat_limit
 
 
 def seats_in_use(session: Session, org_id: uuid.UUID) -> int:

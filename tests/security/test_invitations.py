@@ -129,6 +129,7 @@ def test_an_existing_user_signs_in_then_accepts(app, client, mail_server):
 
 def test_bulk_invite_sends_one_mail_each_and_reports_members(client, mail_server):
     org, people = factories.org_with_members(owner="owner", bob="member")
+    factories.put_on_plan(org, "growth")
     login(client, people["owner"])
     response = invite(client, org, f"a1@example.com, a2@example.com\na3@example.com;"
                                    f" A1@example.com\n{people['bob'].email}")
@@ -371,24 +372,28 @@ def test_bad_new_account_input_is_a_form_error(app, data):
     assert snapshot(org) == before
 
 
-def test_seat_limit_is_enforced_with_a_clear_message(client, mail_server):
-    from dashboard.members.seats import DEFAULT_SEAT_LIMIT
-
-    org, people = factories.org_with_members(owner="owner")
-    factories.execute(
-        "WITH u AS (INSERT INTO users (email, name) SELECT 'seat' || g || '-' || :o"
-        " || '@example.com', 'Seat ' || g FROM generate_series(1, :n) g RETURNING id)"
-        " INSERT INTO memberships (org_id, user_id, role) SELECT CAST(:o AS uuid), id, 'member'"
-        " FROM u", o=str(org.id), n=DEFAULT_SEAT_LIMIT - 3)
+def test_seat_limit_from_the_license_is_enforced_with_a_clear_message(client, mail_server):
+    org, people = factories.org_with_members(owner="owner", bob="member", cat="member")
+    factories.put_on_plan(org, "growth", seats=5)  # the license's own seat count wins
     login(client, people["owner"])
-    assert invite(client, org, "s1@example.com").status_code == 303  # 49 of 50 seats
+    assert "3 of 5 seats used" in client.get(f"/o/{org.slug}/invitations").get_data(as_text=True)
+    assert invite(client, org, "s1@example.com").status_code == 303  # 4 of 5 seats
     response = invite(client, org, "s2@example.com, s3@example.com")
     assert response.status_code == 409
     html = response.get_data(as_text=True)
-    assert f"allows {DEFAULT_SEAT_LIMIT} seats" in html and "1 more can be invited" in html
+    assert "allows 5 seats" in html and "1 more can be invited" in html
     assert len(invitation_rows(org)) == 1 and len(mail_server.messages) == 1
     # refreshing a pending invitation takes no extra seat
     assert invite(client, org, "s1@example.com").status_code == 303
+
+
+def test_unlimited_plans_have_no_seat_limit(client, mail_server):
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "enterprise")
+    login(client, people["owner"])
+    many = ",".join(f"e{i}@example.com" for i in range(50))
+    assert invite(client, org, many).status_code == 303
+    assert len(invitation_rows(org)) == 50
 
 
 def test_login_password_still_works_for_people_who_joined(app, client, mail_server):
