@@ -38,6 +38,8 @@ def _usage_data(rule: Rule) -> bool:
 PAGES = [
     Page("home", "org home (5,000-member org)", _rule_is("/o/<slug>/")),
     Page("members", "members page (5,000 members)", _rule_is("/o/<slug>/members")),
+    Page("members_search", "members search (5,000 members)", _rule_is("/o/<slug>/members"),
+         {"q": "ana"}),
     Page("usage", "usage chart data (365 days)", _usage_data, {"range": 365}),
     Page("usage_page", "usage page (365 days, charts)", _rule_is("/o/<slug>/usage"),
          {"range": 365}),

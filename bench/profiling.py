@@ -23,6 +23,7 @@ LAYERS = [
     ("PostgreSQL round trips (psycopg, incl. waiting)", ("psycopg/", "psycopg_pool/")),
     ("SQLAlchemy", ("sqlalchemy/",)),
     ("Jinja2 templates", ("jinja2/", "templates/", ".html")),
+    ("charts (pygal SVG)", ("pygal/",)),
     ("CSRF / signing (Flask-WTF, itsdangerous, hashlib)", ("flask_wtf/", "wtforms/",
                                                             "itsdangerous/", "hmac.py")),
     ("Flask-Login", ("flask_login/",)),

@@ -457,6 +457,26 @@ def table(results: dict, big: str, small: str) -> str:
     return "\n".join(lines)
 
 
+README = BENCH / "README.md"
+FIGURES_START, FIGURES_END = "<!-- figures:start -->", "<!-- figures:end -->"
+
+
+def update_readme(results: dict, rendered: str) -> None:
+    """Put this run's table between the markers of bench/README.md (the rest is prose)."""
+    text = README.read_text() if README.exists() else ""
+    if FIGURES_START not in text or FIGURES_END not in text:
+        return
+    head, rest = text.split(FIGURES_START, 1)
+    _, tail = rest.split(FIGURES_END, 1)
+    load_start = ", ".join(f"{x:.1f}" for x in results["machine"]["load_average_at_start"])
+    block = (f"{FIGURES_START}\nRun of {results['date']}: `{results['command'].strip()}` on"
+             f" {results['machine']['cores']} cores, {results['machine']['database']}; load"
+             f" average at start {load_start} (other engineers' test suites share the"
+             f" machine). Full data: `bench/results.json`.\n\n```\n{rendered}\n```\n"
+             f"{FIGURES_END}")
+    README.write_text(head + block + tail)
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -537,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results, big.database, small.database))
     Path(args.output).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if Path(args.output) == RESULTS:
+        update_readme(results, table(results, big.database, small.database))
     log(f"\nWrote {args.output} in {results['seconds']} s")
     return 0
 

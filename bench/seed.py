@@ -206,12 +206,21 @@ class _Rows:
         return ((start + k) % self.scale.users for k in range(n))
 
 
-def _org_lines(rows: _Rows) -> Iterable[str]:
-    plans = ("free", "free", "free", "pro", "pro", "enterprise")
+def _plans(conn: psycopg.Connection) -> list[str]:
+    """Plan keys, cheapest first: from the plans table once it exists (issue 7)."""
+    if not _table_exists(conn, "plans"):
+        return ["free"]
+    return [r[0] for r in conn.execute("SELECT key FROM plans ORDER BY position, key")]
+
+
+def _org_lines(rows: _Rows, plans: list[str]) -> Iterable[str]:
+    # Most orgs on the cheaper plans; the big org on the top one.
+    weights = [2 ** (len(plans) - k) for k in range(len(plans))]
     for i, org_id in enumerate(rows.org_ids):
         status = "suspended" if i > 2 and i % 97 == 0 else "active"
         name = "Big Bench Co" if i == 0 else f"{rows.rng.choice(LAST)} {rows.slug(i)}"
-        yield (f"{org_id}\t{rows.slug(i)}\t{name}\t{status}\t{plans[i % len(plans)]}\t"
+        plan = plans[-1] if i == 0 else rows.rng.choices(plans, weights)[0]
+        yield (f"{org_id}\t{rows.slug(i)}\t{name}\t{status}\t{plan}\t"
                f"{rows.rng.choice(rows.created)}\n")
 
 
@@ -306,12 +315,13 @@ def _seed_usage_daily(conn, rows: _Rows, **_) -> int:
         gauges = ["seats", "storage_bytes"]
     else:
         gauges = [name for name, metric in METRICS.items() if metric.per_day.value == "max"]
+    conn.execute("SET LOCAL work_mem = '256MB'")  # one in-memory hash aggregate
     return conn.execute(
         """
         INSERT INTO usage_daily (org_id, metric, day, total)
         SELECT org_id, metric, (occurred_at AT TIME ZONE 'UTC')::date,
                CASE WHEN metric = ANY(%s) THEN max(quantity) ELSE sum(quantity) END
-          FROM usage_events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          FROM usage_events GROUP BY 1, 2, 3
         """,
         (gauges,),
     ).rowcount
@@ -319,7 +329,7 @@ def _seed_usage_daily(conn, rows: _Rows, **_) -> int:
 
 def _seed_orgs(conn, rows: _Rows, **_) -> int:
     return _copy(conn, "organizations (id, slug, name, status, plan, created_at)",
-                 _org_lines(rows))
+                 _org_lines(rows, _plans(conn)))
 
 
 def _seed_users(conn, rows: _Rows, password_hash: str, **_) -> int:

@@ -49,12 +49,39 @@ def add_overrides(org) -> None:
         " SELECT :org, key, true, 'grown' FROM features", org=org.id)
 
 
-# Add a row here for each main page. Usage events join the usage page's growth once the
-# usage tables are on main (issue 8).
+def add_usage(org, days: int = 365) -> None:
+    """A year of daily rollups for every metric, and raw events behind them."""
+    from dashboard.usage.metrics import METRICS
+
+    factories.execute(
+        """
+        INSERT INTO usage_daily (org_id, metric, day, total)
+        SELECT :org, m, current_date - d, 1 + d
+          FROM unnest(CAST(:metrics AS text[])) m, generate_series(0, :days - 1) d
+        ON CONFLICT DO NOTHING
+        """,
+        org=org.id, metrics=list(METRICS), days=days,
+    )
+    factories.execute(
+        """
+        INSERT INTO usage_events (org_id, metric, quantity, occurred_at, idempotency_key)
+        SELECT :org, 'api_calls', 1, now() - make_interval(hours => g), 'grow-' || g
+          FROM generate_series(1, :n) g
+        """,
+        org=org.id, n=GROW_BY * 10,
+    )
+
+
+# Add a row here for each main page.
 PAGES = {
     "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members,)),
     "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
-    "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members,), query="range=365"),
+    "members search": PageCase("/o/<slug>/members", budget=8, grow=(add_members,),
+                               query="q=grown"),
+    "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members, add_usage),
+                      query="range=365"),
+    "usage chart data": PageCase("/o/<slug>/usage/data.json", budget=8,
+                                 grow=(add_members, add_usage), query="range=365"),
     "plan & features": PageCase("/o/<slug>/plan", budget=6, grow=(add_members, add_overrides)),
 }
 
