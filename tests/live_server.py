@@ -23,6 +23,7 @@ class LiveServer:
         return self.app(environ, start_response)
 
     def start(self, make_app: Callable[[str], object]) -> LiveServer:
+        """Serve ``make_app(url)``: any WSGI app (Tenantdesk, or a fake IdP for its tests)."""
         # threaded=True: one thread per request, like a real deployment under load.
         self._server = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
@@ -39,8 +40,9 @@ class LiveServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self.app is not None:
-            self.app.extensions["tenantdesk.db"].dispose()
+        database = getattr(self.app, "extensions", {}).get("tenantdesk.db")
+        if database is not None:
+            database.dispose()
 
     def __call__(self, path: str = "/") -> str:
         """``live_server("/login")`` -> the absolute URL of that path."""

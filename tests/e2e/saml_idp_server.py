@@ -1,0 +1,75 @@
+"""A SAML identity provider a browser can visit: tests/support/saml_idp.py's TestIdP behind
+HTTP on loopback, so an SSO sign-in runs as a person clicks it.
+
+- ``GET /sso?SAMLRequest=...`` (the HTTP-Redirect binding the app sends the browser to): the
+  IdP's own sign-in page, asking for an email (anyone the test names is "known" here).
+- ``POST /sso``: a signed Response for that request, in the page every IdP shows after
+  sign-in — a form that POSTs ``SAMLResponse`` to the app's ACS (cross-site, as in real life);
+  the person presses "Continue".
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from werkzeug.wrappers import Request, Response
+
+from tests.live_server import LiveServer
+from tests.support.saml_idp import TestIdP, read_authn_request, to_post
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
+
+
+class SamlIdpServer:
+    def __init__(self) -> None:
+        self.server = LiveServer()
+        self.idp: TestIdP | None = None
+        self.signed_in: list[str] = []  # emails the IdP vouched for, in order
+
+    def start(self) -> SamlIdpServer:
+        def make(url: str):
+            self.idp = TestIdP(sso_url=f"{url}/sso")
+            return self._wsgi
+
+        self.server.start(make)
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @Request.application
+    def _wsgi(self, request: Request) -> Response:
+        if request.path != "/sso":
+            return Response("not found", status=404)
+        if request.method == "GET":
+            return self._sign_in_page(request.url)
+        return self._answer(request.form["request_url"], request.form["email"])
+
+    def _sign_in_page(self, request_url: str) -> Response:
+        read_authn_request(request_url)  # a malformed request fails here, loudly
+        body = (
+            '<form method="post" action="/sso">'
+            f'<input type="hidden" name="request_url" value="{escape(request_url)}">'
+            '<label for="idp-email">Work email</label>'
+            '<input id="idp-email" name="email" type="email" autocomplete="username">'
+            '<button type="submit">Sign in with Test IdP</button></form>'
+        )
+        return _html("Test IdP sign-in", body)
+
+    def _answer(self, request_url: str, email: str) -> Response:
+        response = self.idp.answer(request_url, name_id=email,
+                                   attributes={"email": email, "name": email.split("@")[0]})
+        acs = read_authn_request(request_url).get("AssertionConsumerServiceURL")
+        self.signed_in.append(email)
+        body = (
+            f'<p>Signed in as {escape(email)}.</p>'
+            f'<form method="post" action="{escape(acs)}">'
+            f'<input type="hidden" name="SAMLResponse" value="{to_post(response)}">'
+            '<button type="submit">Continue to Tenantdesk</button></form>'
+        )
+        return _html("Test IdP", body)
+
+
+def _html(title: str, body: str) -> Response:
+    return Response(_PAGE.format(title=escape(title), body=body), mimetype="text/html")
