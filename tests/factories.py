@@ -92,7 +92,7 @@ class SsoDomainFactory(_Base):
 
     id = factory.LazyFunction(uuid.uuid4)
     org_id = factory.LazyFunction(lambda: OrgFactory().id)
-    domain = factory.LazyFunction(lambda: f"{unique('corp')}.test")
+    domain = factory.LazyFunction(lambda: f"{unique('corp')}.example.com")
     token = factory.LazyFunction(lambda: secrets.token_urlsafe(24))
     verified_at = factory.LazyFunction(lambda: datetime.now(UTC))
 class CustomRoleFactory(_Base):

@@ -26,6 +26,8 @@ from dashboard.auth.principal import client_info, issue_token
 from dashboard.auth.switching import switch_to
 from dashboard.models import User
 from dashboard.permissions import authenticated, public
+from dashboard.sso import login as sso_login
+from dashboard.sso import service as sso_service
 
 bp = Blueprint("auth", __name__)
 
@@ -66,7 +68,21 @@ def login():
     form = LoginForm()
     error = None
     status = 200
-    if form.validate_on_submit():
+    submitted = form.validate_on_submit()
+    password_step = (request.args.get("password") == "1" or form.step.data == "password"
+                     or bool(form.password.data))
+    if submitted and not form.password.data:
+        # Email first: a verified SSO domain goes to its IdP, anything else to the password.
+        connection_id = sso_service.connection_for_email(
+            tenancy.request_session(), form.email.data)
+        if connection_id is not None and not password_step:
+            return sso_login.begin(connection_id, next_path=_safe_next(request.args.get("next")),
+                                   login_hint=form.email.data)
+        if password_step:
+            form.password.errors = ["Enter your password."]
+            status = 400
+        password_step = True
+    elif submitted:
         db = tenancy.request_session()
         try:
             user = service.authenticate(
@@ -87,7 +103,10 @@ def login():
             return _sign_in(user)
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form, error=error), status
+    form.step.data = "password" if password_step else ""
+    return render_template(
+        "auth/login.html", form=form, error=error, password_step=password_step
+    ), status
 
 
 def _sign_in(user: User):

@@ -21,6 +21,7 @@ def sign_in(page: Page, user_or_email, password: str = TEST_PASSWORD) -> None:
     email = getattr(user_or_email, "email", user_or_email)
     page.goto("/login")
     page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Continue").click()  # email first, then the password
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/o/[^/]+/|/orgs/new"))
@@ -57,4 +58,4 @@ def session_cookie(context: BrowserContext) -> dict:
 
 def expect_sign_in_page(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/login"))
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_label("Email")).to_be_visible()

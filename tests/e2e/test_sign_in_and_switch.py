@@ -90,7 +90,7 @@ def test_keyboard_only_sign_in_and_switch(page, two_orgs):
     # The email field has focus on arrival; no mouse from here on.
     expect(page.get_by_label("Email")).to_be_focused()
     page.keyboard.type(two_orgs.user.email)
-    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # email first: the password step comes with focus on it
     expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type(TEST_PASSWORD)
     page.keyboard.press("Enter")

@@ -123,6 +123,8 @@ def test_security_headers_are_set(client):
 
 def test_login_form_is_labelled(client):
     html = client.get("/login").get_data(as_text=True)
+    assert '<label for="email">' in html
+    html = client.get("/login?password=1").get_data(as_text=True)
     assert '<label for="email">' in html and '<label for="password">' in html
 
 
