@@ -100,7 +100,29 @@ def provision(external_id: str):
 
 def _provision_extras(session, org, body) -> dict:
     """The owner's invitation and the initial org API key, in the provisioning transaction."""
-    return {}
+    from dashboard.audit.service import Actor
+    from dashboard.members import invitations, roles
+    from dashboard.members.seats import seat_limit
+    from dashboard.members.web import queue_invitation_mail
+    from dashboard.permissions import ALL_PERMISSIONS
+
+    # The provider acts with an owner's authority inside the org it is creating.
+    editor = roles.Editor(user_id=None, role="owner", permissions=ALL_PERMISSIONS)
+    actor = Actor(label=f"provider:{g.provider.name}", ip=request.remote_addr,
+                  user_agent=request.headers.get("User-Agent", ""))
+    try:
+        result = invitations.invite(
+            session, org_id=org.id, editor=editor, roles=roles.catalogue(session),
+            emails=body.owner_email, role="owner", message=None,
+            ttl_days=current_app.config["INVITATION_TTL_DAYS"],
+            seat_limit=seat_limit(session, org.id), actor=actor,
+        )
+    except invitations.InvitationError as exc:
+        raise service.PartnerError(422, "owner_invitation_refused", exc.message) from exc
+    queue_invitation_mail(session, result.issued, org.name, g.provider.name)
+    issued = result.issued[0]
+    return {"owner_invitation": {"id": str(issued.id), "email": issued.email,
+                                 "expires_at": issued.expires_at.isoformat()}}
 
 
 @bp.route("/orgs")

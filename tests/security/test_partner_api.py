@@ -222,3 +222,35 @@ def test_the_provider_downloads_a_verifiable_export(client, provider, other_prov
     assert export.verify_export(path)["organizations"] == 1
     assert client.get(f"/partner/v1/orgs/{created['id']}/export",
                       headers=other).status_code == 404
+
+
+def test_provisioning_invites_the_first_owner_by_real_mail(
+    database_urls, tmp_path, smtp_server, admin_sessions
+):
+    """The invitation leaves over SMTP; following it makes the invitee the org's owner."""
+    from tests.conftest import make_app
+
+    mailing_app = make_app(database_urls, tmp_path, SMTP_URL=smtp_server.url,
+                           BASE_URL="http://testserver")
+    try:
+        with admin_sessions() as session, session.begin():
+            _, secret = create_provider(session, mailing_app.config["SECRET_KEY"], "Mailer")
+        client = mailing_app.test_client()
+        payload = body()
+        created = provision(client, {"Authorization": f"Bearer {secret}"}, "mail-1", payload)
+        assert created.status_code == 201
+        assert created.json["owner_invitation"]["email"] == payload["owner_email"]
+        message = smtp_server.wait_for(to=payload["owner_email"])
+        link = smtp_server.first_link(message, "/invitations/")
+        path = link.removeprefix("http://testserver")
+        page = client.get(path)
+        assert page.status_code == 200
+        # A retry neither duplicates the invitation nor sends another mail.
+        again = provision(client, {"Authorization": f"Bearer {secret}"}, "mail-1", payload)
+        assert again.status_code == 200
+        assert again.json["owner_invitation"] == created.json["owner_invitation"]
+        count = factories.execute("SELECT count(*) FROM invitations WHERE org_id = :o",
+                                  o=created.json["org"]["id"]).scalar()
+        assert count == 1
+    finally:
+        mailing_app.extensions["tenantdesk.db"].dispose()
