@@ -24,7 +24,10 @@ def saml_idp():
 
 
 def _password_attempt(page: Page, email: str) -> None:
+    # The sign-in page is email-first and sends SSO domains to their IdP; a person who wants
+    # to try a password takes the "Sign in with a password instead" link.
     page.goto("/login")
+    page.get_by_role("link", name="Sign in with a password instead").click()
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
