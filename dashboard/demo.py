@@ -47,6 +47,12 @@ ORGS = [
                                    "ivan@example.com": "member"}),
 ]
 
+# Pending invitations per demo org (email -> role); Initech's free plan has no seat left.
+INVITATIONS = {
+    "acme": {"jordan@example.com": "member", "kim@example.com": "admin"},
+    "globex": {"lee@example.com": "guest"},
+}
+
 LOGINS = [
     ("alex@example.com", "owner of Acme, admin of Globex, member of Initech"),
     ("blake@example.com", "admin of Acme"),
@@ -88,6 +94,7 @@ def seed(factory, passwords: Passwords, owner_url: str | None = None) -> None:
         context = tenancy.TenantContext(user_id=owner.id, org_id=org_id)
         with tenancy.scoped_session(factory, context) as session:
             _add_members(session, org_id, {users[e].id: r for e, r in org.members.items()})
+            _add_invitations(session, org_id, owner.id, INVITATIONS.get(org.slug, {}))
         usage_targets[org.slug] = (owner.id, org_id, len(org.members))
         org_ids[org.slug] = org_id
     if owner_url:
@@ -111,6 +118,22 @@ def _set_plans(factory, owner_url: str, staff: User, org_ids: dict) -> None:
             if view.license.plan != plan:
                 licenses.change_plan(session, org_ids[slug], plan=plan, reason="demo data",
                                      actor=Actor(label="demo seed"))
+
+
+def _add_invitations(session: Session, org_id, owner_id, invited: dict[str, str]) -> None:
+    """Pending invitations (once per address). Their links were never mailed: "Resend" on the
+    Invitations page sends a fresh one, readable at /dev/mail in the demo."""
+    from dashboard.members.invitations import new_token
+    from dashboard.models import Invitation
+
+    pending = {e.lower() for e in session.scalars(
+        select(Invitation.email).where(Invitation.status == "pending"))}
+    for email, role in invited.items():
+        if email not in pending:
+            session.add(Invitation(
+                org_id=org_id, email=email, role=role, token_hash=new_token()[1],
+                invited_by=owner_id, expires_at=datetime.now(UTC) + timedelta(days=7),
+            ))
 
 
 def _add_members(session: Session, org_id, roles: dict) -> None:

@@ -35,6 +35,8 @@ def test_quickstart_path_serves_acme_to_alex(tmp_path):
         page = client.get("/o/acme/").get_data(as_text=True)
         assert "Acme" in page and "Owner" in page
         assert '<dd data-testid="member-count">4</dd>' in page
+        pending = client.get("/o/acme/invitations").get_data(as_text=True)
+        assert pending.count('data-testid="pending-row"') == 2  # seeded once, not twice
         assert client.get("/o/globex/").status_code == 303  # a member: through the switch
         assert client.get("/o/globex/").status_code == 200
         for slug, plan in [("acme", "Growth"), ("globex", "Starter")]:

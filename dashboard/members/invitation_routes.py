@@ -249,13 +249,26 @@ def _join(token, view, user_id, email, name, *, old_session):
         extra = {"signed_in_as": email} if exc.outcome == "wrong_email" else {}
         return _problem_page(exc.outcome, view, **extra)
     # Sign in to the org just joined: a fresh session row (the old one, if any, is revoked).
-    if old_session is not None:
-        auth_service.revoke_session(db, old_session, "joined org")
     user = db.get(User, user_id)
     choice = auth_service.OrgChoice(joined.org_id, joined.slug, view.org_name, "active",
                                     joined.role)
-    record = auth_service.open_session(db, user, choice, client_info())
-    issue_token(record.id, user_id, joined.org_id, joined.role)
+    auth = (auth_service.session_auth(db, old_session) if old_session is not None
+            else auth_service.PASSWORD)
+    try:
+        record = auth_service.open_session(db, user, choice, client_info(), auth)
+    except auth_service.EntryRefused as exc:
+        # The org signs in through its identity provider only. The join stands (committed
+        # with this 200); the session for the org comes from single sign-on, not from here.
+        policy = exc.policy
+        return render_template(
+            "members/joined_sso.html", org_name=view.org_name, slug=joined.slug,
+            connection_id=policy.connection_id if policy else None,
+        )
+    if old_session is not None:
+        auth_service.revoke_session(db, old_session, "joined org")
+    # A brand-new sign-in gets a fresh CSRF secret; an existing session keeps its own.
+    issue_token(record.id, user_id, joined.org_id, joined.role,
+                keep_csrf=old_session is not None)
     flash(f"Welcome to {view.org_name}, {name}.", "success")
     return redirect(url_for("orgs.home", slug=joined.slug), 303)
 

@@ -71,9 +71,9 @@ def index():
 @requires(Permission.ROLES_EDIT)
 def edit(role_key: str):
     db = tenancy.request_session()
-    role = service.catalogue(db).get(role_key)
-    if role is None or role.builtin:
-        abort(404)  # another org's custom role is simply not in this catalogue
+    role = service.custom_role(db, role_key)
+    if role is None:
+        abort(404)  # built-in, missing, or another org's (RLS): the same answer
     if request.method == "GET":
         form = _form(name=role.name, permissions=sorted(role.permissions))
         return _render_edit(role, form)

@@ -87,6 +87,16 @@ def catalogue(session: Session) -> dict[str, RoleInfo]:
     return roles
 
 
+def custom_role(session: Session, key: str) -> RoleInfo | None:
+    """One custom role of the current org by key (another org's key finds nothing)."""
+    if not KEY_RE.match(key or "") or key in BUILTIN_ROLES:
+        return None
+    row = session.execute(
+        select(CustomRole.name, CustomRole.permissions).where(CustomRole.key == key)
+    ).one_or_none()
+    return RoleInfo(key, row.name, permissions_for(key, row.permissions), False) if row else None
+
+
 def role_of(roles: dict[str, RoleInfo], key: str) -> RoleInfo:
     return roles.get(key) or RoleInfo(key, key, frozenset(), False)
 

@@ -408,3 +408,21 @@ def test_login_password_still_works_for_people_who_joined(app, client, mail_serv
     again = app.test_client()
     assert login(again, "later@example.com", NEW_PASSWORD).status_code == 302
     assert login(app.test_client(), "later@example.com", TEST_PASSWORD).status_code == 401
+
+
+def test_an_org_that_enforces_sso_keeps_the_join_and_sends_the_invitee_to_sso(app):
+    org, _ = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "enterprise")
+    connection = factories.SsoConnectionFactory(org_id=org.id, require_sso=True)
+    _, token = factories.invitation(org, "sso.person@example.com", role="member")
+    client = app.test_client()
+    csrf = csrf_from(client.get(f"/invitations/{token}").get_data(as_text=True))
+    response = client.post(f"/invitations/{token}", data={
+        "csrf_token": csrf, "name": "Sso Person", "password": NEW_PASSWORD,
+        "confirm": NEW_PASSWORD})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'data-testid="joined-sso"' in html and f"/sso/start/{connection.id}" in html
+    assert membership(org, "sso.person@example.com") == "member"
+    # no password session was opened into the SSO-only org
+    assert client.get(f"/o/{org.slug}/").status_code == 302
