@@ -28,13 +28,9 @@ def _page_args() -> dict:
     }
 
 
-def _role_form(roles: dict, row) -> RoleChangeForm:
-    form = RoleChangeForm(formdata=None, role=row.role.key)
-    choices = role_choices(role_rules.grantable(editor(), roles))
-    if row.role.key not in {key for key, _ in choices}:
-        choices.insert(0, (row.role.key, row.role.name))
-    form.role.choices = choices
-    return form
+def _options(roles: dict) -> list:
+    """The roles this editor may hand out: one list for every row's select."""
+    return role_rules.grantable(editor(), roles)
 
 
 @bp.route("/o/<slug>/members")
@@ -45,9 +41,8 @@ def index():
     page = service.list_members(
         db, org_id=g.membership.org_id, editor=editor(), roles=roles, **_page_args()
     )
-    forms = {row.user_id: _role_form(roles, row) for row in page.rows if row.can_change_role}
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
-    return render_template(template, page=page, roles=roles, role_forms=forms)
+    return render_template(template, page=page, roles=roles, options=_options(roles))
 
 
 @bp.route("/o/<slug>/members/<uuid:user_id>/role", methods=["POST"])
@@ -76,7 +71,7 @@ def change_role(user_id: uuid.UUID):
         if row is None:  # you demoted yourself out of sight, or the member is gone
             abort(404)
         return render_template(
-            "members/partials/row.html", row=row, role_form=_role_form(roles, row),
+            "members/partials/row.html", row=row, options=_options(roles),
             error=error, saved=error is None,
         ), status
     if error:

@@ -1,0 +1,198 @@
+"""Server time and SQL statement count of the members page for a 5,000-member org (not a test).
+
+    .venv/bin/python bench/bench_members.py                     # 5,000 members, 300 requests
+    .venv/bin/python bench/bench_members.py --members 20000 --iterations 500
+
+Creates (once; reused afterwards) the database ``tenantdesk_bench_members`` on the server
+bench/seed.py picks (BENCH_DATABASE_URL, DATABASE_URL, else the embedded PostgreSQL under
+bench/out) with one org of N members (plus some noise orgs), runs the real app in this
+process as the runtime role (RLS on) and drives it with Flask's test client. A WSGI wrapper
+times each request from the call into the app until its body is produced and its transaction
+committed; a ``before_cursor_execute`` listener counts the SQL statements of each request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+DATABASE = "tenantdesk_bench_members"
+SLUG = "bench-members"
+OWNER = "owner@bench-members.example"
+PASSWORD = "bench members password"  # noqa: S105 - a throwaway benchmark account
+
+FIRST = ["Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",
+         "Kemi", "Liam", "Maya", "Nils", "Olu", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
+LAST = ["Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hansen", "Ito",
+        "Johnson", "Kowalski", "Larsen", "Morgan", "Novak", "Okafor", "Petrov", "Quist",
+        "Rossi", "Smith", "Tanaka", "Urban", "Vogel", "Wilson", "Xu", "Young", "Zhang"]
+ROLES = ["member"] * 80 + ["admin"] * 5 + ["guest"] * 15
+
+
+class Timed:
+    """WSGI middleware: server time of each request."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.samples: list[float] = []
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        result = self.app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        self.samples.append(time.perf_counter() - started)
+        return [body]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def seed(admin: str, members: int) -> None:
+    """One org with ``members`` members (and ten small noise orgs), once."""
+    import psycopg
+
+    from dashboard import migrate, provisioning
+    from dashboard.auth.passwords import Passwords
+
+    urls = provisioning.bootstrap(admin, DATABASE)
+    migrate.upgrade(urls.owner)
+    with psycopg.connect(provisioning.libpq_url(urls.admin)) as conn:
+        have = conn.execute(
+            "SELECT count(*) FROM memberships m JOIN organizations o ON o.id = m.org_id"
+            " WHERE o.slug = %s", (SLUG,)).fetchone()[0]
+        if have == members + 1:
+            print(f"  {DATABASE}: reusing {have:,} memberships of {SLUG}")
+            return
+        print(f"  {DATABASE}: seeding {members:,} members into {SLUG} ...", flush=True)
+        conn.execute("TRUNCATE organizations, users CASCADE")
+        password_hash = Passwords().hash(PASSWORD)
+        org_id = conn.execute(
+            "INSERT INTO organizations (slug, name, plan)"
+            " VALUES (%s, 'Bench Members', 'enterprise') RETURNING id", (SLUG,)).fetchone()[0]
+        owner = conn.execute(
+            "INSERT INTO users (email, name, password_hash) VALUES (%s, 'Owen Owner', %s)"
+            " RETURNING id", (OWNER, password_hash)).fetchone()[0]
+        conn.execute("INSERT INTO memberships (org_id, user_id, role) VALUES (%s, %s, 'owner')",
+                     (org_id, owner))
+        conn.execute("UPDATE users SET last_org_id = %s WHERE id = %s", (org_id, owner))
+        with conn.cursor().copy(
+            "COPY users (id, email, name, password_hash) FROM STDIN"
+        ) as copy:
+            ids = []
+            for i in range(members):
+                uid = f"{secrets.token_hex(4)}-0000-4000-8000-{i:012d}"
+                ids.append(uid)
+                name = f"{FIRST[i % len(FIRST)]} {LAST[(i // len(FIRST)) % len(LAST)]}"
+                copy.write_row((uid, f"person{i}@bench-members.example", name, None))
+        with conn.cursor().copy(
+            "COPY memberships (org_id, user_id, role, created_at, last_active_at) FROM STDIN"
+        ) as copy:
+            for i, uid in enumerate(ids):
+                copy.write_row((org_id, uid, ROLES[i % len(ROLES)],
+                                "2025-01-01T00:00:00Z", None if i % 3 else "2025-06-01T00:00:00Z"))
+        for n in range(10):  # other tenants sharing the tables, as in real life
+            other = conn.execute(
+                "INSERT INTO organizations (slug, name) VALUES (%s, %s) RETURNING id",
+                (f"noise-{n}", f"Noise {n}")).fetchone()[0]
+            conn.execute(
+                "INSERT INTO memberships (org_id, user_id, role)"
+                " SELECT %s, id, 'member' FROM users WHERE password_hash IS NULL"
+                " ORDER BY id LIMIT 200 OFFSET %s", (other, n * 200))
+        conn.commit()
+        conn.execute("ANALYZE")
+
+
+def measure(urls, iterations: int, warmup: int) -> list[dict]:
+    from sqlalchemy import event
+
+    from dashboard import create_app
+
+    app = create_app({
+        "DATABASE_URLS": urls, "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-members-"),
+        "SECRET_KEY": secrets.token_hex(32), "DB_POOL_SIZE": 4,
+    })
+    timer = Timed(app.wsgi_app)
+    app.wsgi_app = timer
+    statements = []
+    engine = app.extensions["tenantdesk.db"].engine
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(1))
+    client = app.test_client()
+    try:
+        import re
+
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+        signed = client.post("/login", data={"csrf_token": token, "email": OWNER,
+                                             "password": PASSWORD})
+        if signed.status_code != 302:
+            raise RuntimeError(f"bench login failed: {signed.status_code}")
+        base = f"/o/{SLUG}/members?per_page=50"
+        cases = [
+            ("first page, no search", base),
+            ("search 'ada' (page 1)", base + "&q=ada"),
+            ("search 'ada' + role=member", base + "&q=ada&role=member"),
+            ("search 'chen', htmx fragment", base + "&q=chen"),
+            ("last page, no search", base + "&page=100"),
+        ]
+        results = []
+        for name, path in cases:
+            headers = {"HX-Request": "true", "HX-Target": "members-list"} if "htmx" in name else {}
+            for _ in range(warmup):
+                assert client.get(path, headers=headers).status_code == 200
+            timer.samples.clear()
+            counts = []
+            for _ in range(iterations):
+                statements.clear()
+                response = client.get(path, headers=headers)
+                counts.append(len(statements))
+                assert response.status_code == 200
+            rows = response.get_data(as_text=True).count('data-testid="member-row"')
+            ms = [s * 1000 for s in timer.samples]
+            results.append({
+                "case": name, "rows": rows, "p50": percentile(ms, 50), "p99": percentile(ms, 99),
+                "mean": statistics.fmean(ms), "queries": sorted(set(counts)),
+            })
+        return results
+    finally:
+        app.extensions["tenantdesk.db"].dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import seed as bench_seed
+
+    from dashboard import provisioning
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=5000)
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    args = parser.parse_args(argv)
+    admin, source = bench_seed.admin_url()
+    print(f"Database {DATABASE} on {source}", flush=True)
+    seed(admin, args.members)
+    results = measure(provisioning.bootstrap(admin, DATABASE), args.iterations, args.warmup)
+    print(f"\nMembers page, {args.members:,} members, page size 50, {args.iterations} requests"
+          " each (server time, ms)")
+    print(f"{'case':<32} {'rows':>4} {'p50':>7} {'p99':>7} {'mean':>7}  queries/request")
+    for r in results:
+        print(f"{r['case']:<32} {r['rows']:>4} {r['p50']:>7.2f} {r['p99']:>7.2f}"
+              f" {r['mean']:>7.2f}  {', '.join(map(str, r['queries']))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
