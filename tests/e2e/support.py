@@ -59,3 +59,20 @@ def session_cookie(context: BrowserContext) -> dict:
 def expect_sign_in_page(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/login"))
     expect(page.get_by_label("Email")).to_be_visible()
+
+
+def nav_to(page: Page, label: str) -> None:
+    """Follow a link of the org's side navigation ("Members", "Usage", "Audit log", ...)."""
+    page.get_by_role("navigation", name="Organization").get_by_role("link", name=label).click()
+
+
+def staff_set_feature(page: Page, org, feature: str, state: str) -> None:
+    """As a signed-in staff member: override ``feature`` of ``org`` to "On" or "Off"."""
+    page.goto(f"/admin/orgs/{org.id}/plan")
+    form = page.locator("section", has=page.get_by_role("heading", name="Override a feature"))
+    form.get_by_label("Feature").select_option(feature)
+    form.get_by_label(state, exact=True).check()
+    form.get_by_label("Reason").fill("End-to-end test of the feature gate")
+    form.get_by_role("button", name="Set override").click()
+    expect(page.get_by_role("status").filter(
+        has_text=f"{feature} is now {state.lower()}")).to_be_visible()

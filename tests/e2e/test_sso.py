@@ -89,4 +89,4 @@ def test_the_sso_button_reaches_the_idp_under_the_real_csp(page, saml_idp):
     factories.MembershipFactory(org_id=setup.org.id, user_id=user.id, role="member")
     _password_attempt(page, user.email)
     page.get_by_role("button", name="Continue with single sign-on").click()
-    page.wait_for_url(re.compile(re.escape(saml_idp.server.url) + r"/sso\?"), timeout=3000)
+    page.wait_for_url(re.compile(re.escape(saml_idp.server.url) + r"/sso\?"), timeout=2000)
