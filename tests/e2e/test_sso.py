@@ -33,8 +33,13 @@ def _password_attempt(page: Page, email: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _email_first(page: Page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Continue").click()  # a verified SSO domain: to its IdP
+
+
 def _through_the_idp(page: Page, saml_idp: SamlIdpServer, email: str) -> None:
-    page.get_by_role("button", name="Continue with single sign-on").click()
     page.wait_for_url(re.compile(re.escape(saml_idp.server.url) + r"/sso\?SAMLRequest="))
     page.get_by_label("Work email").fill(email)
     page.get_by_role("button", name="Sign in with Test IdP").click()
@@ -42,7 +47,7 @@ def _through_the_idp(page: Page, saml_idp: SamlIdpServer, email: str) -> None:
 
 
 def test_sso_required_member_links_and_signs_in_through_the_idp(new_context, saml_idp):
-    page = new_context(bypass_csp=True).new_page()  # see test_the_sso_button_reaches_the_idp
+    page = new_context(bypass_csp=True).new_page()  # see test_sso_reaches_the_idp_under_...
     setup = saml_org(saml_idp.idp, require_sso=True)
     # A domain the sign-in form accepts (it refuses special-use names such as .test).
     domain = factories.SsoDomainFactory(
@@ -50,12 +55,9 @@ def test_sso_required_member_links_and_signs_in_through_the_idp(new_context, sam
     maria = factories.UserFactory(email=f"maria@{domain}", name="Maria Member")
     factories.MembershipFactory(org_id=setup.org.id, user_id=maria.id, role="member")
 
-    # A password is not enough in an org that requires single sign-on.
-    _password_attempt(page, maria.email)
-    expect(page.get_by_role("heading", name=f"{setup.org.name} requires single sign-on"))\
-        .to_be_visible()
-
-    # Through the IdP; the account exists, so its password links the identity once.
+    # Email first: the verified domain sends Maria to her IdP; her account exists, so its
+    # password links the identity once.
+    _email_first(page, maria.email)
     _through_the_idp(page, saml_idp, maria.email)
     page.wait_for_url(re.compile(r"/sso/link"))
     expect(page.get_by_text(maria.email)).to_be_visible()
@@ -65,8 +67,12 @@ def test_sso_required_member_links_and_signs_in_through_the_idp(new_context, sam
     expect_org_page(page, setup.org.name)
     sign_out(page)
 
-    # Next time the IdP alone signs Maria in: no password, no linking step.
+    # A password is not enough in an org that requires single sign-on; from the refusal the
+    # IdP alone signs her in now (no linking step).
     _password_attempt(page, maria.email)
+    expect(page.get_by_role("heading", name=f"{setup.org.name} requires single sign-on"))\
+        .to_be_visible()
+    page.get_by_role("button", name="Continue with single sign-on").click()
     _through_the_idp(page, saml_idp, maria.email)
     page.wait_for_url(re.compile(rf"/o/{setup.org.slug}/"))
     expect_org_page(page, setup.org.name)
@@ -77,16 +83,19 @@ def test_sso_required_member_links_and_signs_in_through_the_idp(new_context, sam
 
 @pytest.mark.xfail(strict=True, reason=(
     "BUG for the SSO area: the page CSP's form-action 'self' also covers the redirect that "
-    "follows a form POST, so Chrome blocks POST /sso/start -> 303 to the IdP (console: "
-    "\"Sending form data to '/sso/start/...' violates ... form-action 'self'\"). Start SSO "
-    "with a GET link or a same-origin interstitial, or allow the IdP origin in form-action; "
-    "then drop this marker and bypass_csp above."))
-def test_the_sso_button_reaches_the_idp_under_the_real_csp(page, saml_idp):
+    "follows a form POST, so Chrome blocks POST /login (email first) or /sso/start -> 303 "
+    "to the IdP (console: \"Sending form data to '...' violates ... form-action 'self'\"). "
+    "Send the browser on with a same-origin page (link or meta refresh) or allow the IdP "
+    "origin in form-action; then drop this marker and bypass_csp above."))
+def test_sso_reaches_the_idp_under_the_real_csp(page, saml_idp):
     setup = saml_org(saml_idp.idp, require_sso=True)
     domain = factories.SsoDomainFactory(
         org_id=setup.org.id, domain=f"{factories.unique('corp')}.example.com").domain
     user = factories.UserFactory(email=f"csp@{domain}")
     factories.MembershipFactory(org_id=setup.org.id, user_id=user.id, role="member")
+    idp_page = re.compile(re.escape(saml_idp.server.url) + r"/sso\?")
+    _email_first(page, user.email)
+    page.wait_for_url(idp_page, timeout=2000)
     _password_attempt(page, user.email)
     page.get_by_role("button", name="Continue with single sign-on").click()
-    page.wait_for_url(re.compile(re.escape(saml_idp.server.url) + r"/sso\?"), timeout=2000)
+    page.wait_for_url(idp_page, timeout=2000)
