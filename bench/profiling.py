@@ -24,7 +24,7 @@ LAYERS = [
     ("SQLAlchemy", ("sqlalchemy/",)),
     ("Jinja2 templates", ("jinja2/", "templates/", ".html")),
     ("charts (pygal SVG)", ("pygal/",)),
-    ("CSRF / signing (Flask-WTF, itsdangerous, hashlib)", ("flask_wtf/", "wtforms/",
+    ("forms, CSRF, signing (WTForms, Flask-WTF, itsdangerous)", ("flask_wtf/", "wtforms/",
                                                             "itsdangerous/", "hmac.py")),
     ("Flask-Login", ("flask_login/",)),
     ("Flask", ("flask/",)),
