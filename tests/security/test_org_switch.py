@@ -484,3 +484,31 @@ def test_login_and_logout_are_audited_in_the_org_of_the_session(client, two_org_
         o=org_a.id,
     ).scalar()
     assert actor == me.id
+
+
+# --------------------------------------------------------------------------- key rotation
+
+
+def test_rotating_secret_key_with_a_fallback_logs_nobody_out(database_urls, tmp_path,
+                                                             two_org_user):
+    from tests.conftest import make_app
+
+    me, org_a, _ = two_org_user
+    old_key, new_key = "old-secret-key-" + "x" * 20, "new-secret-key-" + "y" * 20
+    apps = [
+        make_app(database_urls, tmp_path / "old", SECRET_KEY=old_key),
+        make_app(database_urls, tmp_path / "new", SECRET_KEY=new_key,
+                 SECRET_KEY_FALLBACKS=[old_key]),
+        make_app(database_urls, tmp_path / "none", SECRET_KEY=new_key),
+    ]
+    try:
+        before = apps[0].test_client()
+        login(before, me)
+        cookie = before.get_cookie(COOKIE).value
+        rotated, forgotten = (factories_client_with_cookie(a.test_client(), cookie)
+                              for a in apps[1:])
+        assert rotated.get(f"/o/{org_a.slug}/").status_code == 200
+        assert forgotten.get(f"/o/{org_a.slug}/").status_code == 302
+    finally:
+        for app in apps:
+            app.extensions["tenantdesk.db"].dispose()
