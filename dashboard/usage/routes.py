@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, render_template, request
 from dashboard import navigation, tenancy
 from dashboard.errors import json_error
 from dashboard.permissions import Permission, requires
+from dashboard.security import csrf
 from dashboard.usage import charts, plan_usage, reports, service, validation
 from dashboard.usage.metrics import METRICS, format_value
 from dashboard.usage.web import current_org_id, quota_exceeded_response
@@ -81,13 +82,17 @@ def data():
 
 
 @bp.route("/api/v1/usage/events", methods=["POST"])
+@csrf.exempt  # checked below unless a Bearer access token (no ambient authority) is the caller
 @requires(Permission.USAGE_REPORT)
 def ingest():
-    """Record a batch of usage events for the session's active org, all or nothing.
+    """Record a batch of usage events for the caller's active org, all or nothing.
 
-    Authenticated by the browser session plus the X-CSRFToken header for now; API keys
-    (issue 11) will authenticate the same route. The request itself counts as one API call.
+    Callers: ``Authorization: Bearer <access token>`` (POST /auth/token), or the browser
+    session with the X-CSRFToken header. Org API keys will authenticate the same route once
+    they exist. The request itself counts as one API call.
     """
+    if g.get("access_claims") is None:
+        csrf.protect()  # a cookie session: CSRF token required as for any other POST
     now = datetime.now(UTC)
     try:
         events = validation.parse_batch(request.get_json(silent=True), now)

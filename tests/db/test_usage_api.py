@@ -201,3 +201,38 @@ def test_a_soft_api_quota_lets_calls_through_and_warns(client):
     [warning] = response.get_json()["quota_warnings"]
     assert warning["metric"] == "api_calls" and not warning["hard"] and warning["exceeded"]
     assert totals(org, "api_calls") == limit + 6
+
+
+# ------------------------------------------------------------------------------ bearer tokens
+
+
+def access_token(client) -> str:
+    response = client.post("/auth/token", headers={"X-CSRFToken": csrf_token(client, "/switcher")})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["access_token"]
+
+
+def test_a_bearer_access_token_needs_no_csrf_header(client, app):
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    factories.execute("UPDATE organizations SET plan = 'enterprise' WHERE id = :o", o=org.id)
+    login(client, people["owner"])
+    token = access_token(client)
+    api = app.test_client()  # no cookie at all: the token alone speaks
+    body = json.dumps({"events": [event("seats", 7, key="bearer-1")]})
+    response = api.post(URL, data=body, content_type="application/json",
+                        headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["accepted"] == 1 and stored(org, "seats") == 1
+    bad = api.post(URL, data=body, content_type="application/json",
+                   headers={"Authorization": "Bearer x.y.z"})
+    assert bad.status_code == 401 and stored(org, "seats") == 1
+
+
+def test_a_members_bearer_token_may_not_report_usage(client, app):
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["bob"])
+    token = access_token(client)
+    response = app.test_client().post(
+        URL, data=json.dumps({"events": [event()]}), content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and stored(org) == 0
