@@ -6,13 +6,25 @@ import uuid
 from datetime import UTC, datetime, time
 from functools import wraps
 
-from flask import g, make_response
+from flask import current_app, g, has_app_context, make_response
 
-from dashboard import tenancy
+from dashboard import mail, tenancy
 from dashboard.errors import json_error
 from dashboard.permissions import Permission, can
-from dashboard.usage import charts, reports, service
+from dashboard.usage import alerts, charts, reports, service
 from dashboard.usage.metrics import HOME_METRICS, format_value
+
+
+@service.on_quota_warning
+def _mail_admins(session, org_id: uuid.UUID, status: service.QuotaStatus) -> None:
+    """Queue the 80 % e-mail to the org's owners and admins (sent after commit)."""
+    if not has_app_context():
+        return  # a script or job outside the app: the banner still shows
+    mailer = current_app.extensions.get("tenantdesk.mail")
+    if mailer is None:
+        return
+    mails = alerts.quota_warning_mails(session, org_id, status, current_app.config["BASE_URL"])
+    mail.send_after_commit(session, mailer, mails)
 
 
 def current_org_id() -> uuid.UUID | None:

@@ -236,3 +236,23 @@ def test_a_members_bearer_token_may_not_report_usage(client, app):
         URL, data=json.dumps({"events": [event()]}), content_type="application/json",
         headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403 and stored(org) == 0
+
+
+def test_admins_get_one_mail_per_period_at_80_percent(client, mail_server):
+    org, people = factories.org_with_members(owner="owner", ada="admin", bob="member")
+    factories.put_on_plan(org, "growth")
+    limit = factories.plan_quota("growth", "api_calls")
+    factories.usage_daily(org, "api_calls", datetime.now(UTC).date(), limit * 79 // 100)
+    login(client, people["owner"])
+    client.csrf = csrf_token(client, "/switcher")
+    assert send(client, {"events": [event("api_calls", 5)]}).status_code == 200
+    assert mail_server.messages == []  # 79 % and a bit: no mail yet
+    assert send(client, {"events": [event("api_calls", limit // 100)]}).status_code == 200
+    for person in ("owner", "ada"):
+        message = mail_server.last(to=people[person].email)
+        assert "API calls at 80 %" in message["Subject"]
+        text = mail_server.text(message)
+        assert f"/o/{org.slug}/usage" in text and "soft limit" in text
+    assert mail_server.to(people["bob"].email) == []
+    assert send(client, {"events": [event("api_calls", limit // 100)]}).status_code == 200
+    assert len(mail_server.messages) == 2  # once per period, not per batch
