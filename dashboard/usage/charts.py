@@ -34,7 +34,7 @@ def usage_chart(item: MetricReport) -> Markup:
         show_dots=days <= 31, dots_size=2.5, allow_interruptions=True,
         include_x_axis=True, show_minor_x_labels=False, x_labels_major_count=7,
         truncate_label=-1, value_formatter=_formatter(item.metric),
-        margin=8, spacing=8, min_scale=3, max_scale=6, no_data_text="No usage yet",
+        margin=8, margin_right=28, spacing=8, min_scale=3, max_scale=6, no_data_text="No usage yet",
     )
     chart.x_labels = [p.day.strftime("%b %-d") for p in item.points]
     chart.add(item.metric.label, item.values)

@@ -64,9 +64,10 @@ def format_value(metric: Metric, value: int | None) -> str:
 
 
 def format_bytes(value: int) -> str:
+    """Binary units, as the plan page shows storage quotas (100 GiB)."""
     size = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1000
+        size /= 1024
     raise AssertionError("unreachable")

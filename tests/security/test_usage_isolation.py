@@ -24,7 +24,7 @@ from tests.helpers import csrf_token, login
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
 MARKER = 987_654_321  # appears only in B's data
-MARKER_TEXT = ("987654321", "987,654,321", "987.7 MB")
+MARKER_TEXT = ("987654321", "987,654,321", "941.9 MiB")
 
 
 @pytest.fixture
