@@ -8,10 +8,14 @@ from dashboard.config import PROJECT_ROOT
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    from dashboard import config, db, errors, provisioning, security, tenancy, web
+    from dashboard import config, db, errors, provisioning, ratelimits, security, tenancy, web
     from dashboard.admin import console as admin_console
     from dashboard.admin import routes as admin_routes
     from dashboard.admin import support_mode
+    from dashboard.api import auth as api_auth
+    from dashboard.api import errors as api_errors
+    from dashboard.api import routes as api_routes
+    from dashboard.apikeys import routes as apikey_routes
     from dashboard.audit import routes as audit_routes
     from dashboard.auth import access_tokens, account_routes, principal, token_routes
     from dashboard.auth import routes as auth_routes
@@ -57,6 +61,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     support_mode.init_app(app)
     init_mail(app)
     init_devmail(app)
+    api_auth.init_app(app)  # before the rate limiter: it counts per credential
+    api_errors.init_app(app)
+    ratelimits.init_app(app)
 
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(account_routes.bp)
@@ -73,4 +80,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(sso_routes.bp)
     app.register_blueprint(sso_login.bp)
     init_members(app)
+    app.register_blueprint(apikey_routes.bp)
+    app.register_blueprint(api_routes.bp)
     return app

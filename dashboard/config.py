@@ -78,4 +78,11 @@ def from_environment() -> dict:
         # DNS servers for domain verification, e.g. "127.0.0.1:5353"; unset: the system's.
         "DNS_RESOLVER": env("DNS_RESOLVER"),
         "DNS_TIMEOUT": float(env("DNS_TIMEOUT", "3")),
+        # API keys are stored as HMAC-SHA-256 under this key. Unset: derived from SECRET_KEY
+        # (then rotating SECRET_KEY invalidates every API key; set this to rotate separately).
+        "API_KEY_HMAC_KEY": env("API_KEY_HMAC_KEY"),
+        # Sign-in and invitation acceptance, per client address; these fail closed.
+        "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "30/minute"),
+        "INVITE_ACCEPT_RATE_LIMIT": env("INVITE_ACCEPT_RATE_LIMIT", "30/minute"),
+        "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", "tenantdesk"),
     }

@@ -31,6 +31,39 @@ class Permission(StrEnum):
 
 ALL_PERMISSIONS = frozenset(Permission)
 
+
+class ApiScope(StrEnum):
+    """What a request to /api/v1/ may do. API keys carry the scopes chosen at creation (plus
+    ``org:read``, which every key has); a user's access token carries the scopes its role's
+    permissions imply (``SCOPE_PERMISSION``)."""
+
+    ORG_READ = "org:read"
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
+    INVITATIONS_READ = "invitations:read"
+    INVITATIONS_WRITE = "invitations:write"
+    USAGE_READ = "usage:read"
+    USAGE_WRITE = "usage:write"
+    AUDIT_READ = "audit:read"  # the audit log is append-only: there is no audit:write
+
+
+ALL_API_SCOPES = frozenset(ApiScope)
+# Chosen per key on the API keys page; org:read comes with every key.
+GRANTABLE_SCOPES = tuple(s for s in ApiScope if s is not ApiScope.ORG_READ)
+
+# The browser permission a signed-in user needs for each scope when calling the API with an
+# access token. Operations that need a narrower permission (e.g. removing a member) name it.
+SCOPE_PERMISSION: dict[ApiScope, Permission] = {
+    ApiScope.ORG_READ: Permission.ORG_VIEW,
+    ApiScope.MEMBERS_READ: Permission.MEMBERS_VIEW,
+    ApiScope.MEMBERS_WRITE: Permission.ROLES_EDIT,
+    ApiScope.INVITATIONS_READ: Permission.MEMBERS_INVITE,
+    ApiScope.INVITATIONS_WRITE: Permission.MEMBERS_INVITE,
+    ApiScope.USAGE_READ: Permission.USAGE_VIEW,
+    ApiScope.USAGE_WRITE: Permission.USAGE_REPORT,
+    ApiScope.AUDIT_READ: Permission.AUDIT_VIEW,
+}
+
 # Rank orders the built-in roles: nobody grants a role ranked above their own.
 BUILTIN_ROLES: dict[str, dict] = {
     "owner": {"name": "Owner", "rank": 40, "permissions": ALL_PERMISSIONS},
@@ -75,6 +108,8 @@ STAFF = "staff"  # Tenantdesk staff (users.is_staff, set by `tenantdesk make-sta
 
 
 def _mark(view: Callable, rule: str) -> None:
+    # Rules: PUBLIC, AUTHENTICATED, a Permission value ("members.view") or, for /api/ routes,
+    # an ApiScope value ("members:read", set by dashboard.api.auth.api_scope).
     view.access_rule = rule  # type: ignore[attr-defined]
 
 

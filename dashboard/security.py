@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from flask_wtf.csrf import CSRFProtect
 
-csrf = CSRFProtect()
+from dashboard.api.bearer import is_bearer_api_request
+
+
+class BearerAwareCSRF(CSRFProtect):
+    """CSRF on every state-changing request, except /api/ calls authenticated by a Bearer
+    header alone (the cookie is not used for them; see dashboard/api/bearer.py)."""
+
+    def protect(self, *args, **kwargs):
+        if is_bearer_api_request():
+            return None
+        return super().protect(*args, **kwargs)
+
+
+csrf = BearerAwareCSRF()
 
 CSP = "; ".join(
     [

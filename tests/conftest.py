@@ -75,6 +75,9 @@ def make_app(database_urls, tmp_dir, **overrides):
         # (tests/support/dns_stub.py): no test ever queries the real DNS.
         "DNS_RESOLVER": "127.0.0.1:9",
         "DNS_TIMEOUT": 0.3,
+        # Likewise for the per-address request limits (tests of them set their own).
+        "LOGIN_RATE_LIMIT": "100000/minute",
+        "INVITE_ACCEPT_RATE_LIMIT": "100000/minute",
     }
     config.update(overrides)
     return create_app(config)
@@ -89,9 +92,13 @@ def app(database_urls, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _factories_use_admin(admin_sessions, app):
+    from dashboard.apikeys import tokens
     from tests import factories
 
     factories.bind(admin_sessions, app.extensions["tenantdesk.passwords"].hash(TEST_PASSWORD))
+    factories.set_api_key_hmac(
+        tokens.server_key(app.config.get("API_KEY_HMAC_KEY"), app.config["SECRET_KEY"])
+    )
 
 
 @pytest.fixture

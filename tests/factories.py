@@ -156,6 +156,28 @@ def org_with_members(**roles_by_label):
     return org, people
 
 
+def set_api_key_hmac(key: bytes) -> None:
+    _state["api_key_hmac"] = key
+
+
+def api_key(org, scopes=(), *, name="test key", expires_at=None, revoked=False, created_by=None):
+    """An API key of ``org`` (hashed with the session app's server key): (plaintext, id)."""
+    from dashboard.apikeys import tokens
+
+    prefix, secret, plaintext = tokens.generate()
+    credential_id = execute(
+        "INSERT INTO org_credentials (org_id, kind, name, prefix, secret_hash, scopes,"
+        " created_by, expires_at, revoked_at)"
+        " VALUES (:org, 'api_key', :name, :prefix, :hash, :scopes, :by, :exp,"
+        " CASE WHEN :revoked THEN now() END) RETURNING id",
+        org=org.id, name=name, prefix=prefix,
+        hash=tokens.hash_secret(_state["api_key_hmac"], prefix, secret),
+        scopes=list(scopes), by=getattr(created_by, "id", None), exp=expires_at,
+        revoked=revoked,
+    ).scalar_one()
+    return plaintext, credential_id
+
+
 def execute(sql: str, **params):
     session = _state["session"]
     result = session.execute(text(sql), params)

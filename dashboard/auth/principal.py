@@ -17,6 +17,7 @@ from flask_login import LoginManager, UserMixin
 from sqlalchemy import text
 
 from dashboard import tenancy
+from dashboard.api.bearer import is_bearer_api_request
 from dashboard.permissions import SUPPORT_PERMISSIONS, permissions_for
 
 login_manager = LoginManager()
@@ -216,6 +217,10 @@ def init_app(app) -> None:
                 # A bearer token alone decides who calls; the cookie is not even read, and a
                 # bad token is a 401 rather than a fall-back to the browser session.
                 return load_bearer_principal()
+            if is_bearer_api_request():
+                # Any other bearer credential (an org API key) is dashboard/api/auth.py's;
+                # the cookie is not read for it either.
+                return None
         if current_user.is_authenticated:
             g.principal = current_user
         elif session.get("_user_id"):

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, g, render_template, request
 
 from dashboard import navigation, tenancy
+from dashboard.api.auth import api_scope
 from dashboard.errors import json_error
-from dashboard.permissions import Permission, requires
+from dashboard.permissions import ApiScope, Permission, requires
 from dashboard.security import csrf
 from dashboard.usage import charts, plan_usage, reports, service, validation
 from dashboard.usage.metrics import METRICS, format_value
@@ -82,14 +83,14 @@ def data():
 
 
 @bp.route("/api/v1/usage/events", methods=["POST"])
-@csrf.exempt  # checked below unless a Bearer access token (no ambient authority) is the caller
-@requires(Permission.USAGE_REPORT)
+@csrf.exempt  # checked below unless a Bearer credential (no ambient authority) is the caller
+@api_scope(ApiScope.USAGE_WRITE, permission=Permission.USAGE_REPORT, browser_session=True)
 def ingest():
-    """Record a batch of usage events for the caller's active org, all or nothing.
+    """Record a batch of usage events for the caller's org, all or nothing.
 
-    Callers: ``Authorization: Bearer <access token>`` (POST /auth/token), or the browser
-    session with the X-CSRFToken header. Org API keys will authenticate the same route once
-    they exist. The request itself counts as one API call.
+    Callers: ``Authorization: Bearer`` with an org API key (usage:write) or a user's access
+    token (POST /auth/token), or the browser session with the X-CSRFToken header. The
+    request itself counts as one API call.
     """
     if g.get("access_claims") is None:
         csrf.protect()  # a cookie session: CSRF token required as for any other POST

@@ -304,8 +304,20 @@ JSON_PREFIXES = ("/api/", "/partner/", "/scim/")
 # ----------------------------------------------------------------------- other credentials
 # Path prefix -> headers that authenticate as org A's strongest machine principal for the
 # routes under it (the browser session cookie is sent too, and must not matter).
+def _api_key_headers(org: ProbeOrg) -> dict[str, str]:
+    """An API key of org A holding every scope (it, not the cookie, authenticates /api/)."""
+    from dashboard.permissions import GRANTABLE_SCOPES
+
+    plaintext, _ = factories.api_key(
+        org.org, [s.value for s in GRANTABLE_SCOPES], name=org.label_for("API key")
+    )
+    return {"Authorization": f"Bearer {plaintext}"}
+
+
 AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
     "/partner/": lambda a: _partner(a)["headers"],  # the provider that provisioned org A
+    "/api/": _api_key_headers,  # an org API key with every scope
+    # Listed after "/api/" so it wins there: /api/v1/me speaks for a user, not a key.
     "/api/v1/me": _access_token,  # JWT access token (dashboard/auth/access_tokens.py)
 }
 

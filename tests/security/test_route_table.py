@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from dashboard.permissions import ALL_PERMISSIONS, AUTHENTICATED, PARTNER, PUBLIC, STAFF
+from dashboard.permissions import (
+    ALL_API_SCOPES,
+    ALL_PERMISSIONS,
+    AUTHENTICATED,
+    PARTNER,
+    PUBLIC,
+    STAFF,
+)
 
-KNOWN_RULES = {PUBLIC, AUTHENTICATED, PARTNER, STAFF} | {p.value for p in ALL_PERMISSIONS}
+API_SCOPE_RULES = {s.value for s in ALL_API_SCOPES}
+KNOWN_RULES = (
+    {PUBLIC, AUTHENTICATED, PARTNER, STAFF}
+    | {p.value for p in ALL_PERMISSIONS}
+    | API_SCOPE_RULES
+)
 # Endpoints Flask itself provides.
 FRAMEWORK_ENDPOINTS = {"static"}
 
@@ -40,3 +52,26 @@ def test_the_admin_area_is_staff_only_and_staff_routes_live_there(app):
             app.view_functions[rule.endpoint].access_rule == STAFF))
     ]
     assert misplaced == []
+
+
+def test_api_routes_require_a_scope_and_browser_routes_never_use_one(app):
+    """/api/ routes are guarded by api_scope (Bearer credential of one org), except the
+    published spec and its docs page; a scope never guards a browser route."""
+    public_api = {"/api/v1/openapi.json", "/api/v1/docs"}
+    # Speaks for a person, so only a user's access token fits (the view checks for one).
+    user_token_only = {"/api/v1/me"}
+    wrong = []
+    for rule in app.url_map.iter_rules():
+        access = getattr(app.view_functions[rule.endpoint], "access_rule", None)
+        if rule.rule in user_token_only:
+            if access != AUTHENTICATED:
+                wrong.append((rule.rule, access))
+        elif rule.rule.startswith("/api/"):
+            expected_public = rule.rule in public_api
+            if (access == PUBLIC) != expected_public or (
+                not expected_public and access not in API_SCOPE_RULES
+            ):
+                wrong.append((rule.rule, access))
+        elif access in API_SCOPE_RULES:
+            wrong.append((rule.rule, access))
+    assert wrong == []

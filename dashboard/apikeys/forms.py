@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectMultipleField, StringField, widgets
+from wtforms.validators import DataRequired, Length, Optional
+
+from dashboard.permissions import GRANTABLE_SCOPES
+
+SCOPE_LABELS = {
+    "members:read": "Members: read",
+    "members:write": "Members: change roles, remove",
+    "invitations:read": "Invitations: read",
+    "invitations:write": "Invitations: create, revoke",
+    "usage:read": "Usage: read series",
+    "usage:write": "Usage: send events",
+    "audit:read": "Audit log: read",
+}
+
+
+class CreateKeyForm(FlaskForm):
+    name = StringField(
+        "Key name",
+        validators=[DataRequired(), Length(max=100)],
+        description="Say what uses it, e.g. “billing sync”.",
+    )
+    scopes = SelectMultipleField(
+        "Scopes",
+        choices=[(s.value, SCOPE_LABELS.get(s.value, s.value)) for s in GRANTABLE_SCOPES],
+        option_widget=widgets.CheckboxInput(),
+        widget=widgets.ListWidget(prefix_label=False),
+        validate_choice=True,
+    )
+    expires = DateField(
+        "Expires on (optional)",
+        validators=[Optional()],
+        description="Leave empty for a key that lasts until revoked.",
+    )
+
+
+class RevokeKeyForm(FlaskForm):
+    """CSRF only."""

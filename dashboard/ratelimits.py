@@ -1,0 +1,184 @@
+"""Rate limits (Flask-Limiter): the API by plan, sign-in and invitation acceptance by client.
+
+Two limiters share one store (Redis when REDIS_URL is set, so every worker and server counts
+together; in-memory otherwise):
+
+- ``api``: every authenticated /api/ call counts against its org and against its credential
+  (key functions read the credential resolved by dashboard/api/auth.py, never a header such as
+  X-Forwarded-For, so a client cannot reset its counter). If the store is down it fails open
+  to per-process memory counters: the API stays up, a little less strict.
+- ``strict``: POSTs to sign-in and invitation acceptance, per client address. If the store is
+  down these fail closed (503): guessing passwords must not get cheaper when Redis is down.
+
+Over a limit: 429 with Retry-After and RateLimit-Limit / -Remaining / -Reset (seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import current_app, g, render_template, request
+from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from limits.errors import StorageError
+
+from dashboard.errors import json_error, wants_json
+
+# endpoint -> config key of its per-client limit. Endpoints that do not exist are ignored.
+FAIL_CLOSED_ENDPOINTS = {
+    "auth.login": "LOGIN_RATE_LIMIT",
+}
+
+_API = "tenantdesk.api_limiter"
+
+
+def _principal():
+    return g.get("api_principal")
+
+
+def _plan_limit() -> str:
+    principal = _principal()
+    return f"{principal.rate_per_minute}/minute" if principal else ""
+
+
+def _org_key() -> str:
+    principal = _principal()
+    return f"org:{principal.org_id}" if principal else ""
+
+
+def _credential_key() -> str:
+    principal = _principal()
+    return principal.rate_key if principal else ""
+
+
+def _not_api() -> bool:
+    return _principal() is None
+
+
+def _fail_closed_limit() -> str:
+    name = FAIL_CLOSED_ENDPOINTS.get(request.endpoint or "")
+    return current_app.config.get(name, "") if name else ""
+
+
+def _not_fail_closed() -> bool:
+    return request.method != "POST" or request.endpoint not in FAIL_CLOSED_ENDPOINTS
+
+
+def _storage(app) -> tuple[str, dict]:
+    uri = app.config.get("REDIS_URL") or "memory://"
+    options: dict = {}
+    if uri.startswith(("redis", "rediss", "valkey")):
+        options = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    return uri, options
+
+
+def api_limiter(app=None) -> Limiter:
+    return (app or current_app).extensions[_API]
+
+
+def init_app(app) -> None:
+    uri, options = _storage(app)
+    prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "tenantdesk"
+    api = Limiter(
+        key_func=_credential_key,
+        application_limits=[
+            # All of an org's credentials together get the plan's budget ...
+            ApplicationLimit(
+                limit_provider=_plan_limit, key_function=_org_key, scope="api-org",
+                exempt_when=_not_api,
+            ),
+            # ... and so does each credential (the bucket named in the 429 when it is the one).
+            ApplicationLimit(
+                limit_provider=_plan_limit, key_function=_credential_key, scope="api-credential",
+                exempt_when=_not_api,
+            ),
+        ],
+        storage_uri=uri,
+        storage_options=dict(options),
+        strategy="fixed-window",
+        headers_enabled=False,  # written below, in the IETF RateLimit-* form
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+        key_prefix=f"{prefix}-api",
+    )
+    strict = Limiter(
+        key_func=get_remote_address,
+        application_limits=[
+            ApplicationLimit(
+                limit_provider=_fail_closed_limit,
+                key_function=get_remote_address,
+                scope=lambda endpoint: f"fail-closed:{endpoint}",
+                exempt_when=_not_fail_closed,
+            )
+        ],
+        storage_uri=uri,
+        storage_options={**options, "wrap_exceptions": True},
+        strategy="fixed-window",
+        headers_enabled=False,
+        swallow_errors=False,
+        in_memory_fallback_enabled=False,
+        key_prefix=f"{prefix}-strict",
+    )
+    api.init_app(app)
+    strict.init_app(app)
+    app.extensions[_API] = api
+
+    @app.after_request
+    def _rate_headers(response):
+        if request.path.startswith("/api/") and _principal() is not None:
+            _write_headers(api, response)
+        return response
+
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(exc: RateLimitExceeded):
+        if wants_json():
+            body, status = json_error(
+                429, "rate_limited", f"Rate limit exceeded ({exc.description}). Retry later."
+            )
+            response = current_app.make_response((body, status))
+        else:
+            response = current_app.make_response((
+                render_template(
+                    "errors/error.html", status=429,
+                    message="Too many attempts. Wait a minute and try again.",
+                ),
+                429,
+            ))
+        if "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = "60"
+        return response
+
+    @app.errorhandler(StorageError)
+    def _store_down(exc: StorageError):
+        current_app.logger.error("rate-limit store unavailable; failing closed: %s", exc)
+        message = "This is temporarily unavailable. Try again in a minute."
+        if wants_json():
+            response = current_app.make_response(json_error(503, "unavailable", message))
+        else:
+            response = current_app.make_response(
+                (render_template("errors/error.html", status=503, message=message), 503)
+            )
+        response.headers["Retry-After"] = "60"
+        return response
+
+
+def _write_headers(limiter: Limiter, response) -> None:
+    try:
+        windows = [
+            (lim.limit.amount, lim.window.remaining, lim.window.reset_time)
+            for lim in limiter.current_limits
+        ]
+    except Exception:  # store hiccup: headers are a courtesy, never an error
+        current_app.logger.warning("could not read rate-limit windows", exc_info=True)
+        return
+    if not windows:
+        return
+    amount, remaining, reset_at = min(windows, key=lambda w: (w[1], -w[2]))
+    reset_in = max(0, math.ceil(reset_at - time.time()))
+    response.headers["RateLimit-Limit"] = str(amount)
+    response.headers["RateLimit-Remaining"] = str(max(0, remaining))
+    response.headers["RateLimit-Reset"] = str(reset_in)
+    response.headers["RateLimit-Policy"] = f"{amount};w=60"
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, reset_in))
