@@ -114,6 +114,6 @@ def usage_series(query: SeriesQuery):
     principal = current_principal()
     report = reports.usage_report(
         tenancy.request_session(), principal.org_id, query.range,
-        metrics=(query.metric,) if query.metric else tuple(METRICS), plan=principal.org.plan,
+        metrics=(query.metric,) if query.metric else tuple(METRICS),
     )
     return UsageSeries.model_validate(reports.as_json(report))
