@@ -75,7 +75,8 @@ def make_app(database_urls, tmp_dir, **overrides):
         # (tests/support/dns_stub.py): no test ever queries the real DNS.
         "DNS_RESOLVER": "127.0.0.1:9",
         "DNS_TIMEOUT": 0.3,
-        # Likewise for the per-address request limits (tests of them set their own).
+        # Every test signs in from 127.0.0.1: per-address request limits out of the way
+        # (the tests of those limits set their own).
         "LOGIN_RATE_LIMIT": "100000/minute",
         "INVITE_ACCEPT_RATE_LIMIT": "100000/minute",
     }
