@@ -75,7 +75,8 @@ BAD_EVENTS = [
     ("invalid_quantity", event(quantity="10")),
     ("invalid_quantity", event(quantity=True)),
     ("invalid_quantity", event(quantity=2**63)),
-    ("timestamp_in_future", event(at=datetime.now(UTC) + timedelta(minutes=6))),
+    # An hour ahead: still past the 5-minute skew however late in the run this case executes.
+    ("timestamp_in_future", event(at=datetime.now(UTC) + timedelta(hours=1))),
     ("timestamp_too_old", event(at=datetime.now(UTC) - timedelta(days=36))),
     ("invalid_timestamp", {**event(), "timestamp": "2026-11-23T10:00:00"}),  # no offset
     ("invalid_timestamp", {**event(), "timestamp": "yesterday"}),
