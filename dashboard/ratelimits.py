@@ -28,6 +28,7 @@ from dashboard.errors import json_error, wants_json
 # endpoint -> config key of its per-client limit. Endpoints that do not exist are ignored.
 FAIL_CLOSED_ENDPOINTS = {
     "auth.login": "LOGIN_RATE_LIMIT",
+    "invitations.accept": "INVITE_ACCEPT_RATE_LIMIT",
 }
 
 _API = "tenantdesk.api_limiter"

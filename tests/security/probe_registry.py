@@ -197,6 +197,11 @@ def _external_id(org: ProbeOrg) -> str:
     return _partner(org)["external_id"]
 
 
+@provides("feature_key")
+def _feature_key(org: ProbeOrg) -> str:
+    return "sso"
+
+
 @provides("event_id", "audit_id")
 def _audit_event(org: ProbeOrg) -> str:
     return str(
@@ -326,6 +331,7 @@ AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
 # and still demand no trace of B in the answer and B's rows unchanged, but accept any
 # status below 500.
 NOT_REFERENCES: dict[str, str] = {
+    "feature_key": "feature keys are one global vocabulary; the answer is about the caller's org",
     "external_id": "a partner's external id is looked up within the calling provider only",
     "connection_id": "the SSO sign-in endpoints (SP metadata, OIDC callback) are public by"
                      " design: an IdP and a signed-out browser must reach them by id",

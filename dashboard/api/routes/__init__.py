@@ -5,4 +5,11 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Imported for their @operation side effects, in the order the docs list them.
-from dashboard.api.routes import audit, docs, features, org, usage  # noqa: E402, F401
+from dashboard.api.routes import (  # noqa: E402, F401
+    audit,
+    docs,
+    features,
+    members,
+    org,
+    usage,
+)

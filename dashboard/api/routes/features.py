@@ -22,12 +22,12 @@ class FeatureOut(Output):
     why: str
 
 
-@operation(bp, "GET", "/features/<key>", summary="Whether the organization has a feature",
+@operation(bp, "GET", "/features/<feature_key>", summary="Whether the organization has a feature",
            tag="Organization", scope=ApiScope.ORG_READ, response=FeatureOut)
-def get_feature(key: str):
+def get_feature(feature_key: str):
     """Answers from the org's plan, license and overrides as of this request (the same
     entitlements the dashboard's feature gates use). An unknown key is a 404."""
-    state = licenses.entitlements(tenancy.request_session()).features.get(key)
+    state = licenses.entitlements(tenancy.request_session()).features.get(feature_key)
     if state is None:
         raise ApiError(404, "unknown_feature", "There is no feature with that key.")
     return FeatureOut(
