@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask_wtf.csrf import CSRFProtect
 
-from dashboard.api.bearer import is_bearer_api_request
+from dashboard.api.bearer import csrf_exempt_api_request
 
 
 class BearerAwareCSRF(CSRFProtect):
-    """CSRF on every state-changing request, except /api/ calls authenticated by a Bearer
-    header alone (the cookie is not used for them; see dashboard/api/bearer.py)."""
+    """CSRF on every state-changing request, except /api/ calls no cookie can authenticate
+    (see dashboard/api/bearer.py)."""
 
     def protect(self, *args, **kwargs):
-        if is_bearer_api_request():
+        from flask import current_app
+
+        if csrf_exempt_api_request(current_app.config["SESSION_COOKIE_NAME"]):
             return None
         return super().protect(*args, **kwargs)
 

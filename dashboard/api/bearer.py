@@ -24,3 +24,12 @@ def bearer_token() -> str | None:
 
 def is_bearer_api_request() -> bool:
     return request.path.startswith(API_PREFIX) and bearer_token() is not None
+
+
+def csrf_exempt_api_request(session_cookie_name: str) -> bool:
+    """An /api/ call that no cookie can authenticate: a Bearer credential is sent (then the
+    cookie is not read), or no session cookie is sent at all (then there is nobody to
+    impersonate, and the call is refused as unauthenticated, 401, not as a CSRF failure)."""
+    if not request.path.startswith(API_PREFIX):
+        return False
+    return bearer_token() is not None or session_cookie_name not in request.cookies

@@ -46,6 +46,21 @@ RATE_HEADERS = {
 }
 
 
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL: the API refuses it (schemas.py)
+
+
+def _no_nul(node: Any) -> None:
+    """Say in the spec what the models enforce: no string may contain NUL."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(node):
+            node["pattern"] = NO_NUL
+        for value in node.values():
+            _no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul(value)
+
+
 def _path(rule: str) -> tuple[str, list[dict]]:
     params = []
     for converter, name in _RULE_PARAM.findall(rule):
@@ -163,7 +178,7 @@ def build(operations: list[Operation] | None = None) -> dict:
             }
         paths.setdefault(path, {})[op.method.lower()] = entry
 
-    return {
+    spec = {
         "openapi": "3.1.0",
         "info": {
             "title": "Tenantdesk API",
@@ -190,3 +205,6 @@ def build(operations: list[Operation] | None = None) -> dict:
             },
         },
     }
+    _no_nul(spec["paths"])
+    _no_nul(spec["components"]["schemas"])
+    return spec

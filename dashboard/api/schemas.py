@@ -5,22 +5,42 @@ bodies)."""
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _NoNul(BaseModel):
+    # PostgreSQL text cannot hold NUL; refuse it here as bad input, not later as a 500.
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
 
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class Body(BaseModel):
+class Body(_NoNul):
     """A JSON request body: exact types, no unknown fields (an 'org_id' is refused)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Query(BaseModel):
+class Query(_NoNul):
     """Query-string parameters: strings converted to the declared types; unknown ones refused."""
 
     model_config = ConfigDict(extra="forbid")

@@ -173,3 +173,18 @@ def test_a_users_access_token_works_within_the_users_permissions(client):
     factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
                       o=org.id, u=people["bob"].id)
     assert client.get("/api/v1/org", headers=headers).status_code == 401
+
+
+def test_csrf_is_skipped_only_when_no_cookie_can_authenticate(client):
+    org, people = api_org(owner="owner")
+    body = {"events": [{"metric": "seats", "quantity": 1, "idempotency_key": "k1",
+                        "timestamp": datetime.now(UTC).isoformat()}]}
+    # No cookie, no bearer: nobody to impersonate -> 401, not a CSRF error.
+    assert_json_error(client.post("/api/v1/usage/events", json=body), 401)
+    # Signed in with the cookie: the same call without the CSRF header is refused ...
+    login(client, people["owner"])
+    refused = client.post("/api/v1/usage/events", json=body)
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "csrf_failed"
+    # ... while a Bearer key is enough on its own (the cookie is then not read at all).
+    key, _ = factories.api_key(org, ["usage:write"])
+    assert client.post("/api/v1/usage/events", json=body, headers=bearer(key)).status_code == 200

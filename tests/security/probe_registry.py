@@ -303,6 +303,7 @@ FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
         "owner_email": "probe-owner@probe-neutral.example",
     },
     "partner.update_org": lambda a, b: {"name": "Probe Renamed", "plan": "free"},
+    "api.change_member_role": lambda a, b: {"role": "member"},
 }
 JSON_PREFIXES = ("/api/", "/partner/", "/scim/")
 
