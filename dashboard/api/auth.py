@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 
@@ -43,7 +43,6 @@ class ApiPrincipal:
     credential_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     role: str | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def org_id(self) -> uuid.UUID:

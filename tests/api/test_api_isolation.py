@@ -91,3 +91,23 @@ def test_bodies_naming_another_org_are_refused_and_change_nothing(client, a_and_
     assert count == 0
     query = client.get(f"/api/v1/members?org_id={b.id}", headers=h)
     assert query.status_code == 400 and "org_id" in json.dumps(query.get_json())
+
+
+def test_a_users_access_token_of_a_reaches_nothing_of_b_either(client, admin_engine, a_and_b):
+    from tests.helpers import bearer_headers, login
+
+    login(client, a_and_b["people_a"]["owner"])
+    h = bearer_headers(client)
+    b, bert = a_and_b["b"], a_and_b["people_b"]["bert"]
+    dump = RowDump(admin_engine, b.id)
+    before = dump.take()
+    for response in [
+        client.get(f"/api/v1/members/{bert.id}", headers=h),
+        client.patch(f"/api/v1/members/{bert.id}", json={"role": "admin"}, headers=h),
+        client.delete(f"/api/v1/members/{bert.id}", headers=h),
+        client.delete(f"/api/v1/invitations/{a_and_b['invitation_b']}", headers=h),
+    ]:
+        assert response.status_code == 404, response.get_json()
+        assert a_and_b["marker"] not in response.get_data(as_text=True)
+    assert client.get("/api/v1/org", headers=h).get_json()["id"] == str(a_and_b["a"].id)
+    assert dump.take() == before
