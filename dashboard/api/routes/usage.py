@@ -45,7 +45,9 @@ class QuotaWarning(Output):
     limit: int | None
     used: int
     hard: bool
+    period: str
     percent: float
+    exceeded: bool
 
 
 class UsageBatchResult(Output):
