@@ -19,6 +19,7 @@ from flask import (
     abort,
     current_app,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -71,7 +72,8 @@ def _safe_next(value: str | None) -> str | None:
 
 def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
           next_path: str | None = None, login_hint: str | None = None) -> Response:
-    """Send the browser to the connection's IdP (also used by the email-first login page)."""
+    """Send the browser to the connection's IdP (also used by the email-first login page and
+    the connection test): a 303 for a GET, the continue page for a form POST."""
     db = tenancy.request_session()
     conn = service.load_connection(db, connection_id)
     if conn is None:
@@ -91,6 +93,11 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
     service.start_request(db, conn, request_id, purpose=purpose, user_id=user_id,
                           next_path=_safe_next(next_path), pending=pending)
     session[PENDING_KEY] = [*session.get(PENDING_KEY, [])[-(MAX_PENDING - 1):], request_id]
+    if request.method == "POST":
+        # Browsers apply CSP form-action to the redirect that answers a form POST, and ours
+        # is 'self': a 303 to the IdP would be blocked. A same-origin page that moves on by
+        # meta refresh (which form-action does not govern) keeps the policy strict.
+        return make_response(render_template("sso/continue.html", url=url), 200)
     return redirect(url, 303)
 
 

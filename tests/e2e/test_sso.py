@@ -47,7 +47,7 @@ def _through_the_idp(page: Page, saml_idp: SamlIdpServer, email: str) -> None:
 
 
 def test_sso_required_member_links_and_signs_in_through_the_idp(new_context, saml_idp):
-    page = new_context(bypass_csp=True).new_page()  # see test_sso_reaches_the_idp_under_...
+    page = new_context().new_page()  # the real CSP (form-action 'self') applies
     setup = saml_org(saml_idp.idp, require_sso=True)
     # A domain the sign-in form accepts (it refuses special-use names such as .test).
     domain = factories.SsoDomainFactory(
@@ -81,12 +81,8 @@ def test_sso_required_member_links_and_signs_in_through_the_idp(new_context, sam
     sign_out(page)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG for the SSO area: the page CSP's form-action 'self' also covers the redirect that "
-    "follows a form POST, so Chrome blocks POST /login (email first) or /sso/start -> 303 "
-    "to the IdP (console: \"Sending form data to '...' violates ... form-action 'self'\"). "
-    "Send the browser on with a same-origin page (link or meta refresh) or allow the IdP "
-    "origin in form-action; then drop this marker and bypass_csp above."))
+# form-action 'self' also governs the redirect that answers a form POST; starting SSO answers
+# with a same-origin page that moves on by meta refresh, which the CSP leaves alone.
 def test_sso_reaches_the_idp_under_the_real_csp(page, saml_idp):
     setup = saml_org(saml_idp.idp, require_sso=True)
     domain = factories.SsoDomainFactory(
