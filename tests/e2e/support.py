@@ -62,8 +62,14 @@ def expect_sign_in_page(page: Page) -> None:
 
 
 def nav_to(page: Page, label: str) -> None:
-    """Follow a link of the org's side navigation ("Members", "Usage", "Audit log", ...)."""
-    page.get_by_role("navigation", name="Organization").get_by_role("link", name=label).click()
+    """Follow a link of the org's side navigation ("Members", "Usage", "Audit log", ...).
+
+    Returns once the new page has loaded: htmx wires up its triggers on DOMContentLoaded, and
+    a select changed before that sends nothing (a flaky step under load otherwise)."""
+    link = page.get_by_role("navigation", name="Organization").get_by_role("link", name=label)
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(f"**{href}")
 
 
 def staff_set_feature(page: Page, org, feature: str, state: str) -> None:
