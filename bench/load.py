@@ -24,7 +24,9 @@ class SignedIn:
     csrf: str  # the session's CSRF token, for POSTs
 
 
-def sign_in(base: str, email: str, password: str) -> SignedIn:
+def sign_in(base: str, email: str, password: str, org_path: str | None = None) -> SignedIn:
+    """Sign in through the form; with ``org_path`` (``/o/<slug>/``), make that org the active
+    one (a deep link to another org goes through the switch and reissues the token)."""
     with requests.Session() as http:
         form = http.get(f"{base}/login", timeout=30)
         csrf = _CSRF.search(form.text)
@@ -36,6 +38,10 @@ def sign_in(base: str, email: str, password: str) -> SignedIn:
         )
         if answer.status_code != 302:
             raise RuntimeError(f"sign-in of {email} answered {answer.status_code}")
+        if org_path:
+            landed = http.get(f"{base}{org_path}", timeout=30)  # follows the switch
+            if landed.status_code != 200:
+                raise RuntimeError(f"{email} could not open {org_path}: {landed.status_code}")
         page = http.get(f"{base}/switcher", timeout=30)  # any signed-in page has the token
         token = _CSRF.search(page.text)
         assert token, "signed-in page has no CSRF token"

@@ -211,7 +211,8 @@ def prepare(target: Target) -> dict:
 
 
 def sign_in_all(target: Target) -> None:
-    users = [load.sign_in(target.base, email, target.dataset.password)
+    home = f"/o/{target.dataset.big_org['slug']}/"  # earlier runs may have left another org
+    users = [load.sign_in(target.base, email, target.dataset.password, home)
              for email in target.dataset.logins]
     half = len(users) // 2
     target.readers, target.switchers = users[:half], users[half:]
