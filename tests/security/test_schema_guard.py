@@ -84,6 +84,13 @@ def test_runtime_role_is_powerless(admin_engine):
         " WHERE n.nspname = 'public' AND r.rolname = :r", r=APP_ROLE,
     )
     assert owned == []
+    # A member of another role can SET ROLE to it or act with its ownership.
+    memberships = rows(
+        admin_engine,
+        "SELECT b.rolname FROM pg_roles b, pg_roles a WHERE a.rolname = :r"
+        " AND b.oid <> a.oid AND pg_has_role(a.oid, b.oid, 'MEMBER')", r=APP_ROLE,
+    )
+    assert memberships == []
 
 
 @pytest.mark.parametrize("privilege", ["TRUNCATE", "TRIGGER", "REFERENCES"])
@@ -197,3 +204,16 @@ def test_runtime_role_cannot_switch_row_security_off(database_urls):
         conn.execute("SET row_security = off")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM memberships").fetchone()
+
+
+def test_every_table_lives_in_the_guarded_schema(admin_engine):
+    """The guards above read schema public; a table elsewhere would escape them all."""
+    elsewhere = rows(
+        admin_engine,
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname <> 'public'"
+        " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " AND n.nspname NOT LIKE 'pg\\_%'",
+    )
+    assert elsewhere == []
