@@ -41,15 +41,22 @@ def connect(urls: provisioning.DatabaseUrls, pool_size: int = 10) -> Database:
 
 
 FIX_ROLES_HINT = (
-    "Connect the app as a role that is not a superuser, has NOBYPASSRLS and owns no table "
+    "Connect the app as a role that is not a superuser, has NOBYPASSRLS, owns no table and "
+    "is a member of no role that does "
     "(see README, 'Running on your own PostgreSQL'): "
-    "ALTER ROLE <role> NOSUPERUSER NOBYPASSRLS; and run migrations as the owner role via "
+    "ALTER ROLE <role> NOSUPERUSER NOBYPASSRLS; REVOKE <owner role> FROM <role>; and run "
+    "migrations as the owner role via "
     "MIGRATION_DATABASE_URL."
 )
 
 
 def check_runtime_role(engine: Engine) -> None:
-    """Refuse to run when RLS would not bind the runtime role."""
+    """Refuse to run when RLS would not bind the runtime role.
+
+    Membership counts as much as the role's own attributes: a member of the owner role acts
+    as the owner (ALTER TABLE ... NO FORCE ROW LEVEL SECURITY), and a member of a superuser
+    or BYPASSRLS role (the definer role included) can SET ROLE to it.
+    """
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -57,7 +64,10 @@ def check_runtime_role(engine: Engine) -> None:
                 " (SELECT count(*) FROM pg_class c"
                 "   JOIN pg_namespace n ON n.oid = c.relnamespace"
                 "  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')"
-                "    AND c.relowner = r.oid) AS owned"
+                "    AND pg_has_role(r.oid, c.relowner, 'MEMBER')) AS owned,"
+                " ARRAY(SELECT p.rolname FROM pg_roles p"
+                "  WHERE p.oid <> r.oid AND (p.rolsuper OR p.rolbypassrls)"
+                "    AND pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY 1) AS powerful"
                 " FROM pg_roles r WHERE r.rolname = current_user"
             )
         ).one()
@@ -67,7 +77,9 @@ def check_runtime_role(engine: Engine) -> None:
     if row.rolbypassrls:
         problems.append("has BYPASSRLS")
     if row.owned:
-        problems.append(f"owns {row.owned} table(s)")
+        problems.append(f"owns {row.owned} table(s) (or is a member of their owner)")
+    if row.powerful:
+        problems.append(f"is a member of {', '.join(row.powerful)} (superuser or BYPASSRLS)")
     if problems:
         raise UnsafeDatabaseRole(
             f"Refusing to start: database role {row.rolname!r} {', '.join(problems)}, so "

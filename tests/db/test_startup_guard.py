@@ -54,3 +54,26 @@ def test_concurrent_bootstrap_is_safe(database_urls):
         assert len({r.runtime for r in results}) == 1
     finally:
         provisioning.drop_database(admin, name)
+
+
+@pytest.mark.parametrize(("granted", "complaint"), [
+    ("tenantdesk_owner", "member of their owner"),  # could ALTER TABLE ... NO FORCE RLS
+    ("tenantdesk_definer", "member of tenantdesk_definer"),  # could SET ROLE to a BYPASSRLS role
+])
+def test_refuses_a_role_that_inherits_power(database_urls, admin_engine, tmp_path, granted,
+                                            complaint):
+    from sqlalchemy import text
+
+    probe = f"td_member_of_{granted.removeprefix('tenantdesk_')}"
+    database = database_urls.runtime.rsplit("/", 1)[1].split("?")[0]
+    with admin_engine.begin() as conn:
+        conn.execute(text(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{probe}')"
+            f" THEN CREATE ROLE {probe} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$"
+        ))
+        conn.execute(text(f"GRANT {granted} TO {probe}"))
+        conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {probe}'))
+    url = provisioning.url_for_role(database_urls.admin, probe, database)
+    unsafe = provisioning.DatabaseUrls(runtime=url, owner=database_urls.owner)
+    with pytest.raises(UnsafeDatabaseRole, match=complaint):
+        make_app(unsafe, tmp_path)
