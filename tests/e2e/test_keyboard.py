@@ -48,7 +48,7 @@ def test_sign_in_switch_and_sign_out_with_the_keyboard_only(page):
     page.goto("/login")
     expect(page.get_by_label("Email")).to_be_focused()  # autofocus
     page.keyboard.type(user.email)
-    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # email first; the password step focuses the password
     expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type(TEST_PASSWORD)
     page.keyboard.press("Enter")
