@@ -100,11 +100,13 @@ def provision(external_id: str):
 
 def _provision_extras(session, org, body) -> dict:
     """The owner's invitation and the initial org API key, in the provisioning transaction."""
+    from dashboard.apikeys import service as apikeys
+    from dashboard.apikeys.web import hmac_key
     from dashboard.audit.service import Actor
     from dashboard.members import invitations, roles
     from dashboard.members.seats import seat_limit
     from dashboard.members.web import queue_invitation_mail
-    from dashboard.permissions import ALL_PERMISSIONS
+    from dashboard.permissions import ALL_PERMISSIONS, GRANTABLE_SCOPES
 
     # The provider acts with an owner's authority inside the org it is creating.
     editor = roles.Editor(user_id=None, role="owner", permissions=ALL_PERMISSIONS)
@@ -121,8 +123,16 @@ def _provision_extras(session, org, body) -> dict:
         raise service.PartnerError(422, "owner_invitation_refused", exc.message) from exc
     queue_invitation_mail(session, result.issued, org.name, g.provider.name)
     issued = result.issued[0]
-    return {"owner_invitation": {"id": str(issued.id), "email": issued.email,
-                                 "expires_at": issued.expires_at.isoformat()}}
+    key = apikeys.create_key(
+        session, org_id=org.id, name="Initial key (provisioning)",
+        scopes=[s.value for s in GRANTABLE_SCOPES], expires_at=None, created_by=None,
+        hmac_key=hmac_key(), actor=actor,
+    )
+    return {
+        "owner_invitation": {"id": str(issued.id), "email": issued.email,
+                             "expires_at": issued.expires_at.isoformat()},
+        "initial_api_key": {"id": str(key.id), "name": key.name, "secret": key.plaintext},
+    }
 
 
 @bp.route("/orgs")

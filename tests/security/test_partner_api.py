@@ -254,3 +254,21 @@ def test_provisioning_invites_the_first_owner_by_real_mail(
         assert count == 1
     finally:
         mailing_app.extensions["tenantdesk.db"].dispose()
+
+
+def test_provisioning_returns_a_working_initial_api_key_once(client, provider):
+    _, headers = provider
+    payload = body()
+    first = provision(client, headers, "key-1", payload)
+    key = first.json["initial_api_key"]
+    assert key["secret"].startswith("td_live_")
+    me = client.get("/api/v1/org", headers={"Authorization": f"Bearer {key['secret']}"})
+    assert me.status_code == 200 and me.json["slug"] == payload["slug"]
+    again = provision(client, headers, "key-1", payload)
+    assert again.json["initial_api_key"] == key  # the same key, replayed, not a second one
+    count = factories.execute("SELECT count(*) FROM org_credentials WHERE org_id = :o"
+                              " AND kind = 'api_key'", o=first.json["org"]["id"]).scalar()
+    assert count == 1
+    stored = factories.execute("SELECT secret_hash FROM org_credentials WHERE org_id = :o",
+                               o=first.json["org"]["id"]).scalar()
+    assert key["secret"].encode() not in bytes(stored)
