@@ -183,6 +183,8 @@ def _page(token: str, form: AcceptNewAccountForm | None = None, status: int = 20
     if principal is not None:
         if principal.email.lower() != view.email.lower():
             return _problem_page("wrong_email", view, signed_in_as=principal.email)
+        if any(o.org_id == view.org_id for o in auth_service.user_orgs(db)):
+            return _problem_page("already_member", view)
         return render_template("members/accept.html", view=view, mode="confirm",
                                form=ConfirmForm(formdata=None), error=error), status
     if service.find_user(db, view.email) is not None:

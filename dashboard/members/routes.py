@@ -91,6 +91,10 @@ def remove(user_id: uuid.UUID):
         abort(404)
     form = ConfirmForm()
     if request.method == "GET":
+        if row.is_self:
+            return redirect(url_for("members.leave"), 303)
+        if not row.can_remove:  # no confirmation page for a removal that would be refused
+            return problem(f"You cannot remove someone who is {row.role.name}.", 403)
         return render_template("members/remove.html", row=row, form=form)
     if not form.validate_on_submit():
         return problem("Your form expired. Reload the page and try again.", 400)

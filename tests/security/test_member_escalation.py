@@ -219,3 +219,12 @@ def test_unknown_roles_and_permissions_are_form_errors(client, org_people):
         assert response.status_code == 400, data
         assert "field-error" in response.get_data(as_text=True)
     assert state(org) == before
+
+
+def test_no_confirmation_page_for_a_removal_that_would_be_refused(client, org_people):
+    org, people = org_people
+    login(client, people["adam"])
+    assert client.get(f"/o/{org.slug}/members/{people['owner'].id}/remove").status_code == 403
+    assert client.get(f"/o/{org.slug}/members/{people['bob'].id}/remove").status_code == 200
+    own = client.get(f"/o/{org.slug}/members/{people['adam'].id}/remove")
+    assert own.status_code == 303 and own.headers["Location"].endswith(f"/o/{org.slug}/leave")
