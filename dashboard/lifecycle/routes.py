@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from flask import (
     Blueprint,
     abort,
@@ -13,7 +10,6 @@ from flask import (
     g,
     redirect,
     render_template,
-    send_file,
     url_for,
 )
 from sqlalchemy import select, update
@@ -21,7 +17,8 @@ from sqlalchemy import select, update
 from dashboard import navigation, tenancy
 from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
-from dashboard.lifecycle import export, service
+from dashboard.lifecycle import service
+from dashboard.lifecycle.download import send_export
 from dashboard.lifecycle.forms import CancelDeletionForm, ScheduleDeletionForm, StaffAccessForm
 from dashboard.models import Organization
 from dashboard.permissions import Permission, requires
@@ -105,19 +102,4 @@ def staff_access():
 def download_export():
     session = tenancy.request_session()
     org = _org(session)
-    folder = Path(tempfile.mkdtemp(prefix="tenantdesk-export-"))
-    result = export.write_export(session, org.id, folder / f"{org.slug}-export.zip")
-    record_audit(session, org_id=org.id, actor=request_actor(), action="org.export",
-                 target=f"org:{org.slug}", details={"sha256": result.sha256,
-                                                    "rows": result.row_counts})
-    response = send_file(result.path, mimetype="application/zip", as_attachment=True,
-                         download_name=result.path.name)
-    response.headers["X-Export-SHA256"] = result.sha256
-    response.call_on_close(lambda: _remove(folder))
-    return response
-
-
-def _remove(folder: Path) -> None:
-    for child in folder.iterdir():
-        child.unlink()
-    folder.rmdir()
+    return send_export(session, org.id, org.slug, request_actor())

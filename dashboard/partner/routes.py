@@ -171,22 +171,14 @@ def org_usage(org_id):
 @bp.route("/orgs/<uuid:org_id>/export")
 @partner_api
 def org_export(org_id):
-    import tempfile
-    from pathlib import Path
-
-    from flask import send_file
-
-    from dashboard.lifecycle import export
+    from dashboard.audit.service import Actor
+    from dashboard.lifecycle.download import send_export
 
     org = service.get_org(tenancy.request_session(), org_id)
     session = tenancy.bind_request(service.context_for(g.provider, org.id))
-    folder = Path(tempfile.mkdtemp(prefix="tenantdesk-export-"))
-    result = export.write_export(session, org.id, folder / f"{org.slug}-export.zip")
-    response = send_file(result.path, mimetype="application/zip", as_attachment=True,
-                         download_name=result.path.name)
-    response.headers["X-Export-SHA256"] = result.sha256
-    response.call_on_close(lambda: (result.path.unlink(), folder.rmdir()))
-    return response
+    actor = Actor(label=f"provider:{g.provider.name}", ip=request.remote_addr,
+                  user_agent=request.headers.get("User-Agent", ""))
+    return send_export(session, org.id, org.slug, actor)
 
 
 @bp.route("/orgs/<uuid:org_id>", methods=["DELETE"])
