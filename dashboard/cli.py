@@ -76,10 +76,18 @@ def _serve(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from dashboard import create_app
+    from dashboard.config import served_url
 
     _stop_on_sigterm()
+    # Links we publish follow the address actually served unless BASE_URL says otherwise.
+    os.environ["HOST"], os.environ["PORT"] = host, str(port)
     app = create_app()
-    click.echo(f"Tenantdesk is running on http://{host}:{port}/  (Ctrl-C to stop)")
+    served = served_url(host, port)
+    base = app.config["BASE_URL"].rstrip("/")
+    if base != served:
+        click.echo(f"Note: links in mail and SSO metadata use BASE_URL={base}, not {served}; "
+                   "that is right behind a proxy, wrong otherwise.", err=True)
+    click.echo(f"Tenantdesk is running on {served}/  (Ctrl-C to stop)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
@@ -95,6 +103,7 @@ def run(host: str, port: int) -> None:
     _stop_on_sigterm()
     # Development: SSO connections may point at an IdP on this machine.
     os.environ.setdefault("ALLOW_PRIVATE_METADATA_URLS", "1")
+    os.environ["HOST"], os.environ["PORT"] = host, str(port)
     migrations.upgrade(_urls().owner)
     _seed()
     _serve(host, port)

@@ -26,6 +26,17 @@ def _persistent_secret(instance: Path, name: str) -> str:
     return path.read_text().strip()
 
 
+_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared, never bound
+
+
+def served_url(host: str, port: str | int) -> str:
+    """The http URL of a local server on host:port (a wildcard host reads as loopback)."""
+    host = "127.0.0.1" if host in _WILDCARD_HOSTS else host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def from_environment() -> dict:
     instance = _instance_path()
     env = os.environ.get
@@ -54,7 +65,9 @@ def from_environment() -> dict:
         "DEV_MAIL_VIEWER": env("TENANTDESK_DEV_MAIL", "0") == "1",
         "INVITATION_TTL_DAYS": int(env("INVITATION_TTL_DAYS", "7")),
         "REDIS_URL": env("REDIS_URL"),
-        "BASE_URL": env("BASE_URL", "http://127.0.0.1:5000"),
+        # The address in every link we publish (mail, SSO metadata, redirect URIs). Unset:
+        # derived from HOST and PORT, the address `tenantdesk run/serve` listens on.
+        "BASE_URL": env("BASE_URL") or served_url(env("HOST", "127.0.0.1"), env("PORT", "5000")),
         "SESSION_COOKIE_SECURE": env("SESSION_COOKIE_SECURE", "0") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -26,26 +26,13 @@ from dashboard.auth.principal import client_info, issue_token
 from dashboard.auth.switching import switch_to
 from dashboard.models import User
 from dashboard.permissions import authenticated, public
+from dashboard.redirects import safe_next
 from dashboard.sso import login as sso_login
 from dashboard.sso import service as sso_service
 
 bp = Blueprint("auth", __name__)
 
 SEARCH_ABOVE = 8  # the switcher shows a search box when the user has more orgs than this
-
-
-def _safe_next(value: str | None) -> str | None:
-    """A local path to go back to, or None. Control characters and backslashes are refused:
-    browsers drop tabs and newlines, so "/<TAB>/evil.example" would become "//evil.example"."""
-    if (
-        value
-        and len(value) <= 2000
-        and value.startswith("/")
-        and not value.startswith("//")
-        and not any(ch == "\\" or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value)
-    ):
-        return value
-    return None
 
 
 @bp.route("/")
@@ -76,7 +63,7 @@ def login():
         connection_id = sso_service.connection_for_email(
             tenancy.request_session(), form.email.data)
         if connection_id is not None and not password_step:
-            return sso_login.begin(connection_id, next_path=_safe_next(request.args.get("next")),
+            return sso_login.begin(connection_id, next_path=safe_next(request.args.get("next")),
                                    login_hint=form.email.data)
         if password_step:
             form.password.errors = ["Enter your password."]
@@ -139,7 +126,7 @@ def _sign_in(user: User):
         record.id, user.id, org.org_id if org else None, org.role if org else None,
         keep_csrf=False,
     )
-    target = _safe_next(request.args.get("next"))
+    target = safe_next(request.args.get("next"))
     if target:
         return redirect(target)
     if org is None:
@@ -193,7 +180,7 @@ def switch():
     else:
         via = "switched-page" if request.form.get("via") == "switched-page" else "switcher"
         permissions = switch_to(target, via=via)
-    landing = same_page_in_org(_safe_next(form.next.data), target.slug, permissions)
+    landing = same_page_in_org(safe_next(form.next.data), target.slug, permissions)
     if request.headers.get("HX-Request"):
         response = current_app.response_class(status=204)
         response.headers["HX-Redirect"] = landing
@@ -226,7 +213,7 @@ def switcher():
         total=total,
         query=query,
         searchable=total > SEARCH_ABOVE,
-        next_path=_safe_next(request.args.get("next")) or "",
+        next_path=safe_next(request.args.get("next")) or "",
     )
 
 
@@ -243,5 +230,5 @@ def switched():
         "errors/switched.html",
         wanted=wanted,
         active=g.get("membership"),
-        next_path=_safe_next(request.args.get("next")) or "",
+        next_path=safe_next(request.args.get("next")) or "",
     )

@@ -34,6 +34,7 @@ from dashboard.audit.web import request_actor
 from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.permissions import public
+from dashboard.redirects import safe_next
 from dashboard.security import csrf
 from dashboard.sso import crypto, forms, oidc, saml, service
 
@@ -61,12 +62,6 @@ def _key() -> bytes:
     return crypto.key_from_config(current_app.config)
 
 
-def _safe_next(value: str | None) -> str | None:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value[:2000]
-    return None
-
-
 # ----------------------------------------------------------------------------- start
 
 
@@ -91,7 +86,7 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
         return _refused(conn.id, service.LoginRefused(
             "the identity provider cannot be reached", getattr(exc, "reason", str(exc))), 502)
     service.start_request(db, conn, request_id, purpose=purpose, user_id=user_id,
-                          next_path=_safe_next(next_path), pending=pending)
+                          next_path=safe_next(next_path), pending=pending)
     session[PENDING_KEY] = [*session.get(PENDING_KEY, [])[-(MAX_PENDING - 1):], request_id]
     if request.method == "POST":
         # Browsers apply CSP form-action to the redirect that answers a form POST, and ours
@@ -237,7 +232,7 @@ def _open_session(conn, signed: service.SignedIn, login: service.ExternalLogin,
                           "new_member": signed.created_membership, "linked": linked})
     issue_token(record.id, signed.user.id, signed.org.org_id, signed.org.role, keep_csrf=False)
     g.principal = None
-    return redirect(_safe_next(next_path) or url_for("orgs.home", slug=signed.org.slug), 303)
+    return redirect(safe_next(next_path) or url_for("orgs.home", slug=signed.org.slug), 303)
 
 
 def _show_test(conn, row, login: service.ExternalLogin):
