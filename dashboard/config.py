@@ -97,5 +97,10 @@ def from_environment() -> dict:
         # Sign-in and invitation acceptance, per client address; these fail closed.
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "30/minute"),
         "INVITE_ACCEPT_RATE_LIMIT": env("INVITE_ACCEPT_RATE_LIMIT", "30/minute"),
+        # Anonymous SSO endpoints (start, ACS, OIDC callback), per address and per connection.
+        "SSO_RATE_LIMIT_PER_IP": env("SSO_RATE_LIMIT_PER_IP", "30/minute"),
+        "SSO_RATE_LIMIT_PER_CONNECTION": env("SSO_RATE_LIMIT_PER_CONNECTION", "600/minute"),
+        # OIDC discovery documents and JWKS are reused this long (seconds).
+        "OIDC_CACHE_SECONDS": int(env("OIDC_CACHE_SECONDS", "600")),
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", "tenantdesk"),
     }

@@ -9,6 +9,9 @@ together; in-memory otherwise):
   to per-process memory counters: the API stays up, a little less strict.
 - ``strict``: POSTs to sign-in and invitation acceptance, per client address. If the store is
   down these fail closed (503): guessing passwords must not get cheaper when Redis is down.
+  The anonymous SSO endpoints (start, SAML ACS, OIDC callback, pick-up) count there too, per
+  client address and per connection, on every method: each one makes us write a row or call
+  the customer's IdP.
 
 Over a limit: 429 with Retry-After and RateLimit-Limit / -Remaining / -Reset (seconds).
 """
@@ -30,6 +33,11 @@ FAIL_CLOSED_ENDPOINTS = {
     "auth.login": "LOGIN_RATE_LIMIT",
     "invitations.accept": "INVITE_ACCEPT_RATE_LIMIT",
 }
+
+# Anonymous SSO endpoints: limited per client address and per connection.
+SSO_ENDPOINTS = frozenset({
+    "sso_login.start", "sso_login.acs", "sso_login.oidc_callback", "sso_login.complete",
+})
 
 _API = "tenantdesk.api_limiter"
 
@@ -64,6 +72,23 @@ def _fail_closed_limit() -> str:
 
 def _not_fail_closed() -> bool:
     return request.method != "POST" or request.endpoint not in FAIL_CLOSED_ENDPOINTS
+
+
+def _not_sso() -> bool:
+    return request.endpoint not in SSO_ENDPOINTS
+
+
+def _sso_ip_limit() -> str:
+    return current_app.config["SSO_RATE_LIMIT_PER_IP"]
+
+
+def _sso_connection_limit() -> str:
+    return current_app.config["SSO_RATE_LIMIT_PER_CONNECTION"]
+
+
+def _sso_connection_key() -> str:
+    # Routes without a connection in the URL (the pick-up) share one bucket.
+    return f"sso-connection:{(request.view_args or {}).get('connection_id', 'pickup')}"
 
 
 def _storage(app) -> tuple[str, dict]:
@@ -111,7 +136,15 @@ def init_app(app) -> None:
                 key_function=get_remote_address,
                 scope=lambda endpoint: f"fail-closed:{endpoint}",
                 exempt_when=_not_fail_closed,
-            )
+            ),
+            ApplicationLimit(
+                limit_provider=_sso_ip_limit, key_function=get_remote_address,
+                scope="sso-ip", exempt_when=_not_sso,
+            ),
+            ApplicationLimit(
+                limit_provider=_sso_connection_limit, key_function=_sso_connection_key,
+                scope="sso-connection", exempt_when=_not_sso,
+            ),
         ],
         storage_uri=uri,
         storage_options={**options, "wrap_exceptions": True},

@@ -43,11 +43,13 @@ bp = Blueprint("sso_login", __name__)
 PENDING_KEY = "sso_pending"  # request ids this browser started (state / AuthnRequest ID)
 LINK_KEY = "sso_link"
 MAX_PENDING = 5
+NOT_THIS_BROWSER = "this sign-in was not started in this browser; start again"
 
 
 def net() -> oidc.Net:
     return oidc.Net(allow_private=bool(current_app.config["ALLOW_PRIVATE_METADATA_URLS"]),
-                    timeout=float(current_app.config["SSO_FETCH_TIMEOUT"]))
+                    timeout=float(current_app.config["SSO_FETCH_TIMEOUT"]),
+                    cache_seconds=float(current_app.config["OIDC_CACHE_SECONDS"]))
 
 
 def oidc_redirect_uri(connection_id) -> str:
@@ -131,12 +133,19 @@ def acs(connection_id: uuid.UUID):
     conn = service.load_connection(db, connection_id)
     if conn is None or conn.kind != "saml":
         abort(404)
+    if request.method == "GET":
+        # HTTP-Redirect binding: a GET anyone can fire from another site (an <img>), so it
+        # changes nothing and writes nothing unless it answers a login this browser started.
+        try:
+            value = base64.b64encode(saml.inflate_capped(request.args.get("SAMLResponse", "")))
+        except saml.SamlRefused as exc:
+            return _refused(None, service.LoginRefused(exc.reason))
+        value = value.decode()
+        if saml.peek_in_response_to(value) not in session.get(PENDING_KEY, []):
+            return _refused(None, service.LoginRefused(NOT_THIS_BROWSER))
+    else:
+        value = request.form.get("SAMLResponse", "")
     try:
-        if request.method == "GET":  # HTTP-Redirect binding: inflate with a cap
-            value = request.args.get("SAMLResponse", "")
-            value = base64.b64encode(saml.inflate_capped(value)).decode()
-        else:
-            value = request.form.get("SAMLResponse", "")
         request_id = service.accept_saml_response(db, conn, _sp(conn.id), value)
     except saml.SamlRefused as exc:
         return _refused(conn.id, service.LoginRefused(exc.reason, exc.detail))
@@ -149,13 +158,14 @@ def acs(connection_id: uuid.UUID):
 @public
 def complete(request_id: str):
     db = tenancy.request_session()
+    # A GET: nothing is taken unless this browser started the login (IdP-initiated results
+    # are named by 32 random bytes only the ACS's redirect knows).
+    if not request_id.startswith("idp_") and not _claim_pending(request_id):
+        return _refused(None, service.LoginRefused(NOT_THIS_BROWSER))
     row = service.pick_up_saml_result(db, request_id[:128])
     if row is None:
         return _refused(None, service.LoginRefused("this sign-in has expired or was already "
                                                    "used; start again"))
-    if row.purpose != "idp_initiated" and not _claim_pending(request_id):
-        return _refused(row.connection_id, service.LoginRefused(
-            "the sign-in was started in another browser", "no pending request in session"))
     conn = service.load_connection(db, row.connection_id)
     if conn is None:
         abort(404)
@@ -173,10 +183,8 @@ def oidc_callback(connection_id: uuid.UUID):
     if conn is None or conn.kind != "oidc":
         abort(404)
     state = request.args.get("state", "")[:128]
-    if not state or not _claim_pending(state):
-        return _refused(conn.id, service.LoginRefused(
-            "the sign-in state does not match a login started in this browser",
-            "state mismatch"))
+    if not state or not _claim_pending(state):  # a cross-site GET: write nothing
+        return _refused(None, service.LoginRefused(NOT_THIS_BROWSER))
     row = service.take_oidc_request(db, conn, state)
     if row is None:
         return _refused(conn.id, service.LoginRefused("this sign-in has expired or was "

@@ -9,6 +9,7 @@ All HTTP goes through fetch.guard (SSRF-safe, no redirects, time and size limits
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 
@@ -58,6 +59,48 @@ class Net:
 
     allow_private: bool
     timeout: float = 5.0
+    cache_seconds: float = 0.0  # reuse discovery documents and JWKS this long
+
+
+class _DocumentCache:
+    """Discovery documents and JWKS by URL, for ``cache_seconds``: an anonymous /sso/start
+    must not make us fetch the customer's discovery document every time. Bounded in size;
+    failures are never cached."""
+
+    MAX_ENTRIES = 1000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, bool], tuple[float, dict]] = {}
+
+    def get(self, url: str, net: Net) -> dict | None:
+        if net.cache_seconds <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get((url, net.allow_private))
+        if entry and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
+    def put(self, url: str, net: Net, document: dict) -> None:
+        if net.cache_seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[(url, net.allow_private)] = (time.monotonic() + net.cache_seconds,
+                                                       document)
+
+
+_documents = _DocumentCache()
+
+
+def _get_cached_json(url: str, net: Net, *, fresh: bool = False) -> dict:
+    document = None if fresh else _documents.get(url, net)
+    if document is None:
+        document = _get_json(url, net)
+        _documents.put(url, net, document)
+    return document
 
 
 def _get_json(url: str, net: Net) -> dict:
@@ -84,7 +127,7 @@ def normalize_issuer(issuer: str, net: Net) -> str:
 def discover(issuer: str, net: Net) -> Provider:
     """OpenID Connect Discovery; the document must name exactly this issuer (Discovery 4.3)."""
     issuer = normalize_issuer(issuer, net)
-    document = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", net)
+    document = _get_cached_json(issuer.rstrip("/") + "/.well-known/openid-configuration", net)
     if document.get("issuer") != issuer:
         raise OidcError(
             "The discovery document names another issuer "
@@ -155,12 +198,12 @@ def finish(config: ClientConfig, provider: Provider, net: Net, params: dict,
 
 def verify_id_token(config: ClientConfig, provider: Provider, net: Net, id_token: str,
                     nonce: str) -> dict:
-    keys = KeySet.import_key_set(_get_json(provider.jwks_uri, net))
+    keys = KeySet.import_key_set(_get_cached_json(provider.jwks_uri, net))
     try:
         try:
             token = jwt.decode(id_token, keys, algorithms=ALLOWED_ALGS)
         except InvalidKeyIdError:  # keys rotated since: fetch them again, once
-            keys = KeySet.import_key_set(_get_json(provider.jwks_uri, net))
+            keys = KeySet.import_key_set(_get_cached_json(provider.jwks_uri, net, fresh=True))
             token = jwt.decode(id_token, keys, algorithms=ALLOWED_ALGS)
         jwt.JWTClaimsRegistry(
             leeway=LEEWAY_SECONDS,

@@ -3,6 +3,7 @@ service.py; the login endpoints (ACS, callback) are in login.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
@@ -49,6 +50,7 @@ def _page(status: int = 200, **given):
     return render_template(
         "sso/settings.html",
         conn=conn,
+        refused_last_day=service.refused_last_day(db) if conn else 0,
         sp=saml.sp_for(base, conn.id) if conn else None,
         redirect_uri=login.oidc_redirect_uri(conn.id) if conn else None,
         certs=[saml.certificate_summary(c) for c in conn.config.get("certs", [])]
@@ -200,7 +202,8 @@ def oidc_save():
             service.save_oidc(
                 db, g.membership.org_id, request_actor(), issuer=form.issuer.data,
                 client_id=form.client_id.data, client_secret=form.client_secret.data or "",
-                scopes=form.scopes.data or "", net=login.net(),
+                scopes=form.scopes.data or "",
+                net=dataclasses.replace(login.net(), cache_seconds=0),  # the admin's fix, now
                 key=crypto.key_from_config(current_app.config),
             )
         except service.SsoConfigError as exc:

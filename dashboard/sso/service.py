@@ -406,10 +406,17 @@ def connection_for_email(db: Session, email: str) -> uuid.UUID | None:
                      {"d": domain})
 
 
+def refused_last_day(db: Session) -> int:
+    """Refused sign-ins of the org's connection over the last 24 hours (RLS picks the org)."""
+    return db.scalar(text("SELECT coalesce(sum(refused), 0) FROM sso_refusals"
+                          " WHERE minute > now() - interval '1 day'")) or 0
+
+
 def record_failure(db: Session, connection_id: uuid.UUID, reason: str, detail: str,
                    ip: str, user_agent: str) -> None:
-    """Audit a refused login in the connection's org, and keep it even though the request
-    that carried it fails (its transaction is rolled back)."""
+    """Count a refused login in the connection's org (the first of each minute, and a summary
+    of each busy minute, reach the audit log: migration 0011_sso_refusals), and keep it
+    even though the request that carried it fails (its transaction is rolled back)."""
     message = reason if not detail or detail == reason else f"{reason} ({detail})"
     db.execute(text("SELECT app_sso_record_failure(:c, :r, :ip, :ua)"),
                {"c": connection_id, "r": message, "ip": ip, "ua": user_agent})

@@ -94,21 +94,23 @@ def test_authorize_request_uses_pkce_state_and_nonce(client, setup):
 def test_state_mismatch_is_refused(client, setup):
     location = at_provider(start(client, setup.conn.id))
     forged = location.replace("state=", "state=x")
-    assert_refused(callback(client, forged), "state does not match")
+    before = audit_actions(setup.org.id)
+    assert_refused(callback(client, forged), "not started in this browser")
     assert session_row(client) is None
+    assert audit_actions(setup.org.id) == before  # a GET without our state writes nothing
 
 
 def test_callback_in_a_browser_that_did_not_start_it_is_refused(app, client, setup):
     location = at_provider(start(client, setup.conn.id))
     victim = app.test_client()
-    assert_refused(callback(victim, location), "state does not match")
+    assert_refused(callback(victim, location), "not started in this browser")
     assert session_row(victim) is None
 
 
 def test_replayed_callback_is_refused(client, setup):
     location = at_provider(start(client, setup.conn.id))
     assert callback(client, location).status_code == 303
-    assert_refused(callback(client, location), "state does not match")
+    assert_refused(callback(client, location), "not started in this browser")
 
 
 def tamper_nonce(setup):

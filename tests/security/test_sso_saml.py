@@ -260,7 +260,7 @@ def test_response_picked_up_by_another_browser_is_refused(client, app, setup):
     url = start(client, setup.conn.id)
     thief = app.test_client()
     response = post_to_acs(thief, setup.conn.id, setup.idp.answer(url, name_id=setup.email()))
-    assert_refused(response, "another browser")
+    assert_refused(response, "not started in this browser")
     assert_signed_out(thief, setup)
 
 

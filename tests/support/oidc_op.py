@@ -41,6 +41,7 @@ class TestOP:
         self.codes: dict[str, dict] = {}
         self.tamper: dict = {}
         self.issued: list[str] = []  # every ID token handed out
+        self.hits: list[str] = []  # every path requested, in order
         self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
         self.issuer = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -60,6 +61,7 @@ class TestOP:
     # ------------------------------------------------------------------------ HTTP
     def wsgi(self, environ, start_response):
         request = Request(environ)
+        self.hits.append(request.path)
         route = {
             "/.well-known/openid-configuration": self.discovery,
             "/jwks": self.jwks,
