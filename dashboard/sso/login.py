@@ -119,10 +119,14 @@ def _claim_pending(request_id: str) -> bool:
 @bp.route("/sso/saml/<uuid:connection_id>/metadata")
 @public
 def saml_metadata(connection_id: uuid.UUID):
+    # Our metadata is a function of the URL alone (entity ID, ACS URL, the installation's SP
+    # certificate), so it is served before the connection is saved: the IdP admin registers
+    # Tenantdesk first, then pastes the IdP's metadata back. Nothing of any org is in it.
     conn = service.load_connection(tenancy.request_session(), connection_id)
-    if conn is None or conn.kind != "saml":
+    if conn is not None and conn.kind != "saml":
         abort(404)
-    return Response(saml.sp_metadata(_sp(conn.id)), mimetype="application/samlmetadata+xml")
+    return Response(saml.sp_metadata(_sp(connection_id)),
+                    mimetype="application/samlmetadata+xml")
 
 
 @bp.route("/sso/saml/<uuid:connection_id>/acs", methods=["POST", "GET"])

@@ -13,7 +13,7 @@ from dashboard.audit.web import request_actor
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import requires_feature
 from dashboard.permissions import Permission, requires
-from dashboard.sso import crypto, domains, fetch, forms, login, saml, service
+from dashboard.sso import crypto, domains, fetch, forms, guides, login, saml, service
 
 bp = Blueprint("sso", __name__)
 navigation.register("Single sign-on", "sso.settings", Permission.SSO_MANAGE, order=70)
@@ -47,12 +47,18 @@ def _page(status: int = 200, **given):
     domain_rows = [
         (row, *domains.challenge(row.domain, row.token)) for row in service.list_domains(db)
     ]
+    connection_id = conn.id if conn else service.planned_connection_id(g.membership.org_id)
+    sp = saml.sp_for(base, connection_id)
+    values = guides.SpValues(entity_id=sp.entity_id, acs_url=sp.acs_url,
+                             metadata_url=sp.entity_id,
+                             redirect_uri=login.oidc_redirect_uri(connection_id))
     return render_template(
         "sso/settings.html",
         conn=conn,
         refused_last_day=service.refused_last_day(db) if conn else 0,
-        sp=saml.sp_for(base, conn.id) if conn else None,
-        redirect_uri=login.oidc_redirect_uri(conn.id) if conn else None,
+        sp=sp,
+        redirect_uri=values.redirect_uri,
+        guides=guides.guides(values),
         certs=[saml.certificate_summary(c) for c in conn.config.get("certs", [])]
         if conn and conn.kind == "saml" else [],
         metadata_form=given.get("metadata_form") or forms.SamlMetadataForm(formdata=None),

@@ -123,11 +123,20 @@ def _touch(db: Session, conn: SsoConnection) -> None:
     db.flush()
 
 
+_PLANNED_IDS = uuid.UUID("8f6f3c2e-5b0a-4d7e-9a51-2f0c8e7d6b41")
+
+
+def planned_connection_id(org_id: uuid.UUID) -> uuid.UUID:
+    """The id the org's connection gets when it is saved, known before: the SSO page shows
+    the SP values (entity ID, ACS URL, redirect URI) first, so each IdP is set up once."""
+    return uuid.uuid5(_PLANNED_IDS, f"sso-connection:{org_id}")
+
+
 def _new_or_same_kind(db: Session, org_id: uuid.UUID, kind: str) -> tuple[SsoConnection, bool]:
     conn = current_connection(db)
     if conn is None:
-        conn = SsoConnection(id=uuid.uuid4(), org_id=org_id, kind=kind, config={},
-                             attribute_map={})
+        conn = SsoConnection(id=planned_connection_id(org_id), org_id=org_id, kind=kind,
+                             config={}, attribute_map={})
         return conn, True
     if conn.kind != kind:
         other = "SAML" if conn.kind == "saml" else "OIDC"
@@ -241,13 +250,13 @@ def save_options(
             names[name] = value
     mapping = parse_group_roles(options.group_roles, allowed)
     enforcing_now = options.require_sso and not conn.require_sso
-    if enforcing_now:
-        session_row = db.get(UserSession, current_session)
-        if session_row is None or session_row.auth_method != "sso" \
-                or session_row.sso_org_id != org_id:
-            raise SsoConfigError(
-                "require_sso", "Sign in through this connection first (so you know it works), "
-                               "then require it.")
+    if enforcing_now and not _may_require_sso(db, conn, org_id, actor_role, options,
+                                              current_session):
+        raise SsoConfigError(
+            "require_sso", "Sign in through this connection first (so you know it works), "
+                           "then require it. An owner whose own email is elsewhere can "
+                           "require it after a successful \"Test connection\" while keeping "
+                           "owner password access (break-glass) on.")
     before = public_view(conn)
     conn.default_role = options.default_role
     conn.attribute_map = {**names, "group_roles": mapping}
@@ -260,6 +269,26 @@ def save_options(
                  target=f"sso:{conn.id}", before=before, after=public_view(conn),
                  details={"password_sessions_revoked": revoked} if enforcing_now else None)
     return conn
+
+
+CONNECTION_TEST_VALID = timedelta(days=1)
+
+
+def _may_require_sso(db: Session, conn: SsoConnection, org_id: uuid.UUID, actor_role: str,
+                     options: Options, current_session: uuid.UUID) -> bool:
+    """Proof the connection works before it locks people out: the actor signed in through
+    it, or (an owner keeping break-glass password access, whose own email may be at another
+    domain) it passed "Test connection" recently."""
+    session_row = db.get(UserSession, current_session)
+    if session_row is not None and session_row.auth_method == "sso" \
+            and session_row.sso_org_id == org_id:
+        return True
+    if actor_role != "owner" or not options.owner_break_glass:
+        return False
+    return bool(db.scalar(text(
+        "SELECT 1 FROM audit_events WHERE action = 'sso.connection_tested' AND target = :t"
+        " AND at > now() - :valid LIMIT 1"), {"t": f"sso:{conn.id}",
+                                            "valid": CONNECTION_TEST_VALID}))
 
 
 def revoke_password_sessions(db: Session, org_id: uuid.UUID, keep_owners: bool) -> int:

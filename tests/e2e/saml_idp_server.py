@@ -26,6 +26,12 @@ class SamlIdpServer:
         self.server = LiveServer()
         self.idp: TestIdP | None = None
         self.signed_in: list[str] = []  # emails the IdP vouched for, in order
+        # Like a real IdP once an admin registered the app: answer only requests from this
+        # entity ID, and post to the ACS URL typed in here, never one the request names.
+        self.registered: tuple[str, str] | None = None  # (SP entity ID, ACS URL)
+
+    def register_sp(self, entity_id: str, acs_url: str) -> None:
+        self.registered = (entity_id, acs_url)
 
     def start(self) -> SamlIdpServer:
         def make(url: str):
@@ -58,9 +64,18 @@ class SamlIdpServer:
         return _html("Test IdP sign-in", body)
 
     def _answer(self, request_url: str, email: str) -> Response:
+        request = read_authn_request(request_url)
+        acs = request.get("AssertionConsumerServiceURL")
+        extra = {}
+        if self.registered:
+            entity_id, acs = self.registered
+            issuer = request.find("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer").text
+            if issuer != entity_id:
+                return _html("Test IdP", f"<p>Unknown application {escape(issuer)}.</p>")
+            extra = {"audience": entity_id, "acs_url": acs}
         response = self.idp.answer(request_url, name_id=email,
-                                   attributes={"email": email, "name": email.split("@")[0]})
-        acs = read_authn_request(request_url).get("AssertionConsumerServiceURL")
+                                   attributes={"email": email, "name": email.split("@")[0]},
+                                   **extra)
         self.signed_in.append(email)
         body = (
             f'<p>Signed in as {escape(email)}.</p>'

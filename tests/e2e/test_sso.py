@@ -95,3 +95,29 @@ def test_sso_reaches_the_idp_under_the_real_csp(page, saml_idp):
     _password_attempt(page, user.email)
     page.get_by_role("button", name="Continue with single sign-on").click()
     page.wait_for_url(idp_page, timeout=2000)
+
+
+def test_an_admin_sets_up_saml_from_the_values_the_empty_page_shows(page, saml_idp):
+    """The IdP side is registered first, from the empty SSO page alone; the IdP's metadata
+    is pasted back second; the values do not change on save and the test sign-in works."""
+    from tests.e2e.support import sign_in
+
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "enterprise")
+    sign_in(page, people["owner"])
+    page.goto(f"/o/{org.slug}/sso")
+    expect(page.get_by_test_id("guide-okta")).to_be_visible()
+    entity_id = page.get_by_label("Entity ID (audience)").input_value()
+    acs_url = page.get_by_label("ACS URL (HTTP-POST)").input_value()
+    assert entity_id.endswith("/metadata") and acs_url.endswith("/acs")
+    saml_idp.register_sp(entity_id, acs_url)  # the IT admin's work at the IdP
+
+    page.get_by_label("IdP metadata XML").fill(saml_idp.idp.metadata())
+    page.get_by_role("button", name="Save from metadata").click()
+    expect(page.get_by_text("SAML connection saved.")).to_be_visible()
+    assert page.get_by_label("Entity ID (audience)").input_value() == entity_id
+    assert page.get_by_label("ACS URL (HTTP-POST)").input_value() == acs_url
+
+    page.get_by_role("button", name="Test connection").click()
+    _through_the_idp(page, saml_idp, "it-admin@corp.example.com")
+    expect(page.get_by_text("The connection works")).to_be_visible()

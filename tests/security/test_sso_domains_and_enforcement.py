@@ -246,3 +246,43 @@ def test_requiring_sso_needs_an_sso_session_and_ends_password_sessions(app, clie
     assert session_row(admin_pw).revoked_at is not None
     assert session_row(owner_browser).revoked_at is None  # break-glass owner keeps it
     assert member_browser.get(f"/o/{setup.org.slug}/").status_code == 302
+
+
+def _pass_connection_test(client, setup):
+    response = sso_post(client, setup.org, "/test")
+    answer = setup.idp.answer(idp_redirect(response), name_id=setup.email("it-tester"))
+    page = post_to_acs(client, setup.conn.id, answer)
+    assert "The connection works" in page.get_data(as_text=True)
+
+
+def test_an_owner_with_email_elsewhere_requires_sso_after_a_passing_test(app, client, idp):
+    """The owner's own email is not at the verified domain, so they can never sign in through
+    the connection; a passing "Test connection" plus keeping break-glass is their proof."""
+    setup = saml_org(idp)
+    owner = setup.people["owner"]
+    assert not owner.email.endswith("@" + setup.domain)
+    login(client, owner)
+    options = {"default_role": "member", "require_sso": "y", "owner_break_glass": "y"}
+    untested = sso_post(client, setup.org, "/options", options)
+    assert untested.status_code == 400
+    _pass_connection_test(client, setup)
+    without_break_glass = sso_post(client, setup.org, "/options",
+                                   {"default_role": "member", "require_sso": "y"})
+    assert without_break_glass.status_code == 400
+    assert not factories.execute("SELECT require_sso FROM sso_connections WHERE id = :c",
+                                 c=setup.conn.id).scalar()
+    done = sso_post(client, setup.org, "/options", options)
+    assert done.status_code == 303, done.get_data(as_text=True)[:1500]
+    assert factories.execute("SELECT require_sso FROM sso_connections WHERE id = :c",
+                             c=setup.conn.id).scalar()
+    assert session_row(client).revoked_at is None  # the owner keeps the password session
+    assert client.get(f"/o/{setup.org.slug}/").status_code == 200
+
+
+def test_an_admin_cannot_use_the_connection_test_to_require_sso(app, client, idp):
+    setup = saml_org(idp)
+    login(client, setup.people["admin"])
+    _pass_connection_test(client, setup)
+    refused = sso_post(client, setup.org, "/options",
+                       {"default_role": "member", "require_sso": "y", "owner_break_glass": "y"})
+    assert refused.status_code == 400

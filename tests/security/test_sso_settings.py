@@ -60,6 +60,38 @@ def test_page_shows_the_setup_forms(admin_client):
     assert "Verified domains" in page
 
 
+def test_the_empty_page_shows_the_sp_values_the_saved_connection_keeps(admin_client, idp):
+    """Entity ID, ACS URL, metadata URL and redirect URI exist before anything is saved, and
+    saving the connection keeps them (each IdP is registered once)."""
+    import html
+    import re
+
+    org = admin_client.org
+    page = admin_client.get(f"/o/{org.slug}/sso").get_data(as_text=True)
+
+    def value(field_id: str, text: str) -> str:
+        return html.unescape(re.search(rf'id="{field_id}" readonly value="([^"]+)"', text)[1])
+
+    entity_id, acs_url = value("sp-entity-id", page), value("sp-acs-url", page)
+    redirect_uri = value("oidc-redirect-uri", page)
+    for guide in ("okta", "entra", "google", "onelogin", "jumpcloud", "saml"):
+        section = page[page.index(f'data-testid="guide-{guide}"'):]
+        section = html.unescape(section[:section.index("</details>")])
+        assert acs_url in section and entity_id in section, guide
+    oidc_guide = page[page.index('data-testid="guide-oidc"'):]
+    assert redirect_uri in html.unescape(oidc_guide[:oidc_guide.index("</details>")])
+    metadata = admin_client.get(entity_id.removeprefix("http://127.0.0.1:5000"))
+    assert metadata.status_code == 200 and acs_url in metadata.get_data(as_text=True)
+
+    assert post(admin_client, "/saml/metadata",
+                {"metadata_xml": idp.metadata()}).status_code == 303
+    saved = admin_client.get(f"/o/{org.slug}/sso").get_data(as_text=True)
+    assert value("sp-entity-id", saved) == entity_id and value("sp-acs-url", saved) == acs_url
+    conn_id = factories.execute("SELECT id FROM sso_connections WHERE org_id = :o",
+                                o=org.id).scalar()
+    assert str(conn_id) in entity_id and str(conn_id) in redirect_uri
+
+
 def test_members_without_sso_manage_are_refused(client):
     org, people = factories.org_with_members(owner="owner", member="member")
     factories.put_on_plan(org, "enterprise")
