@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 ## Run the whole suite (embedded PostgreSQL, or DATABASE_URL when set).
 test: $(VENV)/.installed-dev
 	@bash scripts/ensure-chromium.sh
+	@bash scripts/ensure-pgbouncer.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

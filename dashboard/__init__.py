@@ -8,7 +8,7 @@ from dashboard.config import PROJECT_ROOT
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    from dashboard import config, db, errors, provisioning, ratelimits, security, tenancy, web
+    from dashboard import config, db, errors, ops, provisioning, ratelimits, security, tenancy, web
     from dashboard.admin import console as admin_console
     from dashboard.admin import routes as admin_routes
     from dashboard.admin import support_mode
@@ -43,13 +43,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
 
     urls = app.config.get("DATABASE_URLS") or provisioning.resolve_urls(app.config)
-    database = db.connect(urls, pool_size=app.config["DB_POOL_SIZE"])
+    database = db.connect(
+        urls,
+        pool_size=app.config["DB_POOL_SIZE"],
+        pooler=app.config["DATABASE_POOLER"],
+        connect_timeout=app.config["DB_CONNECT_TIMEOUT"],
+    )
     db.check_runtime_role(database.engine)
     app.extensions["tenantdesk.db"] = database
     app.extensions["tenantdesk.passwords"] = Passwords(
         app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"]
     )
 
+    ops.init_app(app)  # first: its probes answer before every other request hook
     access_tokens.init_app(app)
     tenancy.init_app(app)
     security.init_app(app)

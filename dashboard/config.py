@@ -57,6 +57,12 @@ def from_environment() -> dict:
         # Owner role used by migrations only.
         "MIGRATION_DATABASE_URL": env("MIGRATION_DATABASE_URL"),
         "DB_POOL_SIZE": int(env("DB_POOL_SIZE", "10")),
+        # "pgbouncer" (transaction pooling: psycopg prepares no statements), "none", or
+        # "auto": PgBouncer when DATABASE_URL uses its port, 6432.
+        "DATABASE_POOLER": env("DATABASE_POOLER", "auto").strip().lower(),
+        "DB_CONNECT_TIMEOUT": int(env("DB_CONNECT_TIMEOUT", "5")),
+        # While the database is unreachable pages and the API answer 503 with this Retry-After.
+        "OUTAGE_RETRY_AFTER_SECONDS": int(env("OUTAGE_RETRY_AFTER_SECONDS", "5")),
         "SMTP_URL": env("SMTP_URL"),
         "MAIL_FROM": env("MAIL_FROM", "Tenantdesk <no-reply@tenantdesk.localhost>"),
         # Development/demo only: with no SMTP_URL, mail kept in instance/outbox is readable at

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import provisioning
@@ -28,16 +28,42 @@ class Database:
         self.engine.dispose()
 
 
-def connect(urls: provisioning.DatabaseUrls, pool_size: int = 10) -> Database:
+def connect(
+    urls: provisioning.DatabaseUrls,
+    pool_size: int = 10,
+    pooler: str = "auto",
+    connect_timeout: int = 5,
+) -> Database:
     engine = create_engine(
         urls.runtime,
         pool_size=pool_size,
         max_overflow=max(2, pool_size // 2),
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args=connect_args(urls.runtime, pooler, connect_timeout),
     )
     factory = sessionmaker(engine, expire_on_commit=False, autoflush=True)
     return Database(engine=engine, sessionmaker=factory, urls=urls)
+
+
+PGBOUNCER_PORT = 6432
+
+
+def behind_pgbouncer(url: str, pooler: str) -> bool:
+    """``DATABASE_POOLER``: ``pgbouncer``, ``none``, or ``auto`` (PgBouncer's port, 6432)."""
+    if pooler in ("pgbouncer", "none"):
+        return pooler == "pgbouncer"
+    return make_url(url).port == PGBOUNCER_PORT
+
+
+def connect_args(url: str, pooler: str, connect_timeout: int) -> dict:
+    """psycopg connection options. Behind PgBouncer in transaction pooling mode, each
+    transaction may run on another server connection, where a statement psycopg prepared
+    earlier does not exist ("prepared statement _pg3_N does not exist"): prepare nothing."""
+    args: dict = {"connect_timeout": connect_timeout}
+    if behind_pgbouncer(url, pooler):
+        args["prepare_threshold"] = None
+    return args
 
 
 FIX_ROLES_HINT = (

@@ -7,6 +7,7 @@ a superuser (bypassing RLS) so a test can set up any state; the app under test n
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import tempfile
@@ -36,8 +37,33 @@ def database_urls() -> provisioning.DatabaseUrls:
     name = f"tenantdesk_test_{secrets.token_hex(4)}"
     urls = provisioning.bootstrap(admin, name)
     migrate.upgrade(urls.owner)
+    bouncer = None
+    if os.environ.get("DATABASE_POOLER") == "pgbouncer":
+        # The PgBouncer CI stage: the app's runtime role goes through a real PgBouncer in
+        # transaction pooling mode (create_app reads DATABASE_POOLER itself).
+        from tests import pgbouncer
+
+        if not pgbouncer.available():
+            pytest.exit(pgbouncer.INSTALL_HINT, returncode=1)
+        bouncer = pgbouncer.PgBouncer(admin).start()
+        urls = dataclasses.replace(urls, runtime=bouncer.via(urls.runtime))
     yield urls
+    if bouncer is not None:
+        bouncer.stop()
     provisioning.drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(database_urls):
+    """Debian's PgBouncer in transaction pooling mode in front of the test database server
+    (tests/pgbouncer.py); ``pgbouncer.via(url)`` goes through it."""
+    from tests import pgbouncer as bouncers
+
+    if not bouncers.available():
+        pytest.skip(bouncers.INSTALL_HINT)
+    bouncer = bouncers.PgBouncer(database_urls.admin).start()
+    yield bouncer
+    bouncer.stop()
 
 
 @pytest.fixture(scope="session")

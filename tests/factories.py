@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import factory
@@ -27,11 +28,27 @@ _seq = itertools.count(1)
 
 
 def bind(session_factory, password_hash: str) -> None:
-    _state["session"] = session_factory()
+    _use(session_factory(), password_hash)
+
+
+def _use(session, password_hash: str) -> None:
+    _state["session"] = session
     _state["password_hash"] = password_hash
     for cls in (UserFactory, OrgFactory, MembershipFactory, FeatureOverrideFactory,
                 SsoConnectionFactory, SsoDomainFactory, CustomRoleFactory, InvitationFactory):
-        cls._meta.sqlalchemy_session = _state["session"]
+        cls._meta.sqlalchemy_session = session
+
+
+@contextmanager
+def writing_to(session_factory):
+    """Inside the block, factories write to another database (a test's own server)."""
+    saved = dict(_state)
+    _use(session_factory(), saved["password_hash"])
+    try:
+        yield
+    finally:
+        _state["session"].close()
+        _use(saved["session"], saved["password_hash"])
 
 
 def unique(prefix: str) -> str:
