@@ -29,6 +29,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.orgs import context as org_context
     from dashboard.orgs import routes as org_routes
     from dashboard.partner import routes as partner_routes
+    from dashboard.scim import api as scim_api
+    from dashboard.scim import routes as scim_routes
     from dashboard.sso import login as sso_login
     from dashboard.sso import routes as sso_routes
     from dashboard.usage import routes as usage_routes
@@ -88,4 +90,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_members(app)
     app.register_blueprint(apikey_routes.bp)
     app.register_blueprint(api_routes.bp)
+    app.register_blueprint(scim_api.bp)
+    app.register_blueprint(scim_routes.bp)
     return app

@@ -151,6 +151,35 @@ def partner_create(name: str, grace_days: int) -> None:
     click.echo(f"Provider {name} ({provider.id}). Its credential, shown only now:\n{secret}")
 
 
+@main.command("scim-token")
+@click.argument("org_slug")
+@click.option("--name", default="Operator token", show_default=True)
+def scim_token(org_slug: str, name: str) -> None:
+    """Create a SCIM token for an organization and print it (shown once; stored as a hash)."""
+    from sqlalchemy import create_engine, text
+
+    from dashboard.apikeys import tokens as key_tokens
+    from dashboard.scim import tokens
+
+    config = settings.from_environment()
+    hmac_key = key_tokens.server_key(config.get("API_KEY_HMAC_KEY"), config["SECRET_KEY"])
+    prefix, secret, plaintext = tokens.generate()
+    engine = create_engine(_urls().owner)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT app_operator_scim_token(:slug, :name, :prefix, :hash)"),
+                {"slug": org_slug, "name": name[:100], "prefix": prefix,
+                 "hash": key_tokens.hash_secret(hmac_key, prefix, secret)},
+            )
+    except Exception as exc:  # no such org, or the database refused
+        raise click.ClickException(f"Could not create a SCIM token for {org_slug}: "
+                                   f"{getattr(exc, 'orig', exc)}") from None
+    finally:
+        engine.dispose()
+    click.echo(f"SCIM token for {org_slug}, shown only now:\n{plaintext}")
+
+
 @main.group()
 def jobs() -> None:
     """Background jobs (cron-friendly, idempotent)."""

@@ -108,5 +108,7 @@ def from_environment() -> dict:
         "SSO_RATE_LIMIT_PER_CONNECTION": env("SSO_RATE_LIMIT_PER_CONNECTION", "600/minute"),
         # OIDC discovery documents and JWKS are reused this long (seconds).
         "OIDC_CACHE_SECONDS": int(env("OIDC_CACHE_SECONDS", "600")),
+        # Per SCIM token (dashboard/scim/api.py); an IdP's first sync sends bursts.
+        "SCIM_RATE_LIMIT": env("SCIM_RATE_LIMIT", "1200/minute"),
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", "tenantdesk"),
     }

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     USAGE_REPORT = "usage.report"  # send usage events to /api/v1/usage/events
     AUDIT_VIEW = "audit.view"
     APIKEYS_MANAGE = "apikeys.manage"
+    SCIM_MANAGE = "scim.manage"  # the SCIM page: tokens, group -> role mappings, request log
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -105,6 +106,7 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 PARTNER = "partner"  # a provider's API credential (dashboard/partner/)
 STAFF = "staff"  # Tenantdesk staff (users.is_staff, set by `tenantdesk make-staff`): /admin
+SCIM_TOKEN = "scim-token"  # noqa: S105 - an access rule name. An org's SCIM bearer token (dashboard/scim/api.py): /scim/v2
 
 
 def _mark(view: Callable, rule: str) -> None:

@@ -264,3 +264,21 @@ def plan_quota(plan: str, metric: str) -> int | None:
     return execute(
         "SELECT quota FROM plan_quotas WHERE plan = :p AND metric = :m", p=plan, m=metric
     ).scalar_one()
+
+
+def scim_token(org, *, name="test SCIM token", expires_at=None, revoked=False, created_by=None):
+    """A SCIM token of ``org`` (hashed like an API key): (plaintext, credential id)."""
+    from dashboard.apikeys import tokens as key_tokens
+    from dashboard.scim import tokens
+
+    prefix, secret, plaintext = tokens.generate()
+    credential_id = execute(
+        "INSERT INTO org_credentials (org_id, kind, name, prefix, secret_hash, created_by,"
+        " expires_at, revoked_at)"
+        " VALUES (:org, 'scim', :name, :prefix, :hash, :by, :exp,"
+        " CASE WHEN :revoked THEN now() END) RETURNING id",
+        org=org.id, name=name, prefix=prefix,
+        hash=key_tokens.hash_secret(_state["api_key_hmac"], prefix, secret),
+        by=getattr(created_by, "id", None), exp=expires_at, revoked=revoked,
+    ).scalar_one()
+    return plaintext, credential_id

@@ -219,15 +219,18 @@ _LOOKUP_SQL = text(
 _DUMMY_HASH = bytes(32)
 
 
-def authenticate(session: Session, token: str, hmac_key: bytes) -> KeyIdentity:
+def authenticate(
+    session: Session, token: str, hmac_key: bytes, *, parse=tokens.parse, lookup=_LOOKUP_SQL
+) -> KeyIdentity:
     """Check a presented key's secret in constant time; raise KeyRefused if it opens nothing.
 
     Runs in a session with no tenant context: the look-up function is the only way in.
+    SCIM tokens (dashboard/scim/tokens.py) pass their own ``parse`` and ``lookup``.
     """
-    parsed = tokens.parse(token)
+    parsed = parse(token)
     if parsed is None:
         raise KeyRefused(*MALFORMED)
-    rows = session.execute(_LOOKUP_SQL, {"prefix": parsed.prefix}).all()
+    rows = session.execute(lookup, {"prefix": parsed.prefix}).all()
     found = None
     for row in rows:  # a prefix is unique per org; across orgs a clash is astronomically rare
         if tokens.matches(hmac_key, parsed, row.secret_hash):

@@ -39,6 +39,7 @@ PERMISSION_HELP = {
     Permission.USAGE_VIEW: "See usage",
     Permission.AUDIT_VIEW: "Read the audit log",
     Permission.APIKEYS_MANAGE: "Create and revoke API keys",
+    Permission.SCIM_MANAGE: "Manage SCIM directory sync (tokens, group roles)",
 }
 
 

@@ -13,6 +13,7 @@ from dashboard.models.licenses import (
     PlanQuota,
 )
 from dashboard.models.orgs import CustomRole, Membership, Organization
+from dashboard.models.scim import ScimGroup, ScimGroupMember, ScimRequestLog, ScimUser
 from dashboard.models.signing_keys import SigningKey
 from dashboard.models.sso import (
     SsoConnection,
@@ -36,6 +37,10 @@ __all__ = [
     "OrgCredential",
     "Organization",
     "Plan",
+    "ScimGroup",
+    "ScimGroupMember",
+    "ScimRequestLog",
+    "ScimUser",
     "PlanFeature",
     "PlanQuota",
     "SigningKey",

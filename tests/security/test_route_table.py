@@ -8,12 +8,13 @@ from dashboard.permissions import (
     AUTHENTICATED,
     PARTNER,
     PUBLIC,
+    SCIM_TOKEN,
     STAFF,
 )
 
 API_SCOPE_RULES = {s.value for s in ALL_API_SCOPES}
 KNOWN_RULES = (
-    {PUBLIC, AUTHENTICATED, PARTNER, STAFF}
+    {PUBLIC, AUTHENTICATED, PARTNER, STAFF, SCIM_TOKEN}
     | {p.value for p in ALL_PERMISSIONS}
     | API_SCOPE_RULES
 )
