@@ -41,6 +41,23 @@ csrf.exempt(bp)  # Bearer token only; no cookie ever authenticates these routes
 _touches = keys.TouchThrottle(timedelta(minutes=1))
 
 
+@bp.after_app_request
+def _errors_in_scim_format(response):
+    """Errors Flask answers itself under /scim/ (unknown path, method not allowed, 500) in
+    the SCIM error format too (RFC 7644 §3.12)."""
+    if not request.path.startswith("/scim/") or response.status_code < 400:
+        return response
+    if response.mimetype == "application/scim+json":
+        return response
+    body = response.get_json(silent=True) or {}
+    detail = (body.get("error") or {}).get("message") or response.status
+    scim = _send(protocol.error(response.status_code, str(detail)))
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response.headers:
+            scim.headers[header] = response.headers[header]
+    return scim
+
+
 def _send(response: ScimResponse):
     body = b"" if response.body is None else current_app.json.dumps(response.body)
     return current_app.response_class(body, status=int(response.status),
@@ -197,7 +214,7 @@ def group(scim_group_id: str):
 @bp.route("/ServiceProviderConfig")
 @public
 def service_provider_config():
-    return _send(protocol.serve(_scim_request(b""), None))
+    return _send(protocol.serve_service_provider_config(_scim_request(b"")))
 
 
 @bp.route("/ResourceTypes")

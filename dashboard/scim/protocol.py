@@ -80,6 +80,14 @@ def serve(request: ScimRequest, storage) -> ScimResponse:
         return SERVICE.error_response(exc)
 
 
+def serve_service_provider_config(request: ScimRequest) -> ScimResponse:
+    """The one endpoint without a token (RFC 7643 §5): it reads no storage."""
+    try:
+        return SERVICE.service_provider_config(request.url, request.query)
+    except SCIMException as exc:
+        return SERVICE.error_response(exc)
+
+
 def error(status: int, detail: str, scim_type: str | None = None) -> ScimResponse:
     exc = SCIMException(detail=detail)
     exc.status = status

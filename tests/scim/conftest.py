@@ -90,3 +90,15 @@ def membership_role(org_id, user_id):
 def person_id(email: str):
     return factories.execute(
         "SELECT id FROM users WHERE lower(email) = lower(:e)", e=email).scalar_one_or_none()
+
+
+def org_state(org_id) -> dict:
+    """Everything SCIM can change in an org, read as the superuser (through no RLS)."""
+    state = {}
+    for table, order in (("scim_users", "id"), ("scim_groups", "id"),
+                         ("scim_group_members", "group_id, scim_user_id"),
+                         ("memberships", "user_id"), ("invitations", "id")):
+        state[table] = [tuple(r) for r in factories.execute(
+            f"SELECT * FROM {table} WHERE org_id = :o ORDER BY {order}", o=org_id)]
+    state["users"] = factories.execute("SELECT count(*) FROM users").scalar_one()
+    return state
