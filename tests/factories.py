@@ -266,8 +266,10 @@ def plan_quota(plan: str, metric: str) -> int | None:
     ).scalar_one()
 
 
-def scim_token(org, *, name="test SCIM token", expires_at=None, revoked=False, created_by=None):
-    """A SCIM token of ``org`` (hashed like an API key): (plaintext, credential id)."""
+def scim_token(org, *, name="test SCIM token", expires_at=None, revoked=False, created_by=None,
+               hmac_key=None):
+    """A SCIM token of ``org`` (hashed like an API key, with the session app's server key
+    unless ``hmac_key`` names another app's): (plaintext, credential id)."""
     from dashboard.apikeys import tokens as key_tokens
     from dashboard.scim import tokens
 
@@ -278,7 +280,7 @@ def scim_token(org, *, name="test SCIM token", expires_at=None, revoked=False, c
         " VALUES (:org, 'scim', :name, :prefix, :hash, :by, :exp,"
         " CASE WHEN :revoked THEN now() END) RETURNING id",
         org=org.id, name=name, prefix=prefix,
-        hash=key_tokens.hash_secret(_state["api_key_hmac"], prefix, secret),
+        hash=key_tokens.hash_secret(hmac_key or _state["api_key_hmac"], prefix, secret),
         by=getattr(created_by, "id", None), exp=expires_at, revoked=revoked,
     ).scalar_one()
     return plaintext, credential_id

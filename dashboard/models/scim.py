@@ -56,6 +56,7 @@ class ScimGroupMember(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     group_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     scim_user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    display: Mapped[str | None]
 
 
 class ScimRequestLog(Base):

@@ -16,7 +16,6 @@ from flask import Blueprint, current_app, g, request
 from limits import parse as parse_limit
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -27,7 +26,6 @@ from dashboard.auth.bearer import bearer_token
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.members.web import queue_invitation_mail
-from dashboard.models import OrgCredential
 from dashboard.permissions import SCIM_TOKEN, public
 from dashboard.ratelimits import api_limiter
 from dashboard.scim import console, patch, protocol, service, tokens
@@ -92,7 +90,7 @@ def _authenticate():
     if org is None:  # the gate said no: suspended org, or revoked a moment ago
         return _refuse(401, "This SCIM token's organization is not active.",
                        **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    if not licenses.entitlements(session).has(Feature.SCIM):
+    if not licenses.entitlements(session, org.id).has(Feature.SCIM):
         return _refuse(403, "This organization's plan does not include SCIM provisioning.")
     prefix = tokens.parse(token).prefix
     if not _within_rate(identity.credential_id):
@@ -101,12 +99,9 @@ def _authenticate():
     if _touches.due(identity.credential_id):
         keys.touch(session, identity.credential_id, _touches.every)
         session.commit()
-    creator = session.scalar(
-        select(OrgCredential.created_by).where(OrgCredential.id == identity.credential_id)
-    )
     return service.Caller(
         org_id=org.id, credential_id=identity.credential_id, label=f"scim-token:{prefix}",
-        created_by=creator, ip=request.remote_addr,
+        ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent", ""),
     )
 
@@ -163,7 +158,8 @@ def _serve():
     session = tenancy.request_session()
     effects = service.Effects(ttl_days=current_app.config["INVITATION_TTL_DAYS"])
     storage = OrgStorage(session, caller, effects, lock=request.method != "GET")
-    service.link_accepted_invitations(session)
+    if request.path.startswith(f"{PREFIX}/Users"):
+        service.link_accepted_invitations(session)
     try:
         response = protocol.serve(_scim_request(body), storage)
     except IntegrityError:  # a concurrent request took the same userName first
@@ -188,6 +184,25 @@ def _scim_request(body: bytes) -> ScimRequest:
 @bp.route("/Users", methods=["GET", "POST"])
 @scim_token
 def users():
+    return _serve()
+
+
+@bp.route("/.search", methods=["POST"])
+@scim_token
+def search_all():
+    """Searching Users and Groups at once answers 501 (storage.OrgStorage.search)."""
+    return _serve()
+
+
+@bp.route("/Users/.search", methods=["POST"])
+@scim_token
+def search_users():
+    return _serve()
+
+
+@bp.route("/Groups/.search", methods=["POST"])
+@scim_token
+def search_groups():
     return _serve()
 
 

@@ -4,6 +4,7 @@ mappings, the request log and last sync. No Flask; runs in the signed-in admin's
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -201,8 +202,9 @@ def log_request(session: Session, *, org_id: uuid.UUID, credential_id: uuid.UUID
         path=path[:300], status=status, outcome=(outcome or None) and outcome[:300],
         duration_ms=duration_ms,
     ))
-    session.execute(delete(ScimRequestLog).where(
-        ScimRequestLog.at < datetime.now(UTC) - LOG_KEEP))
+    if secrets.randbelow(100) == 0:  # prune now and then, not on every request
+        session.execute(delete(ScimRequestLog).where(
+            ScimRequestLog.at < datetime.now(UTC) - LOG_KEEP))
     session.flush()
 
 

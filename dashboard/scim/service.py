@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
@@ -158,14 +158,13 @@ def _check_user_name(session: Session, user_name: str, except_id: uuid.UUID | No
         raise ScimRuleError(409, f"userName {user_name!r} is already provisioned.", "uniqueness")
 
 
-def _email_of(fields: UserFields) -> str:
-    email = fields.email or (fields.user_name if "@" in fields.user_name else None)
-    if not email or email.count("@") != 1 or not all(email.split("@")):
-        raise ScimRuleError(
-            400, "A user needs an email address (emails[].value, or an email as userName).",
-            "invalidValue",
-        )
-    return email.strip()
+def _email_of(fields: UserFields) -> str | None:
+    """The address access goes to: emails[] (primary, work, first), or an email userName.
+    None: the user is stored but gets no access until an email arrives."""
+    email = (fields.email or (fields.user_name if "@" in fields.user_name else "")).strip()
+    if email.count("@") != 1 or not all(email.split("@")) or len(email) > 254:
+        return None
+    return email
 
 
 def create_user(session: Session, caller: Caller, fields: UserFields, effects: Effects) -> ScimUser:
@@ -182,7 +181,7 @@ def create_user(session: Session, caller: Caller, fields: UserFields, effects: E
         _grant_access(session, caller, row, effects)
     record_audit(
         session, org_id=caller.org_id, actor=caller.actor(), action="scim.user.create",
-        target=f"user:{email}", after=_audit_view(row),
+        target=f"user:{email or row.user_name}", after=_audit_view(row),
     )
     return row
 
@@ -194,9 +193,14 @@ def replace_user(
         _check_user_name(session, fields.user_name, row.id)
     email = _email_of(fields)
     before = _audit_view(row)
-    row.user_name, row.external_id, row.email = fields.user_name, fields.external_id, email
+    gained_email = email is not None and row.email is None
+    row.user_name, row.external_id = fields.user_name, fields.external_id
+    if row.user_id is None or email is not None:  # a linked person keeps their address here
+        row.email = email
     row.resource = fields.resource
-    if fields.active != row.active:
+    if fields.active and row.active and gained_email:
+        _grant_access(session, caller, row, effects)
+    elif fields.active != row.active:
         if fields.active:
             row.active = True
             row.deactivated_at = None
@@ -213,7 +217,7 @@ def replace_user(
         if before["active"] != after["active"]:
             action = "scim.user.reactivate" if row.active else "scim.user.deactivate"
         record_audit(session, org_id=caller.org_id, actor=caller.actor(), action=action,
-                     target=f"user:{row.email}", before=before, after=after)
+                     target=f"user:{row.email or row.user_name}", before=before, after=after)
     return row
 
 
@@ -221,7 +225,7 @@ def delete_user(session: Session, caller: Caller, row: ScimUser) -> None:
     if row.active:
         _remove_access(session, caller, row)
     record_audit(session, org_id=caller.org_id, actor=caller.actor(), action="scim.user.delete",
-                 target=f"user:{row.email}", before=_audit_view(row))
+                 target=f"user:{row.email or row.user_name}", before=_audit_view(row))
     session.delete(row)  # its group memberships go with it (ON DELETE CASCADE)
     session.flush()
 
@@ -235,6 +239,8 @@ def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effe
     """Make the person a member (or invite them). ``row`` is active."""
     if row.user_id is not None and _membership(session, row.user_id) is not None:
         return
+    if row.email is None:
+        return  # nobody to grant access to until the IdP sends an email
     existing = session.execute(
         select(Membership.user_id, Membership.role)
         .join(User, User.id == Membership.user_id)
@@ -258,7 +264,7 @@ def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effe
     invitation_rules._lock_seats(session, caller.org_id)
     if limit is not None and seats.seats_in_use(session, caller.org_id) + 1 > limit:
         raise ScimRuleError(409, f"The organization's plan allows {limit} seats, all taken.")
-    if role == OWNER or not role_rules.may_grant(caller.editor(), _role_info(session, role)):
+    if not _may_grant(session, caller, role):
         role = default_role(session)
     session.add(Membership(org_id=caller.org_id, user_id=row.user_id, role=role))
     row.role = role
@@ -326,21 +332,22 @@ def _remove_access(session: Session, caller: Caller, row: ScimUser) -> None:
 # ----------------------------------------------------------------------------- groups
 
 
-def check_members(session: Session, member_ids: list[str]) -> list[uuid.UUID]:
-    """The org's SCIM user ids named as members; any unknown id refuses the request."""
-    parsed = [_uuid(m) for m in member_ids]
-    wanted = {p for p in parsed if p is not None}
+def check_members(session: Session, members: list[tuple[str, str | None]]) -> dict:
+    """The org's SCIM user ids named as members -> the display sent with them; any unknown
+    id refuses the whole request."""
+    parsed = [(_uuid(value), value, display) for value, display in members]
+    wanted = {p for p, _, _ in parsed if p is not None}
     found = set(session.scalars(select(ScimUser.id).where(ScimUser.id.in_(wanted)))) \
         if wanted else set()
-    unknown = [m for m, p in zip(member_ids, parsed, strict=True) if p is None or p not in found]
+    unknown = [value for p, value, _ in parsed if p is None or p not in found]
     if unknown:
         raise ScimRuleError(400, f"Unknown member id(s): {', '.join(unknown[:5])}"
                             + (" …" if len(unknown) > 5 else ""), "invalidValue")
-    return list(dict.fromkeys(p for p in parsed if p is not None))
+    return {p: (display or None) and display[:256] for p, _, display in parsed}
 
 
 def create_group(session: Session, caller: Caller, display_name: str, external_id: str | None,
-                 member_ids: list[str]) -> ScimGroup:
+                 member_ids: list[tuple[str, str | None]]) -> ScimGroup:
     members = check_members(session, member_ids)
     group = ScimGroup(org_id=caller.org_id, id=uuid.uuid4(), display_name=display_name,
                       external_id=external_id)
@@ -353,15 +360,24 @@ def create_group(session: Session, caller: Caller, display_name: str, external_i
 
 
 def replace_group(session: Session, caller: Caller, group: ScimGroup, display_name: str,
-                  external_id: str | None, member_ids: list[str]) -> ScimGroup:
+                  external_id: str | None,
+                  member_ids: list[tuple[str, str | None]]) -> ScimGroup:
     wanted = check_members(session, member_ids)
-    current = set(member_ids_of(session, group.id))
-    added = [m for m in wanted if m not in current]
-    removed = list(current - set(wanted))
+    current = dict(session.execute(
+        select(ScimGroupMember.scim_user_id, ScimGroupMember.display)
+        .where(ScimGroupMember.group_id == group.id)).all())
+    added = {m: d for m, d in wanted.items() if m not in current}
+    removed = [m for m in current if m not in wanted]
     if removed:
         session.execute(delete(ScimGroupMember).where(
             ScimGroupMember.group_id == group.id, ScimGroupMember.scim_user_id.in_(removed)))
+    for member, display in wanted.items():
+        if member in current and current[member] != display:
+            session.execute(update(ScimGroupMember).where(
+                ScimGroupMember.group_id == group.id, ScimGroupMember.scim_user_id == member,
+            ).values(display=display))
     _add_members(session, caller, group, added, recompute=False)
+    added = list(added)
     changed = display_name != group.display_name or external_id != group.external_id
     group.display_name, group.external_id = display_name, external_id
     if added or removed or changed:
@@ -394,10 +410,11 @@ def _add_members(session: Session, caller: Caller, group: ScimGroup, members, *,
         return
     session.execute(
         ScimGroupMember.__table__.insert(),
-        [{"org_id": caller.org_id, "group_id": group.id, "scim_user_id": m} for m in members],
+        [{"org_id": caller.org_id, "group_id": group.id, "scim_user_id": m, "display": d}
+         for m, d in members.items()],
     )
     if recompute and group.role is not None:
-        recompute_roles(session, caller, members)
+        recompute_roles(session, caller, list(members))
 
 
 def member_ids_of(session: Session, group_id: uuid.UUID) -> list[uuid.UUID]:
@@ -409,8 +426,13 @@ def member_ids_of(session: Session, group_id: uuid.UUID) -> list[uuid.UUID]:
 # ----------------------------------------------------------------------------- roles
 
 
-def _role_info(session: Session, key: str) -> role_rules.RoleInfo:
-    return role_rules.role_of(role_rules.catalogue(session), key)
+def _may_grant(session: Session, caller: Caller, key: str) -> bool:
+    if key == OWNER:
+        return False
+    if key in BUILTIN_ROLES:  # no query: the built-in roles below owner are within admin's
+        return True
+    return role_rules.may_grant(caller.editor(),
+                                role_rules.role_of(role_rules.catalogue(session), key))
 
 
 def _rank(info: role_rules.RoleInfo) -> tuple[int, int]:

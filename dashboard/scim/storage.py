@@ -31,6 +31,9 @@ from dashboard.scim.filters import narrow
 UserModel = User[EnterpriseUser]
 # Never stored: the password (SCIM never sets one), server-owned and read-only attributes.
 _NOT_STORED = {"id", "meta", "password", "groups", "externalId", "userName", "active"}
+# In ``scim_users.resource``: the IdP removed ``active``. Access stays as it was (only an
+# explicit false ends it); the attribute is shown as absent, as the IdP left it.
+_ACTIVE_UNSET = "__activeUnset"
 
 
 def scim_error(exc: service.ScimRuleError) -> SCIMException:
@@ -47,8 +50,10 @@ def _meta(resource_type: str, row) -> dict:
 
 def user_resource(row: ScimUser) -> Resource:
     data = dict(row.resource)
-    data.update({"id": str(row.id), "userName": row.user_name, "active": row.active,
-                 "meta": _meta("User", row)})
+    unset = data.pop(_ACTIVE_UNSET, False)
+    data.update({"id": str(row.id), "userName": row.user_name, "meta": _meta("User", row)})
+    if not unset:
+        data["active"] = row.active
     if row.external_id is not None:
         data["externalId"] = row.external_id
     return UserModel.model_validate(data)
@@ -70,6 +75,8 @@ def user_fields(resource: Any, current: ScimUser | None = None) -> service.UserF
     active = resource.active
     if active is None:
         active = current.active if current is not None else True
+        if current is not None:
+            stored[_ACTIVE_UNSET] = True
     return service.UserFields(
         user_name=resource.user_name, external_id=resource.external_id,
         email=str(chosen.value) if chosen and chosen.value else None,
@@ -89,13 +96,14 @@ def group_resource(row: ScimGroup, members: list[tuple]) -> Resource:
     return Group.model_validate(data)
 
 
-def member_values(resource: Any) -> list[str]:
+def member_values(resource: Any) -> list[tuple[str, str | None]]:
+    """(id, display) of each member; nested groups are refused."""
     values = []
     for member in resource.members or []:
         if member.type is not None and str(member.type).lower() == "group":
             raise scim_error(service.ScimRuleError(
                 400, "Nested groups are not supported: members must be users.", "invalidValue"))
-        values.append(str(member.value))
+        values.append((str(member.value), member.display))
     return values
 
 
@@ -128,7 +136,8 @@ class OrgStorage(ScimStorage):
         if not group_ids:
             return found
         rows = self.session.execute(
-            select(ScimGroupMember.group_id, ScimUser.id, ScimUser.user_name)
+            select(ScimGroupMember.group_id, ScimUser.id,
+                   func.coalesce(ScimGroupMember.display, ScimUser.user_name))
             .join(ScimUser, ScimUser.id == ScimGroupMember.scim_user_id)
             .where(ScimGroupMember.group_id.in_(list(group_ids)))
             .order_by(ScimUser.user_name)

@@ -63,6 +63,7 @@ CREATE TABLE scim_group_members (
   org_id       uuid NOT NULL REFERENCES organizations(id),
   group_id     uuid NOT NULL,
   scim_user_id uuid NOT NULL,
+  display      text CHECK (length(display) <= 256),  -- as the IdP sent it, if it did
   PRIMARY KEY (org_id, group_id, scim_user_id),
   FOREIGN KEY (org_id, group_id) REFERENCES scim_groups (org_id, id) ON DELETE CASCADE,
   FOREIGN KEY (org_id, scim_user_id) REFERENCES scim_users (org_id, id) ON DELETE CASCADE
@@ -170,8 +171,7 @@ def upgrade() -> None:
     statements = []
     statements += tenant_table("scim_users")
     statements += tenant_table("scim_groups")
-    statements += tenant_table("scim_group_members", grants="SELECT, INSERT, DELETE",
-                               update=False)
+    statements += tenant_table("scim_group_members")
     statements += tenant_table("scim_requests", grants="SELECT, INSERT, DELETE", update=False)
     statements += definer_function("app_scim_token_lookup(text)")
     statements += definer_function("app_scim_person(text, text)")

@@ -63,13 +63,15 @@ def _json(body) -> bytes:
     return json.dumps(body).encode()
 
 
-def scim_org(plan: str = "enterprise", **roles):
-    """An org on a plan with SCIM, a verified domain, and a SCIM token."""
+def scim_org(plan: str = "enterprise", hmac_key=None, **roles):
+    """An org on a plan with SCIM, a verified domain, and a SCIM token (for the session app,
+    or for the app whose API key ``hmac_key`` is given)."""
     org, people = factories.org_with_members(**(roles or {"owner": "owner"}))
     factories.put_on_plan(org, plan)
     domain = f"corp-{secrets.token_hex(4)}.example"
     factories.SsoDomainFactory(org_id=org.id, domain=domain, verified_at=datetime.now(UTC))
-    token, credential_id = factories.scim_token(org, created_by=people.get("owner"))
+    token, credential_id = factories.scim_token(org, created_by=people.get("owner"),
+                                                hmac_key=hmac_key)
     return org, people, domain, token, credential_id
 
 
@@ -102,3 +104,10 @@ def org_state(org_id) -> dict:
             f"SELECT * FROM {table} WHERE org_id = :o ORDER BY {order}", o=org_id)]
     state["users"] = factories.execute("SELECT count(*) FROM users").scalar_one()
     return state
+
+
+def live_hmac_key(live_server) -> bytes:
+    from dashboard.apikeys import tokens
+
+    config = live_server.app.config
+    return tokens.server_key(config.get("API_KEY_HMAC_KEY"), config["SECRET_KEY"])

@@ -21,7 +21,8 @@ def test_create_get_list_filter_and_page(scim):
     assert page["totalResults"] == 5 and page["startIndex"] == 2 and page["itemsPerPage"] == 2
     assert [r["id"] for r in page["Resources"]] == [created[1]["id"], created[2]["id"]]
 
-    for query in (f'userName eq "USER3@{domain}"', f'emails[type eq "work"].value eq "user3@{domain}"'):
+    for query in (f'userName eq "USER3@{domain}"',
+                  f'emails[type eq "work"].value eq "user3@{domain}"'):
         found = client.get(f"/Users?filter={query}").get_json()
         assert found["totalResults"] == 1, query
         assert found["Resources"][0]["id"] == created[3]["id"]
