@@ -1,7 +1,7 @@
 """SCIM 2.0 directory sync: provisioned users and groups, the request log, token look-up.
 
 Revision ID: 0016_scim
-Revises: 0005_members, 0006_sso, 0010_support
+Revises: 0005_members, 0006_sso, 0007_api, 0010_support
 
 A SCIM User is the org's membership of a (global) person: ``scim_users`` keeps what the
 org's IdP says about that person (userName, externalId, emails, name: the IdP's view, never
@@ -17,7 +17,7 @@ from alembic import op
 from dashboard.rls_sql import definer_function, tenant_table
 
 revision = "0016_scim"
-down_revision = ("0005_members", "0006_sso", "0010_support")  # invitations, sso_domains
+down_revision = ("0005_members", "0006_sso", "0007_api", "0010_support")  # tables and grants used here
 branch_labels = None
 depends_on = None
 

@@ -170,6 +170,49 @@ def _scim_token(org: ProbeOrg) -> str:
     return _credential(org, "scim")
 
 
+@provides("scim_user_id")
+def _scim_user(org: ProbeOrg) -> str:
+    """A provisioned SCIM user of the org (the org's view of one of its members)."""
+    member = org.member(role="member", local="scim")
+    return str(factories.execute(
+        "INSERT INTO scim_users (org_id, user_id, user_name, email, role)"
+        " VALUES (:o, :u, :n, :e, 'member') RETURNING id",
+        o=org.id, u=member.id, n=member.email, e=member.email,
+    ).scalar_one())
+
+
+@provides("scim_group_id")
+def _scim_group(org: ProbeOrg) -> str:
+    group = factories.execute(
+        "INSERT INTO scim_groups (org_id, display_name) VALUES (:o, :n) RETURNING id",
+        o=org.id, n=org.label_for("SCIM group"),
+    ).scalar_one()
+    factories.execute(
+        "INSERT INTO scim_group_members (org_id, group_id, scim_user_id) VALUES (:o, :g, :u)",
+        o=org.id, g=group, u=value_for("scim_user_id", org),
+    )
+    return str(group)
+
+
+@provides("resource_type")
+def _scim_resource_type(org: ProbeOrg) -> str:
+    return "User"
+
+
+@provides("schema_urn")
+def _scim_schema(org: ProbeOrg) -> str:
+    return "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+def _scim_token_headers(org: ProbeOrg) -> dict[str, str]:
+    """A SCIM token of org A (it, not the cookie, authenticates /scim/v2/)."""
+    from dashboard.apikeys import tokens
+
+    key = tokens.server_key(org.app.config.get("API_KEY_HMAC_KEY"), org.app.config["SECRET_KEY"])
+    plaintext, _ = factories.scim_token(org.org, name=org.label_for("SCIM token"), hmac_key=key)
+    return {"Authorization": f"Bearer {plaintext}"}
+
+
 def _partner(org: ProbeOrg) -> dict:
     """A partner provider that provisioned ``org``, with its bearer credential."""
     if "partner" not in org.extras:
@@ -292,6 +335,9 @@ GENERIC_FORM: dict[str, str] = {
     "next": "/",
 }
 
+_SCIM_PATCH = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "displayName", "value": "Probe"}]}
+
 # Routes under JSON_PREFIXES get JSON bodies and only FORM_DATA (their schemas refuse
 # unknown fields), not GENERIC_FORM.
 FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
@@ -304,6 +350,9 @@ FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
     },
     "partner.update_org": lambda a, b: {"name": "Probe Renamed", "plan": "free"},
     "api.change_member_role": lambda a, b: {"role": "member"},
+    # A well-formed SCIM PatchOp, so the probe reaches the resource look-up.
+    "scim_api.user": lambda a, b: _SCIM_PATCH,
+    "scim_api.group": lambda a, b: _SCIM_PATCH,
 }
 JSON_PREFIXES = ("/api/", "/partner/", "/scim/")
 
@@ -323,6 +372,7 @@ def _api_key_headers(org: ProbeOrg) -> dict[str, str]:
 AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
     "/partner/": lambda a: _partner(a)["headers"],  # the provider that provisioned org A
     "/api/": _api_key_headers,  # an org API key with every scope
+    "/scim/": _scim_token_headers,  # the org's SCIM token
     # Listed after "/api/" so it wins there: /api/v1/me speaks for a user, not a key.
     "/api/v1/me": _access_token,  # JWT access token (dashboard/auth/access_tokens.py)
 }
@@ -336,6 +386,8 @@ NOT_REFERENCES: dict[str, str] = {
     "external_id": "a partner's external id is looked up within the calling provider only",
     "connection_id": "the SSO sign-in endpoints (SP metadata, OIDC callback) are public by"
                      " design: an IdP and a signed-out browser must reach them by id",
+    "resource_type": "SCIM resource type names (User, Group) are one vocabulary for every org",
+    "schema_urn": "SCIM schema URNs are one vocabulary for every org",
     "request_id": "a sign-in in flight, found by its random id; only the browser that started"
                   " it may finish it (tests/security/test_sso_saml.py)",
 }
