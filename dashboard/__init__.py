@@ -21,6 +21,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.auth import routes as auth_routes
     from dashboard.auth.passwords import Passwords
     from dashboard.devmail import init_app as init_devmail
+    from dashboard.events import routes as event_routes
+    from dashboard.events import stream_routes
     from dashboard.licenses import routes as license_routes
     from dashboard.licenses import web as license_web
     from dashboard.lifecycle import routes as lifecycle_routes
@@ -92,4 +94,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_routes.bp)
     app.register_blueprint(scim_api.bp)
     app.register_blueprint(scim_routes.bp)
+    app.register_blueprint(event_routes.bp)
+    app.register_blueprint(stream_routes.bp)
     return app

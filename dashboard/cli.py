@@ -1,4 +1,4 @@
-"""The `tenantdesk` command: serve, migrate, seed-demo, db-url, run, make-staff."""
+"""The `tenantdesk` command: serve, migrate, seed-demo, db-url, run, make-staff, worker."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def serve(host: str, port: int) -> None:
     _serve(host, port)
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, with_worker: bool = False) -> None:
     from werkzeug.serving import run_simple
 
     from dashboard import create_app
@@ -82,6 +82,11 @@ def _serve(host: str, port: int) -> None:
     # Links we publish follow the address actually served unless BASE_URL says otherwise.
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
     app = create_app()
+    if with_worker:  # `tenantdesk run`: one worker beside the web server, in this process
+        from dashboard.worker import Worker
+
+        Worker(app).start(threads=app.config["WORKER_THREADS"])
+        click.echo("Worker started (webhooks, audit streams, periodic jobs).")
     served = served_url(host, port)
     base = app.config["BASE_URL"].rstrip("/")
     if base != served:
@@ -104,9 +109,10 @@ def run(host: str, port: int) -> None:
     # Development: SSO connections may point at an IdP on this machine.
     os.environ.setdefault("ALLOW_PRIVATE_METADATA_URLS", "1")
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
+    os.environ.setdefault("ALLOW_PRIVATE_EVENT_URLS", "1")  # webhooks to a local receiver
     migrations.upgrade(_urls().owner)
     _seed()
-    _serve(host, port)
+    _serve(host, port, with_worker=True)
 
 
 @main.command("make-staff")
@@ -187,25 +193,37 @@ def jobs() -> None:
 
 @jobs.command("run")
 def jobs_run() -> None:
-    """Purge organizations whose deletion grace period is over (export + certificate first)."""
-    from pathlib import Path
-
+    """Run the periodic jobs once (the worker runs them every JOBS_INTERVAL_SECONDS):
+    purge organizations whose deletion grace period is over (export + certificate first)."""
     from dashboard import create_app
-    from dashboard.lifecycle import service
+    from dashboard.worker import run_periodic_jobs
 
+    run_periodic_jobs(create_app(), click.echo)
+
+
+@main.command()
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="Delivery threads (default WORKER_THREADS, 4).")
+@click.option("--name", default=None, help="Name in the delivery log (default host:pid).")
+@click.option("--no-jobs", is_flag=True, help="Do not run the periodic jobs.")
+def worker(threads: int | None, name: str | None, no_jobs: bool) -> None:
+    """Deliver webhooks and audit-log streams, run periodic jobs. Several may run at once."""
+    from dashboard import create_app
+    from dashboard.worker import Worker
+
+    _stop_on_sigterm()
     app = create_app()
-    export_dir = Path(app.config["INSTANCE_PATH"]) / "exports"
-    factory = app.extensions["tenantdesk.db"].sessionmaker
-    reports = service.purge_due(factory, export_dir)
-    for report in reports:
-        click.echo(f"purged {report.slug} ({report.org_id}); export sha256 {report.export_sha256}")
-    click.echo(f"{len(reports)} organization(s) purged.")
-    from dashboard import tenancy
-    from dashboard.partner.service import forget_old_provision_responses
-
-    with tenancy.scoped_session(factory, tenancy.NOBODY) as session:
-        forgotten = forget_old_provision_responses(session)
-    click.echo(f"{forgotten} stored provisioning response(s) forgotten.")
+    runner = Worker(app, name=name)
+    started = runner.start(threads=threads or app.config["WORKER_THREADS"], jobs=not no_jobs)
+    click.echo(f"Worker {runner.name} started ({len(started)} threads). Ctrl-C stops it.")
+    try:
+        while not runner.stopping.wait(1.0):
+            pass
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        runner.stop(started)
+        app.extensions["tenantdesk.db"].dispose()
 
 
 @main.command("rotate-signing-key")

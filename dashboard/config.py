@@ -97,6 +97,17 @@ def from_environment() -> dict:
         # DNS servers for domain verification, e.g. "127.0.0.1:5353"; unset: the system's.
         "DNS_RESOLVER": env("DNS_RESOLVER"),
         "DNS_TIMEOUT": float(env("DNS_TIMEOUT", "3")),
+        # Events (webhooks, audit-log streams; dashboard/events/, `tenantdesk worker`).
+        # Endpoint URLs on loopback/private addresses (and plain http) are refused unless on:
+        # `tenantdesk run` and tests turn it on.
+        "ALLOW_PRIVATE_EVENT_URLS": env("ALLOW_PRIVATE_EVENT_URLS", "0") == "1",
+        "EVENTS_HTTP_TIMEOUT": float(env("EVENTS_HTTP_TIMEOUT", "10")),
+        "EVENTS_LEASE_SECONDS": float(env("EVENTS_LEASE_SECONDS", "60")),
+        "EVENTS_RETRY_SCALE": float(env("EVENTS_RETRY_SCALE", "1")),
+        "EVENTS_DISABLE_AFTER_SECONDS": float(env("EVENTS_DISABLE_AFTER_SECONDS", "259200")),
+        "EVENTS_POLL_SECONDS": float(env("EVENTS_POLL_SECONDS", "0.5")),
+        "WORKER_THREADS": int(env("WORKER_THREADS", "4")),
+        "JOBS_INTERVAL_SECONDS": float(env("JOBS_INTERVAL_SECONDS", "3600")),
         # API keys are stored as HMAC-SHA-256 under this key. Unset: derived from SECRET_KEY
         # (then rotating SECRET_KEY invalidates every API key; set this to rotate separately).
         "API_KEY_HMAC_KEY": env("API_KEY_HMAC_KEY"),

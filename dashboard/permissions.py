@@ -28,6 +28,8 @@ class Permission(StrEnum):
     AUDIT_VIEW = "audit.view"
     APIKEYS_MANAGE = "apikeys.manage"
     SCIM_MANAGE = "scim.manage"  # the SCIM page: tokens, group -> role mappings, request log
+    WEBHOOKS_MANAGE = "webhooks.manage"
+    AUDIT_STREAMS = "audit.streams"  # send the audit log to a SIEM
 
 
 ALL_PERMISSIONS = frozenset(Permission)

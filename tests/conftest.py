@@ -110,6 +110,14 @@ def make_app(database_urls, tmp_dir, **overrides):
         # Test OpenID providers come and go on reused ports: no discovery cache between tests
         # (the test of the cache turns it on).
         "OIDC_CACHE_SECONDS": 0,
+        # Events: receivers run on 127.0.0.1; retries are scaled down (5 s -> 50 ms) and
+        # leases short, so a killed worker's claim comes back within seconds.
+        "ALLOW_PRIVATE_EVENT_URLS": True,
+        "EVENTS_RETRY_SCALE": 0.01,
+        "EVENTS_HTTP_TIMEOUT": 2.0,
+        "EVENTS_LEASE_SECONDS": 4.0,
+        "EVENTS_POLL_SECONDS": 0.05,
+        "JOBS_INTERVAL_SECONDS": 0,
     }
     config.update(overrides)
     return create_app(config)

@@ -16,6 +16,8 @@ class Feature(StrEnum):
     ADVANCED_ANALYTICS = "advanced-analytics"
     CUSTOM_ROLES = "custom-roles"
     API_ACCESS = "api-access"
+    WEBHOOKS = "webhooks"
+    AUDIT_STREAMING = "audit-streaming"
 
 
 class Metric(StrEnum):

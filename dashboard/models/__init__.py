@@ -3,6 +3,12 @@
 from dashboard.models.audit import AuditEvent
 from dashboard.models.base import Base
 from dashboard.models.credentials import OrgCredential, SupportGrant
+from dashboard.models.events import (
+    DeliveryAttempt,
+    EventDelivery,
+    EventDestination,
+    OutboxEvent,
+)
 from dashboard.models.invitations import Invitation
 from dashboard.models.licenses import (
     FeatureDefinition,
@@ -28,6 +34,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CustomRole",
+    "DeliveryAttempt",
+    "EventDelivery",
+    "EventDestination",
     "FeatureDefinition",
     "FeatureOverride",
     "Invitation",
@@ -35,6 +44,7 @@ __all__ = [
     "LoginAttempt",
     "Membership",
     "OrgCredential",
+    "OutboxEvent",
     "Organization",
     "Plan",
     "ScimGroup",

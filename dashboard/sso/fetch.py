@@ -1,4 +1,6 @@
-"""Outgoing HTTP to addresses a tenant chose (metadata URLs, OIDC issuers): SSRF-safe.
+"""Outgoing HTTP to addresses a tenant chose (metadata URLs, OIDC issuers, webhook endpoints,
+audit-log streams): SSRF-safe. ``fetch`` GETs a document; ``post`` sends a body and returns
+whatever status came back (the events worker decides what counts as delivered).
 
 - the address is checked when the socket connects, on the very address connected to, so a
   DNS answer that changes between check and use (rebinding) gains nothing;
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -124,26 +127,62 @@ def fetch(
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise FetchError(f"The document is larger than {max_bytes // 1024} KiB.")
-            body = bytearray()
-            while chunk := response.raw.read1(8192, decode_content=True):
-                # read1 returns after one receive, so a trickling server meets the deadline
-                body += chunk
-                if len(body) > max_bytes:
-                    raise FetchError(f"The document is larger than {max_bytes // 1024} KiB.")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"The server took longer than {timeout:g} s to answer.")
-            return bytes(body)
-    except FetchError:
-        raise
-    except requests.Timeout as exc:
-        raise FetchError(f"The server took longer than {timeout:g} s to answer.") from exc
+            return _read_body(response, max_bytes, deadline, timeout, truncate=False)
     except (requests.RequestException, OSError) as exc:
-        cause = _find_fetch_error(exc)
-        if cause is not None:
-            raise cause from exc
-        if _is_timeout(exc):
-            raise FetchError(f"The server took longer than {timeout:g} s to answer.") from exc
-        raise FetchError("The URL could not be fetched.") from exc
+        raise _as_fetch_error(exc, timeout) from exc
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes  # at most ``max_bytes`` of it
+
+
+def post(
+    url: str, *, body: bytes, headers: dict[str, str], allow_private: bool, timeout: float,
+    max_bytes: int = 1024,
+) -> Answer:
+    """POST ``body`` within ``timeout`` seconds overall; any HTTP status is returned (a redirect
+    is not followed), only the first ``max_bytes`` of the answer are read. FetchError for a
+    refused address, a failed connection or the deadline."""
+    url = check_url(url, allow_private)
+    deadline = time.monotonic() + timeout
+    try:
+        with guarded_session(allow_private) as http, http.post(
+            url, data=body, headers=headers, stream=True, timeout=timeout,
+            allow_redirects=False,
+        ) as response:
+            return Answer(response.status_code,
+                          _read_body(response, max_bytes, deadline, timeout, truncate=True))
+    except (requests.RequestException, OSError) as exc:
+        raise _as_fetch_error(exc, timeout) from exc
+
+
+def _read_body(response, max_bytes: int, deadline: float, timeout: float, *, truncate: bool):
+    body = bytearray()
+    while chunk := response.raw.read1(8192, decode_content=True):
+        # read1 returns after one receive, so a trickling server meets the deadline
+        body += chunk
+        if len(body) > max_bytes:
+            if truncate:
+                return bytes(body[:max_bytes])
+            raise FetchError(f"The document is larger than {max_bytes // 1024} KiB.")
+        if time.monotonic() > deadline:
+            raise FetchError(f"The server took longer than {timeout:g} s to answer.")
+    return bytes(body)
+
+
+def _as_fetch_error(exc: BaseException, timeout: float) -> FetchError:
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, requests.Timeout):
+        return FetchError(f"The server took longer than {timeout:g} s to answer.")
+    cause = _find_fetch_error(exc)
+    if cause is not None:
+        return cause
+    if _is_timeout(exc):
+        return FetchError(f"The server took longer than {timeout:g} s to answer.")
+    return FetchError("The URL could not be fetched.")
 
 
 def _is_timeout(exc: BaseException) -> bool:

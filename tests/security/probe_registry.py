@@ -320,6 +320,46 @@ def _sso_login_request(org: ProbeOrg) -> str:
     return request_id
 
 
+# ----------------------------------------------------------------------------- events
+
+
+def _destination(org: ProbeOrg, kind: str) -> str:
+    key = f"destination:{kind}"
+    if key not in org.extras:
+        org.extras[key] = str(factories.execute(
+            "INSERT INTO event_destinations (org_id, kind, url, description)"
+            " VALUES (:o, :k, 'https://hooks.probe.example/in', :d) RETURNING id",
+            o=org.id, k=kind, d=org.label_for("Probe endpoint"),
+        ).scalar_one())
+    return org.extras[key]
+
+
+@provides("endpoint_id")
+def _webhook_endpoint(org: ProbeOrg) -> str:
+    return _destination(org, "webhook")
+
+
+@provides("stream_id")
+def _audit_stream(org: ProbeOrg) -> str:
+    return _destination(org, "stream_https")
+
+
+@provides("delivery_id")
+def _event_delivery(org: ProbeOrg) -> str:
+    """A finished delivery to the org's webhook endpoint (what redelivery acts on)."""
+    destination = _webhook_endpoint(org)
+    seq = factories.execute(
+        "INSERT INTO event_outbox (org_id, audit_event_id, dispatched_at)"
+        " VALUES (:o, :a, now()) RETURNING seq", o=org.id, a=_audit_event(org),
+    ).scalar_one()
+    return str(factories.execute(
+        "INSERT INTO event_deliveries (org_id, destination_id, outbox_seq, event_type,"
+        " message_id, status, attempts, finished_at)"
+        " VALUES (:o, :d, :s, 'role.updated', :m, 'failed', 1, now()) RETURNING id",
+        o=org.id, d=destination, s=seq, m=f"evt_probe_{seq}",
+    ).scalar_one())
+
+
 # ------------------------------------------------------------------------------- form data
 # A state-changing probe sends GENERIC_FORM updated with FORM_DATA[endpoint](a, b). The
 # body-attack variant then puts every provider's value for org B on top, under the
@@ -353,6 +393,10 @@ FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
     # A well-formed SCIM PatchOp, so the probe reaches the resource look-up.
     "scim_api.user": lambda a, b: _SCIM_PATCH,
     "scim_api.group": lambda a, b: _SCIM_PATCH,
+    "webhooks.create": lambda a, b: {"url": "https://hooks.probe.example/new"},
+    "webhooks.update": lambda a, b: {"url": "https://hooks.probe.example/changed"},
+    "audit_streams.create": lambda a, b: {"kind": "stream_https",
+                                          "url": "https://siem.probe.example/in"},
 }
 JSON_PREFIXES = ("/api/", "/partner/", "/scim/")
 

@@ -1,0 +1,78 @@
+"""A real HTTP receiver on loopback for webhooks and audit streams. Test-only.
+
+Records every request (path, headers, body). Each path answers from a script: a list of
+statuses used one per request (the last repeats), and an optional delay (a slow receiver).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.scripts: dict[str, list[int]] = {}
+        self.delays: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.base = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+        self._server.server_close()
+
+    def url(self, path: str, statuses=(200,), delay: float = 0.0) -> str:
+        self.scripts[path] = list(statuses)
+        self.delays[path] = delay
+        return self.base + path
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        body = request.get_data()
+        delay = self.delays.get(request.path, 0.0)
+        if delay:
+            time.sleep(delay)
+        with self._lock:
+            self.received.append(Received(request.path, dict(request.headers), body,
+                                          time.monotonic()))
+            script = self.scripts.get(request.path, [404])
+            status = script.pop(0) if len(script) > 1 else script[0]
+        return Response(f"status {status}", status)(environ, start_response)
+
+    def at(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    def wait_for(self, path: str, count: int, timeout: float = 15.0, pump=None) -> list:
+        """Wait until ``count`` requests reached ``path``; ``pump()`` runs between looks
+        (e.g. one worker round)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = self.at(path)
+            if len(got) >= count:
+                return got
+            if pump is not None:
+                pump()
+            else:
+                time.sleep(0.05)
+        raise AssertionError(f"{path}: {len(self.at(path))} of {count} requests arrived")
