@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 
@@ -19,7 +19,13 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
-    at: float
+    at: float  # monotonic
+    wall: float = 0.0  # time.time(), to compare with timestamps in the body
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # no line per request
+        pass
 
 
 class Receiver:
@@ -28,7 +34,8 @@ class Receiver:
         self.scripts: dict[str, list[int]] = {}
         self.delays: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
+                                   request_handler=_Quiet)
         self.base = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -54,7 +61,7 @@ class Receiver:
             time.sleep(delay)
         with self._lock:
             self.received.append(Received(request.path, dict(request.headers), body,
-                                          time.monotonic()))
+                                          time.monotonic(), time.time()))
             script = self.scripts.get(request.path, [404])
             status = script.pop(0) if len(script) > 1 else script[0]
         return Response(f"status {status}", status)(environ, start_response)
