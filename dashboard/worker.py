@@ -162,24 +162,20 @@ def run_periodic_jobs(app, echo=print, *, lock: bool = False) -> bool:
     from dashboard.partner.service import forget_old_provision_responses
 
     database = app.extensions["tenantdesk.db"]
-    with database.engine.connect() as conn:
-        if lock and not conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+    # A transaction-level lock, held on its own connection while the jobs run: it also works
+    # behind PgBouncer in transaction pooling mode (a session-level lock would not).
+    with database.engine.begin() as conn:
+        if lock and not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
                                      {"k": JOBS_LOCK}).scalar():
             return False
-        try:
-            export_dir = Path(app.config["INSTANCE_PATH"]) / "exports"
-            reports = service.purge_due(database.sessionmaker, export_dir)
-            for report in reports:
-                echo(f"purged {report.slug} ({report.org_id});"
-                     f" export sha256 {report.export_sha256}")
-            echo(f"{len(reports)} organization(s) purged.")
-            with tenancy.scoped_session(database.sessionmaker, tenancy.NOBODY) as session:
-                forgotten = forget_old_provision_responses(session)
-            echo(f"{forgotten} stored provisioning response(s) forgotten.")
-        finally:
-            if lock:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": JOBS_LOCK})
-                conn.commit()
+        export_dir = Path(app.config["INSTANCE_PATH"]) / "exports"
+        reports = service.purge_due(database.sessionmaker, export_dir)
+        for report in reports:
+            echo(f"purged {report.slug} ({report.org_id}); export sha256 {report.export_sha256}")
+        echo(f"{len(reports)} organization(s) purged.")
+        with tenancy.scoped_session(database.sessionmaker, tenancy.NOBODY) as session:
+            forgotten = forget_old_provision_responses(session)
+        echo(f"{forgotten} stored provisioning response(s) forgotten.")
     return True
 
 

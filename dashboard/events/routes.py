@@ -27,9 +27,9 @@ from dashboard.permissions import Permission, requires
 bp = Blueprint("webhooks", __name__)
 navigation.register("Webhooks", "webhooks.index", Permission.WEBHOOKS_MANAGE, order=92)
 
-try:  # the accounts area's re-authentication guard, when it is there
-    from dashboard.accounts.stepup import requires_step_up  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - until that lands
+try:  # the accounts area's re-authentication guard ("sudo mode"), once it has landed
+    from dashboard.accounts.stepup import step_up as requires_step_up
+except ImportError:  # pragma: no cover - until then, creation needs the permission only
     def requires_step_up(view):
         return view
 
