@@ -43,6 +43,14 @@ class EventType(StrEnum):
     DOMAIN_CREATED = "domain.created"
     DOMAIN_VERIFIED = "domain.verified"
     DOMAIN_DELETED = "domain.deleted"
+    SCIM_USER_CREATED = "scim.user_created"
+    SCIM_USER_UPDATED = "scim.user_updated"
+    SCIM_USER_DEACTIVATED = "scim.user_deactivated"
+    SCIM_USER_REACTIVATED = "scim.user_reactivated"
+    SCIM_USER_DELETED = "scim.user_deleted"
+    SCIM_GROUP_CREATED = "scim.group_created"
+    SCIM_GROUP_UPDATED = "scim.group_updated"
+    SCIM_GROUP_DELETED = "scim.group_deleted"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     PLAN_CHANGED = "plan.changed"
@@ -101,6 +109,16 @@ CATALOGUE: dict[EventType, EventSpec] = {
     E.DOMAIN_CREATED: _spec("A domain was claimed (not yet verified).", "sso.domain_claimed"),
     E.DOMAIN_VERIFIED: _spec("A domain's DNS record was verified.", "sso.domain_verified"),
     E.DOMAIN_DELETED: _spec("A domain was removed.", "sso.domain_removed"),
+    E.SCIM_USER_CREATED: _spec("The directory (SCIM) provisioned a user.", "scim.user.create"),
+    E.SCIM_USER_UPDATED: _spec("The directory changed a user.", "scim.user.update"),
+    E.SCIM_USER_DEACTIVATED: _spec("The directory deactivated a user (membership ended).",
+                                   "scim.user.deactivate"),
+    E.SCIM_USER_REACTIVATED: _spec("The directory reactivated a user.", "scim.user.reactivate"),
+    E.SCIM_USER_DELETED: _spec("The directory deleted a user.", "scim.user.delete"),
+    E.SCIM_GROUP_CREATED: _spec("The directory pushed a new group.", "scim.group.create"),
+    E.SCIM_GROUP_UPDATED: _spec("A directory group or its members changed.",
+                                "scim.group.update"),
+    E.SCIM_GROUP_DELETED: _spec("A directory group was deleted.", "scim.group.delete"),
     E.API_KEY_CREATED: _spec("An org API key was created.", "apikey.create"),
     E.API_KEY_REVOKED: _spec("An org API key was revoked.", "apikey.revoke"),
     E.PLAN_CHANGED: _spec("The organization's plan changed.", "license.change_plan"),

@@ -12,7 +12,7 @@ from dashboard.events import catalogue, deliveries, endpoints
 from dashboard.events.catalogue import CATALOGUE, EventType, types_for
 
 ISSUE_GROUPS = {"organization", "membership", "invitation", "role", "sso_connection", "domain",
-                "api_key", "plan", "license", "usage"}
+                "scim", "api_key", "plan", "license", "usage"}
 
 
 def test_every_type_has_one_spec_in_a_known_group():
