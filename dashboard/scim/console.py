@@ -16,7 +16,7 @@ from dashboard.apikeys import tokens as key_tokens
 from dashboard.audit.service import Actor, record_audit
 from dashboard.members import roles as role_rules
 from dashboard.models import OrgCredential, ScimGroup, ScimGroupMember, ScimRequestLog, ScimUser
-from dashboard.scim import service, tokens
+from dashboard.scim import groups, roles, service, tokens
 
 NAME_MAX = 100
 OVERLAPS = {  # how long the old token keeps working after a rotation
@@ -186,9 +186,9 @@ def set_group_role(session: Session, *, group_id: str, role: str, editor: role_r
     record_audit(session, org_id=group.org_id, actor=actor, action="scim.group.map",
                  target=f"group:{group.display_name}", before={"role": before},
                  after={"role": group.role})
-    service.recompute_roles(session, caller, service.member_ids_of(session, group.id))
+    roles.recompute_roles(session, caller, groups.member_ids_of(session, group.id))
     return GroupRow(group.id, group.display_name, group.role,
-                    len(service.member_ids_of(session, group.id)))
+                    len(groups.member_ids_of(session, group.id)))
 
 
 # ----------------------------------------------------------------------------- the log

@@ -22,24 +22,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
 from dashboard.members import invitations as invitation_rules
 from dashboard.members import roles as role_rules
 from dashboard.members import seats
-from dashboard.models import (
-    Invitation,
-    Membership,
-    ScimGroup,
-    ScimGroupMember,
-    ScimUser,
-    SsoConnection,
-    SsoDomain,
-    User,
-)
+from dashboard.models import Invitation, Membership, ScimGroup, ScimUser, SsoDomain, User
 from dashboard.permissions import BUILTIN_ROLES
+from dashboard.scim import roles
 
 SCIM_PERMISSIONS = frozenset(BUILTIN_ROLES["admin"]["permissions"])
 OWNER = role_rules.OWNER
@@ -129,17 +121,6 @@ def _uuid(value) -> uuid.UUID | None:
         return None
 
 
-def _membership(session: Session, user_id: uuid.UUID | None, *, lock: bool = True):
-    if user_id is None:
-        return None
-    query = select(Membership).where(Membership.user_id == user_id)
-    return session.scalar(query.with_for_update() if lock else query)
-
-
-def default_role(session: Session) -> str:
-    return session.scalar(select(SsoConnection.default_role)) or "member"
-
-
 def _domain_verified(session: Session, email: str) -> bool:
     domain = email.rpartition("@")[2].lower()
     return session.scalar(
@@ -173,12 +154,12 @@ def create_user(session: Session, caller: Caller, fields: UserFields, effects: E
     row = ScimUser(
         org_id=caller.org_id, id=uuid.uuid4(), user_name=fields.user_name,
         external_id=fields.external_id, email=email, active=fields.active,
-        resource=fields.resource,
+        resource=fields.resource, version=1,
     )
+    if fields.active:  # decided before the row is written: one INSERT, no UPDATEs after it
+        _grant_access(session, caller, row, effects, new=True)
     session.add(row)
     session.flush()
-    if fields.active:
-        _grant_access(session, caller, row, effects)
     record_audit(
         session, org_id=caller.org_id, actor=caller.actor(), action="scim.user.create",
         target=f"user:{email or row.user_name}", after=_audit_view(row),
@@ -235,9 +216,11 @@ def _audit_view(row: ScimUser) -> dict:
             "active": row.active}
 
 
-def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effects) -> None:
-    """Make the person a member (or invite them). ``row`` is active."""
-    if row.user_id is not None and _membership(session, row.user_id) is not None:
+def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effects, *,
+                  new: bool = False) -> None:
+    """Make the person a member (or invite them). ``row`` is active; ``new``: not written
+    yet (so in no group, and nothing to flush)."""
+    if row.user_id is not None and roles.membership(session, row.user_id) is not None:
         return
     if row.email is None:
         return  # nobody to grant access to until the IdP sends an email
@@ -250,7 +233,8 @@ def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effe
         _link(session, row, existing.user_id)
         row.role = existing.role
         return
-    role = _role_for(session, row) or row.role or default_role(session)
+    mapped = None if new else roles.role_for(session, row)
+    role = mapped or row.role or roles.default_role(session)
     if row.user_id is None and not _domain_verified(session, row.email):
         _invite(session, caller, row, role, effects)
         return
@@ -261,14 +245,14 @@ def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effe
         )
         _link(session, row, person)
     limit = seats.seat_limit(session, caller.org_id)
-    invitation_rules._lock_seats(session, caller.org_id)
-    if limit is not None and seats.seats_in_use(session, caller.org_id) + 1 > limit:
-        raise ScimRuleError(409, f"The organization's plan allows {limit} seats, all taken.")
-    if not _may_grant(session, caller, role):
-        role = default_role(session)
+    if limit is not None:  # serialised per org only when seats are counted
+        invitation_rules._lock_seats(session, caller.org_id)
+        if seats.seats_in_use(session, caller.org_id) + 1 > limit:
+            raise ScimRuleError(409, f"The organization's plan allows {limit} seats, all taken.")
+    if not roles.may_grant(session, caller, role):
+        role = roles.default_role(session)
     session.add(Membership(org_id=caller.org_id, user_id=row.user_id, role=role))
     row.role = role
-    session.flush()
     record_audit(session, org_id=caller.org_id, actor=caller.actor(), action="member.join",
                  target=f"user:{row.email}", after={"role": role, "via": "scim"})
 
@@ -281,7 +265,6 @@ def _link(session: Session, row: ScimUser, person: uuid.UUID) -> None:
         raise ScimRuleError(409, "This person is already provisioned as another user.",
                             "uniqueness")
     row.user_id = person
-    session.flush()
 
 
 def _invite(session: Session, caller: Caller, row: ScimUser, role: str, effects: Effects):
@@ -297,12 +280,11 @@ def _invite(session: Session, caller: Caller, row: ScimUser, role: str, effects:
     if result.issued:
         row.invitation_id = result.issued[0].id
         effects.invitations.extend(result.issued)
-        session.flush()
 
 
 def _remove_access(session: Session, caller: Caller, row: ScimUser) -> None:
     """End the person's access to this org now; keep what reactivation restores."""
-    membership = _membership(session, row.user_id)
+    membership = roles.membership(session, row.user_id)
     if membership is not None:
         if membership.role == OWNER:
             owners = session.scalars(
@@ -327,161 +309,3 @@ def _remove_access(session: Session, caller: Caller, row: ScimUser) -> None:
             pending.status, pending.revoked_at = "revoked", datetime.now(UTC)
             row.invitation_id = None
     session.flush()
-
-
-# ----------------------------------------------------------------------------- groups
-
-
-def check_members(session: Session, members: list[tuple[str, str | None]]) -> dict:
-    """The org's SCIM user ids named as members -> the display sent with them; any unknown
-    id refuses the whole request."""
-    parsed = [(_uuid(value), value, display) for value, display in members]
-    wanted = {p for p, _, _ in parsed if p is not None}
-    found = set(session.scalars(select(ScimUser.id).where(ScimUser.id.in_(wanted)))) \
-        if wanted else set()
-    unknown = [value for p, value, _ in parsed if p is None or p not in found]
-    if unknown:
-        raise ScimRuleError(400, f"Unknown member id(s): {', '.join(unknown[:5])}"
-                            + (" …" if len(unknown) > 5 else ""), "invalidValue")
-    return {p: (display or None) and display[:256] for p, _, display in parsed}
-
-
-def create_group(session: Session, caller: Caller, display_name: str, external_id: str | None,
-                 member_ids: list[tuple[str, str | None]]) -> ScimGroup:
-    members = check_members(session, member_ids)
-    group = ScimGroup(org_id=caller.org_id, id=uuid.uuid4(), display_name=display_name,
-                      external_id=external_id)
-    session.add(group)
-    session.flush()
-    _add_members(session, caller, group, members)
-    record_audit(session, org_id=caller.org_id, actor=caller.actor(), action="scim.group.create",
-                 target=f"group:{display_name}", after={"members": len(members)})
-    return group
-
-
-def replace_group(session: Session, caller: Caller, group: ScimGroup, display_name: str,
-                  external_id: str | None,
-                  member_ids: list[tuple[str, str | None]]) -> ScimGroup:
-    wanted = check_members(session, member_ids)
-    current = dict(session.execute(
-        select(ScimGroupMember.scim_user_id, ScimGroupMember.display)
-        .where(ScimGroupMember.group_id == group.id)).all())
-    added = {m: d for m, d in wanted.items() if m not in current}
-    removed = [m for m in current if m not in wanted]
-    if removed:
-        session.execute(delete(ScimGroupMember).where(
-            ScimGroupMember.group_id == group.id, ScimGroupMember.scim_user_id.in_(removed)))
-    for member, display in wanted.items():
-        if member in current and current[member] != display:
-            session.execute(update(ScimGroupMember).where(
-                ScimGroupMember.group_id == group.id, ScimGroupMember.scim_user_id == member,
-            ).values(display=display))
-    _add_members(session, caller, group, added, recompute=False)
-    added = list(added)
-    changed = display_name != group.display_name or external_id != group.external_id
-    group.display_name, group.external_id = display_name, external_id
-    if added or removed or changed:
-        group.version += 1
-        group.updated_at = datetime.now(UTC)
-        record_audit(session, org_id=caller.org_id, actor=caller.actor(),
-                     action="scim.group.update", target=f"group:{display_name}",
-                     details={"added": len(added), "removed": len(removed)})
-    session.flush()
-    if group.role is not None:
-        recompute_roles(session, caller, added + removed)
-    return group
-
-
-def delete_group(session: Session, caller: Caller, group: ScimGroup) -> None:
-    members = member_ids_of(session, group.id)
-    record_audit(session, org_id=caller.org_id, actor=caller.actor(), action="scim.group.delete",
-                 target=f"group:{group.display_name}", before={"members": len(members)})
-    mapped = group.role is not None
-    session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group.id))
-    session.delete(group)
-    session.flush()
-    if mapped:
-        recompute_roles(session, caller, members)
-
-
-def _add_members(session: Session, caller: Caller, group: ScimGroup, members, *,
-                 recompute: bool = True) -> None:
-    if not members:
-        return
-    session.execute(
-        ScimGroupMember.__table__.insert(),
-        [{"org_id": caller.org_id, "group_id": group.id, "scim_user_id": m, "display": d}
-         for m, d in members.items()],
-    )
-    if recompute and group.role is not None:
-        recompute_roles(session, caller, list(members))
-
-
-def member_ids_of(session: Session, group_id: uuid.UUID) -> list[uuid.UUID]:
-    return list(session.scalars(
-        select(ScimGroupMember.scim_user_id).where(ScimGroupMember.group_id == group_id)
-    ))
-
-
-# ----------------------------------------------------------------------------- roles
-
-
-def _may_grant(session: Session, caller: Caller, key: str) -> bool:
-    if key == OWNER:
-        return False
-    if key in BUILTIN_ROLES:  # no query: the built-in roles below owner are within admin's
-        return True
-    return role_rules.may_grant(caller.editor(),
-                                role_rules.role_of(role_rules.catalogue(session), key))
-
-
-def _rank(info: role_rules.RoleInfo) -> tuple[int, int]:
-    """Higher wins: more permissions first, then the built-in rank."""
-    return len(info.permissions), BUILTIN_ROLES.get(info.key, {}).get("rank", 0)
-
-
-def _role_for(session: Session, row: ScimUser) -> str | None:
-    """The role the user's groups map to (the highest), or None when no group maps one."""
-    mapped = session.scalars(
-        select(ScimGroup.role).join(ScimGroupMember, ScimGroupMember.group_id == ScimGroup.id)
-        .where(ScimGroupMember.scim_user_id == row.id, ScimGroup.role.is_not(None))
-    ).all()
-    if not mapped:
-        return None
-    catalogue = role_rules.catalogue(session)
-    return max((role_rules.role_of(catalogue, r) for r in set(mapped)), key=_rank).key
-
-
-def mappings_exist(session: Session) -> bool:
-    return session.scalar(select(func.count()).where(ScimGroup.role.is_not(None))) > 0
-
-
-def recompute_roles(session: Session, caller: Caller, scim_user_ids) -> int:
-    """Apply the group mapping to these users' memberships; returns how many changed."""
-    ids = list(dict.fromkeys(scim_user_ids))
-    if not ids or not mappings_exist(session):
-        return 0
-    catalogue = role_rules.catalogue(session)
-    editor = caller.editor()
-    fallback = default_role(session)
-    changed = 0
-    for row in session.scalars(select(ScimUser).where(ScimUser.id.in_(ids),
-                                                      ScimUser.active.is_(True))):
-        membership = _membership(session, row.user_id)
-        if membership is None or membership.role == OWNER:
-            continue  # not (yet) a member, or an owner: owners are managed by hand
-        target = _role_for(session, row) or fallback
-        if target == membership.role:
-            continue
-        current = role_rules.role_of(catalogue, membership.role)
-        wanted = role_rules.role_of(catalogue, target)
-        if not (role_rules.may_manage(editor, current) and role_rules.may_grant(editor, wanted)):
-            continue  # above what SCIM may grant: left as it is
-        record_audit(session, org_id=caller.org_id, actor=caller.actor(),
-                     action="member.role_change", target=f"user:{row.email}",
-                     before={"role": membership.role}, after={"role": target, "via": "scim"})
-        membership.role = target
-        row.role = target
-        changed += 1
-    session.flush()
-    return changed

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard.models import ScimGroup, ScimGroupMember, ScimUser
-from dashboard.scim import service
+from dashboard.scim import groups, service
 from dashboard.scim.filters import narrow
 
 UserModel = User[EnterpriseUser]
@@ -193,7 +193,7 @@ class OrgStorage(ScimStorage):
                 row = service.create_user(self.session, self.caller, user_fields(resource),
                                           self.effects)
                 return user_resource(row)
-            group = service.create_group(self.session, self.caller, resource.display_name,
+            group = groups.create_group(self.session, self.caller, resource.display_name,
                                          resource.external_id, member_values(resource))
             return self._groups([group])[0]
         except service.ScimRuleError as exc:
@@ -208,7 +208,7 @@ class OrgStorage(ScimStorage):
                                            user_fields(resource, row), self.effects)
                 return user_resource(row)
             group = self._group(str(resource.id))
-            group = service.replace_group(self.session, self.caller, group,
+            group = groups.replace_group(self.session, self.caller, group,
                                           resource.display_name, resource.external_id,
                                           member_values(resource))
             return self._groups([group])[0]
@@ -221,6 +221,6 @@ class OrgStorage(ScimStorage):
             if resource_type.name == "User":
                 service.delete_user(self.session, self.caller, self._user(resource_id))
             else:
-                service.delete_group(self.session, self.caller, self._group(resource_id))
+                groups.delete_group(self.session, self.caller, self._group(resource_id))
         except service.ScimRuleError as exc:
             raise scim_error(exc) from None
