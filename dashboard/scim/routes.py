@@ -15,7 +15,7 @@ from dashboard.licenses.features import Feature
 from dashboard.licenses.web import requires_feature
 from dashboard.members import roles as role_rules
 from dashboard.permissions import Permission, requires
-from dashboard.scim import console, roles, service
+from dashboard.scim import console, service
 from dashboard.scim.api import PREFIX
 from dashboard.scim.forms import CreateTokenForm, CsrfForm, GroupRoleForm, RotateTokenForm
 
@@ -43,7 +43,7 @@ def _page(form=None, created: console.CreatedToken | None = None, status: int = 
         overview=console.overview(session),
         roles=catalogue,
         grantable=grantable,
-        default_role=roles.default_role(session),
+        default_role=service.default_role(session),
         base_url=request.host_url.rstrip("/") + PREFIX,
         now=datetime.now(UTC),
     ), status

@@ -32,6 +32,7 @@ from dashboard.members import seats
 from dashboard.models import Invitation, Membership, ScimGroup, ScimUser, SsoDomain, User
 from dashboard.permissions import BUILTIN_ROLES
 from dashboard.scim import roles
+from dashboard.scim.roles import default_role  # noqa: F401 - the SCIM page shows it
 
 SCIM_PERMISSIONS = frozenset(BUILTIN_ROLES["admin"]["permissions"])
 OWNER = role_rules.OWNER
