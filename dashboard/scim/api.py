@@ -158,7 +158,7 @@ def _serve():
     session = tenancy.request_session()
     effects = service.Effects(ttl_days=current_app.config["INVITATION_TTL_DAYS"])
     storage = OrgStorage(session, caller, effects, lock=request.method != "GET")
-    if request.path.startswith(f"{PREFIX}/Users"):
+    if request.path.startswith((f"{PREFIX}/Users", f"{PREFIX}/Groups")):
         service.link_accepted_invitations(session)
     try:
         response = protocol.serve(_scim_request(body), storage)

@@ -167,6 +167,7 @@ def list_tokens(session: Session) -> list[TokenRow]:
 def set_group_role(session: Session, *, group_id: str, role: str, editor: role_rules.Editor,
                    caller: service.Caller, actor: Actor) -> GroupRow:
     """Map a group to a role ('' = no mapping) and apply it to the group's members now."""
+    service.link_accepted_invitations(session)
     group = service.group_by_id(session, group_id, lock=True)
     if group is None:
         raise ConsoleError("Not found.", 404)

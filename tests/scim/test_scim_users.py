@@ -94,3 +94,25 @@ def test_password_is_never_stored(scim):
         o=org.id, n=f"pw@{domain}").one()
     assert row.password_hash is None and "Sup3rSecret" not in row.resource
     assert USER_SCHEMA
+
+
+def test_invited_person_who_accepts_is_then_deprovisioned(scim, app):
+    """An outsider joins through the invitation; the IdP's deactivation then removes them."""
+    from dashboard.members.invitations import hash_token
+    from tests.helpers import login, post
+
+    client, org, _, _ = scim
+    email = f"joiner-{factories.unique('j')}@elsewhere.example"
+    user = client.create_user(email)
+    person = factories.UserFactory(email=email)
+    token = "scim-test-invite-token-" + factories.unique("t")
+    digest = hash_token(token)
+    factories.execute("UPDATE invitations SET token_hash = :h WHERE org_id = :o"
+                      " AND lower(email) = lower(:e)", h=digest, o=org.id, e=email)
+    browser = app.test_client()
+    login(browser, person)
+    accepted = post(browser, f"/invitations/{token}")
+    assert accepted.status_code in (302, 303), accepted.get_data(as_text=True)
+    assert membership_role(org.id, person.id) == "member"
+    client.patch(f"/Users/{user['id']}", {"op": "replace", "path": "active", "value": False})
+    assert membership_role(org.id, person.id) is None
