@@ -239,5 +239,31 @@ def rotate_signing_key() -> None:
     click.echo(f"New access-token signing key: {kid}")
 
 
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@click.option("--production", is_flag=True, help="Apply the production rules even without an "
+              "https BASE_URL.")
+def config_check(production: bool) -> None:
+    """Print the effective settings (secrets masked); exit 1 on an unsafe production set-up."""
+    from dashboard.ops import config_check as checks
+
+    config = settings.from_environment()
+    report = checks.check(config, settings.operator_secret_key(), production)
+    width = max(map(len, report.settings))
+    for name, value in report.settings.items():
+        click.echo(f"{name:<{width}}  {value}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
+    for problem in report.problems:
+        click.echo(f"UNSAFE: {problem}", err=True)
+    if report.problems:
+        raise SystemExit(1)
+    click.echo("Configuration OK.")
+
+
 if __name__ == "__main__":
     main()

@@ -37,9 +37,32 @@ def served_url(host: str, port: str | int) -> str:
     return f"http://{host}:{port}"
 
 
+def _reader():
+    """``env(name, default)``: the environment first, then ``.env`` (python-dotenv) in the
+    working directory, or the file named by ``TENANTDESK_ENV_FILE``."""
+    from dotenv import dotenv_values
+
+    path = Path(os.environ.get("TENANTDESK_ENV_FILE", ".env"))
+    from_file = dotenv_values(path) if path.is_file() else {}
+
+    def env(name: str, default: str | None = None) -> str | None:
+        value = os.environ.get(name)
+        if value is None:
+            value = from_file.get(name)
+        return default if value is None else value
+
+    return env
+
+
+def operator_secret_key() -> str | None:
+    """SECRET_KEY as the operator set it (environment or .env), None when unset."""
+    return _reader()("SECRET_KEY") or None
+
+
 def from_environment() -> dict:
     instance = _instance_path()
-    env = os.environ.get
+    env = _reader()
+    proxy_hops = env("TRUSTED_PROXY_HOPS")
     return {
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": env("SECRET_KEY") or _persistent_secret(instance, "secret_key"),
@@ -122,4 +145,20 @@ def from_environment() -> dict:
         # Per SCIM token (dashboard/scim/api.py); an IdP's first sync sends bursts.
         "SCIM_RATE_LIMIT": env("SCIM_RATE_LIMIT", "1200/minute"),
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", "tenantdesk"),
+        # Operations (dashboard/ops/). Logs: "text" (readable) or "json" (one object a line).
+        "LOG_FORMAT": env("LOG_FORMAT", "text").strip().lower(),
+        "LOG_LEVEL": env("LOG_LEVEL", "INFO").strip().upper(),
+        # Reverse proxies in front whose X-Forwarded-* headers are believed (ProxyFix). None:
+        # unset, which `tenantdesk config check` refuses behind an https BASE_URL.
+        "TRUSTED_PROXY_HOPS": int(proxy_hops) if proxy_hops not in (None, "") else None,
+        # Take the caller's X-Request-ID (only a trusted proxy should set it).
+        "TRUST_REQUEST_ID": env("TRUST_REQUEST_ID", "1" if proxy_hops not in (None, "", "0")
+                                else "0") == "1",
+        "METRICS_ENABLED": env("METRICS_ENABLED", "1") == "1",
+        # Bearer token for /metrics; unset: loopback callers only.
+        "METRICS_TOKEN": env("METRICS_TOKEN"),
+        "METRICS_PER_TIER": env("METRICS_PER_TIER", "0") == "1",
+        # OpenTelemetry traces over OTLP/HTTP when set, e.g. http://127.0.0.1:4318
+        "OTEL_EXPORTER_OTLP_ENDPOINT": env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "OTEL_SERVICE_NAME": env("OTEL_SERVICE_NAME", "tenantdesk"),
     }

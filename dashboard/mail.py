@@ -140,9 +140,12 @@ class Mailer:
         path = self.outbox / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
         path.write_bytes(message.as_bytes(policy=policy.SMTP))
         body = message.get_body(("plain",))
+        # The body holds links with tokens (invitations, resets): in the log only for the
+        # development outbox (TENANTDESK_DEV_MAIL=1, as under `make run`), never otherwise.
+        shown = body.get_content() if body and self._config.get("DEV_MAIL_VIEWER") else ""
         log.info(
             "no SMTP_URL: mail to %s kept in %s\nSubject: %s\n%s",
-            message["To"], path, message["Subject"], body.get_content() if body else "",
+            message["To"], path, message["Subject"], shown,
         )
 
     # ---------------------------------------------------------------- outbox reading (dev)

@@ -27,7 +27,8 @@ from dashboard.permissions import public
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
-PROBES = frozenset({"ops.healthz", "ops.readyz"})
+# Answered before every other hook (no principal, CSRF or rate limit): the probes and metrics.
+PROBES = frozenset({"ops.healthz", "ops.readyz", "ops_metrics.metrics"})
 _CHECKS = "tenantdesk.readiness"
 
 Check = Callable[[object], "str | None"]

