@@ -7,7 +7,9 @@ error, pre-ping or not) and the next request opens a new one, so service resumes
 as soon as the server answers again. A request that failed was not acknowledged, and its
 transaction was not committed.
 
-Other database errors keep going to the generic error handler (``dashboard/errors.py``).
+A statement cancelled by ``statement_timeout`` answers the same 503 (the server is busy).
+Both are counted in /metrics. Other database errors keep going to the generic error handler
+(``dashboard/errors.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from dashboard.errors import json_error, wants_json
+from dashboard.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def statement_timed_out(exc: BaseException | None) -> bool:
     return getattr(orig, "sqlstate", None) == STATEMENT_TIMEOUT
 
 
-def unavailable_response(reason: str = "database"):
+def unavailable_response():
     retry_after = str(current_app.config.get("OUTAGE_RETRY_AFTER_SECONDS", 5))
     message = "Tenantdesk is briefly unavailable. Please try again in a few seconds."
     if wants_json():
@@ -87,10 +90,12 @@ def init_app(app) -> None:
     def _database_error(error):
         if database_unavailable(error):
             log.warning("database unavailable: %s", type(_driver_error(error) or error).__name__)
+            metrics.DB_UNAVAILABLE.inc()
             return unavailable_response()
         if statement_timed_out(error):
             log.warning("statement timeout")
-            return unavailable_response("statement timeout")
+            metrics.STATEMENT_TIMEOUTS.inc()
+            return unavailable_response()
         return _chain(app, error, None, Exception)
 
     for exc_class in (sa_exc.DBAPIError, sa_exc.TimeoutError, psycopg.Error):
@@ -103,5 +108,8 @@ def init_app(app) -> None:
         original = error.original_exception
         if database_unavailable(original) or statement_timed_out(original):
             log.warning("database unavailable after the view: %s", type(original).__name__)
+            counter = metrics.DB_UNAVAILABLE if database_unavailable(original) else (
+                metrics.STATEMENT_TIMEOUTS)
+            counter.inc()
             return unavailable_response()
         return _chain(app, error, None, HTTPException)
