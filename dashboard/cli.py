@@ -239,6 +239,31 @@ def rotate_signing_key() -> None:
     click.echo(f"New access-token signing key: {kid}")
 
 
+@main.command("restore-org")
+@click.argument("export", type=click.Path(exists=True, dir_okay=False))
+@click.option("--admin-url", help="A role that bypasses row-level security (superuser or "
+              "BYPASSRLS) on the Tenantdesk database; default: the embedded server's.")
+def restore_org(export: str, admin_url: str | None) -> None:
+    """Put a deleted org back from its export zip (checked against its manifest first)."""
+    from pathlib import Path
+
+    from dashboard.ops.restore import RestoreRefused
+    from dashboard.ops.restore import restore_org as restore
+
+    if not admin_url:
+        urls = _urls()
+        if urls.admin is None:
+            raise click.ClickException("with DATABASE_URL set, pass --admin-url")
+        admin_url = urls.admin
+    try:
+        restored = restore(admin_url, Path(export))
+    except (RestoreRefused, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = sum(restored.row_counts.values())
+    click.echo(f"Restored org {restored.org_id}: {rows} rows in "
+               f"{len(restored.row_counts)} tables, as in the export's manifest.")
+
+
 @main.group("config")
 def config_group() -> None:
     """Inspect the configuration."""

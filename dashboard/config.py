@@ -37,6 +37,10 @@ def served_url(host: str, port: str | int) -> str:
     return f"http://{host}:{port}"
 
 
+def _list(value: str | None) -> list[str]:
+    return [item for item in (value or "").split(",") if item]
+
+
 def _reader():
     """``env(name, default)``: the environment first, then ``.env`` (python-dotenv) in the
     working directory, or the file named by ``TENANTDESK_ENV_FILE``."""
@@ -71,6 +75,8 @@ def from_environment() -> dict:
         "SECRET_KEY_FALLBACKS": [k for k in (env("SECRET_KEY_FALLBACKS") or "").split(",") if k],
         # Encrypts the access-token signing keys at rest; falls back to SECRET_KEY.
         "TOKEN_KEY_SECRET": env("TOKEN_KEY_SECRET"),
+        # Old TOKEN_KEY_SECRETs (comma-separated) that still open stored signing keys.
+        "TOKEN_KEY_SECRET_FALLBACKS": _list(env("TOKEN_KEY_SECRET_FALLBACKS")),
         "ACCESS_TOKEN_TTL_SECONDS": int(env("ACCESS_TOKEN_TTL_SECONDS", "300")),
         "ACCESS_TOKEN_AUDIENCE": env("ACCESS_TOKEN_AUDIENCE", "tenantdesk-api"),
         # A retired signing key stays in the JWKS this long (well beyond any token's expiry).
@@ -134,6 +140,8 @@ def from_environment() -> dict:
         # API keys are stored as HMAC-SHA-256 under this key. Unset: derived from SECRET_KEY
         # (then rotating SECRET_KEY invalidates every API key; set this to rotate separately).
         "API_KEY_HMAC_KEY": env("API_KEY_HMAC_KEY"),
+        # Old API_KEY_HMAC_KEYs (comma-separated) still accepted when checking a key.
+        "API_KEY_HMAC_KEY_FALLBACKS": _list(env("API_KEY_HMAC_KEY_FALLBACKS")),
         # Sign-in and invitation acceptance, per client address; these fail closed.
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "30/minute"),
         "INVITE_ACCEPT_RATE_LIMIT": env("INVITE_ACCEPT_RATE_LIMIT", "30/minute"),

@@ -21,7 +21,7 @@ from dashboard.api.bearer import API_PREFIX, bearer_token
 from dashboard.api.errors import ApiError, unauthorized
 from dashboard.apikeys import service as keys
 from dashboard.apikeys import tokens
-from dashboard.apikeys.web import hmac_key
+from dashboard.apikeys.web import hmac_keys
 from dashboard.audit.service import Actor
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
@@ -141,7 +141,7 @@ def _plan_terms(session) -> tuple[bool, int]:
 def _key_principal(token: str) -> ApiPrincipal:
     session = tenancy.request_session()
     try:
-        identity = keys.authenticate(session, token, hmac_key())
+        identity = keys.authenticate(session, token, hmac_keys())
     except keys.KeyRefused as exc:
         raise unauthorized(exc.code, exc.message) from None
     context = tenancy.TenantContext(credential_id=identity.credential_id, org_id=identity.org_id)

@@ -220,7 +220,8 @@ _DUMMY_HASH = bytes(32)
 
 
 def authenticate(
-    session: Session, token: str, hmac_key: bytes, *, parse=tokens.parse, lookup=_LOOKUP_SQL
+    session: Session, token: str, hmac_key: bytes | tuple[bytes, ...], *, parse=tokens.parse,
+    lookup=_LOOKUP_SQL,
 ) -> KeyIdentity:
     """Check a presented key's secret in constant time; raise KeyRefused if it opens nothing.
 

@@ -54,12 +54,28 @@ def server_key(dedicated: str | None, secret_key: str) -> bytes:
     return hmac.new(secret_key.encode(), _DERIVE_LABEL, hashlib.sha256).digest()
 
 
+def server_keys(dedicated: str | None, secret_key: str, dedicated_fallbacks=(),
+                secret_key_fallbacks=()) -> tuple[bytes, ...]:
+    """The current HMAC key first, then old ones still accepted while rotating: old dedicated
+    keys, or, while no dedicated key is set, the keys derived from old SECRET_KEYs."""
+    keys = [server_key(dedicated, secret_key)]
+    keys += [server_key(old, secret_key) for old in dedicated_fallbacks]
+    if not dedicated:
+        keys += [server_key(None, old) for old in secret_key_fallbacks]
+    return tuple(dict.fromkeys(keys))
+
+
 def hash_secret(key: bytes, prefix: str, secret: str) -> bytes:
     return hmac.new(key, f"{prefix}.{secret}".encode(), hashlib.sha256).digest()
 
 
-def matches(key: bytes, parsed: ParsedKey, stored: bytes) -> bool:
-    return hmac.compare_digest(hash_secret(key, parsed.prefix, parsed.secret), bytes(stored))
+def matches(key: bytes | tuple[bytes, ...], parsed: ParsedKey, stored: bytes) -> bool:
+    """Whether the stored hash is the secret's under ``key`` (or any of several keys; each
+    is tried, so the work does not depend on which one matches)."""
+    keys = (key,) if isinstance(key, bytes) else key
+    results = [hmac.compare_digest(hash_secret(k, parsed.prefix, parsed.secret), bytes(stored))
+               for k in keys]
+    return any(results)
 
 
 def display(prefix: str) -> str:

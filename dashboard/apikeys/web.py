@@ -8,9 +8,20 @@ from dashboard.apikeys import tokens
 
 
 def hmac_key() -> bytes:
-    key = current_app.extensions.get("tenantdesk.apikey_hmac")
-    if key is None:
+    """The key new API keys are hashed with."""
+    return hmac_keys()[0]
+
+
+def hmac_keys() -> tuple[bytes, ...]:
+    """Every key a presented API key may be checked with: the current one first, then the
+    old ones being rotated out (see tokens.server_keys)."""
+    keys = current_app.extensions.get("tenantdesk.apikey_hmac_keys")
+    if keys is None:
         config = current_app.config
-        key = tokens.server_key(config.get("API_KEY_HMAC_KEY"), config["SECRET_KEY"])
-        current_app.extensions["tenantdesk.apikey_hmac"] = key
-    return key
+        keys = tokens.server_keys(
+            config.get("API_KEY_HMAC_KEY"), config["SECRET_KEY"],
+            config.get("API_KEY_HMAC_KEY_FALLBACKS") or (),
+            config.get("SECRET_KEY_FALLBACKS") or (),
+        )
+        current_app.extensions["tenantdesk.apikey_hmac_keys"] = keys
+    return keys

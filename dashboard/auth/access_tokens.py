@@ -247,8 +247,14 @@ def issue_for_request(membership, principal) -> IssuedToken:
 
 
 def init_app(app) -> None:
+    config = app.config
+    # Old secrets that still open keys sealed before a rotation: TOKEN_KEY_SECRET's, or,
+    # while it is unset (SECRET_KEY seals them), SECRET_KEY's.
+    old = (config.get("TOKEN_KEY_SECRET_FALLBACKS") or [] if config.get("TOKEN_KEY_SECRET")
+           else config.get("SECRET_KEY_FALLBACKS") or [])
     app.extensions["tenantdesk.keyring"] = Keyring(
         app.extensions["tenantdesk.db"].sessionmaker,
-        app.config.get("TOKEN_KEY_SECRET") or app.config["SECRET_KEY"],
-        publish_for=timedelta(seconds=app.config["SIGNING_KEY_PUBLISH_SECONDS"]),
+        config.get("TOKEN_KEY_SECRET") or config["SECRET_KEY"],
+        publish_for=timedelta(seconds=config["SIGNING_KEY_PUBLISH_SECONDS"]),
+        old_secrets=old,
     )

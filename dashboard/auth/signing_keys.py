@@ -81,9 +81,13 @@ class Keyring:
         publish_for: timedelta = timedelta(days=1),
         refresh_every: float = 30.0,
         miss_refresh_every: float = 1.0,
+        old_secrets=(),
     ) -> None:
         self._sessions = sessionmaker
         self._aead = _wrapping_key(secret)
+        # Secrets being rotated out: they still open keys sealed before the rotation (new
+        # keys are always sealed with ``secret``).
+        self._old_aeads = [_wrapping_key(old) for old in old_secrets]
         self._publish_for = publish_for
         self._refresh_every = refresh_every
         self._miss_refresh_every = miss_refresh_every
@@ -209,9 +213,14 @@ class Keyring:
         self._loaded_at = time.monotonic()
 
     def _open(self, kid: str, sealed: bytes) -> ECKey | None:
-        try:
-            der = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], kid.encode())
-        except Exception:  # wrong secret or a row we did not write: never trust it
+        der = None
+        for aead in (self._aead, *self._old_aeads):
+            try:
+                der = aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], kid.encode())
+                break
+            except Exception:  # noqa: S112 - wrong secret or a row we did not write: next one
+                continue
+        if der is None:
             log.warning("signing key %s cannot be decrypted with this secret; ignored", kid)
             return None
         return ECKey.import_key(

@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import tenancy
 from dashboard.apikeys import service as keys
-from dashboard.apikeys.web import hmac_key
+from dashboard.apikeys.web import hmac_keys
 from dashboard.auth.bearer import bearer_token
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
@@ -76,7 +76,7 @@ def _authenticate():
                        **{"WWW-Authenticate": 'Bearer realm="scim"'})
     session = tenancy.request_session()
     try:
-        identity = keys.authenticate(session, token, hmac_key(), parse=tokens.parse,
+        identity = keys.authenticate(session, token, hmac_keys(), parse=tokens.parse,
                                      lookup=tokens.LOOKUP_SQL)
     except keys.KeyRefused as exc:
         detail = {"api_key_revoked": "This SCIM token has been revoked.",
