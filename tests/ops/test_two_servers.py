@@ -140,3 +140,13 @@ def test_a_member_removed_through_one_server_is_refused_by_the_other(servers):
     after = bob.get(f"{b}/o/{org.slug}/", timeout=TIMEOUT, allow_redirects=False)
     assert after.status_code in (302, 403, 404), after.status_code
     assert org.name not in after.text
+
+
+def test_metrics_of_every_gunicorn_worker_come_through_the_multiprocess_directory(servers):
+    a, _ = servers
+    for _ in range(3):
+        requests.get(f"{a}/login", timeout=TIMEOUT)
+    text = requests.get(f"{a}/metrics", timeout=TIMEOUT).text
+    line = next(line for line in text.splitlines() if line.startswith(
+        'tenantdesk_http_requests_total{endpoint="auth.login",method="GET",status_class="2xx"}'))
+    assert float(line.rsplit(" ", 1)[1]) >= 3
