@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from dashboard.apikeys import tokens as key_tokens
@@ -105,18 +105,29 @@ def create_token(session: Session, *, org_id: uuid.UUID, name: str, created_by: 
     return CreatedToken(credential.id, name, plaintext)
 
 
-def _token(session: Session, token_id: str) -> OrgCredential:
+# Never the whole row: the secret's hash is not for the runtime role to read.
+_TOKEN_COLUMNS = (OrgCredential.id, OrgCredential.name, OrgCredential.prefix,
+                  OrgCredential.created_at, OrgCredential.expires_at, OrgCredential.revoked_at,
+                  OrgCredential.last_used_at, OrgCredential.org_id)
+
+
+def _token(session: Session, token_id: str):
     try:
         ident = uuid.UUID(str(token_id))
     except ValueError:
         raise ConsoleError("Not found.", 404) from None
-    credential = session.scalar(
-        select(OrgCredential).where(OrgCredential.id == ident, OrgCredential.kind == "scim")
+    credential = session.execute(
+        select(*_TOKEN_COLUMNS).where(OrgCredential.id == ident, OrgCredential.kind == "scim")
         .with_for_update()
-    )
+    ).one_or_none()
     if credential is None:  # another org's token reads as missing
         raise ConsoleError("Not found.", 404)
     return credential
+
+
+def _set(session: Session, token_id: uuid.UUID, **values) -> None:
+    session.execute(update(OrgCredential).where(OrgCredential.id == token_id).values(**values)
+                    .execution_options(synchronize_session=False))
 
 
 def rotate_token(session: Session, token_id: str, *, overlap: str, created_by: uuid.UUID | None,
@@ -129,34 +140,28 @@ def rotate_token(session: Session, token_id: str, *, overlap: str, created_by: u
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
         raise ConsoleError("This token no longer works; create a new one instead.", 409)
     ends = now + OVERLAPS[overlap]
-    if old.expires_at is None or old.expires_at > ends:
-        old.expires_at = ends
+    if old.expires_at is not None and old.expires_at <= ends:
+        ends = old.expires_at
+    _set(session, old.id, expires_at=ends)
     created = create_token(session, org_id=old.org_id, name=old.name, created_by=created_by,
                            hmac_key=hmac_key, actor=actor, action="scim.token_rotate")
     record_audit(session, org_id=old.org_id, actor=actor, action="scim.token_expire",
-                 target=f"scim-token:{old.prefix}",
-                 after={"expires_at": old.expires_at.isoformat()})
+                 target=f"scim-token:{old.prefix}", after={"expires_at": ends.isoformat()})
     return created
 
 
 def revoke_token(session: Session, token_id: str, *, actor: Actor) -> TokenRow:
     credential = _token(session, token_id)
     if credential.revoked_at is None:
-        credential.revoked_at = datetime.now(UTC)
-        session.flush()
+        _set(session, credential.id, revoked_at=datetime.now(UTC))
         record_audit(session, org_id=credential.org_id, actor=actor, action="scim.token_revoke",
                      target=f"scim-token:{credential.prefix}", before={"name": credential.name})
-    return _row(credential)
-
-
-def _row(c: OrgCredential) -> TokenRow:
-    return TokenRow(c.id, c.name, c.prefix, c.created_at, c.expires_at, c.revoked_at,
-                    c.last_used_at)
+    return TokenRow(*credential[:7])
 
 
 def list_tokens(session: Session) -> list[TokenRow]:
-    return [_row(c) for c in session.scalars(
-        select(OrgCredential).where(OrgCredential.kind == "scim")
+    return [TokenRow(*row[:7]) for row in session.execute(
+        select(*_TOKEN_COLUMNS).where(OrgCredential.kind == "scim")
         .order_by(OrgCredential.created_at.desc(), OrgCredential.id)
     )]
 

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
@@ -301,12 +301,12 @@ def _remove_access(session: Session, caller: Caller, row: ScimUser) -> None:
                      action="member.remove", target=f"user:{row.email}",
                      before={"role": membership.role}, after={"role": None, "via": "scim"})
         session.delete(membership)
-    if row.invitation_id is not None:
-        pending = session.scalar(
-            select(Invitation).where(Invitation.id == row.invitation_id,
-                                     Invitation.status == "pending").with_for_update()
+    if row.invitation_id is not None:  # (never the whole row: its token hash is not ours)
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id == row.invitation_id, Invitation.status == "pending")
+            .values(status="revoked", revoked_at=func.now())
+            .execution_options(synchronize_session=False)
         )
-        if pending is not None:
-            pending.status, pending.revoked_at = "revoked", datetime.now(UTC)
-            row.invitation_id = None
+        row.invitation_id = None
     session.flush()
