@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.scim import routes as scim_routes
     from dashboard.sso import login as sso_login
     from dashboard.sso import routes as sso_routes
+    from dashboard.tiers import web as tiers_web
     from dashboard.usage import routes as usage_routes
 
     app = Flask(
@@ -74,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api_auth.init_app(app)  # before the rate limiter: it counts per credential
     api_errors.init_app(app)
     ratelimits.init_app(app)
+    tiers_web.init_app(app)
 
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(account_routes.bp)

@@ -29,12 +29,20 @@ def main() -> None:
 
 
 @main.command()
-def migrate() -> None:
-    """Apply database migrations (as the owner role)."""
+@click.option("--tenants", default="all", show_default=True,
+              help="Tenant tiers to bring to the new revision: N (the first N behind) or all.")
+@click.option("--org", default=None, help="Bring only this org's tier to the new revision.")
+def migrate(tenants: str, org: str | None) -> None:
+    """Apply database migrations (as the owner role): the shared schema, then tenant tiers."""
     from dashboard import migrate as migrations
+    from dashboard.tiers import cli as tiers_cli
 
-    migrations.upgrade(_urls().owner)
-    click.echo("Database is up to date.")
+    if tenants != "all" and not tenants.isdigit():
+        raise click.BadParameter("a number or 'all'", param_hint="--tenants")
+    owner = _urls().owner
+    migrations.upgrade(owner)
+    click.echo("Shared schema is up to date.")
+    tiers_cli.rollout(owner, tenants, org)
 
 
 @main.command("seed-demo")
@@ -289,6 +297,14 @@ def config_check(production: bool) -> None:
         raise SystemExit(1)
     click.echo("Configuration OK.")
 
+
+def _add_tiers() -> None:
+    from dashboard.tiers.cli import tenants
+
+    main.add_command(tenants)
+
+
+_add_tiers()
 
 if __name__ == "__main__":
     main()

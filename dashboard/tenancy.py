@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
+from dashboard.tiers import routing
+
 GLOBAL_TABLES = frozenset(
     {
         "alembic_version",  # migration bookkeeping
@@ -40,15 +42,24 @@ GLOBAL_TABLES = frozenset(
         "signing_keys",  # one access-token issuer for every org (private keys encrypted)
         "sso_login_requests",  # SSO logins in flight, written before anyone is known
         "sso_seen_assertions",  # SAML replay cache, checked before anyone is known
+        # Isolation tiers (dashboard/tiers/): where each org lives is needed before its rows
+        # can be read at all; per-plan limits are catalogue; move certificates outlive moves.
+        "tenant_routes",
+        "plan_limits",
+        "tenant_moves",
     }
 )
 
 _CONTEXT_KEY = "tenant_context"
+# The same statement reads the org's route (tier, limits, move state) and applies it
+# transaction-locally: search_path, statement_timeout, read-only (dashboard/tiers/routing.py).
 _SET_CONTEXT_SQL = text(
     "SELECT set_config('app.user_id', :user_id, true),"
     " set_config('app.org_id', :org_id, true),"
     " set_config('app.credential_id', :credential_id, true),"
-    " set_config('app.provider_id', :provider_id, true)"
+    " set_config('app.provider_id', :provider_id, true),"
+    + routing.CONTEXT_COLUMNS
+    + routing.CONTEXT_FROM
 )
 
 
@@ -99,7 +110,9 @@ def bind(session: Session, context: TenantContext) -> None:
 
 @event.listens_for(Session, "after_begin")
 def _apply_context(session: Session, transaction, connection) -> None:
-    connection.execute(_SET_CONTEXT_SQL, context_of(session).as_params())
+    params = context_of(session).as_params()
+    row = connection.execute(_SET_CONTEXT_SQL, params).one()
+    routing.admit(session.info, row, params["org_id"])
 
 
 @contextmanager
@@ -129,6 +142,7 @@ def request_session() -> Session:
     if "db_session" not in g:
         session = current_app.extensions["tenantdesk.db"].sessionmaker()
         session.info[_CONTEXT_KEY] = g.get("tenant_context", NOBODY)
+        session.info[routing.REQUEST_KEY] = True  # counts against the org's concurrency cap
         g.db_session = session
     return g.db_session
 
@@ -156,6 +170,7 @@ def init_app(app) -> None:
                 else:
                     session.rollback()
             finally:
+                routing.release(session.info)
                 session.close()
         return response
 
@@ -163,5 +178,6 @@ def init_app(app) -> None:
     def _discard(exc):
         session = g.pop("db_session", None)
         if session is not None:
+            routing.release(session.info)
             session.rollback()
             session.close()

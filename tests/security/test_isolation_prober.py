@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.permissions import Permission, requires
+from tests import tiers
 from tests.conftest import make_app
 from tests.security import probe_registry, prober
 from tests.security.prober import (
@@ -24,8 +25,14 @@ from tests.security.prober import (
 
 
 @pytest.fixture(scope="module")
-def orgs(app):
-    return probe_registry.make_probe_org("A", app), probe_registry.make_probe_org("B", app)
+def orgs(app, database_urls):
+    a, b = probe_registry.make_probe_org("A", app), probe_registry.make_probe_org("B", app)
+    if tiers.SPREAD:  # A on a tenant schema, B on the shared tier: the prober crosses tiers
+        for org in (a, b):  # every object first, so the move carries it along
+            for name in sorted(probe_registry.PROVIDERS):
+                probe_registry.value_for(name, org)
+        tiers.spread(database_urls, [a.org, b.org])
+    return a, b
 
 
 def test_every_url_parameter_has_a_provider(app):

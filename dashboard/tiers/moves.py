@@ -1,0 +1,342 @@
+"""Move a tenant between tiers: read-only, copy, verify, switch, purge, certificate.
+
+Every step is its own transaction and records its outcome in the ``tenant_moves`` row, so a
+move killed at any point resumes where it stood (``resume``) and ends verified, and a move
+not yet switched can be aborted, leaving the tenant where it was and nothing in the target.
+
+1. **start**   route state ``moving``: from their next transaction the org's sessions are
+               read-only (tenancy's context statement). Then a barrier: an exclusive
+               advisory lock on the org waits for every transaction that began before.
+2. **copy**    the target is built/synced (schema tier), cleared of the org's rows, and
+               every cell table is copied, parents first.
+3. **verify**  row count and checksum of every table, source against target; any
+               difference stops the move before the switch.
+4. **switch**  one transaction: route -> target tier, state ``active``, version + 1.
+5. **purge**   the source's rows are deleted (a tenant schema is dropped); the counts left
+               (zero) complete the certificate, which is the finished move row.
+
+Runs as the owner role; data statements run as the definer role (``SET LOCAL ROLE``), the
+only one that reads through RLS, and only in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Connection, Engine
+
+from dashboard.provisioning import DEFINER_ROLE
+from dashboard.tiers import catalogue, schema
+from dashboard.tiers.catalogue import quote
+
+ORG_LOCK = 7243003  # advisory lock namespace: (ORG_LOCK, hashtext(org id))
+OPEN_STATES = ("requested", "copying", "verified", "switched")
+
+Progress = Callable[[str, int, int], None]  # (table, rows of this table, rows in all tables)
+
+
+class MoveError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Place:
+    tier: str
+    schema: str  # 'public' on the shared tier
+
+    @classmethod
+    def of(cls, tier: str, schema_name: str | None) -> Place:
+        return cls(tier, schema_name or "public")
+
+
+class Mover:
+    def __init__(self, owner_url: str, progress: Progress | None = None) -> None:
+        self.engine: Engine = create_engine(owner_url, poolclass=pool.NullPool)
+        self.progress = progress or (lambda table, rows, total: None)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ helpers
+    def _tx(self):
+        return self.engine.begin()
+
+    @staticmethod
+    def _as_definer(conn: Connection) -> None:
+        conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+
+    def org(self, slug: str) -> tuple[uuid.UUID, str]:
+        with self._tx() as conn:
+            self._as_definer(conn)
+            row = conn.execute(
+                text("SELECT id, slug FROM organizations WHERE slug = :s"), {"s": slug}
+            ).one_or_none()
+        if row is None:
+            raise MoveError(f"no organization {slug!r}")
+        return row.id, row.slug
+
+    def route(self, conn: Connection, org_id) -> dict:
+        row = conn.execute(
+            text("SELECT tier, schema_name, connection_ref FROM tenant_routes WHERE org_id = :o"),
+            {"o": org_id},
+        ).one_or_none()
+        return dict(row._mapping) if row else {"tier": "shared", "schema_name": None,
+                                               "connection_ref": None}
+
+    def open_move(self, org_id) -> dict | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                text("SELECT * FROM tenant_moves WHERE org_id = :o AND state = ANY(:s)"),
+                {"o": org_id, "s": list(OPEN_STATES)},
+            ).one_or_none()
+        return dict(row._mapping) if row else None
+
+    def load(self, move_id) -> dict:
+        with self._tx() as conn:
+            return dict(
+                conn.execute(text("SELECT * FROM tenant_moves WHERE id = :m"), {"m": move_id})
+                .one()._mapping
+            )
+
+    def _set(self, conn: Connection, move_id, **fields) -> None:
+        sets = ", ".join(
+            f"{k} = CAST(:{k} AS jsonb)" if isinstance(v, dict) else f"{k} = :{k}"
+            for k, v in fields.items()
+        )
+        params = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        conn.execute(
+            text(f"UPDATE tenant_moves SET {sets}, updated_at = now() WHERE id = :m"),
+            {**params, "m": move_id},
+        )
+
+    # ------------------------------------------------------------------ steps
+    def start(self, slug: str, to: str, requested_by: str) -> uuid.UUID:
+        if to not in ("shared", "schema"):
+            raise MoveError(f"cannot move to {to!r}: tiers are shared and schema")
+        org_id, slug = self.org(slug)
+        existing = self.open_move(org_id)
+        if existing:
+            if existing["state"] == "requested" and existing["to_tier"] == to:
+                return existing["id"]
+            raise MoveError(
+                f"{slug} already has an open move ({existing['state']} to "
+                f"{existing['to_tier']}): resume or abort it first"
+            )
+        with self._tx() as conn:
+            current = self.route(conn, org_id)
+            if current["tier"] == to:
+                raise MoveError(f"{slug} is already on the {to} tier")
+            return conn.execute(
+                text(
+                    "INSERT INTO tenant_moves (org_id, org_slug, from_tier, to_tier,"
+                    " requested_by) VALUES (:o, :s, :f, :t, :by) RETURNING id"
+                ),
+                {"o": org_id, "s": slug, "f": current["tier"], "t": to, "by": requested_by},
+            ).scalar_one()
+
+    def run(self, move_id) -> dict:
+        """Carry a move from whatever state it is in to ``done``."""
+        move = self.load(move_id)
+        if move["state"] == "requested":
+            self._freeze(move)
+            move = self.load(move_id)
+        if move["state"] == "copying":
+            self._copy(move)
+            self._verify(move)
+            move = self.load(move_id)
+        if move["state"] == "verified":
+            self._switch(move)
+            move = self.load(move_id)
+        if move["state"] == "switched":
+            self._purge(move)
+            move = self.load(move_id)
+        return move
+
+    def _freeze(self, move: dict) -> None:
+        org_id = move["org_id"]
+        with self._tx() as conn:
+            current = self.route(conn, org_id)
+            to_schema = catalogue.schema_name(org_id) if move["to_tier"] == "schema" else None
+            conn.execute(
+                text(
+                    "INSERT INTO tenant_routes (org_id, tier, schema_name, connection_ref,"
+                    " revision, state) VALUES (:o, 'shared', NULL, NULL, NULL, 'moving')"
+                    " ON CONFLICT (org_id) DO UPDATE SET state = 'moving',"
+                    " version = tenant_routes.version + 1, updated_at = now()"
+                ),
+                {"o": org_id},
+            )
+            self._set(
+                conn, move["id"], state="copying", from_tier=current["tier"],
+                from_schema=current["schema_name"], from_ref=current["connection_ref"],
+                to_schema=to_schema,
+            )
+        # Barrier: every transaction of the org takes a shared lock in its context statement;
+        # this waits until those that began before the freeze (still writable) have ended.
+        with self._tx() as conn:
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:o))"),
+                {"ns": ORG_LOCK, "o": str(org_id)},
+            )
+
+    def _places(self, move: dict) -> tuple[Place, Place]:
+        return (Place.of(move["from_tier"], move["from_schema"]),
+                Place.of(move["to_tier"], move["to_schema"]))
+
+    def _copy(self, move: dict) -> None:
+        source, target = self._places(move)
+        org_id = move["org_id"]
+        with self._tx() as conn:  # DDL as the owner: build or sync the target
+            layout = catalogue.layout(conn)
+            if target.tier == "schema":
+                schema.sync(conn, target.schema, layout)
+            for table in layout.cell:  # the definer copies into shared cell tables too
+                conn.execute(text(f"GRANT SELECT, INSERT, DELETE ON public.{quote(table)}"
+                                  f" TO {DEFINER_ROLE}"))
+        with self._tx() as conn:
+            self._as_definer(conn)
+            self._delete(conn, target, layout, org_id)
+            totals = {
+                t: catalogue.fingerprint(conn, source.schema, t, catalogue.columns(conn, t),
+                                         org_id)["rows"]
+                for t in layout.cell
+            }
+        grand_total = sum(totals.values())
+        for number, table in enumerate(layout.cell, start=1):
+            with self._tx() as conn:
+                self._as_definer(conn)
+                cols = ", ".join(quote(c) for c in _insertable(conn, table))
+                conn.execute(
+                    text(
+                        f"INSERT INTO {quote(target.schema)}.{quote(table)} ({cols})"
+                        f" OVERRIDING SYSTEM VALUE SELECT {cols}"
+                        f" FROM {quote(source.schema)}.{quote(table)} WHERE org_id = :o"
+                    ),
+                    {"o": org_id},
+                )
+            self.progress(table, totals[table], grand_total)
+            _fault_point("copy", number)
+
+    def _delete(self, conn: Connection, place: Place, layout, org_id) -> dict:
+        left = {}
+        for table in layout.children_first():
+            exists = conn.execute(
+                text("SELECT to_regclass(:q) IS NOT NULL"),
+                {"q": f"{quote(place.schema)}.{quote(table)}"},
+            ).scalar_one()
+            if exists:
+                conn.execute(
+                    text(f"DELETE FROM {quote(place.schema)}.{quote(table)} WHERE org_id = :o"),
+                    {"o": org_id},
+                )
+                left[table] = conn.execute(
+                    text(f"SELECT count(*) FROM {quote(place.schema)}.{quote(table)}"
+                         " WHERE org_id = :o"), {"o": org_id},
+                ).scalar_one()
+        return left
+
+    def _verify(self, move: dict) -> None:
+        source, target = self._places(move)
+        report, bad = {}, []
+        with self._tx() as conn:
+            self._as_definer(conn)
+            layout = catalogue.layout(conn)
+            for table in layout.cell:
+                cols = catalogue.columns(conn, table)
+                before = catalogue.fingerprint(conn, source.schema, table, cols, move["org_id"])
+                after = catalogue.fingerprint(conn, target.schema, table, cols, move["org_id"])
+                report[table] = {"source": before, "target": after}
+                if before != after:
+                    bad.append(table)
+            conn.execute(text("RESET ROLE"))
+            if bad:
+                self._set(conn, move["id"], tables=report,
+                          error=f"verification failed for {', '.join(bad)}")
+            else:
+                self._set(conn, move["id"], tables=report, state="verified", error=None)
+        if bad:
+            raise MoveError(f"verification failed for {', '.join(bad)}; nothing switched")
+
+    def _switch(self, move: dict) -> None:
+        with self._tx() as conn:
+            revision = schema.shared_revision(conn) if move["to_tier"] != "shared" else None
+            conn.execute(
+                text(
+                    "UPDATE tenant_routes SET tier = :t, schema_name = :s, connection_ref = NULL,"
+                    " revision = :r, state = 'active', version = version + 1, updated_at = now()"
+                    " WHERE org_id = :o"
+                ),
+                {"t": move["to_tier"], "s": move["to_schema"], "r": revision,
+                 "o": move["org_id"]},
+            )
+            self._set(conn, move["id"], state="switched")
+        _fault_point("switch", 1)
+
+    def _purge(self, move: dict) -> None:
+        source, _ = self._places(move)
+        with self._tx() as conn:
+            layout = catalogue.layout(conn)
+        with self._tx() as conn:
+            self._as_definer(conn)
+            left = self._delete(conn, source, layout, move["org_id"])
+        if source.tier == "schema":
+            with self._tx() as conn:
+                schema.drop(conn, source.schema)
+        with self._tx() as conn:
+            tables = dict(self.load(move["id"])["tables"])
+            for table, count in left.items():
+                tables.setdefault(table, {})["source_rows_after_purge"] = count
+            self._set(conn, move["id"], tables=tables, state="done")
+            conn.execute(text("UPDATE tenant_moves SET finished_at = now() WHERE id = :m"),
+                         {"m": move["id"]})
+
+    def abort(self, move_id) -> dict:
+        move = self.load(move_id)
+        if move["state"] not in ("requested", "copying", "verified"):
+            raise MoveError(f"a move in state {move['state']} cannot be aborted; resume it")
+        if move["state"] != "requested":
+            _, target = self._places(move)
+            with self._tx() as conn:
+                layout = catalogue.layout(conn)
+            if target.tier == "schema":
+                with self._tx() as conn:
+                    schema.drop(conn, target.schema)
+            else:
+                with self._tx() as conn:
+                    self._as_definer(conn)
+                    self._delete(conn, target, layout, move["org_id"])
+        with self._tx() as conn:
+            conn.execute(
+                text("UPDATE tenant_routes SET state = 'active', version = version + 1,"
+                     " updated_at = now() WHERE org_id = :o"),
+                {"o": move["org_id"]},
+            )
+            self._set(conn, move_id, state="aborted")
+            conn.execute(text("UPDATE tenant_moves SET finished_at = now() WHERE id = :m"),
+                         {"m": move_id})
+        return self.load(move_id)
+
+
+def _insertable(conn: Connection, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = ('public.' || :t)::regclass"
+                " AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum"
+            ),
+            {"t": table},
+        )
+    ]
+
+
+def _fault_point(step: str, number: int) -> None:
+    """Fault injection for the crash tests: ``TENANTDESK_MOVE_KILL_AT=copy:2`` kills -9."""
+    if os.environ.get("TENANTDESK_MOVE_KILL_AT") == f"{step}:{number}":
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,116 @@
+"""Migrations per tier: roll the shared schema's revision out to tenant schemas.
+
+``tenantdesk migrate`` runs Alembic once on the shared schema, then syncs tenant schemas that
+are behind (all by default; ``--tenants N`` the first N, ``--org SLUG`` one), each in its own
+transaction: a tenant is either entirely at the new revision or untouched, and while it is
+behind the app answers its pages with a maintenance page (503), never half-migrated tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, pool, text
+
+from dashboard.provisioning import DEFINER_ROLE
+from dashboard.tiers import catalogue, schema
+
+
+@dataclass(frozen=True)
+class TenantRevision:
+    slug: str
+    org_id: str
+    tier: str
+    revision: str | None
+    status: str  # current, behind, migrated
+    rows: int
+    bytes: int | None
+
+
+_ROUTES = text(
+    """
+    SELECT o.id, o.slug, coalesce(r.tier, 'shared') AS tier, r.schema_name, r.revision,
+           coalesce(r.state, 'active') AS state
+      FROM organizations o LEFT JOIN tenant_routes r ON r.org_id = o.id
+     ORDER BY o.slug
+    """
+)
+
+
+def _read_routes(conn):
+    conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+    rows = conn.execute(_ROUTES).all()
+    conn.execute(text("RESET ROLE"))
+    return rows
+
+
+def migrate_tiers(owner_url: str, tenants: str = "all", org: str | None = None,
+                  report=None) -> list[TenantRevision]:
+    """Sync tenant schemas behind the shared revision; return every tenant's revision."""
+    engine = create_engine(owner_url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            target = schema.shared_revision(conn)
+            routes = _read_routes(conn)
+        behind = [r for r in routes if r.tier == "schema" and r.revision != target]
+        if org is not None:
+            chosen = [r for r in behind if r.slug == org]
+        elif tenants == "all":
+            chosen = behind
+        else:
+            chosen = behind[: int(tenants)]
+        migrated = set()
+        for route in chosen:
+            with engine.begin() as conn:
+                # One transaction per tenant; the row lock keeps a concurrent move out.
+                conn.execute(
+                    text("SELECT 1 FROM tenant_routes WHERE org_id = :o FOR UPDATE"),
+                    {"o": route.id},
+                )
+                changes = schema.sync(conn, route.schema_name)
+                conn.execute(
+                    text("UPDATE tenant_routes SET revision = :r, updated_at = now()"
+                         " WHERE org_id = :o"),
+                    {"r": target, "o": route.id},
+                )
+            migrated.add(route.id)
+            if report:
+                report(route.slug, changes)
+        return revisions(engine, target, migrated)
+    finally:
+        engine.dispose()
+
+
+def revisions(engine, target: str | None = None, migrated=frozenset()) -> list[TenantRevision]:
+    out = []
+    with engine.begin() as conn:
+        target = target or schema.shared_revision(conn)
+        routes = _read_routes(conn)
+        layout = catalogue.layout(conn)
+        conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+        for r in routes:
+            place = r.schema_name or "public"
+            rows = 0
+            for table in layout.cell:
+                if conn.execute(text("SELECT to_regclass(:q) IS NOT NULL"),
+                                {"q": f"{catalogue.quote(place)}.{catalogue.quote(table)}"}
+                                ).scalar_one():
+                    rows += conn.execute(
+                        text(f"SELECT count(*) FROM {catalogue.quote(place)}."
+                             f"{catalogue.quote(table)} WHERE org_id = :o"), {"o": r.id}
+                    ).scalar_one()
+            size = None
+            if r.schema_name:
+                size = conn.execute(
+                    text("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)"
+                         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                         " WHERE n.nspname = :s AND c.relkind = 'r'"), {"s": r.schema_name}
+                ).scalar_one()
+            revision = target if r.tier == "shared" else r.revision
+            status = ("migrated" if r.id in migrated
+                      else "current" if revision == target else "behind")
+            if r.state == "moving":
+                status += ", moving"
+            out.append(TenantRevision(r.slug, str(r.id), r.tier, revision, status, rows,
+                                      int(size) if size is not None else None))
+    return out

@@ -1,0 +1,130 @@
+"""An org's route, read inside the very statement that sets the RLS context.
+
+``tenancy.py`` appends ``CONTEXT_COLUMNS``/``CONTEXT_FROM`` to its ``set_config`` statement, so
+at the start of every transaction, in the same round trip, PostgreSQL:
+
+- looks the org up in ``tenant_routes`` (``app_tenant_route``; no row = shared tier),
+- sets ``search_path`` transaction-locally to the org's schema first (schema tier), so the
+  unqualified cell tables resolve there and everything else to ``public``,
+- sets ``statement_timeout`` to the org's (or its plan's) budget,
+- makes the transaction read-only while the org is being moved (any write, definer
+  functions included, fails with SQLSTATE 25006, answered as 503 + Retry-After),
+- takes a shared advisory lock on the org (a move's barrier waits on it).
+
+Nothing is cached in the process, so a move's switch applies to every worker on its next
+transaction. Then ``admit`` refuses a tier whose schema is behind the code's revision, and
+counts the org's concurrent requests against its cap.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+CONTEXT_COLUMNS = (
+    " r.tier AS tier, r.revision AS revision, r.state AS state,"
+    " r.max_concurrent_requests AS max_concurrent, r.statement_timeout_ms AS timeout_ms,"
+    " set_config('search_path', coalesce(r.search_path, current_setting('search_path')), true),"
+    " set_config('statement_timeout',"
+    "   coalesce(r.statement_timeout_ms::text, current_setting('statement_timeout')), true),"
+    " set_config('transaction_read_only', CASE WHEN r.state = 'moving' THEN 'on'"
+    "   ELSE current_setting('transaction_read_only') END, true),"
+    # Every transaction of an org holds this shared lock: a move's barrier takes it exclusively
+    # to wait for the transactions that began before the org went read-only.
+    " CASE WHEN r.tier IS NOT NULL"
+    "   THEN pg_advisory_xact_lock_shared(7243003, hashtext(:org_id)) END"
+)
+CONTEXT_FROM = " FROM (SELECT 1) AS one LEFT JOIN app_tenant_route(app_uuid(:org_id)) AS r ON true"
+
+ROUTE_KEY = "tier_route"
+SLOT_KEY = "tier_slot"
+REQUEST_KEY = "tier_request"
+
+
+@dataclass(frozen=True)
+class Route:
+    tier: str
+    revision: str | None
+    state: str
+    max_concurrent: int
+    timeout_ms: int
+
+    @property
+    def read_only(self) -> bool:
+        return self.state == "moving"
+
+
+class TierBehind(RuntimeError):
+    """The org's tier has not been migrated to the revision this code needs."""
+
+
+class TooManyRequests(RuntimeError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} concurrent requests for this organization")
+        self.limit = limit
+
+
+@lru_cache(maxsize=1)
+def required_revision() -> str:
+    """The heads of the code's migrations: what every tier must be at to be served."""
+    from alembic.script import ScriptDirectory
+
+    from dashboard.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return ",".join(sorted(script.get_heads()))
+
+
+class ConcurrencyCap:
+    """Requests in flight per org in this process; past the org's cap: 429."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+
+    def enter(self, org: str, limit: int) -> None:
+        with self._lock:
+            current = self._in_flight.get(org, 0)
+            if current >= limit:
+                raise TooManyRequests(limit)
+            self._in_flight[org] = current + 1
+
+    def leave(self, org: str) -> None:
+        with self._lock:
+            left = self._in_flight.get(org, 1) - 1
+            if left <= 0:
+                self._in_flight.pop(org, None)
+            else:
+                self._in_flight[org] = left
+
+    def in_flight(self, org: str) -> int:
+        with self._lock:
+            return self._in_flight.get(org, 0)
+
+
+CAP = ConcurrencyCap()
+
+
+def admit(info: dict, row, org_id: str) -> None:
+    """Called by tenancy with the context statement's row, at the start of a transaction."""
+    if row.tier is None:
+        info.pop(ROUTE_KEY, None)
+        return
+    route = Route(row.tier, row.revision, row.state, row.max_concurrent, row.timeout_ms)
+    info[ROUTE_KEY] = route
+    if route.tier != "shared" and route.revision != required_revision():
+        raise TierBehind(org_id)
+    if info.get(REQUEST_KEY) and info.get(SLOT_KEY) is None:
+        CAP.enter(org_id, route.max_concurrent)
+        info[SLOT_KEY] = org_id
+
+
+def release(info: dict) -> None:
+    org = info.pop(SLOT_KEY, None)
+    if org is not None:
+        CAP.leave(org)
+
+
+def route_of(info: dict) -> Route | None:
+    return info.get(ROUTE_KEY)

@@ -1,0 +1,173 @@
+"""The schema guard, tier by tier: every tenant schema holds exactly the cell tables, each
+with forced RLS, a policy per command through the same gate, the shared table's grants, and
+keys that lead with org_id; every tenant table anywhere keeps org_id in its primary key,
+unique constraints and foreign keys (what distributing the shared tier by org_id needs)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from dashboard.tiers import catalogue, schema
+from tests import factories
+from tests import tiers as t
+from tests.security.test_schema_guard import GLOBAL_UNIQUES
+
+GATE = "app_current_org()"
+
+
+def rows(engine, sql, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).all()
+
+
+def tenant_schemas(engine) -> list[str]:
+    return [r[0] for r in rows(engine, "SELECT nspname FROM pg_namespace"
+                                       " WHERE nspname ~ '^tenant_[0-9a-f]{32}$' ORDER BY 1")]
+
+
+def problems_in(engine, nsp: str) -> list[str]:
+    found = []
+    with engine.connect() as conn:
+        cell = set(catalogue.layout(conn).cell)
+    tables = {r[0]: r for r in rows(
+        engine,
+        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner)"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = :s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')", s=nsp)}
+    if set(tables) != cell:
+        found.append(f"{nsp}: tables {sorted(tables)} are not the cell tables {sorted(cell)}")
+    for name, (_, enabled, forced, owner) in tables.items():
+        where = f"{nsp}.{name}"
+        if not (enabled and forced):
+            found.append(f"{where}: RLS enabled={enabled} forced={forced}")
+        policies = rows(engine, "SELECT cmd, qual, with_check FROM pg_policies"
+                                " WHERE schemaname = :s AND tablename = :t", s=nsp, t=name)
+        commands = {p.cmd for p in policies}
+        if "ALL" in commands:
+            commands |= {"SELECT", "INSERT", "UPDATE", "DELETE"}
+        if {"SELECT", "INSERT", "UPDATE", "DELETE"} - commands:
+            found.append(f"{where}: policies only for {sorted(commands)}")
+        for p in policies:
+            for expression in (p.qual, p.with_check):
+                if expression and GATE not in expression and expression != "false":
+                    found.append(f"{where}: policy skips the gate: {expression}")
+        want = rows(engine, "SELECT grantee, privilege_type FROM information_schema"
+                            ".role_table_grants WHERE table_schema = 'public'"
+                            " AND table_name = :t AND grantee = 'tenantdesk_app'", t=name)
+        have = rows(engine, "SELECT grantee, privilege_type FROM information_schema"
+                            ".role_table_grants WHERE table_schema = :s AND table_name = :t"
+                            " AND grantee = 'tenantdesk_app'", s=nsp, t=name)
+        if sorted(want) != sorted(have):
+            found.append(f"{where}: app grants {sorted(have)} differ from public {sorted(want)}")
+        if owner == "tenantdesk_app":
+            found.append(f"{where}: owned by the runtime role")
+    return found + key_problems(engine, nsp)
+
+
+def key_problems(engine, nsp: str) -> list[str]:
+    """Primary keys, unique indexes and foreign keys of tenant tables include org_id."""
+    found = []
+    for table, index, columns in rows(
+        engine,
+        """
+        SELECT c.relname, i.relname,
+               ARRAY(SELECT a.attname::text FROM unnest(x.indkey) k
+                     JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k)
+          FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+          JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = :s AND x.indisunique
+           AND (n.nspname <> 'public' OR c.relforcerowsecurity)
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                        AND a.attname = 'org_id')
+        """, s=nsp,
+    ):
+        if "org_id" not in columns and (table, index) not in GLOBAL_UNIQUES:
+            found.append(f"{nsp}.{table}: unique {index} {columns} without org_id")
+    for name, src, dst, cols in rows(
+        engine,
+        """
+        SELECT k.conname, src.relname, dst.relname,
+               ARRAY(SELECT a.attname::text FROM unnest(k.conkey) c
+                     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = c)
+          FROM pg_constraint k JOIN pg_class src ON src.oid = k.conrelid
+          JOIN pg_class dst ON dst.oid = k.confrelid
+          JOIN pg_namespace n ON n.oid = src.relnamespace
+         WHERE k.contype = 'f' AND n.nspname = :s
+           AND (n.nspname <> 'public' OR (src.relforcerowsecurity AND dst.relforcerowsecurity
+                                          AND dst.relname <> 'organizations'))
+        """, s=nsp,
+    ):
+        if "org_id" not in cols:
+            found.append(f"{nsp}.{src}: foreign key {name} to {dst} on {cols} without org_id")
+    return found
+
+
+@pytest.fixture(scope="module")
+def tiered_org(database_urls):
+    org, _ = factories.org_with_members(owner="owner")
+    t.move(database_urls, org, "schema")
+    yield org
+    t.move(database_urls, org, "shared")
+
+
+def test_every_tenant_schema_is_guarded_like_public(admin_engine, tiered_org):
+    schemas = tenant_schemas(admin_engine)
+    assert catalogue.schema_name(tiered_org.id) in schemas
+    found = [p for nsp in schemas for p in problems_in(admin_engine, nsp)]
+    assert found == []
+
+
+def test_every_tenant_schema_is_named_by_a_route(admin_engine, tiered_org):
+    routed = {r[0] for r in rows(admin_engine, "SELECT schema_name FROM tenant_routes"
+                                               " WHERE schema_name IS NOT NULL")}
+    assert set(tenant_schemas(admin_engine)) <= routed
+
+
+def test_every_shared_tenant_key_includes_org_id(admin_engine):
+    """Primary keys too (the foundation guard checks unique indexes and foreign keys between
+    tenant tables): the shared tier can be distributed by org_id without a schema change."""
+    offenders = []
+    for table, columns in rows(
+        admin_engine,
+        """
+        SELECT c.relname, ARRAY(SELECT a.attname::text FROM unnest(k.conkey) n
+                               JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = n)
+          FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+          JOIN pg_namespace s ON s.oid = c.relnamespace
+         WHERE k.contype = 'p' AND s.nspname = 'public' AND c.relforcerowsecurity
+        """,
+    ):
+        key = "id" if table == "organizations" else "org_id"
+        if key not in columns:
+            offenders.append((table, columns))
+    assert offenders == []
+    assert key_problems(admin_engine, "public") == []
+
+
+def test_the_tier_guard_bites(admin_engine, database_urls, tiered_org):
+    """Break a throwaway tenant schema in each way; the guard names every break."""
+    nsp = "tenant_" + "0" * 32
+    with admin_engine.begin() as conn:
+        conn.execute(text("SET LOCAL ROLE tenantdesk_owner"))
+        schema.sync(conn, nsp)
+    try:
+        assert problems_in(admin_engine, nsp) == []
+        table = catalogue.layout(admin_engine.connect()).cell[0]
+        with admin_engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {nsp}.{table} NO FORCE ROW LEVEL SECURITY"))
+            conn.execute(text(f"DROP POLICY {table}_delete ON {nsp}.{table}"))
+            conn.execute(text(f"ALTER POLICY {table}_select ON {nsp}.{table} USING (true)"))
+            conn.execute(text(f"GRANT TRUNCATE ON {nsp}.{table} TO tenantdesk_app"))
+            conn.execute(text(f"CREATE TABLE {nsp}.stray (org_id uuid, id uuid UNIQUE)"))
+        found = "\n".join(problems_in(admin_engine, nsp))
+        for expected in ("forced=False", "policies only for", "skips the gate",
+                         "app grants", "not the cell tables", "unique stray_id_key"):
+            assert expected in found, expected
+        with admin_engine.begin() as conn:  # a sync repairs all of it but the stray table's
+            conn.execute(text("SET LOCAL ROLE tenantdesk_owner"))
+            schema.sync(conn, nsp)
+        assert problems_in(admin_engine, nsp) == []
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {nsp} CASCADE"))

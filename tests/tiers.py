@@ -1,0 +1,76 @@
+"""Test helpers for isolation tiers: move orgs with the real mover, count rows as the owner."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import text
+
+from dashboard.tiers import catalogue
+from dashboard.tiers.moves import Mover
+
+# `TENANTDESK_TEST_TIERS=spread` (the CI stage "isolation tests, tiers spread"): the isolation
+# prober and the concurrency leak test put their orgs on every tier at once.
+SPREAD = os.environ.get("TENANTDESK_TEST_TIERS") == "spread"
+TIERS = ("schema", "shared")
+
+
+def spread(database_urls, orgs) -> dict[str, str]:
+    """Org i goes to TIERS[i % len(TIERS)]; returns slug -> tier."""
+    placed = {}
+    for number, org in enumerate(orgs):
+        tier = TIERS[number % len(TIERS)]
+        if tier != "shared":
+            move(database_urls, org, tier)
+        placed[org.slug] = tier
+    return placed
+
+
+def move(database_urls, org, to: str) -> dict:
+    mover = Mover(database_urls.owner)
+    try:
+        return mover.run(mover.start(org.slug, to, requested_by="test"))
+    finally:
+        mover.close()
+
+
+def cell_tables(admin_engine) -> tuple[str, ...]:
+    with admin_engine.connect() as conn:
+        return catalogue.layout(conn).cell
+
+
+def counts(admin_engine, org, schema: str = "public") -> dict[str, int]:
+    """Rows of ``org`` per cell table in ``schema``, as a superuser (through RLS)."""
+    out = {}
+    with admin_engine.connect() as conn:
+        for table in catalogue.layout(conn).cell:
+            exists = conn.execute(text("SELECT to_regclass(:q) IS NOT NULL"),
+                                  {"q": f"{schema}.{table}"}).scalar_one()
+            out[table] = conn.execute(
+                text(f"SELECT count(*) FROM {schema}.{table} WHERE org_id = :o"), {"o": org.id}
+            ).scalar_one() if exists else 0
+    return out
+
+
+def all_counts(admin_engine) -> dict[tuple[str, str], int]:
+    """Every tenant table in every schema, per org: to prove other orgs are untouched."""
+    out = {}
+    with admin_engine.connect() as conn:
+        tables = conn.execute(text(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND c.relforcerowsecurity"
+            " AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid"
+            " AND a.attname = 'org_id')")).all()
+        for schema, table in tables:
+            for org_id, n in conn.execute(
+                text(f"SELECT org_id, count(*) FROM {schema}.{table} GROUP BY org_id")
+            ):
+                out[(str(org_id), table)] = out.get((str(org_id), table), 0) + n
+    return out
+
+
+def route(admin_engine, org) -> dict | None:
+    with admin_engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM tenant_routes WHERE org_id = :o"),
+                           {"o": org.id}).one_or_none()
+    return dict(row._mapping) if row else None
