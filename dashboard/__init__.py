@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.scim import routes as scim_routes
     from dashboard.sso import login as sso_login
     from dashboard.sso import routes as sso_routes
+    from dashboard.tiers import routes as tier_routes
     from dashboard.tiers import web as tiers_web
     from dashboard.usage import routes as usage_routes
 
@@ -90,6 +91,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_console.bp)
     app.register_blueprint(admin_console.exit_bp)
     app.register_blueprint(sso_routes.bp)
+    app.register_blueprint(tier_routes.bp)
     app.register_blueprint(sso_login.bp)
     init_members(app)
     app.register_blueprint(apikey_routes.bp)

@@ -141,6 +141,23 @@ def resume(slug: str) -> None:
     _finish(mover, progress, move["id"])
 
 
+@tenants.command("run-requested")
+def run_requested() -> None:
+    """Carry out the moves staff requested in the console (cron-friendly)."""
+    from sqlalchemy import text
+
+    mover, progress = _mover()
+    with mover.engine.begin() as conn:
+        moves = conn.execute(text("SELECT id, org_slug FROM tenant_moves"
+                                  " WHERE state = 'requested' ORDER BY created_at")).all()
+    mover.close()
+    for move_id, slug in moves:
+        console.print(f"moving {slug} (requested in the staff console)")
+        mover, progress = _mover()
+        _finish(mover, progress, move_id)
+    console.print(f"{len(moves)} requested move(s) carried out.")
+
+
 @tenants.command("abort")
 @click.argument("slug")
 def abort(slug: str) -> None:

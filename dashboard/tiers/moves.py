@@ -222,6 +222,10 @@ class Mover:
                 )
             self.progress(table, totals[table], grand_total)
             _fault_point("copy", number)
+        with self.engine.connect() as conn:  # fresh tables: give the planner statistics
+            for table in layout.cell:
+                conn.execute(text(f"ANALYZE {quote(target.schema)}.{quote(table)}"))
+            conn.commit()
 
     def _delete(self, conn: Connection, place: Place, layout, org_id) -> dict:
         left = {}

@@ -457,6 +457,8 @@ CONTROL_EXEMPT: dict[str, str] = {
     "console.org": "staff only: org A's owner is not staff; staff use is covered by"
     " tests/security/test_staff_console.py",
     "console.index": "staff only, as above (tests/security/test_staff_console.py)",
+    "tiers.org_tier": "staff only: org A's owner is not staff; staff use is covered by"
+    " tests/security/test_tiers_staff.py",
     "sso_login.complete": "answers only after the ACS accepted a response for this browser"
                           " (tests/security/test_sso_saml.py)",
     "sso_login.oidc_callback": "needs an OIDC connection and a login in flight"
