@@ -12,6 +12,7 @@ import logging
 from flask import current_app, g, render_template, request
 from psycopg import errors as pg_errors
 from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import InternalServerError
 
 from dashboard.errors import MESSAGES, json_error, wants_json
 from dashboard.tiers import routing
@@ -85,16 +86,45 @@ def init_app(app) -> None:
         return _answer(429, "too_many_concurrent_requests", MESSAGES[429], 1,
                        "Too many requests")
 
-    @app.errorhandler(DBAPIError)
-    def _database(exc: DBAPIError):
-        _discard_transaction()
-        if isinstance(exc.orig, pg_errors.ReadOnlySqlTransaction):
+    # Ours first for the two errors the tiers cause; anything else goes to the handler
+    # registered before (dashboard/ops/outages.py: database unreachable), else the generic one.
+    earlier_database = app.error_handler_spec[None][None].get(DBAPIError)
+    earlier_500 = app.error_handler_spec[None].get(500, {}).get(InternalServerError)
+
+    def _tier_answer(exc):
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, pg_errors.ReadOnlySqlTransaction):
+            _discard_transaction()
             return _answer(503, "read_only_while_moving", READ_ONLY, 30, "Changes paused")
-        if isinstance(exc.orig, pg_errors.QueryCanceled):
+        if isinstance(orig, pg_errors.QueryCanceled):
+            _discard_transaction()
             log.warning("org %s: statement timeout on %s %s", _org(), request.method,
                         request.path)
             return _answer(503, "statement_timeout", TIMED_OUT, 5, "Request stopped")
+        return None
+
+    @app.errorhandler(DBAPIError)
+    def _database(exc: DBAPIError):
+        answer = _tier_answer(exc)
+        if answer is not None:
+            return answer
+        if earlier_database is not None:
+            return earlier_database(exc)
+        _discard_transaction()
         log.exception("unhandled database error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "internal_error", MESSAGES[500])
+        return render_template("errors/error.html", status=500, message=MESSAGES[500]), 500
+
+    # A write refused at the request's commit (after the view) arrives wrapped in a 500.
+    @app.errorhandler(InternalServerError)
+    def _after_view(error: InternalServerError):
+        original = error.original_exception
+        answer = _tier_answer(original) if isinstance(original, DBAPIError) else None
+        if answer is not None:
+            return answer
+        if earlier_500 is not None:
+            return earlier_500(error)
         if wants_json():
             return json_error(500, "internal_error", MESSAGES[500])
         return render_template("errors/error.html", status=500, message=MESSAGES[500]), 500
@@ -104,3 +134,4 @@ def init_app(app) -> None:
         session = g.get("db_session")
         route = routing.route_of(session.info) if session is not None else None
         return {"tier_read_only": bool(route and route.read_only)}
+

@@ -113,6 +113,13 @@ def test_during_a_move_pages_read_and_writes_answer_503_with_retry_after(
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "30"
         assert refused.get_json()["error"]["code"] == "read_only_while_moving"
+        # A browser form whose write reaches PostgreSQL only at the request's commit.
+        token = csrf_token(client, f"/o/{org.slug}/settings")
+        form = client.post(f"/o/{org.slug}/settings/staff-access", data={"csrf_token": token})
+        assert form.status_code == 503 and form.headers["Retry-After"] == "30"
+        assert "changes are paused" in form.get_data(as_text=True)
+        assert factories.execute("SELECT staff_access_allowed FROM organizations WHERE id = :o",
+                                 o=org.id).scalar() is True
         mover.abort(move_id)
     finally:
         mover.close()
