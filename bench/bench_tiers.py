@@ -117,6 +117,14 @@ def page_cost(client, path: str, iterations: int, warmup: int = 20) -> dict:
     return {"p50": statistics.median(wall), "mean": statistics.fmean(wall), "cpu": cpu}
 
 
+def _normalized(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    body = response.get_data(as_text=True)
+    return re.sub(r'(X-CSRFToken": "|name="csrf_token" (?:type="hidden" )?value=")[^"]+',
+                  r"\1-", body)
+
+
 def move(urls, to: str) -> tuple[float, int]:
     from dashboard.tiers.moves import Mover
 
@@ -163,6 +171,35 @@ def timeout_cut(urls, app, org_id) -> float:
     return cut
 
 
+def context_cost(urls, org_id, transactions: int = 2000) -> dict[str, float]:
+    """µs per transaction for BEGIN + the context statement + COMMIT, without and with the
+    route (what tiers add to every transaction of every request)."""
+    import psycopg
+
+    from dashboard import provisioning, tenancy
+
+    plain = ("SELECT set_config('app.user_id', %(user_id)s, true),"
+             " set_config('app.org_id', %(org_id)s, true),"
+             " set_config('app.credential_id', %(credential_id)s, true),"
+             " set_config('app.provider_id', %(provider_id)s, true)")
+    routed = str(tenancy._SET_CONTEXT_SQL.compile(
+        compile_kwargs={"literal_binds": False})).replace(":user_id", "%(user_id)s")
+    for name in ("org_id", "credential_id", "provider_id"):
+        routed = routed.replace(f":{name}", f"%({name})s")
+    with psycopg.connect(provisioning.libpq_url(urls.admin), autocommit=True) as conn:
+        owner = conn.execute("SELECT id FROM users WHERE email = %s", (OWNER,)).fetchone()[0]
+    params = tenancy.TenantContext(user_id=owner, org_id=org_id).as_params()
+    out = {}
+    with psycopg.connect(provisioning.libpq_url(urls.runtime)) as conn:
+        for name, sql in (("without route", plain), ("with route", routed)) * 2:
+            started = time.perf_counter()
+            for _ in range(transactions):
+                conn.execute(sql, params).fetchall()
+                conn.commit()
+            out[name] = (time.perf_counter() - started) * 1e6 / transactions
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import seed as bench_seed
 
@@ -178,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     app = app_for(urls)
     client = signed_in(app)
     pages = [f"/o/{SLUG}/usage", f"/o/{SLUG}/members?per_page=50", f"/o/{SLUG}/"]
-    costs = {}
+    costs, bodies = {}, {}
+    compare = [f"/o/{SLUG}/usage/data.json?range=365", f"/o/{SLUG}/usage.csv?range=365",
+               f"/o/{SLUG}/members?per_page=50&page=37"]
     # shared, schema, shared again (A-B-A): drift of the shared machine shows as A vs A'.
     for tier in ("shared", "schema", "shared again"):
         if tier != "shared":
@@ -187,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"move -> {to}: {seconds:.2f} s for {rows:,} cell rows"
                   f" ({rows / seconds:,.0f} rows/s), verified, source purged")
         costs[tier] = {p: page_cost(client, p, args.iterations) for p in pages}
+        bodies[tier] = [_normalized(client, p) for p in [*pages, *compare]]
     print(f"\nPage cost per tier, same org, {args.iterations} requests each"
           " (server time ms in-process; CPU ms of this process per request)")
     print(f"{'page':<34} {'tier':<12} {'p50':>7} {'mean':>7} {'cpu':>7}")
@@ -194,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         for tier in costs:
             c = costs[tier][page]
             print(f"{page:<34} {tier:<12} {c['p50']:>7.2f} {c['mean']:>7.2f} {c['cpu']:>7.2f}")
+    same = all(bodies[tier] == bodies["shared"] for tier in bodies)
+    print(f"\nresponses of {len(pages) + len(compare)} pages and exports identical on every"
+          f" tier (CSRF tokens aside): {'yes' if same else 'NO'}")
+    cost = context_cost(urls, org_id)
+    print("\ncontext statement per transaction (BEGIN + statement + COMMIT, runtime role):"
+          f" {cost['without route']:.0f} µs without the route,"
+          f" {cost['with route']:.0f} µs with it")
     cut = timeout_cut(urls, app, org_id)
     print(f"\nstatement_timeout 250 ms: pg_sleep(10) cut after {cut * 1000:.0f} ms")
     app.extensions["tenantdesk.db"].dispose()

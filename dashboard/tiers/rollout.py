@@ -82,35 +82,38 @@ def migrate_tiers(owner_url: str, tenants: str = "all", org: str | None = None,
 
 
 def revisions(engine, target: str | None = None, migrated=frozenset()) -> list[TenantRevision]:
+    """Every org's tier, revision, status and size: one count per cell table and schema."""
     out = []
     with engine.begin() as conn:
         target = target or schema.shared_revision(conn)
         routes = _read_routes(conn)
         layout = catalogue.layout(conn)
+        places = ["public"] + sorted({r.schema_name for r in routes if r.schema_name})
         conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+        rows: dict[tuple[str, object], int] = {}
+        for place in places:
+            for table in layout.cell:
+                qualified = f"{catalogue.quote(place)}.{catalogue.quote(table)}"
+                if not conn.execute(text("SELECT to_regclass(:q) IS NOT NULL"),
+                                    {"q": qualified}).scalar_one():
+                    continue
+                for org_id, count in conn.execute(
+                    text(f"SELECT org_id, count(*) FROM {qualified} GROUP BY org_id")
+                ):
+                    rows[(place, org_id)] = rows.get((place, org_id), 0) + count
+        sizes = dict(conn.execute(text(
+            "SELECT n.nspname, sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname ~ '^tenant_[0-9a-f]{32}$' AND c.relkind = 'r' GROUP BY 1")).all())
         for r in routes:
             place = r.schema_name or "public"
-            rows = 0
-            for table in layout.cell:
-                if conn.execute(text("SELECT to_regclass(:q) IS NOT NULL"),
-                                {"q": f"{catalogue.quote(place)}.{catalogue.quote(table)}"}
-                                ).scalar_one():
-                    rows += conn.execute(
-                        text(f"SELECT count(*) FROM {catalogue.quote(place)}."
-                             f"{catalogue.quote(table)} WHERE org_id = :o"), {"o": r.id}
-                    ).scalar_one()
-            size = None
-            if r.schema_name:
-                size = conn.execute(
-                    text("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)"
-                         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                         " WHERE n.nspname = :s AND c.relkind = 'r'"), {"s": r.schema_name}
-                ).scalar_one()
+            size = sizes.get(r.schema_name) if r.schema_name else None
             revision = target if r.tier == "shared" else r.revision
             status = ("migrated" if r.id in migrated
                       else "current" if revision == target else "behind")
             if r.state == "moving":
                 status += ", moving"
-            out.append(TenantRevision(r.slug, str(r.id), r.tier, revision, status, rows,
+            out.append(TenantRevision(r.slug, str(r.id), r.tier, revision, status,
+                                      rows.get((place, r.id), 0),
                                       int(size) if size is not None else None))
     return out
