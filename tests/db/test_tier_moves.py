@@ -102,26 +102,32 @@ def test_rls_gate_applies_inside_a_tenant_schema(admin_engine, database_urls, ru
     t.move(database_urls, org, "shared")
 
 
+@pytest.mark.parametrize("kill_at", ["copy:1", "switch:1"])
 def test_a_move_killed_half_way_resumes_and_ends_verified(admin_engine, database_urls,
-                                                         runtime_sessions):
+                                                         runtime_sessions, kill_at):
     org, people = seeded_org()
     before = t.counts(admin_engine, org)
     script = (
         "import sys; from dashboard.tiers.moves import Mover;"
         "m = Mover(sys.argv[1]); m.run(m.start(sys.argv[2], 'schema', requested_by='test'))"
     )
-    env = dict(os.environ, TENANTDESK_MOVE_KILL_AT="copy:1")
+    env = dict(os.environ, TENANTDESK_MOVE_KILL_AT=kill_at)
     done = subprocess.run([sys.executable, "-c", script, database_urls.owner, org.slug],
                           env=env, timeout=120)
     assert done.returncode == -9
-    assert t.route(admin_engine, org)["state"] == "moving"
-    # Meanwhile the org reads fine and writes nothing.
-    assert len(usage_seen(runtime_sessions, people["owner"], org)) == 20
-    context = tenancy.TenantContext(user_id=people["owner"].id, org_id=org.id)
-    with (pytest.raises(DBAPIError, match="read-only"),
-          tenancy.scoped_session(runtime_sessions, context) as session):
-        session.execute(text("INSERT INTO usage_daily (org_id, metric, day, total)"
-                             " VALUES (:o, 'api_calls', '2001-01-01', 1)"), {"o": org.id})
+    if kill_at.startswith("copy"):  # killed before the switch: still where it was, frozen
+        assert t.route(admin_engine, org)["state"] == "moving"
+        assert len(usage_seen(runtime_sessions, people["owner"], org)) == 20
+        context = tenancy.TenantContext(user_id=people["owner"].id, org_id=org.id)
+        with (pytest.raises(DBAPIError, match="read-only"),
+              tenancy.scoped_session(runtime_sessions, context) as session):
+            session.execute(text("INSERT INTO usage_daily (org_id, metric, day, total)"
+                                 " VALUES (:o, 'api_calls', '2001-01-01', 1)"), {"o": org.id})
+    else:  # killed after the switch: served from the target already, the source not purged
+        assert t.route(admin_engine, org) | {"state": "active", "tier": "schema"} == t.route(
+            admin_engine, org)
+        assert t.counts(admin_engine, org) == before
+        assert len(usage_seen(runtime_sessions, people["owner"], org)) == 20
 
     mover = Mover(database_urls.owner)
     try:
