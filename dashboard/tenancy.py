@@ -52,7 +52,7 @@ GLOBAL_TABLES = frozenset(
 
 _CONTEXT_KEY = "tenant_context"
 # The same statement reads the org's route (tier, limits, move state) and applies it
-# transaction-locally: search_path, statement_timeout, read-only (dashboard/tiers/routing.py).
+# transaction-locally: search_path, statement_timeout (dashboard/tiers/routing.py).
 _SET_CONTEXT_SQL = text(
     "SELECT set_config('app.user_id', :user_id, true),"
     " set_config('app.org_id', :org_id, true),"

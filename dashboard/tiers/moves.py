@@ -4,9 +4,10 @@ Every step is its own transaction and records its outcome in the ``tenant_moves`
 move killed at any point resumes where it stood (``resume``) and ends verified, and a move
 not yet switched can be aborted, leaving the tenant where it was and nothing in the target.
 
-1. **start**   route state ``moving``: from their next transaction the org's sessions are
-               read-only (tenancy's context statement). Then a barrier: an exclusive
-               advisory lock on the org waits for every transaction that began before.
+1. **start**   route state ``moving``: from then on a write of the org to a cell table is
+               refused (statement trigger, SQLSTATE 25006; reads and control-plane
+               writes go on). Then a barrier: an exclusive advisory lock on the org waits
+               for every transaction that began before (and may have written already).
 2. **copy**    the target is built/synced (schema tier), cleared of the org's rows, and
                every cell table is copied, parents first.
 3. **verify**  row count and checksum of every table, source against target; any
@@ -160,6 +161,10 @@ class Mover:
 
     def _freeze(self, move: dict) -> None:
         org_id = move["org_id"]
+        with self._tx() as conn:  # every cell table of the source refuses a frozen org's writes
+            current = self.route(conn, org_id)
+            for table in catalogue.layout(conn).cell:
+                schema.ensure_freeze_trigger(conn, current["schema_name"] or "public", table)
         with self._tx() as conn:
             current = self.route(conn, org_id)
             to_schema = catalogue.schema_name(org_id) if move["to_tier"] == "schema" else None

@@ -7,9 +7,11 @@ at the start of every transaction, in the same round trip, PostgreSQL:
 - sets ``search_path`` transaction-locally to the org's schema first (schema tier), so the
   unqualified cell tables resolve there and everything else to ``public``,
 - sets ``statement_timeout`` to the org's (or its plan's) budget,
-- makes the transaction read-only while the org is being moved (any write, definer
-  functions included, fails with SQLSTATE 25006, answered as 503 + Retry-After),
 - takes a shared advisory lock on the org (a move's barrier waits on it).
+
+While the org is being moved, its writes to cell tables are refused by a statement trigger
+(SQLSTATE 25006, answered as 503 + Retry-After; migration 0011_tiers_b); the route's state
+shows the banner.
 
 Nothing is cached in the process, so a move's switch applies to every worker on its next
 transaction. Then ``admit`` refuses a tier whose schema is behind the code's revision, and
@@ -28,8 +30,6 @@ CONTEXT_COLUMNS = (
     " set_config('search_path', coalesce(r.search_path, current_setting('search_path')), true),"
     " set_config('statement_timeout',"
     "   coalesce(r.statement_timeout_ms::text, current_setting('statement_timeout')), true),"
-    " set_config('transaction_read_only', CASE WHEN r.state = 'moving' THEN 'on'"
-    "   ELSE current_setting('transaction_read_only') END, true),"
     # Every transaction of an org holds this shared lock: a move's barrier takes it exclusively
     # to wait for the transactions that began before the org went read-only.
     " CASE WHEN r.tier IS NOT NULL"

@@ -65,7 +65,23 @@ def sync(conn: Connection, schema: str, layout: catalogue.Layout | None = None) 
     for table in layout.cell:  # after every table exists: foreign keys may point between them
         done += _sync_constraints(conn, schema, table)
         _sync_security(conn, schema, table)
+        ensure_freeze_trigger(conn, schema, table)
     return done
+
+
+def ensure_freeze_trigger(conn: Connection, schema: str, table: str) -> None:
+    """The statement trigger that refuses writes of an org being moved (0011_tiers_b)."""
+    present = conn.execute(
+        text("SELECT 1 FROM pg_trigger WHERE tgname = 'tier_frozen' AND tgrelid ="
+             " (quote_ident(:s) || '.' || quote_ident(:t))::regclass"),
+        {"s": schema, "t": table},
+    ).first()
+    if not present:
+        conn.execute(text(
+            f"CREATE TRIGGER tier_frozen BEFORE INSERT OR UPDATE OR DELETE"
+            f" ON {quote(schema)}.{quote(table)}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION public.app_tier_refuse_frozen()"
+        ))
 
 
 def _tables(conn: Connection, schema: str) -> list[str]:
