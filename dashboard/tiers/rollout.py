@@ -50,6 +50,7 @@ def migrate_tiers(owner_url: str, tenants: str = "all", org: str | None = None,
     engine = create_engine(owner_url, poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
+            drop_orphans(conn)
             target = schema.shared_revision(conn)
             routes = _read_routes(conn)
         behind = [r for r in routes if r.tier == "schema" and r.revision != target]
@@ -79,6 +80,30 @@ def migrate_tiers(owner_url: str, tenants: str = "all", org: str | None = None,
         return revisions(engine, target, migrated)
     finally:
         engine.dispose()
+
+
+def drop_orphans(conn) -> list[str]:
+    """Drop tenant schemas no route names any more and that hold no row (left empty by the
+    purge of their org, which cannot drop a schema from inside a transaction of the app)."""
+    dropped = []
+    names = [r[0] for r in conn.execute(text(
+        "SELECT n.nspname FROM pg_namespace n WHERE n.nspname ~ '^tenant_[0-9a-f]{32}$'"
+        " AND NOT EXISTS (SELECT 1 FROM tenant_routes r WHERE r.schema_name = n.nspname)"))]
+    for name in names:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = :s AND c.relkind = 'r'"), {"s": name})]
+        conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+        empty = all(
+            conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {catalogue.quote(name)}."
+                              f"{catalogue.quote(t)})")).scalar_one()
+            for t in tables
+        )
+        conn.execute(text("RESET ROLE"))
+        if empty:
+            schema.drop(conn, name)
+            dropped.append(name)
+    return dropped
 
 
 def revisions(engine, target: str | None = None, migrated=frozenset()) -> list[TenantRevision]:

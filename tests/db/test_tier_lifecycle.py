@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from dashboard.lifecycle import export, service
-from dashboard.tiers import catalogue
+from dashboard.tiers import catalogue, rollout
 from tests import factories
 from tests import tiers as t
 from tests.helpers import login
@@ -84,3 +84,6 @@ def test_purging_an_org_on_a_tenant_schema_leaves_nothing_in_any_tier(
     with admin_engine.connect() as conn:
         left = conn.execute(text(f"SELECT count(*) FROM {schema}.usage_events")).scalar_one()
     assert left == 0
+    rollout.migrate_tiers(database_urls.owner)  # drops the empty, unrouted schema
+    with admin_engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regnamespace(:s)"), {"s": schema}).scalar() is None
