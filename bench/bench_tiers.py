@@ -215,18 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     app = app_for(urls)
     client = signed_in(app)
     pages = [f"/o/{SLUG}/usage", f"/o/{SLUG}/members?per_page=50", f"/o/{SLUG}/"]
-    costs, bodies = {}, {}
-    compare = [f"/o/{SLUG}/usage/data.json?range=365", f"/o/{SLUG}/usage.csv?range=365",
+    costs, differences = {}, []
+    compare = [*pages, f"/o/{SLUG}/usage/data.json?range=365", f"/o/{SLUG}/usage.csv?range=365",
                f"/o/{SLUG}/members?per_page=50&page=37"]
     # shared, schema, shared again (A-B-A): drift of the shared machine shows as A vs A'.
     for tier in ("shared", "schema", "shared again"):
         if tier != "shared":
             to = "schema" if tier == "schema" else "shared"
+            before = [_normalized(client, p) for p in compare]  # right before and after
             seconds, rows = move(urls, to)
+            after = [_normalized(client, p) for p in compare]
+            differences += [f"{p} (-> {to})" for p, b, a in zip(compare, before, after,
+                                                               strict=True) if a != b]
             print(f"move -> {to}: {seconds:.2f} s for {rows:,} cell rows"
                   f" ({rows / seconds:,.0f} rows/s), verified, source purged")
         costs[tier] = {p: page_cost(client, p, args.iterations) for p in pages}
-        bodies[tier] = [_normalized(client, p) for p in [*pages, *compare]]
     print(f"\nPage cost per tier, same org, {args.iterations} requests each"
           " (server time ms in-process; CPU ms of this process per request)")
     print(f"{'page':<34} {'tier':<12} {'p50':>7} {'mean':>7} {'cpu':>7}")
@@ -234,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         for tier in costs:
             c = costs[tier][page]
             print(f"{page:<34} {tier:<12} {c['p50']:>7.2f} {c['mean']:>7.2f} {c['cpu']:>7.2f}")
-    same = all(bodies[tier] == bodies["shared"] for tier in bodies)
-    print(f"\nresponses of {len(pages) + len(compare)} pages and exports identical on every"
-          f" tier (CSRF tokens aside): {'yes' if same else 'NO'}")
+    print(f"\n{len(compare)} pages and exports, fetched right before and right after each move:"
+          f" {'identical (CSRF tokens aside)' if not differences else 'DIFFERENT: '}"
+          + ", ".join(differences))
     cost = context_cost(urls, org_id)
     print("\ncontext statement per transaction (BEGIN + statement + COMMIT, runtime role):"
           f" {cost['without route']:.0f} µs without the route,"
