@@ -160,11 +160,26 @@ def test_twenty_concurrent_clients_never_see_another_orgs_data(server, database_
             elif path.startswith("/o/") and html and org.name.lower() not in body:
                 client.problems.append(f"{path}: not the page of {org.slug}")
 
-    start = threading.Barrier(CLIENTS)
+    start = threading.Barrier(CLIENTS + (1 if tiers.SPREAD else 0))
+    moves = []
+
+    def keep_moving() -> None:  # tiers spread: one org changes tier back and forth under load
+        start.wait()
+        deadline = time.monotonic() + DURATION_SECONDS
+        while time.monotonic() < deadline:
+            for to in ("shared", "schema"):
+                moves.append(tiers.move(database_urls, tenants[0], to)["state"])
+
     began = time.monotonic()
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+    with ThreadPoolExecutor(max_workers=CLIENTS + 1) as pool:
+        mover = pool.submit(keep_moving) if tiers.SPREAD else None
         list(pool.map(work, clients))
+        if mover is not None:
+            mover.result()
     elapsed = time.monotonic() - began
+    if tiers.SPREAD:
+        assert moves and set(moves) == {"done"}, moves
+        print(f"\n{len(moves)} verified moves of {tenants[0].slug} during the run")
 
     statuses = sum((c.seen for c in clients), Counter())
     total = sum(statuses.values())
