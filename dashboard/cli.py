@@ -119,8 +119,15 @@ def run(host: str, port: int) -> None:
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
     os.environ.setdefault("ALLOW_PRIVATE_EVENT_URLS", "1")  # webhooks to a local receiver
     migrations.upgrade(_urls().owner)
+    _rollout_tiers(_urls().owner)
     _seed()
     _serve(host, port, with_worker=True)
+
+
+def _rollout_tiers(owner: str) -> None:
+    from dashboard.tiers import rollout
+
+    rollout.migrate_tiers(owner)  # tenant schemas follow the shared schema (quietly)
 
 
 @main.command("make-staff")
