@@ -94,8 +94,11 @@ def key_problems(engine, nsp: str) -> list[str]:
           JOIN pg_class dst ON dst.oid = k.confrelid
           JOIN pg_namespace n ON n.oid = src.relnamespace
          WHERE k.contype = 'f' AND n.nspname = :s
-           AND (n.nspname <> 'public' OR (src.relforcerowsecurity AND dst.relforcerowsecurity
-                                          AND dst.relname <> 'organizations'))
+           AND (n.nspname <> 'public' OR src.relforcerowsecurity)
+           AND dst.relname <> 'organizations'
+           -- between tenant tables: the target has org_id (a person or catalogue row has not)
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = dst.oid
+                        AND a.attname = 'org_id' AND NOT a.attisdropped)
         """, s=nsp,
     ):
         if "org_id" not in cols:
