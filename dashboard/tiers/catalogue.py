@@ -3,7 +3,8 @@
 A tenant table (``org_id``, forced RLS) is a **cell** table, and lives in the org's tier,
 unless something in the shared database is bound to its copy in ``public``:
 
-- a function that pins ``search_path`` (every SECURITY DEFINER look-up does) and names it,
+- a function that pins ``search_path`` (every SECURITY DEFINER look-up does) or runs as a
+  trigger (it fires for rows of any tier) and names it,
 - a view that reads it,
 - a foreign key from a table that stays shared.
 
@@ -37,7 +38,8 @@ _PINNED = text(
      WHERE n.nspname = 'public' AND c.relname = ANY(:names)
        AND (EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
                      WHERE pn.nspname = 'public'
-                       AND (p.prosecdef OR p.proconfig IS NOT NULL)
+                       AND (p.prosecdef OR p.proconfig IS NOT NULL
+                            OR EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgfoid = p.oid))
                        AND p.prosrc ~ ('\\m' || c.relname || '\\M'))
          OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid
                      WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = c.oid
