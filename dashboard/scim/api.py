@@ -69,7 +69,7 @@ def _refuse(status: int, detail: str, scim_type: str | None = None, **headers):
 
 
 def _authenticate():
-    """The token's caller, or a SCIM error response."""
+    """The token's caller; or a SCIM error response, with the caller once the org is known."""
     token = bearer_token()
     if token is None:
         return _refuse(401, "Send 'Authorization: Bearer <the organization's SCIM token>'.",
@@ -90,20 +90,22 @@ def _authenticate():
     if org is None:  # the gate said no: suspended org, or revoked a moment ago
         return _refuse(401, "This SCIM token's organization is not active.",
                        **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    if not licenses.entitlements(session, org.id).has(Feature.SCIM):
-        return _refuse(403, "This organization's plan does not include SCIM provisioning.")
     prefix = tokens.parse(token).prefix
-    if not _within_rate(identity.credential_id):
-        return _refuse(429, "Too many SCIM requests for this token; retry in a minute.",
-                       **{"Retry-After": "60"})
-    if _touches.due(identity.credential_id):
-        keys.touch(session, identity.credential_id, _touches.every)
-        session.commit()
-    return service.Caller(
+    caller = service.Caller(
         org_id=org.id, credential_id=identity.credential_id, label=f"scim-token:{prefix}",
         ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent", ""),
     )
+    # Refused from here on with the org known: the refusal shows in its request log too.
+    if not licenses.entitlements(session, org.id).has(Feature.SCIM):
+        return _refuse(403, "This organization's plan does not include SCIM provisioning."), caller
+    if not _within_rate(identity.credential_id):
+        return _refuse(429, "Too many SCIM requests for this token; retry in a minute.",
+                       **{"Retry-After": "60"}), caller
+    if _touches.due(identity.credential_id):
+        keys.touch(session, identity.credential_id, _touches.every)
+        session.commit()
+    return caller
 
 
 def _within_rate(credential_id) -> bool:
@@ -122,11 +124,14 @@ def scim_token(view):
     def wrapper(*args, **kwargs):
         started = time.monotonic()
         caller = _authenticate()
-        if not isinstance(caller, service.Caller):
-            return caller
-        g.scim_caller = caller
+        if isinstance(caller, tuple):  # refused after the org was known: logged
+            response, caller = caller
+        elif not isinstance(caller, service.Caller):
+            return caller  # refused before any org was known
+        else:
+            g.scim_caller = caller
+            response = view(*args, **kwargs)
         session = tenancy.request_session()
-        response = view(*args, **kwargs)
         if response.status_code >= 400:
             session.rollback()
         outcome = None

@@ -20,5 +20,8 @@ def test_a_token_past_its_budget_gets_a_scim_429(app):
         assert refused.headers["Retry-After"] == "60"
         assert refused.get_json()["status"] == "429"
         assert ScimClient(app.test_client(), other_token).get("/Users").status_code == 200
+        logged = [r.status for r in factories.execute(
+            "SELECT status FROM scim_requests WHERE org_id = :o ORDER BY at", o=org.id)]
+        assert logged == [200, 200, 200, 429, 200]  # the refusal shows on the SCIM page
     finally:
         app.config["SCIM_RATE_LIMIT"] = previous
