@@ -21,6 +21,7 @@ class Page:
     label: str
     match: Callable[[Rule], bool]
     query: dict = field(default_factory=dict)
+    slug: str = "big"  # which seeded org: "big" (5,000 members) or "huge" (100,000)
 
 
 def _rule_is(path: str) -> Callable[[Rule], bool]:
@@ -36,10 +37,14 @@ def _usage_data(rule: Rule) -> bool:
 
 
 PAGES = [
+    Page("whoami", "minimal signed-in request (whoami JSON)", _rule_is("/o/<slug>/whoami.json")),
     Page("home", "org home (5,000-member org)", _rule_is("/o/<slug>/")),
     Page("members", "members page (5,000 members)", _rule_is("/o/<slug>/members")),
     Page("members_search", "members search (5,000 members)", _rule_is("/o/<slug>/members"),
          {"q": "ana"}),
+    # The same page in the 100,000-member org (bench/seed.py's HUGE_SLUG, 10,000-org data only).
+    Page("members_huge", "members page (100,000 members)", _rule_is("/o/<slug>/members"),
+         slug="huge"),
     Page("usage", "usage chart data (365 days)", _usage_data, {"range": 365}),
     Page("usage_page", "usage page (365 days, charts)", _rule_is("/o/<slug>/usage"),
          {"range": 365}),
@@ -51,8 +56,10 @@ def find(url_map: Map, page: Page) -> Rule | None:
     return sorted(rules, key=lambda r: (len(r.arguments), r.rule))[0] if rules else None
 
 
-def path_for(url_map: Map, page: Page, slug: str) -> tuple[str | None, str]:
+def path_for(url_map: Map, page: Page, slug: str | None) -> tuple[str | None, str]:
     """(path, note): the path to load for ``slug``, or None and why not."""
+    if slug is None:
+        return None, f"no {page.slug} org in this dataset"
     rule = find(url_map, page)
     if rule is None:
         return None, "not available yet"

@@ -23,7 +23,7 @@ LAYERS = [
     ("PostgreSQL round trips (psycopg, incl. waiting)", ("psycopg/", "psycopg_pool/")),
     ("SQLAlchemy", ("sqlalchemy/",)),
     ("Jinja2 templates", ("jinja2/", "templates/", ".html")),
-    ("charts (pygal SVG)", ("pygal/",)),
+    ("charts (SVG geometry)", ("usage/charts.py",)),
     ("forms, CSRF, signing (WTForms, Flask-WTF, itsdangerous)", ("flask_wtf/", "wtforms/",
                                                             "itsdangerous/", "hmac.py")),
     ("Flask-Login", ("flask_login/",)),

@@ -99,6 +99,7 @@ class Target:
     base: str = ""
     master: int = 0
     readers: list[load.SignedIn] = field(default_factory=list)
+    huge_readers: list[load.SignedIn] = field(default_factory=list)  # active org: the huge one
     switchers: list[load.SignedIn] = field(default_factory=list)
     paths: dict[str, str] = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
@@ -190,15 +191,24 @@ def statements_per_request(app, dataset: seed.Dataset, paths: dict[str, str]) ->
     return counts
 
 
+def _slug(dataset: seed.Dataset, page: pages.Page) -> str | None:
+    org = dataset.huge_org if page.slug == "huge" else dataset.big_org
+    return org["slug"] if org else None
+
+
+def readers_for(target: Target, key: str) -> list[load.SignedIn]:
+    page = next((p for p in pages.PAGES if p.key == key), None)
+    return target.huge_readers if page is not None and page.slug == "huge" else target.readers
+
+
 def prepare(target: Target) -> dict:
     """Find the pages in the app's URL map and count their statements (in-process)."""
     from dashboard import create_app
 
     app = create_app({"DATABASE_URLS": target.urls, "DB_POOL_SIZE": 2})
     try:
-        slug = target.dataset.big_org["slug"]
         for page in pages.PAGES:
-            path, note = pages.path_for(app.url_map, page, slug)
+            path, note = pages.path_for(app.url_map, page, _slug(target.dataset, page))
             target.figures[page.key] = {"label": page.label, "endpoint": note}
             if path is None:
                 target.figures[page.key]["not_available"] = note
@@ -216,8 +226,13 @@ def sign_in_all(target: Target) -> None:
              for email in target.dataset.logins]
     half = len(users) // 2
     target.readers, target.switchers = users[:half], users[half:]
+    if target.dataset.huge_org:  # their own sessions, whose active org is the huge one
+        huge = f"/o/{target.dataset.huge_org['slug']}/"
+        target.huge_readers = [load.sign_in(target.base, email, target.dataset.password, huge)
+                               for email in target.dataset.logins[:half]]
     for key, path in list(target.paths.items()):
-        status = load.get_status(target.base, path, target.readers[0])
+        readers = readers_for(target, key)
+        status = load.get_status(target.base, path, readers[0]) if readers else 0
         if status != 200:
             target.figures[key]["not_available"] = f"answered {status}"
             del target.paths[key]
@@ -291,8 +306,8 @@ def run_pages(admin: str, datasets: list[seed.Dataset], s: Settings, results: di
                 for t in targets:
                     if page.key in t.paths:
                         runs = t.runs.setdefault(page.key, [])
-                        runs.append(page_round(t.base, t.paths[page.key], t.readers, s,
-                                               t.meter))
+                        runs.append(page_round(t.base, t.paths[page.key],
+                                               readers_for(t, page.key), s, t.meter))
                         log(f"  {page.key} @ {t.dataset.scale['orgs']} orgs: "
                             f"{_brief(runs[-1])}")
             for t in targets:

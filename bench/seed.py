@@ -42,9 +42,11 @@ from dashboard import migrate, provisioning
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 BENCH_PASSWORD = "bench-password-1"  # noqa: S105 - published benchmark credential
-SEED_VERSION = 1  # bump when the generator changes shape: existing databases are reseeded
+SEED_VERSION = 2  # bump when the generator changes shape: existing databases are reseeded
 BENCH_USERS = 16
 BIG_SLUG, SWITCH_SLUGS = "bench-big", ("bench-a", "bench-b")
+HUGE_SLUG = "bench-huge"  # the 100,000-member org (issue 20): org index len(SWITCH_SLUGS) + 1
+HUGE_INDEX = len(SWITCH_SLUGS) + 1
 CHUNK = 50_000  # rows per COPY write
 
 _FIRST = ("Ada Alan Bea Cy Dana Eli Fran Gus Hana Ivan Jo Kai Lena Milo Nia Omar Pia Quinn Ravi "
@@ -66,6 +68,7 @@ class Scale:
     events: int = 10_000_000
     big_org_events: int = 200_000
     seed: int = 10
+    huge_org_members: int = 100_000  # one more org, for the members page at 100,000 members
 
     def scaled_to(self, orgs: int) -> Scale:
         """Same per-org shape with fewer (or more) orgs: the big org stays identical."""
@@ -79,6 +82,7 @@ class Scale:
             events=self.big_org_events + round((self.events - self.big_org_events) * f),
             big_org_events=self.big_org_events,
             seed=self.seed,
+            huge_org_members=0,  # the growth ratio compares the big org's pages only
         )
 
 
@@ -96,6 +100,7 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     version: int = SEED_VERSION
+    huge_org: dict | None = None  # slug, id, members: the 100,000-member org, when seeded
 
 
 # ---------------------------------------------------------------------------- the server
@@ -159,17 +164,24 @@ def _member_counts(rng: random.Random, scale: Scale) -> list[int]:
     """Members per org: the big org first, then a long tail summing to the rest."""
     others = scale.orgs - 1
     rest = scale.memberships - scale.big_org_members
+    huge = scale.huge_org_members if scale.orgs > HUGE_INDEX else 0
+    rest -= huge
     weights = [rng.lognormvariate(0, 1.7) for _ in range(others)]  # long tail
     total = sum(weights)
     cap = min(scale.users, scale.big_org_members)  # nobody outgrows the big org
     # The switch orgs must hold every benchmark login.
     floor = [BENCH_USERS if k < 2 else 1 for k in range(others)]
     counts = [max(floor[k], min(cap, int(w / total * rest))) for k, w in enumerate(weights)]
+    if huge:  # the huge org is fixed; the top-up below leaves it alone
+        floor[HUGE_INDEX - 1] = counts[HUGE_INDEX - 1] = huge
+        rest += huge
     # Top up (or trim) round-robin so the total is exact.
     i, diff = 0, rest - sum(counts)
     while diff and others:
         step = 1 if diff > 0 else -1
-        if (step > 0 and counts[i] < cap) or (step < 0 and counts[i] > floor[i]):
+        if huge and i == HUGE_INDEX - 1:
+            pass
+        elif (step > 0 and counts[i] < cap) or (step < 0 and counts[i] > floor[i]):
             counts[i] += step
             diff -= step
         i = (i + 1) % others
@@ -189,18 +201,25 @@ class _Rows:
         self.created = _timestamps(rng, 3 * 365)
         self.recent = _timestamps(rng, 30)
         self.events: list[int] = []
+        self.names: list[str] = []  # users' names, for the memberships' sort keys
+        self.key_columns = False  # memberships.sort_name/search_key exist (migration 0020)
 
     def slug(self, i: int) -> str:
         if i == 0:
             return BIG_SLUG
         if i <= len(SWITCH_SLUGS):
             return SWITCH_SLUGS[i - 1]
+        if i == HUGE_INDEX and self.scale.huge_org_members:
+            return HUGE_SLUG
         return f"org-{i:05d}"
+
+    def is_huge(self, i: int) -> bool:
+        return i == HUGE_INDEX and bool(self.scale.huge_org_members)
 
     def members_of(self, i: int) -> Iterable[int]:
         """User indexes of org i: a contiguous block (mod users), so never a duplicate."""
         n = self.counts[i]
-        if i <= len(SWITCH_SLUGS):  # big org and switch orgs start at the benchmark logins
+        if i <= len(SWITCH_SLUGS) or self.is_huge(i):  # these start at the benchmark logins
             return range(n)
         start = (i * 7919) % self.scale.users
         return ((start + k) % self.scale.users for k in range(n))
@@ -218,8 +237,9 @@ def _org_lines(rows: _Rows, plans: list[str]) -> Iterable[str]:
     weights = [2 ** (len(plans) - k) for k in range(len(plans))]
     for i, org_id in enumerate(rows.org_ids):
         status = "suspended" if i > 2 and i % 97 == 0 else "active"
-        name = "Big Bench Co" if i == 0 else f"{rows.rng.choice(LAST)} {rows.slug(i)}"
-        plan = plans[-1] if i == 0 else rows.rng.choices(plans, weights)[0]
+        name = ("Big Bench Co" if i == 0 else "Huge Bench Co" if rows.is_huge(i)
+                else f"{rows.rng.choice(LAST)} {rows.slug(i)}")
+        plan = plans[-1] if i == 0 or rows.is_huge(i) else rows.rng.choices(plans, weights)[0]
         yield (f"{org_id}\t{rows.slug(i)}\t{name}\t{status}\t{plan}\t"
                f"{rows.rng.choice(rows.created)}\n")
 
@@ -229,6 +249,7 @@ def _user_lines(rows: _Rows, password_hash: str) -> Iterable[str]:
     rng = rows.rng
     for i, user_id in enumerate(rows.user_ids):
         first, last = rng.choice(FIRST), rng.choice(LAST)
+        rows.names.append(f"{first} {last}")
         # The big org's members come back to it after sign-in.
         last_org = big if i < rows.scale.big_org_members else r"\N"
         yield (f"{user_id}\tuser{i}@bench.example\t{first} {last}\t{password_hash}\t"
@@ -246,13 +267,17 @@ def _membership_lines(rows: _Rows) -> Iterable[str]:
         for u in sorted(members, key=users.__getitem__):
             if u == first:
                 role = "owner"
-            elif u < BENCH_USERS and i <= len(SWITCH_SLUGS):
+            elif u < BENCH_USERS and (i <= len(SWITCH_SLUGS) or rows.is_huge(i)):
                 role = "admin"
             else:
                 r = rng.random()
                 role = "admin" if r < 0.04 else "guest" if r < 0.08 else "member"
             active = rng.choice(rows.recent) if rng.random() < 0.7 else r"\N"
-            yield f"{org_id}\t{users[u]}\t{role}\t{rng.choice(rows.created)}\t{active}\n"
+            keys = ""
+            if rows.key_columns:  # as the migration's trigger computes them (COPY escapes \n)
+                name = rows.names[u].lower()
+                keys = f"\t{name}\t{name}\\nuser{u}@bench.example"
+            yield f"{org_id}\t{users[u]}\t{role}\t{rng.choice(rows.created)}\t{active}{keys}\n"
 
 
 # Tables this seeder fills, in order, with the function that writes their rows. A table
@@ -338,8 +363,19 @@ def _seed_users(conn, rows: _Rows, password_hash: str, **_) -> int:
 
 
 def _seed_memberships(conn, rows: _Rows, **_) -> int:
-    return _copy(conn, "memberships (org_id, user_id, role, created_at, last_active_at)",
-                 _membership_lines(rows))
+    rows.key_columns = _column_exists(conn, "memberships", "search_key")
+    columns = "org_id, user_id, role, created_at, last_active_at"
+    if rows.key_columns:
+        columns += ", sort_name, search_key"
+    return _copy(conn, f"memberships ({columns})", _membership_lines(rows))
+
+
+def _derived(conn: psycopg.Connection) -> None:
+    """What triggers keep in step, which COPY with triggers off did not fill."""
+    if _table_exists(conn, "member_counts"):
+        conn.execute("DELETE FROM member_counts")
+        conn.execute("INSERT INTO member_counts (org_id, role, members)"
+                     " SELECT org_id, role, count(*) FROM memberships GROUP BY 1, 2")
 
 
 SEEDERS += [
@@ -368,6 +404,12 @@ def _copy(conn: psycopg.Connection, target: str, lines: Iterable[str]) -> int:
             copy.write("".join(buffer))
             count += len(buffer)
     return count
+
+
+def _column_exists(conn: psycopg.Connection, table: str, column: str) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attname = %s AND NOT attisdropped)", (table, column)).fetchone()[0]
 
 
 def _table_exists(conn: psycopg.Connection, table: str) -> bool:
@@ -453,6 +495,7 @@ def seed(admin: str, database: str, scale: Scale, log=print) -> Dataset:
             seeded.append(table)
             log(f"  {table}: {count:,} rows in {seconds[table]:.1f} s")
         conn.execute("SET session_replication_role = DEFAULT")
+        _derived(conn)
         conn.commit()
         conn.autocommit = True
         t0 = time.perf_counter()
@@ -463,6 +506,8 @@ def seed(admin: str, database: str, scale: Scale, log=print) -> Dataset:
         database=database,
         scale=asdict(scale),
         big_org={"slug": BIG_SLUG, "id": rows.org_ids[0], "members": rows.counts[0]},
+        huge_org=({"slug": HUGE_SLUG, "id": rows.org_ids[HUGE_INDEX],
+                   "members": rows.counts[HUGE_INDEX]} if rows.is_huge(HUGE_INDEX) else None),
         switch_slugs=list(SWITCH_SLUGS),
         logins=[f"user{i}@bench.example" for i in range(BENCH_USERS)],
         seeded_tables=seeded,

@@ -25,6 +25,8 @@ def _page_args() -> dict:
         "role": request.args.get("role", ""),
         "page": request.args.get("page", 1, type=int),
         "per_page": request.args.get("per_page", service.PER_PAGE_DEFAULT, type=int),
+        "after": request.args.get("after", ""),
+        "before": request.args.get("before", ""),
     }
 
 

@@ -18,7 +18,7 @@ from dashboard.models.licenses import (
     PlanFeature,
     PlanQuota,
 )
-from dashboard.models.orgs import CustomRole, Membership, Organization
+from dashboard.models.orgs import CustomRole, MemberCount, Membership, Organization
 from dashboard.models.scim import ScimGroup, ScimGroupMember, ScimRequestLog, ScimUser
 from dashboard.models.signing_keys import SigningKey
 from dashboard.models.sso import (
@@ -42,6 +42,7 @@ __all__ = [
     "Invitation",
     "License",
     "LoginAttempt",
+    "MemberCount",
     "Membership",
     "OrgCredential",
     "OutboxEvent",

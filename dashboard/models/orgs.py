@@ -35,6 +35,20 @@ class Membership(Base):
     role: Mapped[str]
     created_at: Mapped[datetime] = created_at()
     last_active_at: Mapped[datetime | None]
+    # Copies of the person's name and email, set by a trigger from users (migration 0020):
+    # the members list's order and search, served by an index inside the org.
+    sort_name: Mapped[str] = mapped_column(server_default="")
+    search_key: Mapped[str] = mapped_column(server_default="")
+
+
+class MemberCount(Base):
+    """Members per (org, role), kept by a trigger on memberships; the app only reads it."""
+
+    __tablename__ = "member_counts"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(primary_key=True)
+    members: Mapped[int]
 
 
 class CustomRole(Base):

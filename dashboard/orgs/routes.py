@@ -26,6 +26,22 @@ def home():
     )
 
 
+@bp.route("/o/<slug>/whoami.json")
+@requires(Permission.ORG_VIEW)
+def whoami():
+    """Who you are in this org, as JSON: the smallest signed-in page (issue 20's cost floor).
+
+    It pays every check any page pays (the session row, the membership and role under the RLS
+    gate, the slug against the token's org) and nothing else.
+    """
+    membership = g.membership
+    return {
+        "user": {"id": str(g.principal.user_id), "email": g.principal.email},
+        "org": {"id": str(membership.org_id), "slug": membership.slug},
+        "role": membership.role,
+    }
+
+
 @bp.route("/orgs/new", methods=["GET", "POST"])
 @authenticated
 def create():

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dashboard.auth import service as auth_service
-from dashboard.models import Membership, Organization
+from dashboard.models import MemberCount, Organization
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset({"admin", "api", "new", "static", "login", "logout", "www"})
@@ -63,11 +63,11 @@ def create_org(session: Session, name: str, slug: str) -> uuid.UUID:
 
 
 def overview(session: Session) -> OrgOverview | None:
-    """The current org (from the RLS context) with its member count, in one query."""
+    """The current org (from the RLS context) with its member count, in one query. The count
+    is kept per role by a trigger (``member_counts``): a few rows, whatever the org's size."""
     members = (
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.org_id == Organization.id)
+        select(func.coalesce(func.sum(MemberCount.members), 0))
+        .where(MemberCount.org_id == Organization.id)
         .scalar_subquery()
     )
     row = session.execute(

@@ -46,6 +46,7 @@ def index():
     context = {
         "report": report,
         "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
+        "table_rows": charts.table_rows,
         "ranges": reports.RANGES,
         "format_value": format_value,
     }

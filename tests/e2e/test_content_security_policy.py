@@ -1,6 +1,6 @@
 """In a real browser, the Content-Security-Policy blocks nothing on any main page: no inline
 script, inline style, style attribute or foreign resource slipped into a template, a vendored
-asset or a chart (pygal's SVG). Pages come from the URL map (tests/pages.py)."""
+asset or a chart (the server's SVG). Pages come from the URL map (tests/pages.py)."""
 
 from __future__ import annotations
 

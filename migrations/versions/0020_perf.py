@@ -1,0 +1,145 @@
+"""Pages at the cost floor (issue 20): the members order inside the org, member counts, and a
+gate the planner may run in parallel plans.
+
+- ``memberships.sort_name`` (lower(name)) and ``search_key`` (lower name and email): the
+  members list is read in (org_id, sort_name, user_id) order from one index, so a page costs
+  the same at 5,000 and 100,000 members (keyset pagination), and a search filters the org's
+  own rows instead of every user of the installation. Kept in step by triggers: a new or
+  changed membership copies them from ``users``; a renamed user or a changed email updates
+  every membership of that person.
+- ``member_counts``: members per (org, role), kept by a trigger on memberships, so the page
+  and the org home show the total without counting 100,000 rows.
+- ``app_current_org()`` is PARALLEL SAFE: it only reads tables and the transaction's settings
+  (which parallel workers inherit from the leader); before this, no query on a table under a
+  policy could use a parallel plan.
+
+Revision ID: 0020_perf
+Revises: 0009_partner (the last migration that defines app_current_org)
+"""
+
+from alembic import op
+
+from dashboard.rls_sql import definer_function, tenant_table
+
+revision = "0020_perf"
+# Every migration that (re)defines app_current_org() must run before the ALTER below, which a
+# later CREATE OR REPLACE would undo.
+down_revision = "0009_partner"
+branch_labels = None
+depends_on = None
+
+SCHEMA = r"""
+ALTER TABLE memberships
+  ADD COLUMN sort_name  text NOT NULL DEFAULT '',
+  ADD COLUMN search_key text NOT NULL DEFAULT '';
+
+-- A membership's copy of its person's name and email, always from users (never from the
+-- writer): on insert, and on any update of the row.
+CREATE FUNCTION app_membership_person_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  SELECT lower(u.name), lower(u.name) || E'\n' || lower(u.email)
+    INTO NEW.sort_name, NEW.search_key
+    FROM users u WHERE u.id = NEW.user_id;
+  NEW.sort_name := coalesce(NEW.sort_name, '');
+  NEW.search_key := coalesce(NEW.search_key, '');
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER memberships_person_keys BEFORE INSERT OR UPDATE ON memberships
+  FOR EACH ROW EXECUTE FUNCTION app_membership_person_keys();
+
+-- A person renamed (or with a new email) is re-sorted in every org they belong to.
+CREATE FUNCTION app_user_membership_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  UPDATE memberships
+     SET sort_name = lower(NEW.name), search_key = lower(NEW.name) || E'\n' || lower(NEW.email)
+   WHERE user_id = NEW.id;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_membership_keys AFTER UPDATE OF name, email ON users
+  FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.email IS DISTINCT FROM NEW.email)
+  EXECUTE FUNCTION app_user_membership_keys();
+
+-- The backfills read every org's rows: the owner lifts FORCE for them, in this transaction
+-- only (DDL is transactional, so no other session ever sees memberships unforced).
+ALTER TABLE memberships NO FORCE ROW LEVEL SECURITY;
+UPDATE memberships m
+   SET sort_name = lower(u.name), search_key = lower(u.name) || E'\n' || lower(u.email)
+  FROM users u WHERE u.id = m.user_id;
+
+-- The members list: one org's rows in name order, from the index alone for the keys.
+CREATE INDEX memberships_org_sort_idx ON memberships (org_id, sort_name, user_id);
+
+-- Members per (org, role). Written only by the trigger below; the app reads it.
+CREATE TABLE member_counts (
+  org_id  uuid NOT NULL REFERENCES organizations(id),
+  role    text NOT NULL,
+  members integer NOT NULL CHECK (members >= 0),
+  PRIMARY KEY (org_id, role)
+);
+
+CREATE FUNCTION app_member_counts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    UPDATE member_counts SET members = members - 1
+     WHERE org_id = OLD.org_id AND role = OLD.role;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN
+    INSERT INTO member_counts AS c (org_id, role, members) VALUES (NEW.org_id, NEW.role, 1)
+    ON CONFLICT (org_id, role) DO UPDATE SET members = c.members + 1;
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER memberships_count AFTER INSERT OR DELETE ON memberships
+  FOR EACH ROW EXECUTE FUNCTION app_member_counts();
+CREATE TRIGGER memberships_count_role AFTER UPDATE OF org_id, role ON memberships
+  FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.org_id IS DISTINCT FROM NEW.org_id)
+  EXECUTE FUNCTION app_member_counts();
+
+INSERT INTO member_counts (org_id, role, members)
+SELECT org_id, role, count(*) FROM memberships GROUP BY org_id, role;
+ALTER TABLE memberships FORCE ROW LEVEL SECURITY;
+
+ALTER FUNCTION app_current_org() PARALLEL SAFE;
+"""
+
+GRANTS = """
+GRANT UPDATE (sort_name, search_key) ON memberships TO tenantdesk_definer;
+GRANT SELECT, INSERT, UPDATE ON member_counts TO tenantdesk_definer;
+"""
+
+
+def upgrade() -> None:
+    op.execute(SCHEMA)
+    for statement in tenant_table("member_counts", grants="SELECT", insert=False, update=False,
+                                  delete=False):
+        op.execute(statement)
+    op.execute(GRANTS)
+    for signature in (
+        "app_membership_person_keys()",
+        "app_user_membership_keys()",
+        "app_member_counts()",
+    ):
+        for statement in definer_function(signature):
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    op.execute(
+        "ALTER FUNCTION app_current_org() PARALLEL UNSAFE;"
+        " DROP TABLE IF EXISTS member_counts;"
+        " DROP TRIGGER IF EXISTS memberships_count_role ON memberships;"
+        " DROP TRIGGER IF EXISTS memberships_count ON memberships;"
+        " DROP TRIGGER IF EXISTS users_membership_keys ON users;"
+        " DROP TRIGGER IF EXISTS memberships_person_keys ON memberships;"
+        " DROP FUNCTION IF EXISTS app_member_counts(), app_user_membership_keys(),"
+        " app_membership_person_keys();"
+        " DROP INDEX IF EXISTS memberships_org_sort_idx;"
+        " ALTER TABLE memberships DROP COLUMN IF EXISTS search_key,"
+        " DROP COLUMN IF EXISTS sort_name;"
+    )
