@@ -108,6 +108,9 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "tenantdesk_session",
         "SESSION_IDLE_DAYS": int(env("SESSION_IDLE_DAYS", "14")),
+        # The cookie is re-signed only when the session changed, or when the server-side row
+        # is touched (once a minute, auth/principal.py), which keeps its expiry rolling.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
         "LOGIN_MAX_FAILURES": int(env("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(env("LOGIN_MAX_FAILURES_PER_IP", "30")),

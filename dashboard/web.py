@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import g, request
+from jinja2 import FileSystemBytecodeCache
 
 from dashboard.navigation import visible_items
 from dashboard.permissions import can, role_label
 
 
 def init_app(app) -> None:
+    # Templates compile once per installation, not once per worker start (the source's
+    # checksum invalidates a stale entry; files are written atomically).
+    cache = Path(app.config["INSTANCE_PATH"]) / "jinja-bytecode"
+    cache.mkdir(parents=True, exist_ok=True)
+    app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
+
     @app.context_processor
     def _globals():
         return {

@@ -115,6 +115,7 @@ def load_identity(
         tenancy.bind_request(tenancy.NOBODY)
         return None
     if row.stale and touch:
+        session.modified = True  # re-send the cookie: its expiry follows the row's
         db.execute(
             text("UPDATE user_sessions SET last_seen_at = now() WHERE id = :sid"),
             {"sid": row.sid},

@@ -33,6 +33,14 @@ ALTER TABLE memberships
   ADD COLUMN sort_name  text NOT NULL DEFAULT '',
   ADD COLUMN search_key text NOT NULL DEFAULT '';
 
+-- The backfills read every org's rows: the owner lifts FORCE for them, in this transaction
+-- only (DDL is transactional, so no other session ever sees memberships unforced).
+ALTER TABLE memberships NO FORCE ROW LEVEL SECURITY;
+UPDATE memberships m
+   SET sort_name = lower(u.name), search_key = lower(u.name) || E'\n' || lower(u.email)
+  FROM users u WHERE u.id = m.user_id;
+
+
 -- A membership's copy of its person's name and email, always from users (never from the
 -- writer): on insert, and on any update of the row.
 CREATE FUNCTION app_membership_person_keys() RETURNS trigger
@@ -63,13 +71,6 @@ CREATE TRIGGER users_membership_keys AFTER UPDATE OF name, email ON users
   FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.email IS DISTINCT FROM NEW.email)
   EXECUTE FUNCTION app_user_membership_keys();
 
--- The backfills read every org's rows: the owner lifts FORCE for them, in this transaction
--- only (DDL is transactional, so no other session ever sees memberships unforced).
-ALTER TABLE memberships NO FORCE ROW LEVEL SECURITY;
-UPDATE memberships m
-   SET sort_name = lower(u.name), search_key = lower(u.name) || E'\n' || lower(u.email)
-  FROM users u WHERE u.id = m.user_id;
-
 -- The members list: one org's rows in name order, from the index alone for the keys.
 CREATE INDEX memberships_org_sort_idx ON memberships (org_id, sort_name, user_id);
 
@@ -81,25 +82,45 @@ CREATE TABLE member_counts (
   PRIMARY KEY (org_id, role)
 );
 
+-- Statement-level, from the transition tables: one write per (org, role) and statement, so
+-- adding 100,000 members in one statement updates one counter row once, and touching
+-- last_active_at (an UPDATE that changes no role) writes nothing.
 CREATE FUNCTION app_member_counts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    UPDATE member_counts SET members = members - 1
-     WHERE org_id = OLD.org_id AND role = OLD.role;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN
-    INSERT INTO member_counts AS c (org_id, role, members) VALUES (NEW.org_id, NEW.role, 1)
-    ON CONFLICT (org_id, role) DO UPDATE SET members = c.members + 1;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO member_counts AS c (org_id, role, members)
+    SELECT org_id, role, count(*) FROM new_rows GROUP BY org_id, role
+    ON CONFLICT (org_id, role) DO UPDATE SET members = c.members + excluded.members;
+  ELSIF TG_OP = 'DELETE' THEN
+    -- Only an UPDATE: a purge may have emptied member_counts first.
+    UPDATE member_counts c SET members = c.members - d.n
+      FROM (SELECT org_id, role, count(*) AS n FROM old_rows GROUP BY org_id, role) d
+     WHERE c.org_id = d.org_id AND c.role = d.role;
+  ELSE
+    WITH d AS (
+      SELECT org_id, role, sum(n) AS n
+        FROM (SELECT org_id, role, -1 AS n FROM old_rows
+              UNION ALL SELECT org_id, role, 1 FROM new_rows) x
+       GROUP BY org_id, role HAVING sum(n) <> 0
+    ), taken AS (
+      UPDATE member_counts c SET members = c.members + d.n
+        FROM d WHERE d.n < 0 AND c.org_id = d.org_id AND c.role = d.role
+    )
+    INSERT INTO member_counts AS c (org_id, role, members)
+    SELECT org_id, role, n FROM d WHERE n > 0
+    ON CONFLICT (org_id, role) DO UPDATE SET members = c.members + excluded.members;
   END IF;
   RETURN NULL;
 END
 $$;
-CREATE TRIGGER memberships_count AFTER INSERT OR DELETE ON memberships
-  FOR EACH ROW EXECUTE FUNCTION app_member_counts();
-CREATE TRIGGER memberships_count_role AFTER UPDATE OF org_id, role ON memberships
-  FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.org_id IS DISTINCT FROM NEW.org_id)
-  EXECUTE FUNCTION app_member_counts();
+CREATE TRIGGER memberships_count_insert AFTER INSERT ON memberships
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_member_counts();
+CREATE TRIGGER memberships_count_delete AFTER DELETE ON memberships
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION app_member_counts();
+CREATE TRIGGER memberships_count_update AFTER UPDATE ON memberships
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION app_member_counts();
 
 INSERT INTO member_counts (org_id, role, members)
 SELECT org_id, role, count(*) FROM memberships GROUP BY org_id, role;
@@ -133,8 +154,9 @@ def downgrade() -> None:
     op.execute(
         "ALTER FUNCTION app_current_org() PARALLEL UNSAFE;"
         " DROP TABLE IF EXISTS member_counts;"
-        " DROP TRIGGER IF EXISTS memberships_count_role ON memberships;"
-        " DROP TRIGGER IF EXISTS memberships_count ON memberships;"
+        " DROP TRIGGER IF EXISTS memberships_count_insert ON memberships;"
+        " DROP TRIGGER IF EXISTS memberships_count_delete ON memberships;"
+        " DROP TRIGGER IF EXISTS memberships_count_update ON memberships;"
         " DROP TRIGGER IF EXISTS users_membership_keys ON users;"
         " DROP TRIGGER IF EXISTS memberships_person_keys ON memberships;"
         " DROP FUNCTION IF EXISTS app_member_counts(), app_user_membership_keys(),"

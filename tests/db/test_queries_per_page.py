@@ -7,6 +7,7 @@ pages that are not built yet are skipped ("not available yet") and picked up onc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,3 +136,46 @@ def test_page_runs_a_constant_small_number_of_queries(app, client, name):
         big,
     )
     assert len(small) <= case.budget, (name, small)
+
+
+HUGE = 100_000
+
+
+def test_members_page_at_100000_members_runs_the_same_statements_and_reads_one_page(app, client):
+    """Issue 20: the members page of a 100,000-member org runs the statements it runs for a
+    two-member org, and its list query reads one page of memberships (keyset on the index
+    inside the org), not the org: the rows the plan takes from memberships are the page's,
+    plus one to know that a next page exists."""
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["owner"])
+    url = f"/o/{org.slug}/members"
+    statements_for(app, client, url)  # warm-up
+    small = statements_for(app, client, url)
+    factories.add_members(org, HUGE, prefix="huge")
+    factories.execute("ANALYZE memberships")
+    first = client.get(url).get_data(as_text=True)
+    assert f"of {HUGE + 2:,} members" in " ".join(first.split())
+    next_page = re.search(r'href="([^"]+)"[^>]*rel="next"', first).group(1).replace("&amp;", "&")
+
+    plans: list[dict] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if "FROM memberships" in statement and "LIMIT" in statement:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+            plans.append(cursor.fetchone()[0][0]["Plan"])
+
+    engine = app.extensions["tenantdesk.db"].engine
+    assert len(statements_for(app, client, next_page)) == len(small)
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        html = client.get(next_page).get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+    assert f"Showing 51–100 of {HUGE + 2:,}" in " ".join(html.split())
+    assert len(plans) == 1
+
+    def memberships_rows(node) -> int:
+        own = node.get("Actual Rows", 0) if node.get("Relation Name") == "memberships" else 0
+        return own + sum(memberships_rows(child) for child in node.get("Plans", []))
+
+    assert memberships_rows(plans[0]) <= 51, plans[0]

@@ -1,0 +1,83 @@
+"""What issue 20 (pages at the cost floor) changed, and what it must not weaken.
+
+- ``/o/<slug>/whoami.json``, the smallest signed-in page, still checks the session row, the
+  membership and the org on every request;
+- charts and data tables are memoised on their content, so a new rollup shows at once;
+- the gate ``app_current_org()`` is PARALLEL SAFE (and still the gate).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from tests import factories
+from tests.helpers import login
+
+TODAY = datetime.now(UTC).date()
+
+
+def test_whoami_answers_who_you_are_and_rechecks_the_session_every_time(client):
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["bob"])
+    url = f"/o/{org.slug}/whoami.json"
+    answer = client.get(url)
+    assert answer.status_code == 200
+    assert answer.get_json() == {
+        "user": {"id": str(people["bob"].id), "email": people["bob"].email},
+        "org": {"id": str(org.id), "slug": org.slug},
+        "role": "member",
+    }
+    assert "Set-Cookie" not in answer.headers  # nothing changed: the cookie is not re-sent
+
+    factories.execute("UPDATE memberships SET role = 'admin' WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["bob"].id)
+    assert client.get(url).get_json()["role"] == "admin"  # the next request sees the role
+
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["bob"].id)
+    assert client.get(url).status_code == 404  # removed: the very next request
+
+    login(client, people["owner"])
+    assert client.get(url).status_code == 200
+    factories.execute("UPDATE user_sessions SET revoked_at = now() WHERE user_id = :u",
+                      u=people["owner"].id)
+    assert client.get(url).status_code in (302, 401)  # revoked session: signed out
+
+
+def test_a_new_rollup_shows_at_once_despite_the_chart_memo(client):
+    org, people = factories.org_with_members(owner="owner")
+    factories.execute("INSERT INTO usage_daily (org_id, metric, day, total)"
+                      " VALUES (:o, 'api_calls', :d, 41)", o=org.id, d=TODAY)
+    login(client, people["owner"])
+    url = f"/o/{org.slug}/usage?range=30"
+
+    def today_cell(html: str) -> str:
+        return re.search(rf'<time datetime="{TODAY}">.*?data-value="([0-9]*)"',
+                         html.split('data-testid="table-api_calls"', 1)[1], re.S).group(1)
+
+    def chart(html: str) -> str:
+        return re.search(r'<svg[^>]*id="usage-chart-api_calls".*?</svg>', html, re.S).group(0)
+
+    first = client.get(url).get_data(as_text=True)
+    assert today_cell(first) == "41"
+    assert client.get(url).get_data(as_text=True) == first  # memoised, same page
+    factories.execute("UPDATE usage_daily SET total = 4100 WHERE org_id = :o", o=org.id)
+    second = client.get(url).get_data(as_text=True)
+    assert today_cell(second) == "4100" and chart(second) != chart(first)
+    home = client.get(f"/o/{org.slug}/").get_data(as_text=True)
+    assert 'id="usage-spark-api_calls"' in home and "4,100" in home
+
+
+def test_the_gate_is_parallel_safe_and_still_the_gate(admin_engine):
+    from sqlalchemy import text
+
+    with admin_engine.connect() as conn:
+        parallel, volatility, definer = conn.execute(text(
+            "SELECT proparallel, provolatile, prosecdef FROM pg_proc"
+            " WHERE proname = 'app_current_org'")).one()
+        assert (parallel, volatility, definer) == ("s", "s", True)
+        policies = conn.execute(text(
+            "SELECT count(*) FROM pg_policies WHERE tablename IN ('member_counts')"
+            " AND qual LIKE '%app_current_org()%'")).scalar()
+        assert policies >= 1

@@ -1,0 +1,126 @@
+"""The members list's order, pages and totals come from the org's own rows (issue 20).
+
+``memberships.sort_name``/``search_key`` are copies of the person's name and email kept by
+triggers, ``member_counts`` the totals kept by another; the list pages by keyset. These tests
+prove the copies follow every change and the pages chain without gaps or repeats; the
+100,000-member org is in tests/db/test_queries_per_page.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests import factories
+from tests.helpers import login
+
+
+def text(html: str) -> str:
+    return " ".join(html.split())
+
+
+def rows_of(html: str) -> list[str]:
+    return re.findall(r'<tr id="member-([0-9a-f-]+)" data-testid="member-row">', html)
+
+
+def link(html: str, rel: str) -> str | None:
+    found = re.search(rf'href="([^"]+)"[^>]*rel="{rel}"', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def counts(org) -> dict[str, int]:
+    return dict(factories.execute(
+        "SELECT role, members FROM member_counts WHERE org_id = :o AND members > 0", o=org.id
+    ).all())
+
+
+def truth(org) -> dict[str, int]:
+    return dict(factories.execute(
+        "SELECT role, count(*) FROM memberships WHERE org_id = :o GROUP BY role", o=org.id
+    ).all())
+
+
+def test_keys_and_counts_follow_every_change(client):
+    org, people = factories.org_with_members(owner="owner", bob="member", eve="guest")
+    factories.add_members(org, 7, prefix="keyed")
+    assert counts(org) == truth(org) == {"owner": 1, "member": 8, "guest": 1}
+
+    bob = people["bob"]
+    factories.execute("UPDATE users SET name = 'Zzz Renamed', email = 'zz@example.org'"
+                      " WHERE id = :u", u=bob.id)
+    keys = factories.execute("SELECT sort_name, search_key FROM memberships"
+                             " WHERE org_id = :o AND user_id = :u", o=org.id, u=bob.id).one()
+    assert keys == ("zzz renamed", "zzz renamed\nzz@example.org")
+
+    factories.execute("UPDATE memberships SET role = 'admin' WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["eve"].id)
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=bob.id)
+    # A writer cannot put its own keys in: they always come from users.
+    factories.execute("UPDATE memberships SET sort_name = 'aaa' WHERE org_id = :o", o=org.id)
+    assert counts(org) == truth(org) == {"owner": 1, "member": 7, "admin": 1}
+    assert factories.execute("SELECT count(*) FROM memberships WHERE org_id = :o"
+                             " AND sort_name = 'aaa'", o=org.id).scalar() == 0
+
+    login(client, people["owner"])
+    html = client.get(f"/o/{org.slug}/members").get_data(as_text=True)
+    assert "of 9 members" in text(html)
+    assert client.get(f"/o/{org.slug}/").get_data(as_text=True).count(
+        'data-testid="member-count">9<') == 1
+
+
+def test_pages_chain_by_keyset_forwards_and_back(client):
+    org, people = factories.org_with_members(owner="owner")
+    factories.add_members(org, 11, prefix="chain")
+    # Two people with the same name: the user id breaks the tie, nobody is lost or repeated.
+    factories.add_members(org, 2, prefix="twin")
+    factories.execute("UPDATE users SET name = 'Chain 00003' WHERE email LIKE 'twin%' AND"
+                      " id IN (SELECT user_id FROM memberships WHERE org_id = :o)", o=org.id)
+    login(client, people["owner"])
+    expected = [str(u) for u in factories.execute(
+        "SELECT m.user_id FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.org_id = :o ORDER BY lower(u.name), m.user_id", o=org.id).scalars()]
+
+    seen, pages, url = [], [], f"/o/{org.slug}/members?per_page=4"
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        pages.append(html)
+        seen += rows_of(html)
+        url = link(html, "next")
+    assert seen == expected and len(pages) == 4
+    assert "Showing 13–14 of 14 members" in text(pages[-1]) and "Page 4 of 4" in pages[-1]
+
+    back = []
+    url = link(pages[-1], "prev")
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        back = rows_of(html) + back
+        url = link(html, "prev")
+    assert back == expected[:12]
+    assert "Showing 1–4 of 14" in text(html) and 'rel="prev"' not in html
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "eyJhIjoxfQ", "WyJ4Iiwibm90LWEtdXVpZCIsMF0",
+                                    "%00", "x" * 3000])
+def test_a_bad_cursor_starts_over_instead_of_failing(client, cursor):
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["owner"])
+    for arg in ("after", "before"):
+        response = client.get(f"/o/{org.slug}/members?{arg}={cursor}")
+        assert response.status_code == 200
+        assert len(rows_of(response.get_data(as_text=True))) == 2
+
+
+def test_search_reads_names_and_emails_of_this_org_only(client):
+    org, people = factories.org_with_members(owner="owner")
+    other, _ = factories.org_with_members(owner="owner")
+    factories.add_members(org, 3, prefix="findme")
+    factories.add_members(other, 3, prefix="findme")
+    login(client, people["owner"])
+    html = client.get(f"/o/{org.slug}/members?q=FINDME").get_data(as_text=True)
+    assert len(rows_of(html)) == 3 and "of 3 members" in text(html)
+    html = client.get(f"/o/{org.slug}/members?q={org.id}@EXAMPLE").get_data(as_text=True)
+    assert len(rows_of(html)) == 3  # the email part of the key
+    html = client.get(f"/o/{org.slug}/members?q=findme%0Aowner").get_data(as_text=True)
+    assert "No members match." in html  # a newline cannot reach across name and email
