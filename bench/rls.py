@@ -22,17 +22,24 @@ import psycopg
 
 from dashboard import provisioning
 
-# The members page's query for the big org, as dashboard/members/service.py builds it: one
-# page of 50 by name with the total as a window count; and the same with a search.
-_LIST = ("SELECT m.user_id, u.name, u.email, m.role, m.created_at, m.last_active_at,"
-         " count(*) OVER () AS total"
-         " FROM memberships m JOIN users u ON u.id = m.user_id {where}"
-         " ORDER BY lower(u.name), u.id LIMIT 50 OFFSET 0")
-_SEARCH = ("SELECT m.user_id, u.name, u.email, m.role, m.created_at, m.last_active_at,"
-           " count(*) OVER () AS total"
-           " FROM memberships m JOIN users u ON u.id = m.user_id"
-           " WHERE (u.name ILIKE '%%ana%%' OR u.email ILIKE '%%ana%%') {and_where}"
-           " ORDER BY lower(u.name), u.id LIMIT 50 OFFSET 0")
+# The members page's queries for the big org, as dashboard/members/service.py builds them
+# (issue 20): one page of 50 (+1) in (sort_name, user_id) order from the index inside the org,
+# each person looked up by key, the total from member_counts; and the same with a search,
+# whose total counts the org's matching memberships.
+_PAGE = ("SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
+         " FROM memberships m {where} ORDER BY m.sort_name, m.user_id LIMIT 51 OFFSET 0")
+_SEARCH_PAGE = ("SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
+                " FROM memberships m WHERE m.search_key LIKE '%%ana%%' {and_where}"
+                " ORDER BY m.sort_name, m.user_id LIMIT 51 OFFSET 0")
+_PERSON = ("CROSS JOIN LATERAL (SELECT u.name, u.email FROM users u"
+           " WHERE u.id = k.user_id OFFSET 0) p ORDER BY k.sort_name, k.user_id")
+_LIST = ("SELECT k.user_id, p.name, p.email, k.role, k.created_at, k.last_active_at,"
+         " (SELECT coalesce(sum(c.members), 0) FROM member_counts c {c_where}) AS total"
+         f" FROM ({_PAGE}) k {_PERSON}")
+_SEARCH = ("SELECT k.user_id, p.name, p.email, k.role, k.created_at, k.last_active_at,"
+           " (SELECT count(*) FROM memberships s"
+           " WHERE s.search_key LIKE '%%ana%%' {s_and_where}) AS total"
+           f" FROM ({_SEARCH_PAGE}) k {_PERSON}")
 
 # name -> (template, whether the RLS side sends the explicit org filter too, in the goal ratio)
 QUERIES = {
@@ -45,9 +52,12 @@ QUERIES = {
 def _sql(template: str, org: str | None) -> str:
     """The query through RLS (org None), or with an explicit filter on ``org``: an SQL
     expression, a bound parameter as the app would send it."""
-    where = f"WHERE m.org_id = {org}" if org else ""
-    and_where = f"AND m.org_id = {org}" if org else ""
-    return template.format(where=where, and_where=and_where).replace("%%", "%")
+    return template.format(
+        where=f"WHERE m.org_id = {org}" if org else "",
+        and_where=f"AND m.org_id = {org}" if org else "",
+        c_where=f"WHERE c.org_id = {org}" if org else "",
+        s_and_where=f"AND s.org_id = {org}" if org else "",
+    ).replace("%%", "%")
 
 
 def _loop(query: str, iterations: int, planned_each_call: bool, org_id: str | None) -> str:

@@ -160,38 +160,47 @@ def list_members(
     pattern = _like(query.lower()) if query else None
     position = decode_cursor(after or before) if (after or before) else None
     backwards = position is not None and not after
-    # ``users`` spans the whole installation: the person is looked up per listed member only.
-    person = (
-        select(User.name, User.email)
-        .where(User.id == Membership.user_id)
-        .offset(0)
-        .lateral("person")
-    )
     key = tuple_(Membership.sort_name, Membership.user_id)
-    stmt = (
-        select(
-            Membership.user_id, person.c.name, person.c.email, Membership.role,
-            Membership.created_at, Membership.last_active_at, Membership.sort_name,
-            _total(org_id, role, pattern).label("total"),
-        )
-        .select_from(Membership)
-        .join(person, true())
+    page_rows = (
+        select(Membership.user_id, Membership.role, Membership.created_at,
+               Membership.last_active_at, Membership.sort_name)
         .where(Membership.org_id == org_id)  # RLS decides too; this picks the index
     )
     if pattern is not None:
-        stmt = stmt.where(Membership.search_key.like(pattern, escape="\\"))
+        page_rows = page_rows.where(Membership.search_key.like(pattern, escape="\\"))
     if role:
-        stmt = stmt.where(Membership.role == role)
+        page_rows = page_rows.where(Membership.role == role)
     if position is not None:
         boundary = tuple_(literal(position[0]), literal(position[1]))
-        stmt = stmt.where(key < boundary if backwards else key > boundary)
+        page_rows = page_rows.where(key < boundary if backwards else key > boundary)
         order = (Membership.sort_name.desc(), Membership.user_id.desc()) if backwards else (
             Membership.sort_name, Membership.user_id)
-        stmt = stmt.order_by(*order).limit(per_page + 1)
+        page_rows = page_rows.order_by(*order).limit(per_page + 1)
     else:
         page = max(1, page)
-        stmt = stmt.order_by(Membership.sort_name, Membership.user_id).limit(
+        page_rows = page_rows.order_by(Membership.sort_name, Membership.user_id).limit(
             per_page + 1).offset((page - 1) * per_page)
+    page_rows = page_rows.subquery("page")
+    # ``users`` spans the whole installation: the person is looked up for the page's rows
+    # only, after the page is cut (the OFFSET 0 fence keeps it one key probe per row).
+    person = (
+        select(User.name, User.email)
+        .where(User.id == page_rows.c.user_id)
+        .offset(0)
+        .lateral("person")
+    )
+    ordering = (page_rows.c.sort_name.desc(), page_rows.c.user_id.desc()) if backwards else (
+        page_rows.c.sort_name, page_rows.c.user_id)
+    stmt = (
+        select(
+            page_rows.c.user_id, person.c.name, person.c.email, page_rows.c.role,
+            page_rows.c.created_at, page_rows.c.last_active_at, page_rows.c.sort_name,
+            _total(org_id, role, pattern).label("total"),
+        )
+        .select_from(page_rows)
+        .join(person, true())
+        .order_by(*ordering)
+    )
     records = session.execute(stmt).all()
     more = len(records) > per_page
     records = records[:per_page]

@@ -71,8 +71,12 @@ CREATE TRIGGER users_membership_keys AFTER UPDATE OF name, email ON users
   FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.email IS DISTINCT FROM NEW.email)
   EXECUTE FUNCTION app_user_membership_keys();
 
--- The members list: one org's rows in name order, from the index alone for the keys.
-CREATE INDEX memberships_org_sort_idx ON memberships (org_id, sort_name, user_id);
+-- The members list: one org's rows in name order. The search key and role ride along, so a
+-- search or a role filter (and its count) reads the org's index entries, not its heap rows.
+-- (A trigram index cannot serve here: LIKE is not leakproof, so under RLS it is a filter
+-- after the policy, never an index condition.)
+CREATE INDEX memberships_org_sort_idx ON memberships (org_id, sort_name, user_id)
+  INCLUDE (search_key, role);
 
 -- Members per (org, role). Written only by the trigger below; the app reads it.
 CREATE TABLE member_counts (
