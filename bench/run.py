@@ -57,6 +57,7 @@ class Settings:
     reseed: bool = False
     gunicorn: Gunicorn = field(default_factory=Gunicorn)
     rounds: int = 3
+    extras: str = "all"  # bench/bench_*.py modules to run: "all", "none" or names
 
     @property
     def round_seconds(self) -> int:
@@ -261,8 +262,11 @@ def run_profiles(target: Target, s: Settings) -> dict:
 def run_extras(ctx: Context) -> dict:
     """bench/bench_*.py modules with a run(ctx) -> dict function, each in its own try."""
     out = {}
+    wanted = ctx.settings.extras
     for path in sorted(BENCH.glob("bench_*.py")):
         name = path.stem
+        if wanted != "all" and name not in wanted.split(","):
+            continue
         try:
             module = importlib.import_module(name)
             if not hasattr(module, "run"):
@@ -473,6 +477,86 @@ def table(results: dict, big: str, small: str) -> str:
     return "\n".join(lines)
 
 
+# Issue 20: CPU ms per request (app + PostgreSQL), medians in one run, against targets.
+# key -> (label, figure before issue 20 from `make bench`, target: a number or "x<key>" for a
+# multiple of another row's figure)
+ISSUE20 = [
+    ("whoami", "minimal signed-in request (whoami JSON)", "4.3", 1.5),
+    ("home", "org home", "20.1", 3.0),
+    ("members", "members page, 5,000 members", "32.9", 4.0),
+    ("members_search", "members search, 5,000 members", "34.6", 5.0),
+    ("members_huge", "members page, 100,000-member org", "-", ("members", 1.2)),
+    ("usage_page", "usage page, 365 days, four charts", "~68", 6.0),
+    ("usage", "usage chart data, 365 days", "~13.5", 2.5),
+    ("switch", "org switch", "~2.8", 2.0),
+]
+
+
+def issue20_table(results: dict, big: str, small: str) -> str:
+    """Every row of issue 20's table, met or not, with throughput against the trivial route."""
+    pages_big = results["pages"][big]
+    fraction, growth = results["fraction_of_trivial"], results["growth_100_to_10000"]
+    rows = [("page", "before", "now app+db", "total", "target", "met", "req/s",
+             "of trivial req/s", "of trivial CPU", "growth CPU")]
+    totals: dict[str, float] = {}
+    verdicts = []
+    for key, label, before, target in ISSUE20:
+        entry = pages_big.get(key, {})
+        total = _cpu_total(entry) if "loaded" in entry else None
+        if total is not None:
+            totals[key] = total
+        if isinstance(target, tuple):
+            base = totals.get(target[0])
+            limit = base * target[1] if base is not None else None
+            target_text = f"<= {target[1]} x {target[0]}" + (
+                f" ({limit:.2f})" if limit is not None else "")
+        else:
+            limit, target_text = target, f"<= {target}"
+        met = None if total is None or limit is None else total <= limit
+        verdicts.append((label, met))
+        c = entry.get("cpu_ms_per_request", {})
+        f, g = fraction.get(key, {}), growth.get(key, {})
+        rows.append((
+            label, before,
+            f"{c.get('app_ms', '')}+{c.get('db_ms', '')}" if c else entry.get(
+                "not_available", "n/a"),
+            f"{total:.2f}" if total is not None else "", target_text,
+            {True: "met", False: "NOT met", None: "-"}[met],
+            f"{entry['loaded']['rps']:.0f}" if "loaded" in entry else "",
+            f"{f['throughput']:.3f}" if f.get("throughput") is not None else "",
+            f"{f['cpu']:.3f}" if f.get("cpu") is not None else "",
+            f"{g['cpu']:.2f}" if g.get("cpu") is not None else "",
+        ))
+    rls = results.get("rls", {})
+    ratio = rls.get("ratio_cached_plan")
+    rows.append(("RLS overhead, members queries (vs explicit WHERE as owner)", "1.26x",
+                 f"{ratio}x" if ratio else "", "", "<= 1.05x",
+                 "-" if ratio is None else ("met" if ratio <= 1.05 else "NOT met"),
+                 "", "", "", ""))
+    worst = max((g["cpu"] for g in growth.values() if g.get("cpu")), default=None)
+    rows.append(("growth 100 -> 10,000 orgs, every page (worst, CPU)", "up to 3.8x",
+                 f"{worst:.2f}x" if worst else "", "", "<= 1.1x",
+                 "-" if worst is None else ("met" if worst <= 1.1 else "NOT met"),
+                 "", "", "", ""))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    trivial = results["ceilings"]["trivial"]
+    la = results["machine"]
+    lines += [
+        "",
+        "Issue 20: CPU ms per request of gunicorn + PostgreSQL at 8 connections, medians of"
+        f" {results['load']['rounds']} rounds; 'before' = the issue's figures (make bench"
+        " before issue 20). Trivial Flask route in the same run:"
+        f" {trivial['loaded']['rps']:.0f} req/s, {_cpu_total(trivial)} ms CPU per request."
+        f" Load average {', '.join(f'{x:.1f}' for x in la['load_average_at_start'])} at start,"
+        f" {', '.join(f'{x:.1f}' for x in la.get('load_average_at_end', ()))} at end.",
+    ]
+    results["issue20"] = [{"row": label, "met": met} for label, met in verdicts]
+    return "\n".join(lines)
+
+
 README = BENCH / "README.md"
 FIGURES_START, FIGURES_END = "<!-- figures:start -->", "<!-- figures:end -->"
 
@@ -514,11 +598,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rls-seconds", type=float, default=0.4,
                         help="seconds per timed RLS loop")
     parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--extras", default="all",
+                        help='bench/bench_*.py modules to run: "all", "none" or a comma list'
+                             " (e.g. bench_profile)")
     args = parser.parse_args(argv)
     s = Settings(orgs=args.orgs, small_orgs=args.small_orgs, duration=args.duration,
                  latency_duration=args.latency_duration, connections=args.connections,
                  profile=not args.no_profile, reseed=args.reseed,
-                 gunicorn=Gunicorn(args.workers, args.threads), rounds=args.rounds)
+                 gunicorn=Gunicorn(args.workers, args.threads), rounds=args.rounds,
+                 extras=args.extras)
     started = time.perf_counter()
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
     os.environ.setdefault("INSTANCE_PATH", str(BENCH / "out" / "instance-app"))
@@ -570,11 +658,13 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = round(time.perf_counter() - started)
     derive(results, big.database, small.database)
+    rendered = (issue20_table(results, big.database, small.database) + "\n\n"
+                + table(results, big.database, small.database))
     print()
-    print(table(results, big.database, small.database))
+    print(rendered)
     Path(args.output).write_text(json.dumps(results, indent=2, default=str) + "\n")
     if Path(args.output) == RESULTS:
-        update_readme(results, table(results, big.database, small.database))
+        update_readme(results, rendered)
     log(f"\nWrote {args.output} in {results['seconds']} s")
     return 0
 

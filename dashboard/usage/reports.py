@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy import text
@@ -142,7 +143,9 @@ def usage_report(
 def _metric_report(metric, by_day, span, previous_start, today, quota, quota_since):
     start = span[0]
     default = None if metric.is_gauge else 0
-    points = [Point(day, by_day.get(day, default)) for day in span]
+    get = by_day.get
+    # tuple.__new__ through map: 1,460 points on a 365-day report without a Python call each.
+    points = list(map(partial(tuple.__new__, Point), [(day, get(day, default)) for day in span]))
     current = {d: v for d, v in by_day.items() if start <= d <= today}
     previous = {d: v for d, v in by_day.items() if previous_start <= d < start}
     in_window = {d: v for d, v in by_day.items() if quota_since and quota_since <= d <= today}
