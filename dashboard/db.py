@@ -5,9 +5,10 @@ Sessions made here carry no tenant: ``tenancy.py`` decides who they act for.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,12 +39,40 @@ def connect(
         urls.runtime,
         pool_size=pool_size,
         max_overflow=max(2, pool_size // 2),
-        pool_pre_ping=True,
+        # No ping on every checkout (a round trip per request, issue 20): a connection is
+        # pinged only after sitting idle (ping_after_idle), and one that dies in use fails its
+        # request (503) and makes the pool replace every connection opened before it.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args=connect_args(urls.runtime, pooler, connect_timeout),
     )
+    ping_after_idle(engine)
     factory = sessionmaker(engine, expire_on_commit=False, autoflush=True)
     return Database(engine=engine, sessionmaker=factory, urls=urls)
+
+
+IDLE_PING_SECONDS = 30.0
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+    """Check a pooled connection before use only when it sat idle for ``idle_seconds``
+    (a server restart or an idle timeout in between): a busy pool pays no round trip."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as error:  # any failure: the pool drops it and connects anew
+            raise exc.DisconnectionError(str(error)) from error
 
 
 PGBOUNCER_PORT = 6432

@@ -81,3 +81,24 @@ def test_the_gate_is_parallel_safe_and_still_the_gate(admin_engine):
             "SELECT count(*) FROM pg_policies WHERE tablename IN ('member_counts')"
             " AND qual LIKE '%app_current_org()%'")).scalar()
         assert policies >= 1
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_use(database_urls, admin_engine):
+    """No ping on every checkout any more: one after an idle spell catches a connection the
+    server dropped meanwhile (restart, idle timeout), and the pool opens a fresh one."""
+    from sqlalchemy import text
+
+    from dashboard import db
+
+    database = db.connect(database_urls, pool_size=1)
+    try:
+        db.ping_after_idle(database.engine, idle_seconds=0)  # every checkout counts as idle
+        with database.engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin_engine.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first}).scalar()
+        with database.engine.connect() as conn:
+            second = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert second != first
+    finally:
+        database.dispose()
