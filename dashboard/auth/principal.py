@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from flask import current_app, g, request, session
 from flask_login import LoginManager, UserMixin
-from sqlalchemy import text
+from sqlalchemy import column, text
 
 from dashboard import tenancy
 from dashboard.api.bearer import is_bearer_api_request
@@ -76,6 +76,10 @@ _LOAD_SQL = text(
        AND s.revoked_at IS NULL
        AND s.last_seen_at > now() - :idle
     """
+).columns(  # named result columns: SQLAlchemy sets the result up once, not per request
+    *map(column, ("sid", "last_seen_at", "uid", "email", "name", "is_staff", "org_id", "slug",
+                  "org_name", "plan", "role", "is_member", "custom_permissions",
+                  "support_grant_id", "support_expires_at", "support_reason", "stale"))
 )
 
 
