@@ -88,14 +88,19 @@ CREATE TABLE member_counts (
 
 -- Statement-level, from the transition tables: one write per (org, role) and statement, so
 -- adding 100,000 members in one statement updates one counter row once, and touching
--- last_active_at (an UPDATE that changes no role) writes nothing.
+-- last_active_at (an UPDATE that changes no role) writes nothing. The trigger runs as the
+-- definer (BYPASSRLS), so the recount sees every row of the org.
 CREATE FUNCTION app_member_counts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
+    -- A recount of each (org, role) the statement touched (from the (org_id, role) index):
+    -- right whatever the row held before, e.g. when a restore wrote member_counts first.
     INSERT INTO member_counts AS c (org_id, role, members)
-    SELECT org_id, role, count(*) FROM new_rows GROUP BY org_id, role
-    ON CONFLICT (org_id, role) DO UPDATE SET members = c.members + excluded.members;
+    SELECT k.org_id, k.role,
+           (SELECT count(*) FROM memberships m WHERE m.org_id = k.org_id AND m.role = k.role)
+      FROM (SELECT DISTINCT org_id, role FROM new_rows) k
+    ON CONFLICT (org_id, role) DO UPDATE SET members = excluded.members;
   ELSIF TG_OP = 'DELETE' THEN
     -- Only an UPDATE: a purge may have emptied member_counts first.
     UPDATE member_counts c SET members = c.members - d.n
