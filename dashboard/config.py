@@ -140,6 +140,7 @@ def from_environment() -> dict:
         "EVENTS_POLL_SECONDS": float(env("EVENTS_POLL_SECONDS", "0.5")),
         "WORKER_THREADS": int(env("WORKER_THREADS", "4")),
         "JOBS_INTERVAL_SECONDS": float(env("JOBS_INTERVAL_SECONDS", "3600")),
+        "EVENTS_RETENTION_DAYS": int(env("EVENTS_RETENTION_DAYS", "30")),
         # API keys are stored as HMAC-SHA-256 under this key. Unset: derived from SECRET_KEY
         # (then rotating SECRET_KEY invalidates every API key; set this to rotate separately).
         "API_KEY_HMAC_KEY": env("API_KEY_HMAC_KEY"),

@@ -48,6 +48,8 @@ class ApiScope(StrEnum):
     USAGE_READ = "usage:read"
     USAGE_WRITE = "usage:write"
     AUDIT_READ = "audit:read"  # the audit log is append-only: there is no audit:write
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 ALL_API_SCOPES = frozenset(ApiScope)
@@ -65,6 +67,8 @@ SCOPE_PERMISSION: dict[ApiScope, Permission] = {
     ApiScope.USAGE_READ: Permission.USAGE_VIEW,
     ApiScope.USAGE_WRITE: Permission.USAGE_REPORT,
     ApiScope.AUDIT_READ: Permission.AUDIT_VIEW,
+    ApiScope.WEBHOOKS_READ: Permission.WEBHOOKS_MANAGE,
+    ApiScope.WEBHOOKS_WRITE: Permission.WEBHOOKS_MANAGE,
 }
 
 # Rank orders the built-in roles: nobody grants a role ranked above their own.

@@ -36,6 +36,7 @@ from dashboard.events import deliveries, outbox, streams
 log = logging.getLogger(__name__)
 JOBS_LOCK = 0x7E4A_0B5  # advisory lock key of the periodic jobs
 CREDENTIAL_REFRESH = 300.0  # seconds a worker credential is reused from the cache
+PRUNE_EVERY = 3600.0  # seconds between two retention passes over one org
 
 
 class Worker:
@@ -48,6 +49,8 @@ class Worker:
         self.poll = float(app.config.get("EVENTS_POLL_SECONDS", 0.5))
         self.stopping = threading.Event()
         self._credentials: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
+        self._pruned: dict[uuid.UUID, float] = {}
+        self.retention_days = int(app.config.get("EVENTS_RETENTION_DAYS", 30))
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------ one round
@@ -68,6 +71,16 @@ class Worker:
             self._credentials[org_id] = (credential, time.monotonic())
         return tenancy.TenantContext(org_id=org_id, credential_id=credential)
 
+    def _prune_due(self, org_id: uuid.UUID) -> bool:
+        """Once an hour per org and process: the delivery log's retention."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._pruned.get(org_id)
+            if last is not None and now - last < PRUNE_EVERY:
+                return False
+            self._pruned[org_id] = now
+        return True
+
     def due_orgs(self, limit: int = 100) -> list[uuid.UUID]:
         with tenancy.scoped_session(self.factory, tenancy.NOBODY) as session:
             orgs = list(session.scalars(text("SELECT org_id FROM app_events_due_orgs(:n)"),
@@ -80,6 +93,9 @@ class Worker:
         context = self.context_for(org_id)
         if context is None:
             return 0
+        if self._prune_due(org_id):
+            with tenancy.scoped_session(self.factory, context) as session:
+                outbox.prune(session, self.retention_days)
         with tenancy.scoped_session(self.factory, context) as session:
             done = outbox.dispatch(session, org_id)
             claims = deliveries.claim_webhooks(session, org_id, self.settings)

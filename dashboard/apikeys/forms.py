@@ -14,6 +14,8 @@ SCOPE_LABELS = {
     "usage:read": "Usage: read series",
     "usage:write": "Usage: send events",
     "audit:read": "Audit log: read",
+    "webhooks:read": "Webhooks: read endpoints and deliveries",
+    "webhooks:write": "Webhooks: create, change, rotate, redeliver",
 }
 
 

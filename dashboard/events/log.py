@@ -41,15 +41,17 @@ _LOG = text(
       LEFT JOIN LATERAL (SELECT * FROM event_delivery_attempts x
                           WHERE x.org_id = d.org_id AND x.delivery_id = d.id
                           ORDER BY x.attempt DESC LIMIT 1) a ON true
-     WHERE d.destination_id = :dest
+     WHERE d.destination_id = :dest AND (CAST(:one AS uuid) IS NULL OR d.id = :one)
      ORDER BY d.created_at DESC, d.id DESC
      LIMIT :n
     """
 )
 
 
-def recent(session: Session, destination_id: uuid.UUID, limit: int = PAGE) -> list[LogRow]:
-    rows = session.execute(_LOG, {"dest": destination_id, "n": limit}).all()
+def recent(session: Session, destination_id: uuid.UUID, limit: int = PAGE,
+           delivery_id: uuid.UUID | None = None) -> list[LogRow]:
+    rows = session.execute(_LOG, {"dest": destination_id, "n": limit,
+                                  "one": delivery_id}).all()
     return [LogRow(*row) for row in rows]
 
 

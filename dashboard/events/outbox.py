@@ -80,6 +80,26 @@ def dispatch(session: Session, org_id: uuid.UUID, batch: int = 500) -> int:
     return len(rows)
 
 
+# ------------------------------------------------------------------------------ retention
+
+_PRUNE_DELIVERIES = text(
+    "DELETE FROM event_deliveries WHERE status <> 'pending'"
+    " AND finished_at < now() - make_interval(days => :days)"
+)
+_PRUNE_OUTBOX = text(
+    "DELETE FROM event_outbox o WHERE o.dispatched_at < now() - make_interval(days => :days)"
+    " AND NOT EXISTS (SELECT 1 FROM event_deliveries x"
+    "                  WHERE x.org_id = o.org_id AND x.outbox_seq = o.seq)"
+)
+
+
+def prune(session: Session, days: int) -> int:
+    """Forget finished deliveries (and their attempt log) and dispatched outbox rows older
+    than ``days`` in the session's org. The audit log itself is never touched."""
+    deleted = session.execute(_PRUNE_DELIVERIES, {"days": days}).rowcount
+    return deleted + session.execute(_PRUNE_OUTBOX, {"days": days}).rowcount
+
+
 # ----------------------------------------------------------------- events without a user
 # A quota warning has no user action behind it; it becomes an audit row like everything
 # else (actor "system"), and so an event.

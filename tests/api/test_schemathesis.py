@@ -39,11 +39,14 @@ def key_headers():
 
 # Where "valid per the schema" cannot mean "accepted", only that one check is skipped: a
 # usage event's timestamp must lie near *now*, and a role must be one of *this org's* roles
-# (custom roles differ per org), which one global JSON Schema cannot say.
+# (custom roles differ per org), which one global JSON Schema cannot say. A webhook URL must
+# be a usable http(s) URL on an allowed address, and an org holds at most 20 endpoints.
 SEMANTIC_BODIES = {
     ("POST", "/api/v1/usage/events"),
     ("PATCH", "/api/v1/members/{user_id}"),
     ("POST", "/api/v1/invitations"),
+    ("POST", "/api/v1/webhooks"),
+    ("PATCH", "/api/v1/webhooks/{endpoint_id}"),
 }
 
 

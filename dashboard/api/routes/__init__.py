@@ -12,4 +12,5 @@ from dashboard.api.routes import (  # noqa: E402, F401
     members,
     org,
     usage,
+    webhooks,
 )
