@@ -215,3 +215,26 @@ def test_members_and_guests_cannot_manage_webhooks(app, client):
     assert client.get(f"/o/{org.slug}/webhooks").status_code == 403
     assert post(client, f"/o/{org.slug}/webhooks",
                 {"url": "https://example.com/hook"}).status_code == 403
+
+
+def test_queue_metrics_for_ops(app, client, receiver):
+    from dashboard.worker import queue_metrics
+
+    org, people = org_on()
+    login(client, people["owner"])
+    make_endpoint(client, org, receiver.url(f"/metrics/{org.slug}"))
+    audit_in(app, org, people["owner"], n=3)
+    figures = queue_metrics(app)
+    assert figures["events_outbox_undispatched"] >= 3
+    assert set(figures) >= {"events_deliveries_pending", "events_deliveries_due",
+                            "events_oldest_due_seconds", "events_latency_p50_ms",
+                            "events_latency_p95_ms", "events_attempts_5m"}
+    assert all(value >= 0 for value in figures.values())
+
+
+def test_periodic_jobs_run_once_per_round_under_the_lock(app):
+    from dashboard.worker import run_periodic_jobs
+
+    lines = []
+    assert run_periodic_jobs(app, lines.append, lock=True) is True
+    assert any("purged" in line for line in lines)
