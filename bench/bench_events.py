@@ -80,6 +80,34 @@ def emit(app, org, user, n: int, per_commit: int = 1) -> list[float]:
     return timings
 
 
+def explain_trigger(app, org, user, n: int) -> tuple[list[float], list[float]]:
+    """Server-side time of the audit INSERT and of its outbox trigger, without the network."""
+    from sqlalchemy import text
+
+    from dashboard import tenancy
+
+    factory = app.extensions["tenantdesk.db"].sessionmaker
+    context = tenancy.TenantContext(user_id=user, org_id=org)
+    trigger, total = [], []
+    class Undo(Exception):
+        pass
+
+    for _ in range(n):
+        try:
+            with tenancy.scoped_session(factory, context) as session:
+                (plan,) = session.execute(text(
+                    "EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO audit_events (org_id, actor,"
+                    " action, target) VALUES (:o, 'bench', 'member.role_change', 'user:x')"),
+                    {"o": org}).scalar_one()
+                raise Undo  # roll back: nothing stays
+        except Undo:
+            pass
+        total.append(plan["Execution Time"])
+        trigger.append(sum(t["Time"] for t in plan.get("Triggers", [])
+                           if t["Trigger Name"] == "audit_events_to_outbox"))
+    return trigger, total
+
+
 def start_workers(urls, secret_key: str, count: int, threads: int, tmp: Path):
     env = {**os.environ, "DATABASE_URL": urls.runtime, "MIGRATION_DATABASE_URL": urls.owner,
            "SECRET_KEY": secret_key, "ALLOW_PRIVATE_EVENT_URLS": "1",
@@ -158,6 +186,10 @@ def main(argv=None) -> int:
                   f" {statistics.mean(values):>7.2f}")
         print(f"added by the outbox row (p50): "
               f"{percentile(with_hook, .5) - percentile(without, .5):.2f} ms")
+        trigger, insert = explain_trigger(app, hooked, hooked_owner, 300)
+        print(f"inside PostgreSQL (EXPLAIN ANALYZE, 300 rolled-back inserts, p50): audit INSERT"
+              f" {percentile(insert, .5):.3f} ms, of which the outbox trigger"
+              f" {percentile(trigger, .5):.3f} ms")
 
         # drain what the emit case queued before measuring throughput
         workers = start_workers(urls, app.config["SECRET_KEY"], 2, args.threads, tmp)

@@ -97,14 +97,19 @@ class Worker:
             with tenancy.scoped_session(self.factory, context) as session:
                 outbox.prune(session, self.retention_days)
         with tenancy.scoped_session(self.factory, context) as session:
+            deliveries.relaxed_commit(session)
             done = outbox.dispatch(session, org_id)
             claims = deliveries.claim_webhooks(session, org_id, self.settings)
             stream = streams.claim_stream(session, org_id, self.settings)
             if stream is not None:
                 claims.append(stream)
-        for claim in claims:
-            outcome = deliveries.send(claim, self.settings)
-            with tenancy.scoped_session(self.factory, context) as session:
+        if not claims:
+            return done
+        outcomes = [(claim, deliveries.send(claim, self.settings)) for claim in claims]
+        # One transaction records the whole batch (a lost record only means a re-send).
+        with tenancy.scoped_session(self.factory, context) as session:
+            deliveries.relaxed_commit(session)
+            for claim, outcome in outcomes:
                 deliveries.record(session, claim, outcome, self.settings)
         return done + len(claims)
 

@@ -208,6 +208,14 @@ def _ms(clock: float) -> int:
 
 # ----------------------------------------------------------------------------- recording
 
+
+def relaxed_commit(session: Session) -> None:
+    """The worker's own transactions need not wait for the WAL flush: if the database loses
+    the last moments of them in a crash, a claim or a result is lost and the delivery is
+    simply sent again (at least once). Never used for the change that emits the event."""
+    session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 _RELEASE = text(
     """
     UPDATE event_deliveries
