@@ -33,6 +33,11 @@ from sqlalchemy import text
 from dashboard import tenancy
 from dashboard.events import deliveries, outbox, streams
 
+try:  # ops' Prometheus seams (dashboard/ops/metrics.py)
+    from dashboard.ops import metrics as ops_metrics
+except ImportError:  # pragma: no cover
+    ops_metrics = None
+
 log = logging.getLogger(__name__)
 JOBS_LOCK = 0x7E4A_0B5  # advisory lock key of the periodic jobs
 CREDENTIAL_REFRESH = 300.0  # seconds a worker credential is reused from the cache
@@ -50,6 +55,7 @@ class Worker:
         self.stopping = threading.Event()
         self._credentials: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
         self._pruned: dict[uuid.UUID, float] = {}
+        self._depth_at = 0.0
         self.retention_days = int(app.config.get("EVENTS_RETENTION_DAYS", 30))
         self._lock = threading.Lock()
 
@@ -106,6 +112,8 @@ class Worker:
         if not claims:
             return done
         outcomes = [(claim, deliveries.send(claim, self.settings)) for claim in claims]
+        for claim, outcome in outcomes:
+            _observe(claim, outcome)
         # One transaction records the whole batch (a lost record only means a re-send).
         with tenancy.scoped_session(self.factory, context) as session:
             deliveries.relaxed_commit(session)
@@ -126,8 +134,23 @@ class Worker:
 
     # ------------------------------------------------------------------------- running
 
+    def _report_depth(self) -> None:
+        """Set ops' QUEUE_DEPTH gauge at most every 5 seconds (one thread does it)."""
+        now = time.monotonic()
+        with self._lock:
+            if ops_metrics is None or now - self._depth_at < 5.0:
+                return
+            self._depth_at = now
+        try:
+            figures = queue_metrics(self.app)
+            ops_metrics.QUEUE_DEPTH.set(figures["events_outbox_undispatched"]
+                                        + figures["events_deliveries_pending"])
+        except Exception:
+            log.debug("queue depth not reported", exc_info=True)
+
     def _loop(self) -> None:
         while not self.stopping.is_set():
+            self._report_depth()
             try:
                 done = self.run_once()
             except Exception:
@@ -172,6 +195,16 @@ class Worker:
             return False
         self._last_jobs = now
         return True
+
+
+def _observe(claim, outcome) -> None:
+    """Commit -> answer of one delivery, for ops' DELIVERY_SECONDS histogram."""
+    if ops_metrics is None or claim.emitted_at is None:
+        return
+    seconds = max(0.0, outcome.started_at.timestamp() + outcome.latency_ms / 1000
+                  - claim.emitted_at.timestamp())
+    ops_metrics.DELIVERY_SECONDS.labels(
+        outcome="delivered" if outcome.ok else "failed").observe(seconds)
 
 
 def run_periodic_jobs(app, echo=print, *, lock: bool = False) -> bool:

@@ -81,6 +81,7 @@ class Claim:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     stream: bool = False
+    emitted_at: datetime | None = None  # the (first) event's audit timestamp
 
     @property
     def attempt(self) -> int:
@@ -155,6 +156,7 @@ def claim_webhooks(session: Session, org_id: uuid.UUID, settings: Settings) -> l
         claims.append(Claim(
             org_id=org_id, destination_id=destination.id, url=destination.url,
             deliveries=((row.id, row.attempts),), token=row.lease_until, body=body,
+            emitted_at=audits[row.outbox_seq].at,
             headers=sign(destination, row.message_id, body, settings.secret_key,
                          session_now(session)),
         ))

@@ -69,7 +69,8 @@ def claim_stream(session: Session, org_id: uuid.UUID, settings: Settings) -> Cla
     body, headers = format_batch(stream.kind, records, token)
     return Claim(org_id=org_id, destination_id=stream.id, url=stream.url,
                  deliveries=tuple((r.id, r.attempts) for r in rows), token=stream.lease_until,
-                 body=body, headers=headers, stream=True)
+                 body=body, headers=headers, stream=True,
+                 emitted_at=audits[rows[0].outbox_seq].at)
 
 
 def format_batch(kind: str, records: list[dict], token: str | None) -> tuple[bytes, dict]:

@@ -238,3 +238,45 @@ def test_periodic_jobs_run_once_per_round_under_the_lock(app):
     lines = []
     assert run_periodic_jobs(app, lines.append, lock=True) is True
     assert any("purged" in line for line in lines)
+
+
+def test_a_quota_warning_is_an_event(app, client, receiver, worker):
+    from datetime import UTC, datetime
+
+    from dashboard.usage import service as usage
+
+    org, people = org_on()
+    login(client, people["owner"])
+    path = f"/quota/{org.slug}"
+    _, secret = make_endpoint(client, org, receiver.url(path), ["usage.quota_warning"])
+    limit = factories.plan_quota("growth", "seats")
+    factory = app.extensions["tenantdesk.db"].sessionmaker
+    context = tenancy.TenantContext(user_id=people["owner"].id, org_id=org.id)
+    with tenancy.scoped_session(factory, context) as session:
+        usage.record_usage(session, org.id, "seats", limit, datetime.now(UTC), "q1")
+        usage.record_usage(session, org.id, "seats", limit + 1, datetime.now(UTC), "q2")
+    (got,) = receiver.wait_for(path, 1, pump=pump(worker))
+    event = Webhook(secret).verify(got.body, got.headers)
+    assert event["type"] == "usage.quota_warning"
+    assert event["data"]["details"]["metric"] == "seats"
+    assert event["data"]["details"]["limit"] == limit
+    time.sleep(0.1)
+    worker.run_once()
+    assert len(receiver.at(path)) == 1  # once per metric and period
+
+
+def test_deliveries_feed_the_ops_histogram(app, client, receiver, worker):
+    from dashboard.ops import metrics
+
+    def delivered() -> float:
+        return sum(s.value for m in metrics.DELIVERY_SECONDS.collect() for s in m.samples
+                   if s.name.endswith("_count") and s.labels.get("outcome") == "delivered")
+
+    before = delivered()
+    org, people = org_on()
+    login(client, people["owner"])
+    path = f"/histogram/{org.slug}"
+    make_endpoint(client, org, receiver.url(path))
+    audit_in(app, org, people["owner"], n=2)
+    receiver.wait_for(path, 2, pump=pump(worker))
+    assert delivered() >= before + 2
