@@ -34,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.scim import api as scim_api
     from dashboard.scim import routes as scim_routes
     from dashboard.sso import login as sso_login
+    from dashboard.sso import logout as sso_logout
     from dashboard.sso import routes as sso_routes
     from dashboard.tiers import routes as tier_routes
     from dashboard.tiers import web as tiers_web
@@ -93,6 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(sso_routes.bp)
     app.register_blueprint(tier_routes.bp)
     app.register_blueprint(sso_login.bp)
+    app.register_blueprint(sso_logout.bp)
     init_members(app)
     app.register_blueprint(apikey_routes.bp)
     app.register_blueprint(api_routes.bp)

@@ -313,5 +313,20 @@ def _add_tiers() -> None:
 
 _add_tiers()
 
+@main.command("rotate-saml-sp-key")
+def rotate_saml_sp_key() -> None:
+    """Rotate the SAML SP key pair in two runs: the first publishes the next key beside the
+    active one (IdPs refresh our metadata), the second starts using it."""
+    from dashboard import create_app, tenancy
+    from dashboard.sso import crypto, sp_keys
+
+    app = create_app()
+    sessions = app.extensions["tenantdesk.db"].sessionmaker
+    with tenancy.scoped_session(sessions, tenancy.NOBODY) as session:
+        message = sp_keys.rotate(session, crypto.key_from_config(app.config))
+    app.extensions["tenantdesk.db"].dispose()
+    click.echo(message)
+
+
 if __name__ == "__main__":
     main()

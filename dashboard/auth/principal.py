@@ -187,9 +187,12 @@ def issue_token(
     a fresh one.
     """
     csrf = session.get("csrf_token") if keep_csrf else None
+    sso_logout = session.get("sso_slo") if keep_csrf else None  # an org switch keeps it
     session.clear()
     if csrf:
         session["csrf_token"] = csrf
+    if sso_logout:
+        session["sso_slo"] = sso_logout
     session["uid"] = str(user_id)
     session["oid"] = str(org_id) if org_id else ""
     session["role"] = role or ""

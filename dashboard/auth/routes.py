@@ -28,6 +28,7 @@ from dashboard.models import User
 from dashboard.permissions import authenticated, public
 from dashboard.redirects import safe_next
 from dashboard.sso import login as sso_login
+from dashboard.sso import logout as sso_logout
 from dashboard.sso import service as sso_service
 
 bp = Blueprint("auth", __name__)
@@ -153,7 +154,12 @@ def logout():
             target=f"user:{g.principal.email}",
             details={"session": str(g.principal.session_id)},
         )
+    remembered_sso = session.get(sso_logout.SESSION_KEY)
     end_browser_session()
+    # Signed in through a SAML IdP with Single Logout: end the IdP's session too.
+    at_idp = sso_logout.begin(remembered_sso)
+    if at_idp is not None:
+        return at_idp
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 

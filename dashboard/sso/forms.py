@@ -58,6 +58,20 @@ class OptionsForm(FlaskForm):
     require_sso = BooleanField("Require SSO: members cannot sign in to this organization "
                                "with a password")
     owner_break_glass = BooleanField("Owners keep a break-glass password sign-in (audited)")
+    identify_by = SelectField(
+        "Identify returning people by",
+        choices=[
+            ("auto", "Their IdP identifier, else their email at a verified domain"),
+            ("name_id", "Their IdP identifier only (persistent NameID or OIDC subject)"),
+            ("email", "Their email at a verified domain"),
+        ],
+        default="auto",
+        description="IdPs that send a new (transient) NameID at each sign-in need an email "
+                    "match; the email is only trusted at this organization's verified "
+                    "domains, and only for people who have no password here.",
+    )
+    want_encrypted_assertions = BooleanField(
+        "Require encrypted assertions (SAML; give the IdP our certificate from the metadata)")
 
 
 class DomainForm(FlaskForm):

@@ -36,7 +36,8 @@ from dashboard.auth.principal import client_info, issue_token
 from dashboard.permissions import public
 from dashboard.redirects import safe_next
 from dashboard.security import csrf
-from dashboard.sso import crypto, forms, oidc, saml, service
+from dashboard.sso import crypto, forms, oidc, saml, service, sp_keys
+from dashboard.sso import logout as sso_logout
 
 bp = Blueprint("sso_login", __name__)
 
@@ -56,8 +57,10 @@ def oidc_redirect_uri(connection_id) -> str:
     return f"{current_app.config['BASE_URL'].rstrip('/')}/sso/oidc/{connection_id}/callback"
 
 
-def _sp(connection_id) -> saml.SpConfig:
-    return saml.sp_for(current_app.config["BASE_URL"], connection_id)
+def _sp(connection_id, conn: service.LoginConnection | None = None) -> saml.SpConfig:
+    want_encrypted = bool(conn and conn.config.get("want_encrypted_assertions"))
+    return sp_keys.sp_config(tenancy.request_session(), _key(), current_app.config["BASE_URL"],
+                             connection_id, want_encrypted)
 
 
 def _key() -> bytes:
@@ -150,7 +153,7 @@ def acs(connection_id: uuid.UUID):
     else:
         value = request.form.get("SAMLResponse", "")
     try:
-        request_id = service.accept_saml_response(db, conn, _sp(conn.id), value)
+        request_id = service.accept_saml_response(db, conn, _sp(conn.id, conn), value)
     except saml.SamlRefused as exc:
         return _refused(conn.id, service.LoginRefused(exc.reason, exc.detail))
     except service.LoginRefused as exc:
@@ -243,6 +246,7 @@ def _open_session(conn, signed: service.SignedIn, login: service.ExternalLogin,
                           "subject": login.subject[:200], "new_user": signed.created_user,
                           "new_member": signed.created_membership, "linked": linked})
     issue_token(record.id, signed.user.id, signed.org.org_id, signed.org.role, keep_csrf=False)
+    sso_logout.remember_login(conn, login)
     g.principal = None
     return redirect(safe_next(next_path) or url_for("orgs.home", slug=signed.org.slug), 303)
 

@@ -13,7 +13,7 @@ from dashboard.audit.web import request_actor
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import requires_feature
 from dashboard.permissions import Permission, requires
-from dashboard.sso import crypto, domains, fetch, forms, guides, login, saml, service
+from dashboard.sso import crypto, domains, fetch, forms, guides, login, saml, service, sp_keys
 
 bp = Blueprint("sso", __name__)
 navigation.register("Single sign-on", "sso.settings", Permission.SSO_MANAGE, order=70)
@@ -48,15 +48,16 @@ def _page(status: int = 200, **given):
         (row, *domains.challenge(row.domain, row.token)) for row in service.list_domains(db)
     ]
     connection_id = conn.id if conn else service.planned_connection_id(g.membership.org_id)
-    sp = saml.sp_for(base, connection_id)
+    sp = sp_keys.sp_config(db, crypto.key_from_config(current_app.config), base, connection_id)
     values = guides.SpValues(entity_id=sp.entity_id, acs_url=sp.acs_url,
-                             metadata_url=sp.entity_id,
+                             metadata_url=sp.entity_id, slo_url=sp.slo_url,
                              redirect_uri=login.oidc_redirect_uri(connection_id))
     return render_template(
         "sso/settings.html",
         conn=conn,
         refused_last_day=service.refused_last_day(db) if conn else 0,
         sp=sp,
+        sp_certificate=saml.certificate_summary(sp.signing.certificate) if sp.signing else None,
         redirect_uri=values.redirect_uri,
         guides=guides.guides(values),
         certs=[saml.certificate_summary(c) for c in conn.config.get("certs", [])]
@@ -93,6 +94,8 @@ def _options_values(conn):
     values.allow_idp_initiated = conn.allow_idp_initiated
     values.require_sso = conn.require_sso
     values.owner_break_glass = conn.owner_break_glass
+    values.identify_by = conn.config.get("identify_by", "auto")
+    values.want_encrypted_assertions = bool(conn.config.get("want_encrypted_assertions"))
     return values
 
 
@@ -241,6 +244,8 @@ def options():
                     allow_idp_initiated=form.allow_idp_initiated.data,
                     require_sso=form.require_sso.data,
                     owner_break_glass=form.owner_break_glass.data,
+                    identify_by=form.identify_by.data,
+                    want_encrypted_assertions=form.want_encrypted_assertions.data,
                 ),
                 g.principal.session_id,
             )

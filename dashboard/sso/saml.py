@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -57,20 +58,34 @@ class IdpConfig:
     entity_id: str
     sso_url: str
     certs: tuple[str, ...]  # base64 DER, no PEM armour
+    slo_url: str = ""  # the IdP's Single Logout endpoint (HTTP-Redirect), when it has one
 
     def as_config(self) -> dict:
         return {"idp_entity_id": self.entity_id, "sso_url": self.sso_url,
-                "certs": list(self.certs)}
+                "certs": list(self.certs), "slo_url": self.slo_url}
 
     @classmethod
     def from_config(cls, config: dict) -> IdpConfig:
-        return cls(config["idp_entity_id"], config["sso_url"], tuple(config["certs"]))
+        return cls(config["idp_entity_id"], config["sso_url"], tuple(config["certs"]),
+                   config.get("slo_url") or "")
+
+
+@dataclass(frozen=True)
+class SpKeyPair:
+    certificate: str  # base64 DER
+    private_key_pem: str
 
 
 @dataclass(frozen=True)
 class SpConfig:
     entity_id: str
     acs_url: str
+    slo_url: str = ""
+    signing: SpKeyPair | None = None  # signs AuthnRequests and logout messages
+    next_certificate: str = ""  # published beside the current one during a rotation
+    decrypting: tuple[SpKeyPair, ...] = ()  # tried in order on encrypted assertions
+    want_encrypted: bool = False  # refuse assertions that are not encrypted
+    valid_until: float | None = None  # metadata validUntil (the signing certificate's expiry)
 
 
 @dataclass(frozen=True)
@@ -81,12 +96,18 @@ class Assertion:
     assertion_id: str
     not_on_or_after: float
     attributes: dict[str, list[str]] = field(default_factory=dict)
+    session_index: str | None = None  # the IdP's session, named again in a logout
 
 
-def sp_for(base_url: str, connection_id) -> SpConfig:
-    """One SP entity ID and ACS URL per connection (so per org)."""
+METADATA_CACHE_SECONDS = 86400
+
+
+def sp_for(base_url: str, connection_id, **keys) -> SpConfig:
+    """One SP entity ID, ACS URL and logout URL per connection (so per org); ``keys`` are
+    SpConfig's key fields (the installation's key pair, dashboard/sso/sp_keys.py)."""
     root = f"{base_url.rstrip('/')}/sso/saml/{connection_id}"
-    return SpConfig(entity_id=f"{root}/metadata", acs_url=f"{root}/acs")
+    return SpConfig(entity_id=f"{root}/metadata", acs_url=f"{root}/acs",
+                    slo_url=f"{root}/slo", **keys)
 
 
 def settings(idp: IdpConfig, sp: SpConfig) -> dict:
@@ -95,23 +116,37 @@ def settings(idp: IdpConfig, sp: SpConfig) -> dict:
         "entityId": idp.entity_id,
         "singleSignOnService": {"url": idp.sso_url, "binding": C.BINDING_HTTP_REDIRECT},
     }
+    if idp.slo_url:
+        idp_settings["singleLogoutService"] = {"url": idp.slo_url,
+                                               "binding": C.BINDING_HTTP_REDIRECT}
     if len(certs) == 1:
         idp_settings["x509cert"] = certs[0]
-    else:  # rollover: any of the configured certificates may sign
+    elif certs:  # rollover: any of the configured certificates may sign
         idp_settings["x509certMulti"] = {"signing": certs}
+    signing = sp.signing is not None
     return {
         "strict": True,
         "debug": False,
         "sp": {
             "entityId": sp.entity_id,
             "assertionConsumerService": {"url": sp.acs_url, "binding": C.BINDING_HTTP_POST},
+            "singleLogoutService": {"url": sp.slo_url or sp.acs_url,
+                                    "binding": C.BINDING_HTTP_REDIRECT},
             "NameIDFormat": C.NAMEID_UNSPECIFIED,
-            "x509cert": "",
-            "privateKey": "",
+            "x509cert": sp.signing.certificate if signing else "",
+            "privateKey": sp.signing.private_key_pem if signing else "",
+            "x509certNew": sp.next_certificate,
         },
         "idp": idp_settings,
         "security": {
-            "authnRequestsSigned": False,
+            # Signed whenever the installation has a key: IdPs that require signed requests
+            # accept them, the others ignore the signature.
+            "authnRequestsSigned": signing,
+            "logoutRequestSigned": signing,
+            "logoutResponseSigned": signing,
+            "wantAssertionsEncrypted": sp.want_encrypted,
+            "metadataValidUntil": sp.valid_until,
+            "metadataCacheDuration": METADATA_CACHE_SECONDS,
             "wantAssertionsSigned": True,
             "wantMessagesSigned": False,  # most IdPs sign the assertion only
             "wantNameId": True,
@@ -181,14 +216,26 @@ def validate(idp: IdpConfig, sp: SpConfig, saml_response: str, request_id: str |
     AuthnRequest ID, or None for an IdP-initiated login (allowed by the caller)."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_BYTES:
         raise SamlRefused("the response is missing or too large")
-    auth = OneLogin_Saml2_Auth(request_data(sp.acs_url, {"SAMLResponse": saml_response}),
-                               settings(idp, sp))
-    try:
-        auth.process_response(request_id=request_id)
-    except Exception as exc:  # DTDForbidden, XMLSyntaxError, binascii.Error, ...
-        raise SamlRefused("the response is not well-formed XML", type(exc).__name__) from exc
-    if auth.get_errors() or not auth.is_authenticated():
+    # An encrypted assertion opens with the current key, or (during a rotation) with the
+    # previous one an IdP may still encrypt to.
+    pairs = sp.decrypting or (sp.signing,)
+    for number, pair in enumerate(pairs, start=1):
+        last = number == len(pairs)
+        auth = OneLogin_Saml2_Auth(
+            request_data(sp.acs_url, {"SAMLResponse": saml_response}),
+            settings(idp, dataclasses.replace(sp, signing=pair)),
+        )
+        try:
+            auth.process_response(request_id=request_id)
+        except Exception as exc:  # DTDForbidden, XMLSyntaxError, a key that does not open
+            if not last:
+                continue
+            raise SamlRefused("the response is not well-formed XML or cannot be decrypted",
+                              type(exc).__name__) from exc
         detail = auth.get_last_error_reason() or ", ".join(auth.get_errors())
+        if last or "decrypt" not in detail.lower():
+            break
+    if auth.get_errors() or not auth.is_authenticated():
         raise SamlRefused(_classify(detail), detail)
     in_response_to = auth.get_last_response_in_response_to()
     if request_id is None and in_response_to:
@@ -204,6 +251,7 @@ def validate(idp: IdpConfig, sp: SpConfig, saml_response: str, request_id: str |
         assertion_id=auth.get_last_assertion_id(),
         not_on_or_after=float(not_after),
         attributes={k: [str(v) for v in vs] for k, vs in auth.get_attributes().items()},
+        session_index=auth.get_session_index(),
     )
 
 
@@ -292,17 +340,23 @@ def parse_metadata(xml: bytes | str, *, allow_http: bool) -> IdpConfig:
         )
     if not certs:
         raise SamlConfigError("The metadata has no signing certificate.")
+    slo = (idp.get("singleLogoutService") or {})
+    slo_url = slo.get("url", "") if slo.get("binding", C.BINDING_HTTP_REDIRECT) \
+        == C.BINDING_HTTP_REDIRECT else ""
     return IdpConfig(
         idp["entityId"].strip(),
         check_url(sso_url, allow_http=allow_http),
         tuple(normalize_certificate(c) for c in certs),
+        check_url(slo_url, allow_http=allow_http) if slo_url else "",
     )
 
 
 def sp_metadata(sp: SpConfig) -> str:
-    """Our SP metadata for the IdP admin (no IdP settings needed)."""
+    """Our SP metadata for the IdP admin (no IdP settings needed): entity ID, ACS, logout
+    URL and, with a key pair, the certificate for signing and for encryption (both the
+    current and, during a rotation, the next one), valid while the certificate is."""
     placeholder = IdpConfig("https://idp.invalid/", "https://idp.invalid/sso", ())
-    data = settings(placeholder, sp)
+    data = settings(placeholder, dataclasses.replace(sp, want_encrypted=sp.signing is not None))
     data["idp"] = {}
     metadata = OneLogin_Saml2_Settings(data, sp_validation_only=True).get_sp_metadata()
     return metadata.decode() if isinstance(metadata, bytes) else metadata

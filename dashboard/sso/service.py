@@ -148,7 +148,7 @@ def _new_or_same_kind(db: Session, org_id: uuid.UUID, kind: str) -> tuple[SsoCon
 def save_saml(db: Session, org_id: uuid.UUID, actor: Actor, idp: saml.IdpConfig) -> SsoConnection:
     conn, created = _new_or_same_kind(db, org_id, "saml")
     before = public_view(None if created else conn)
-    conn.config = idp.as_config()
+    conn.config = {**_kept_options(conn), **idp.as_config()}
     if created:
         db.add(conn)
     _touch(db, conn)
@@ -187,7 +187,8 @@ def save_oidc(
     except oidc.OidcError as exc:
         raise SsoConfigError("issuer", exc.reason) from exc
     before = public_view(None if created else conn)
-    conn.config = {"issuer": provider.issuer, "client_id": client_id, "scopes": scopes}
+    conn.config = {**_kept_options(conn), "issuer": provider.issuer, "client_id": client_id,
+                   "scopes": scopes}
     if client_secret:
         conn.client_secret = crypto.seal(key, client_secret, str(conn.id))
     if created:
@@ -229,6 +230,17 @@ class Options:
     allow_idp_initiated: bool = False
     require_sso: bool = False
     owner_break_glass: bool = True
+    identify_by: str = "auto"
+    want_encrypted_assertions: bool = False
+
+
+IDENTIFY_BY = ("auto", "name_id", "email")
+# Connection options kept in `config` beside the IdP's settings, and kept when those change.
+_KEPT_OPTIONS = ("identify_by", "want_encrypted_assertions")
+
+
+def _kept_options(conn: SsoConnection) -> dict:
+    return {k: conn.config[k] for k in _KEPT_OPTIONS if k in (conn.config or {})}
 
 
 def save_options(
@@ -257,7 +269,11 @@ def save_options(
                            "then require it. An owner whose own email is elsewhere can "
                            "require it after a successful \"Test connection\" while keeping "
                            "owner password access (break-glass) on.")
+    if options.identify_by not in IDENTIFY_BY:
+        raise SsoConfigError("identify_by", "Choose how returning people are identified.")
     before = public_view(conn)
+    conn.config = {**conn.config, "identify_by": options.identify_by,
+                   "want_encrypted_assertions": bool(options.want_encrypted_assertions)}
     conn.default_role = options.default_role
     conn.attribute_map = {**names, "group_roles": mapping}
     conn.allow_idp_initiated = options.allow_idp_initiated
@@ -587,6 +603,7 @@ def saml_login(conn: LoginConnection, assertion: saml.Assertion) -> ExternalLogi
         conn.id, assertion.issuer, assertion.name_id, emails[0] if emails else None,
         names[0] if names else None, groups[:200],
         claims={"NameID": assertion.name_id, "NameID format": assertion.name_id_format or "",
+                "SessionIndex": assertion.session_index or "",
                 **{k: v for k, v in list(attributes.items())[:50]}},
     )
 

@@ -463,4 +463,6 @@ CONTROL_EXEMPT: dict[str, str] = {
                           " (tests/security/test_sso_saml.py)",
     "sso_login.oidc_callback": "needs an OIDC connection and a login in flight"
                                " (tests/security/test_sso_oidc.py)",
+    "sso_logout.single_logout": "answers only a logout message signed by the IdP (or one this"
+                                " browser asked for): tests/security/test_sso_saml_keys.py",
 }
