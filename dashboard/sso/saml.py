@@ -362,12 +362,19 @@ def sp_metadata(sp: SpConfig) -> str:
     return metadata.decode() if isinstance(metadata, bytes) else metadata
 
 
-def certificate_summary(cert_b64: str) -> dict:
+EXPIRY_WARNING_DAYS = 30  # the SSO page warns this long before a certificate expires
+
+
+def certificate_summary(cert_b64: str, now: float | None = None) -> dict:
     cert = x509.load_der_x509_certificate(base64.b64decode(cert_b64))
+    expires = cert.not_valid_after_utc
+    days_left = int((expires.timestamp() - (now or time.time())) // 86400)
     return {
         "subject": cert.subject.rfc4514_string()[:200],
-        "not_after": cert.not_valid_after_utc.date().isoformat(),
+        "not_after": expires.date().isoformat(),
         "sha256": cert.fingerprint(hashes.SHA256()).hex(":")[:95],
+        "days_left": days_left,
+        "expiring": days_left < EXPIRY_WARNING_DAYS,
     }
 
 

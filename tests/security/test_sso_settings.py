@@ -92,6 +92,18 @@ def test_the_empty_page_shows_the_sp_values_the_saved_connection_keeps(admin_cli
     assert str(conn_id) in entity_id and str(conn_id) in redirect_uri
 
 
+def test_the_page_warns_before_the_idps_certificate_expires(client):
+    from tests.support.saml_idp import make_keypair
+
+    idp = TestIdP()
+    idp.key_pem, idp.cert_pem = make_keypair(valid_days=10)
+    setup = saml_org(idp)
+    login(client, setup.people["owner"])
+    page = client.get(f"/o/{setup.org.slug}/sso").get_data(as_text=True)
+    assert 'data-testid="idp-cert-expiring"' in page and "expires in 9 days" in page
+    assert 'data-testid="sp-cert-expiring"' not in page  # ours is good for years
+
+
 def test_members_without_sso_manage_are_refused(client):
     org, people = factories.org_with_members(owner="owner", member="member")
     factories.put_on_plan(org, "enterprise")

@@ -34,7 +34,7 @@ def q(tag: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
-def make_keypair(common_name: str = "test-idp") -> tuple[bytes, bytes]:
+def make_keypair(common_name: str = "test-idp", valid_days: int = 365) -> tuple[bytes, bytes]:
     """A self-signed RSA-2048 certificate: (key PEM, cert PEM)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -42,7 +42,8 @@ def make_keypair(common_name: str = "test-idp") -> tuple[bytes, bytes]:
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
