@@ -15,7 +15,14 @@ from html import escape
 from werkzeug.wrappers import Request, Response
 
 from tests.live_server import LiveServer
-from tests.support.saml_idp import TestIdP, read_authn_request, to_post
+from tests.support.saml_idp import (
+    TestIdP,
+    logout_response,
+    read_authn_request,
+    redirect_signature_valid,
+    signed_redirect,
+    to_post,
+)
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
@@ -26,16 +33,20 @@ class SamlIdpServer:
         self.server = LiveServer()
         self.idp: TestIdP | None = None
         self.signed_in: list[str] = []  # emails the IdP vouched for, in order
+        self.logged_out: list[str] = []  # NameIDs the SP asked to sign out
         # Like a real IdP once an admin registered the app: answer only requests from this
         # entity ID, and post to the ACS URL typed in here, never one the request names.
         self.registered: tuple[str, str] | None = None  # (SP entity ID, ACS URL)
+
+        # Some IdPs accept only signed AuthnRequests: then this is the SP's certificate.
+        self.require_signed_requests: str | None = None
 
     def register_sp(self, entity_id: str, acs_url: str) -> None:
         self.registered = (entity_id, acs_url)
 
     def start(self) -> SamlIdpServer:
         def make(url: str):
-            self.idp = TestIdP(sso_url=f"{url}/sso")
+            self.idp = TestIdP(sso_url=f"{url}/sso", slo_url=f"{url}/slo")
             return self._wsgi
 
         self.server.start(make)
@@ -46,8 +57,14 @@ class SamlIdpServer:
 
     @Request.application
     def _wsgi(self, request: Request) -> Response:
+        raw_url = f"{request.base_url}?{request.query_string.decode('latin-1')}"
+        if request.path == "/slo":
+            return self._logout(raw_url)
         if request.path != "/sso":
             return Response("not found", status=404)
+        if request.method == "GET" and self.require_signed_requests and \
+                not redirect_signature_valid(raw_url, self.require_signed_requests):
+            return _html("Test IdP", "<p>This application must sign its requests.</p>")
         if request.method == "GET":
             return self._sign_in_page(request.url)
         return self._answer(request.form["request_url"], request.form["email"])
@@ -83,6 +100,23 @@ class SamlIdpServer:
             f'<input type="hidden" name="SAMLResponse" value="{to_post(response)}">'
             '<button type="submit">Continue to Tenantdesk</button></form>'
         )
+        return _html("Test IdP", body)
+
+
+    def _logout(self, raw_url: str) -> Response:
+        """The SP's LogoutRequest: end the IdP session, offer the way back with a signed
+        LogoutResponse to the SP's logout URL (from the request's Destination... our SLO)."""
+        request = read_authn_request(raw_url)
+        # Where the SP's metadata says its logout endpoint is (next to its entity ID).
+        issuer = request.findtext("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer")
+        back = issuer.removesuffix("/metadata") + "/slo"
+        answer = signed_redirect(back, "SAMLResponse",
+                                 logout_response(self.idp.entity_id, back, request.get("ID")),
+                                 self.idp.key_pem)
+        self.logged_out.append(request.findtext(
+            "{urn:oasis:names:tc:SAML:2.0:assertion}NameID"))
+        body = (f'<p>You are signed out of Test IdP.</p><a href="{escape(answer)}">'
+                "Return to Tenantdesk</a>")
         return _html("Test IdP", body)
 
 

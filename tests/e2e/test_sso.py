@@ -121,3 +121,47 @@ def test_an_admin_sets_up_saml_from_the_values_the_empty_page_shows(page, saml_i
     page.get_by_role("button", name="Test connection").click()
     _through_the_idp(page, saml_idp, "it-admin@corp.example.com")
     expect(page.get_by_text("The connection works")).to_be_visible()
+
+
+def test_signed_requests_accepted_and_signing_out_ends_both_sessions(new_context, saml_idp,
+                                                                      live_server):
+    """An IdP that accepts only RSA-SHA256-signed requests (checked with the certificate in
+    our metadata) signs a person in; signing out ends the Tenantdesk session, then the
+    IdP's, and the browser comes back to a clear page."""
+    import base64
+
+    import requests as http
+    from lxml import etree
+
+    from dashboard.sso import saml
+
+    page = new_context().new_page()
+    setup = saml_org(saml_idp.idp)
+    config = saml.IdpConfig(saml_idp.idp.entity_id, saml_idp.idp.sso_url,
+                            (saml_idp.idp.cert_b64,), saml_idp.idp.slo_url)
+    factories.execute("UPDATE sso_connections SET config = CAST(:c AS jsonb) WHERE id = :i",
+                      c=__import__("json").dumps(config.as_config()), i=setup.conn.id)
+    domain = factories.SsoDomainFactory(
+        org_id=setup.org.id, domain=f"{factories.unique('corp')}.example.com").domain
+    metadata = etree.fromstring(http.get(
+        live_server(f"/sso/saml/{setup.conn.id}/metadata"), timeout=5).content)
+    cert = "".join(metadata.findtext(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate")
+                   .split())
+    base64.b64decode(cert)  # a real certificate, as the IdP admin uploads it
+    saml_idp.require_signed_requests = cert
+
+    email = f"nora@{domain}"
+    _email_first(page, email)
+    _through_the_idp(page, saml_idp, email)
+    page.wait_for_url(re.compile(rf"/o/{setup.org.slug}/"))
+    expect_org_page(page, setup.org.name)
+
+    page.get_by_label(re.compile("^Account menu")).click()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(re.escape(saml_idp.server.url) + r"/slo\?SAMLRequest="))
+    assert saml_idp.logged_out == [email]
+    page.get_by_role("link", name="Return to Tenantdesk").click()
+    expect(page.get_by_text("You are signed out, here and at your identity provider.")) \
+        .to_be_visible()
+    page.goto(f"/o/{setup.org.slug}/")
+    page.wait_for_url(re.compile(r"/login"))
