@@ -63,7 +63,6 @@ class OptionsForm(FlaskForm):
         choices=[
             ("auto", "Their IdP identifier, else their email at a verified domain"),
             ("name_id", "Their IdP identifier only (persistent NameID or OIDC subject)"),
-            ("email", "Their email at a verified domain"),
         ],
         default="auto",
         description="IdPs that send a new (transient) NameID at each sign-in need an email "

@@ -234,7 +234,7 @@ class Options:
     want_encrypted_assertions: bool = False
 
 
-IDENTIFY_BY = ("auto", "name_id", "email")
+IDENTIFY_BY = ("auto", "name_id")
 # Connection options kept in `config` beside the IdP's settings, and kept when those change.
 _KEPT_OPTIONS = ("identify_by", "want_encrypted_assertions")
 
@@ -642,6 +642,12 @@ def _email_domain_verified_here(db: Session, conn: LoginConnection, email: str) 
     return connection_for_email(db, email) == conn.id
 
 
+UNMATCHED_RETURNING_PERSON = (
+    "your identity provider identified you differently than before, and this account has no "
+    "password to confirm it with. Ask your organization's admin to set \"Identify returning "
+    "people by\" to the email option on the SSO page, or to send a persistent NameID")
+
+
 def sign_in(db: Session, conn: LoginConnection, login: ExternalLogin) -> SignedIn:
     """Find or provision the user behind ``login`` and make them a member of the
     connection's org. Leaves ``db`` bound to (user, org).
@@ -655,6 +661,17 @@ def sign_in(db: Session, conn: LoginConnection, login: ExternalLogin) -> SignedI
     tenancy.bind(db, tenancy.NOBODY)
     user_id = db.scalar(text("SELECT app_sso_identity_user(:c, :i, :s)"),
                         {"c": conn.id, "i": login.issuer, "s": login.subject})
+    match = None
+    if user_id is None and login.email:
+        # A new NameID for someone we know (transient or rotating NameIDs): the email at a
+        # verified domain names them, for accounts without a password (JIT-made) only.
+        match = db.execute(text("SELECT * FROM app_sso_match_email(:c, :i, :e, :s, :r)"),
+                           {"c": conn.id, "i": login.issuer, "e": login.email,
+                            "s": login.subject,
+                            "r": conn.config.get("identify_by", "auto") == "auto"}
+                           ).one_or_none()
+        if match is not None and match.rebound:
+            user_id = match.user_id
     if user_id is not None:
         user = db.get(User, user_id)
         if user is None or not user.is_active:
@@ -666,6 +683,9 @@ def sign_in(db: Session, conn: LoginConnection, login: ExternalLogin) -> SignedI
         raise LoginRefused("the email's domain is not verified by this organization",
                            f"domain of {login.email}")
     if auth_service.find_user_by_email(db, login.email) is not None:
+        if match is not None and not match.has_password:
+            raise LoginRefused(UNMATCHED_RETURNING_PERSON,
+                               f"new subject for an existing account ({login.email})")
         raise LinkRequired(login)
     # JIT: the new user, their identity and membership commit together (one transaction,
     # already acting as the new user's id), so a failure leaves no half-made account.

@@ -10,6 +10,7 @@ HTTP on loopback, so an SSO sign-in runs as a person clicks it.
 
 from __future__ import annotations
 
+import uuid
 from html import escape
 
 from werkzeug.wrappers import Request, Response
@@ -24,6 +25,7 @@ from tests.support.saml_idp import (
     to_post,
 )
 
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
 
@@ -40,6 +42,8 @@ class SamlIdpServer:
 
         # Some IdPs accept only signed AuthnRequests: then this is the SP's certificate.
         self.require_signed_requests: str | None = None
+        # Some IdPs send a new transient NameID at every sign-in (and the email separately).
+        self.transient_name_ids = False
 
     def register_sp(self, entity_id: str, acs_url: str) -> None:
         self.registered = (entity_id, acs_url)
@@ -90,7 +94,11 @@ class SamlIdpServer:
             if issuer != entity_id:
                 return _html("Test IdP", f"<p>Unknown application {escape(issuer)}.</p>")
             extra = {"audience": entity_id, "acs_url": acs}
-        response = self.idp.answer(request_url, name_id=email,
+        if self.transient_name_ids:
+            extra.update(name_id=f"_{uuid.uuid4().hex}", name_id_format=TRANSIENT)
+        else:
+            extra.update(name_id=email)
+        response = self.idp.answer(request_url,
                                    attributes={"email": email, "name": email.split("@")[0]},
                                    **extra)
         self.signed_in.append(email)

@@ -165,3 +165,20 @@ def test_signed_requests_accepted_and_signing_out_ends_both_sessions(new_context
         .to_be_visible()
     page.goto(f"/o/{setup.org.slug}/")
     page.wait_for_url(re.compile(r"/login"))
+
+
+def test_a_returning_person_with_a_new_nameid_each_time_needs_no_password(new_context,
+                                                                            saml_idp):
+    page = new_context().new_page()
+    saml_idp.transient_name_ids = True
+    setup = saml_org(saml_idp.idp)
+    domain = factories.SsoDomainFactory(
+        org_id=setup.org.id, domain=f"{factories.unique('corp')}.example.com").domain
+    email = f"tomas@{domain}"
+    for _ in range(2):
+        _email_first(page, email)
+        _through_the_idp(page, saml_idp, email)
+        page.wait_for_url(re.compile(rf"/o/{setup.org.slug}/"))
+        expect_org_page(page, setup.org.name)
+        sign_out(page)
+    assert factories.execute("SELECT count(*) FROM users WHERE email = :e", e=email).scalar() == 1

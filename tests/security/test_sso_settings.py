@@ -269,3 +269,23 @@ def test_connection_rows_are_invisible_across_orgs_in_the_database(runtime_sessi
                           {"o": org_b.org.id}).rowcount == 0
         assert db.execute(text("SELECT count(*) FROM sso_identities WHERE org_id = :o"),
                           {"o": org_b.org.id}).scalar() == 0
+
+
+def test_connection_options_survive_new_idp_metadata(client, idp):
+    setup = saml_org(idp)
+    login(client, setup.people["owner"])
+    token = csrf_token(client, f"/o/{setup.org.slug}/sso")
+    saved = client.post(f"/o/{setup.org.slug}/sso/options", data={
+        "csrf_token": token, "default_role": "member", "owner_break_glass": "y",
+        "identify_by": "name_id", "want_encrypted_assertions": "y"})
+    assert saved.status_code == 303
+    refused = client.post(f"/o/{setup.org.slug}/sso/options", data={
+        "csrf_token": token, "default_role": "member", "identify_by": "guess"})
+    assert refused.status_code == 400
+    token = csrf_token(client, f"/o/{setup.org.slug}/sso")
+    assert client.post(f"/o/{setup.org.slug}/sso/saml/metadata", data={
+        "csrf_token": token, "metadata_xml": idp.metadata()}).status_code == 303
+    config = factories.execute("SELECT config FROM sso_connections WHERE id = :c",
+                               c=setup.conn.id).scalar()
+    assert config["identify_by"] == "name_id" and config["want_encrypted_assertions"] is True
+    assert config["slo_url"] == idp.slo_url  # read from the IdP's metadata
