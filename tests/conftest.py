@@ -94,6 +94,8 @@ def make_app(database_urls, tmp_dir, **overrides):
         "LOGIN_MAX_FAILURES_PER_IP": 100000,
         # Every test app shares the database, so they share the key that seals signing keys.
         "TOKEN_KEY_SECRET": "test-token-key-secret",
+        # ... and the key that seals the SAML SP key pair (and OIDC client secrets).
+        "SSO_ENCRYPTION_KEY": "dGVzdC1zc28tZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=",
         # SSO tests run their IdPs, OpenID providers and metadata servers on 127.0.0.1.
         "ALLOW_PRIVATE_METADATA_URLS": True,
         "SSO_FETCH_TIMEOUT": 2.0,

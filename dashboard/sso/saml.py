@@ -218,6 +218,9 @@ def validate(idp: IdpConfig, sp: SpConfig, saml_response: str, request_id: str |
         raise SamlRefused("the response is missing or too large")
     # An encrypted assertion opens with the current key, or (during a rotation) with the
     # previous one an IdP may still encrypt to.
+    if sp.want_encrypted and sp.signing is None and not sp.decrypting:
+        raise SamlRefused("this connection requires encrypted assertions, and this server "
+                          "cannot read its SAML key (SSO_ENCRYPTION_KEY changed?)")
     pairs = sp.decrypting or (sp.signing,)
     for number, pair in enumerate(pairs, start=1):
         last = number == len(pairs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dashboard.sso import crypto, saml
+
+log = logging.getLogger(__name__)
 
 VALIDITY = dt.timedelta(days=5 * 365)
 RETIRED_DECRYPTS_FOR = dt.timedelta(days=30)
@@ -91,6 +94,9 @@ def keys(db: Session, sealing_key: bytes) -> list[SpKey]:
         try:
             pem = crypto.open_sealed(sealing_key, bytes(row.private_key_enc), row.id)
         except crypto.SecretUnreadable:
+            log.error("SAML SP key %s does not open with this server's SSO_ENCRYPTION_KEY /"
+                      " SECRET_KEY: requests go unsigned and encrypted assertions are refused"
+                      " until the key it was sealed with is back", row.id)
             continue
         found.append(SpKey(row.id, row.certificate, pem, row.not_after, row.state))
     return found

@@ -206,3 +206,28 @@ def test_a_logout_request_not_signed_by_the_idp_changes_nothing(app, client, set
     assert "sso.logout" not in [a for a, in factories.execute(
         "SELECT action FROM audit_events WHERE org_id = :o", o=setup.org.id)]
 
+
+
+def test_a_server_that_cannot_open_the_sp_key_degrades_clearly(database_urls, tmp_path, setup):
+    """Another SSO_ENCRYPTION_KEY (a misconfigured server): requests go unsigned rather than
+    failing, and a connection that requires encryption refuses with a reason, never a 500."""
+    import base64
+    import os
+
+    from tests.conftest import make_app
+
+    other = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    app = make_app(database_urls, tmp_path, SSO_ENCRYPTION_KEY=other)
+    try:
+        client = app.test_client()
+        url = start(client, setup.conn.id)
+        assert "SigAlg" not in url
+        factories.execute("UPDATE sso_connections SET config = config ||"
+                          " '{\"want_encrypted_assertions\": true}' WHERE id = :i",
+                          i=setup.conn.id)
+        url = start(client, setup.conn.id)
+        response = post_to_acs(client, setup.conn.id, setup.idp.answer(url, name_id=setup.email()))
+        assert response.status_code == 400
+        assert "cannot read its SAML key" in response.get_data(as_text=True)
+    finally:
+        app.extensions["tenantdesk.db"].dispose()
