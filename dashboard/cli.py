@@ -328,5 +328,55 @@ def rotate_saml_sp_key() -> None:
     click.echo(message)
 
 
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log: verify chains, sign checkpoints."""
+
+
+@audit.command("verify")
+@click.argument("slug", required=False)
+def audit_verify(slug: str | None) -> None:
+    """Recompute every org's audit hash chain (or SLUG's); exit 1 if one is broken."""
+    from sqlalchemy import create_engine
+
+    from dashboard.audit import chain
+
+    engine = create_engine(_urls().owner)
+    with engine.connect() as connection:
+        verdicts = chain.verify_all(connection, slug)
+    engine.dispose()
+    if slug and not verdicts:
+        raise click.ClickException(f"No organization with slug {slug}.")
+    broken = 0
+    for verdict in verdicts:
+        if verdict.intact:
+            click.echo(f"{verdict.org_slug}: intact ({verdict.checked} entries)")
+        else:
+            broken += 1
+            click.echo(f"{verdict.org_slug}: BROKEN at entry {verdict.first_broken_seq}: "
+                       f"{verdict.problem}")
+    if broken:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain head of every org whose audit log grew since its last checkpoint."""
+    from sqlalchemy import create_engine
+
+    from dashboard import create_app
+    from dashboard.audit import chain
+    from dashboard.auth.access_tokens import keyring_for
+
+    app = create_app()
+    key = keyring_for(app).current()
+    app.extensions["tenantdesk.db"].dispose()
+    engine = create_engine(_urls().owner)
+    with engine.begin() as connection:
+        signed = chain.sign_checkpoints(connection, key)
+    engine.dispose()
+    click.echo(f"{signed} checkpoint(s) signed.")
+
+
 if __name__ == "__main__":
     main()

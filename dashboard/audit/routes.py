@@ -1,11 +1,12 @@
-"""The org's audit log page, its htmx results fragment and CSV export. HTTP only."""
+"""The org's audit log page, its htmx results fragment, CSV and JSON-lines exports and the
+chain verification. HTTP only."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, render_template, request, stream_with_context
 
 from dashboard import navigation, tenancy
-from dashboard.audit import csv_export, filters, service
+from dashboard.audit import chain, csv_export, filters, service
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import requires_feature
 from dashboard.permissions import Permission, requires
@@ -62,4 +63,38 @@ def export_csv():
         stream_with_context(stream()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/o/<slug>/audit/verify")
+@requires(Permission.AUDIT_VIEW)
+def verify():
+    """Recompute the org's hash chain in the database and say whether it is intact."""
+    verdict = chain.verify_current(tenancy.request_session())
+    return render_template("audit/verify.html", verdict=verdict), 200
+
+
+@bp.route("/o/<slug>/audit.jsonl")
+@requires(Permission.AUDIT_VIEW)
+@requires_feature(Feature.AUDIT_EXPORT)
+def export_jsonl():
+    """Every event in chain order with the exact text its hash covers, for offline checks
+    (scripts/verify_audit_export.py)."""
+    import json
+
+    session = tenancy.request_session()
+    rows = chain.export_rows(session)
+
+    def stream():
+        try:
+            for row in rows:
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+        finally:
+            session.close()
+
+    return Response(
+        stream_with_context(stream()),
+        mimetype="application/x-ndjson",
+        headers={"Content-Disposition":
+                 f'attachment; filename="audit-{g.membership.slug}.jsonl"'},
     )

@@ -1,0 +1,183 @@
+"""The tamper-evident audit log: the database chains each org's rows in the inserting
+transaction; `verify` (web, CLI) names the first broken row after each of four kinds of
+tampering done as the table owner would; the export checks out offline with the standard-
+library script; the runtime role can neither forge the chain nor verify another org's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ProgrammingError
+
+from dashboard import tenancy
+from dashboard.audit import chain
+from dashboard.audit.service import Actor, record_audit
+from tests import factories
+from tests.helpers import login
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_audit_export.py"
+
+
+@pytest.fixture
+def org_with_log(client):
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "enterprise")  # audit export is a plan feature
+    for n in range(6):
+        factories.execute("INSERT INTO audit_events (org_id, actor, action, target, details)"
+                          " VALUES (:o, 'someone', 'test.event', :t, CAST(:d AS jsonb))",
+                          o=org.id, t=f"thing:{n}", d=json.dumps({"n": n, "text": "ü\u00e9"}))
+    login(client, people["owner"])
+    return org
+
+
+def _verify_page(client, org) -> str:
+    response = client.get(f"/o/{org.slug}/audit/verify")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def _owner_verdict(database_urls, org):
+    engine = create_engine(database_urls.owner)
+    try:
+        with engine.connect() as connection:
+            return chain.verify_all(connection, org.slug)[0]
+    finally:
+        engine.dispose()
+
+
+def _seq(org, seq):
+    return factories.execute("SELECT id FROM audit_events WHERE org_id = :o AND seq = :s",
+                             o=org.id, s=seq).scalar()
+
+
+def test_an_untouched_log_verifies_everywhere(client, database_urls, org_with_log, tmp_path):
+    org = org_with_log
+    page = _verify_page(client, org)
+    assert 'data-testid="audit-intact"' in page
+    verdict = _owner_verdict(database_urls, org)
+    assert verdict.intact and verdict.checked >= 6
+    export = tmp_path / "audit.jsonl"
+    export.write_bytes(client.get(f"/o/{org.slug}/audit.jsonl").get_data())
+    run = subprocess.run([sys.executable, str(SCRIPT), str(export)], capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"intact: {verdict.checked} entries" in run.stdout
+    # The script catches an edited export too.
+    lines = export.read_text(encoding="utf-8").splitlines()
+    entry = json.loads(lines[2])
+    entry["actor"] = "somebody else"
+    lines[2] = json.dumps(entry, ensure_ascii=False)
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, str(SCRIPT), str(export)], capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 1 and "entry 3 was changed" in run.stdout
+
+
+def test_an_edited_row_is_named(client, database_urls, org_with_log):
+    org = org_with_log
+    factories.execute("UPDATE audit_events SET details = '{\"n\": 99}' WHERE org_id = :o"
+                      " AND seq = 3", o=org.id)
+    page = _verify_page(client, org)
+    assert 'data-testid="audit-broken"' in page and "<strong>3</strong>" in page
+    verdict = _owner_verdict(database_urls, org)
+    assert verdict.first_broken_seq == 3 and "changed" in verdict.problem
+
+
+def test_a_deleted_row_is_named(client, database_urls, org_with_log):
+    org = org_with_log
+    factories.execute("DELETE FROM audit_events WHERE org_id = :o AND seq = 4", o=org.id)
+    verdict = _owner_verdict(database_urls, org)
+    assert verdict.first_broken_seq == 4 and "missing" in verdict.problem
+
+
+def test_reordered_rows_are_named(client, database_urls, org_with_log):
+    org = org_with_log
+    two, five = _seq(org, 2), _seq(org, 5)
+    factories.execute("UPDATE audit_events SET seq = -2 WHERE org_id = :o AND id = :i",
+                      o=org.id, i=two)
+    factories.execute("UPDATE audit_events SET seq = 2 WHERE org_id = :o AND id = :i",
+                      o=org.id, i=five)
+    factories.execute("UPDATE audit_events SET seq = 5 WHERE org_id = :o AND id = :i",
+                      o=org.id, i=two)
+    verdict = _owner_verdict(database_urls, org)
+    assert verdict.first_broken_seq == 2 and "does not follow" in verdict.problem
+
+
+def test_a_tail_cut_after_a_checkpoint_is_named(app, client, database_urls, org_with_log):
+    from dashboard.auth.access_tokens import keyring_for
+
+    org = org_with_log
+    engine = create_engine(database_urls.owner)
+    try:
+        with engine.begin() as connection:
+            assert chain.sign_checkpoints(connection, keyring_for(app).current()) >= 1
+        signature = factories.execute("SELECT signature FROM audit_checkpoints WHERE org_id = :o",
+                                      o=org.id).scalar()
+        payload = chain.read_checkpoint(signature, keyring_for(app).public_keyset())
+        assert payload["org"] == str(org.id) and payload["seq"] >= 6
+        head = payload["seq"]
+        factories.execute("DELETE FROM audit_events WHERE org_id = :o AND seq >= :s",
+                          o=org.id, s=head - 1)  # the last two rows: the chain itself still fits
+        factories.execute("UPDATE audit_chain_heads SET seq = :s WHERE org_id = :o",
+                          s=head - 2, o=org.id)
+        with engine.connect() as connection:
+            verdict = chain.verify_all(connection, org.slug)[0]
+    finally:
+        engine.dispose()
+    assert verdict.first_broken_seq == head - 1
+    assert "checkpoint vouches" in verdict.problem
+
+
+def test_the_runtime_role_cannot_forge_the_chain_or_verify_another_org(app, org_with_log):
+    org = org_with_log
+    other, _ = factories.org_with_members(owner="owner")
+    sessions = app.extensions["tenantdesk.db"].sessionmaker
+    owner_id = factories.execute("SELECT user_id FROM memberships WHERE org_id = :o"
+                                 " AND role = 'owner'", o=org.id).scalar()
+    context = tenancy.TenantContext(user_id=owner_id, org_id=org.id)
+    with tenancy.scoped_session(sessions, context) as session:
+        session.execute(text(
+            "INSERT INTO audit_events (org_id, actor, action, seq, prev_hash, row_hash)"
+            " VALUES (:o, 'forger', 'forged', 1, 'x', 'y')"), {"o": org.id})
+        assert chain.verify_current(session).intact  # the trigger wrote the real links
+    with tenancy.scoped_session(sessions, context) as session, \
+            pytest.raises(ProgrammingError, match="permission denied"):
+        session.execute(text("SELECT * FROM app_audit_verify(:o)"), {"o": other.id})
+    with tenancy.scoped_session(sessions, tenancy.NOBODY) as session:
+        assert chain.verify_current(session).checked == 0  # no context, nothing
+
+
+def test_concurrent_writers_of_one_org_keep_one_chain(app, org_with_log):
+    org = org_with_log
+    sessions = app.extensions["tenantdesk.db"].sessionmaker
+    owner_id = factories.execute("SELECT user_id FROM memberships WHERE org_id = :o"
+                                 " AND role = 'owner'", o=org.id).scalar()
+    context = tenancy.TenantContext(user_id=owner_id, org_id=org.id)
+    with tenancy.scoped_session(sessions, context) as session:
+        before = chain.verify_current(session).checked
+    errors = []
+
+    def write(n):
+        try:
+            for i in range(5):
+                with tenancy.scoped_session(sessions, context) as session:
+                    record_audit(session, org_id=org.id, actor=Actor(label=f"w{n}"),
+                                 action="test.concurrent", target=f"{n}:{i}")
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with tenancy.scoped_session(sessions, context) as session:
+        verdict = chain.verify_current(session)
+    assert verdict.intact and verdict.checked == before + 20
