@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.sso import routes as sso_routes
     from dashboard.tiers import routes as tier_routes
     from dashboard.tiers import web as tiers_web
+    from dashboard.trust import routes as trust_routes
     from dashboard.usage import routes as usage_routes
 
     app = Flask(
@@ -95,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(tier_routes.bp)
     app.register_blueprint(sso_login.bp)
     app.register_blueprint(sso_logout.bp)
+    app.register_blueprint(trust_routes.bp)
     init_members(app)
     app.register_blueprint(apikey_routes.bp)
     app.register_blueprint(api_routes.bp)

@@ -378,5 +378,35 @@ def audit_checkpoint() -> None:
     click.echo(f"{signed} checkpoint(s) signed.")
 
 
+@main.command("selftest")
+def selftest_command() -> None:
+    """Try to cross tenants on this live database as the runtime role; record the result
+    (shown on /trust). Exit status 1 if any row was seen that should not have been."""
+    from sqlalchemy import create_engine
+
+    from dashboard import create_app, tenancy
+    from dashboard.apikeys import tokens
+    from dashboard.trust import selftest
+
+    app = create_app()
+    db = app.extensions["tenantdesk.db"]
+    owner = create_engine(_urls().owner)
+    hmac_key = tokens.server_key(app.config.get("API_KEY_HMAC_KEY"), app.config["SECRET_KEY"])
+    fixtures = selftest.ensure_fixtures(db.sessionmaker, owner, hmac_key)
+    owner.dispose()
+    result = selftest.run(db.engine, fixtures)
+    with tenancy.scoped_session(db.sessionmaker, tenancy.NOBODY) as session:
+        selftest.record(session, result)
+    db.dispose()
+    click.echo(f"{result.tables} tables and {result.functions} functions probed, "
+               f"{result.attempts} attempts, {result.leaks} rows seen that should not have "
+               f"been, {result.duration_ms} ms.")
+    for finding in result.findings:
+        click.echo(f"  LEAK {finding}")
+    if not result.ok:
+        app.logger.error("isolation self-test found %s leaking rows", result.leaks)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

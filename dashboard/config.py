@@ -156,6 +156,8 @@ def from_environment() -> dict:
         "OIDC_CACHE_SECONDS": int(env("OIDC_CACHE_SECONDS", "600")),
         # Per SCIM token (dashboard/scim/api.py); an IdP's first sync sends bursts.
         "SCIM_RATE_LIMIT": env("SCIM_RATE_LIMIT", "1200/minute"),
+        # The public /trust page with the isolation self-test's results (counts only).
+        "TRUST_PAGE": env("TRUST_PAGE", "1") == "1",
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", "tenantdesk"),
         # Operations (dashboard/ops/). Logs: "text" (readable) or "json" (one object a line).
         "LOG_FORMAT": env("LOG_FORMAT", "text").strip().lower(),

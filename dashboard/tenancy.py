@@ -41,6 +41,7 @@ GLOBAL_TABLES = frozenset(
         "plan_quotas",
         "signing_keys",  # one access-token issuer for every org (private keys encrypted)
         "saml_sp_keys",  # one SAML SP key pair for the installation (private keys sealed)
+        "selftest_runs",  # isolation self-test results: counts only, shown on /trust
         "sso_login_requests",  # SSO logins in flight, written before anyone is known
         "sso_seen_assertions",  # SAML replay cache, checked before anyone is known
         # Isolation tiers (dashboard/tiers/): where each org lives is needed before its rows

@@ -1,0 +1,1 @@
+"""Trust you can check: the live isolation self-test and the public /trust page."""
