@@ -135,10 +135,28 @@ def _provision_extras(session, org, body) -> dict:
     }
 
 
+def _metadata_filter() -> tuple[str, str] | None:
+    """``?metadata[crm_id]=42``: one exact key/value filter."""
+    import re
+
+    from dashboard.partner.schemas import METADATA_KEY
+
+    wanted = [(k[9:-1], v) for k, v in request.args.items(multi=True)
+              if k.startswith("metadata[") and k.endswith("]")]
+    if not wanted:
+        return None
+    if len(wanted) > 1 or not re.fullmatch(METADATA_KEY, wanted[0][0]) \
+            or len(wanted[0][1]) > 500:
+        raise service.PartnerError(400, "bad_filter",
+                                   "Filter by one metadata key: ?metadata[key]=value.")
+    return wanted[0]
+
+
 @bp.route("/orgs")
 @partner_api
 def list_orgs():
-    return {"data": [o.as_json() for o in service.list_orgs(tenancy.request_session())]}
+    orgs = service.list_orgs(tenancy.request_session(), _metadata_filter())
+    return {"data": [o.as_json() for o in orgs]}
 
 
 @bp.route("/orgs/<uuid:org_id>")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
@@ -40,6 +40,7 @@ class PartnerOrg:
     plan: str
     delete_after: datetime | None
     created_at: datetime
+    metadata: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -67,8 +68,27 @@ def _check_plan(session: Session, plan: str | None) -> None:
         raise PartnerError(422, "unknown_plan", f"Unknown plan {plan!r}.")
 
 
-def list_orgs(session: Session) -> list[PartnerOrg]:
-    return [PartnerOrg(*row) for row in session.execute(text("SELECT * FROM app_provider_orgs()"))]
+def list_orgs(session: Session, metadata_filter: tuple[str, str] | None = None
+              ) -> list[PartnerOrg]:
+    """The provider's orgs, each with its metadata; with a filter, only orgs whose metadata
+    has that key with exactly that value (never another provider's: the functions read the
+    calling provider's orgs only)."""
+    key, value = metadata_filter or (None, None)
+    metadata: dict[uuid.UUID, dict] = {}
+    for row in session.execute(text("SELECT * FROM app_provider_metadata(:k, :v)"),
+                               {"k": key, "v": value}):
+        metadata.setdefault(row.org_id, {})[row.key] = row.value
+    orgs = [PartnerOrg(*row, metadata=metadata.get(row[0], {}))
+            for row in session.execute(text("SELECT * FROM app_provider_orgs()"))]
+    return [o for o in orgs if o.id in metadata] if metadata_filter else orgs
+
+
+def set_metadata(session: Session, org_id: uuid.UUID, values: dict[str, str]) -> None:
+    """Replace the org's metadata (the session acts for that org)."""
+    session.execute(text("DELETE FROM org_metadata WHERE org_id = :o"), {"o": org_id})
+    for key, value in values.items():
+        session.execute(text("INSERT INTO org_metadata (org_id, key, value)"
+                             " VALUES (:o, :k, :v)"), {"o": org_id, "k": key, "v": value})
 
 
 def get_org(session: Session, org_id: uuid.UUID) -> PartnerOrg:
@@ -107,6 +127,8 @@ def provision(
                 f"External id {external_id!r} was already provisioned with a different body.",
             ) from exc
         raise PartnerError(409, "slug_taken", f"The slug {body.slug!r} is taken.") from exc
+    if created and body.metadata:
+        set_metadata(session, org_id, body.metadata)
     return get_org(session, org_id), created
 
 
@@ -115,12 +137,17 @@ def update_org(
 ) -> PartnerOrg:
     org = get_org(session, org_id)
     _check_plan(session, body.plan)
+    # Act for the org itself from here (the gate admits its provider): metadata rows are
+    # tenant rows. Nothing was written yet, so switching context commits nothing.
+    tenancy.bind(session, context_for(provider, org.id))
     actor = f"provider:{provider.name}"
     if body.name is not None or body.plan is not None:
         session.execute(
             text("SELECT app_partner_update_org(:org, :name, :plan, :actor)"),
             {"org": org.id, "name": body.name, "plan": body.plan, "actor": actor},
         )
+    if body.metadata is not None:
+        set_metadata(session, org.id, body.metadata)
     if body.active is not None and body.active != (org.status == "active"):
         lifecycle.change(session, org.id, "reactivate" if body.active else "suspend",
                          actor=actor, reason="partner API")
