@@ -241,6 +241,17 @@ def worker(threads: int | None, name: str | None, no_jobs: bool) -> None:
         app.extensions["tenantdesk.db"].dispose()
 
 
+@jobs.command("sso-certificates")
+def jobs_sso_certificates() -> None:
+    """Mail owners 30 and 7 days before their IdP's SAML certificate expires (once each)."""
+    from dashboard import create_app
+    from dashboard.sso import expiry
+
+    app = create_app()
+    click.echo(f"{expiry.run_job(app)} certificate expiry mail(s) sent.")
+    app.extensions["tenantdesk.db"].dispose()
+
+
 @main.command("rotate-signing-key")
 def rotate_signing_key() -> None:
     """Start signing access tokens with a new key; the old one stays published until every

@@ -230,6 +230,9 @@ def run_periodic_jobs(app, echo=print, *, lock: bool = False) -> bool:
         with tenancy.scoped_session(database.sessionmaker, tenancy.NOBODY) as session:
             forgotten = forget_old_provision_responses(session)
         echo(f"{forgotten} stored provisioning response(s) forgotten.")
+        from dashboard.sso import expiry
+
+        echo(f"{expiry.run_job(app)} certificate expiry mail(s) sent.")
     return True
 
 
