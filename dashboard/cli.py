@@ -373,49 +373,32 @@ def audit_verify(slug: str | None) -> None:
 @audit.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the chain head of every org whose audit log grew since its last checkpoint."""
-    from sqlalchemy import create_engine
-
     from dashboard import create_app
-    from dashboard.audit import chain
-    from dashboard.auth.access_tokens import keyring_for
+    from dashboard.trust import jobs as trust_jobs
 
     app = create_app()
-    key = keyring_for(app).current()
+    click.echo(f"{trust_jobs.sign_checkpoints(app)} checkpoint(s) signed.")
     app.extensions["tenantdesk.db"].dispose()
-    engine = create_engine(_urls().owner)
-    with engine.begin() as connection:
-        signed = chain.sign_checkpoints(connection, key)
-    engine.dispose()
-    click.echo(f"{signed} checkpoint(s) signed.")
 
 
 @main.command("selftest")
 def selftest_command() -> None:
     """Try to cross tenants on this live database as the runtime role; record the result
     (shown on /trust). Exit status 1 if any row was seen that should not have been."""
-    from sqlalchemy import create_engine
-
-    from dashboard import create_app, tenancy
-    from dashboard.apikeys import tokens
-    from dashboard.trust import selftest
+    from dashboard import create_app
+    from dashboard.trust import jobs as trust_jobs
 
     app = create_app()
-    db = app.extensions["tenantdesk.db"]
-    owner = create_engine(_urls().owner)
-    hmac_key = tokens.server_key(app.config.get("API_KEY_HMAC_KEY"), app.config["SECRET_KEY"])
-    fixtures = selftest.ensure_fixtures(db.sessionmaker, owner, hmac_key)
-    owner.dispose()
-    result = selftest.run(db.engine, fixtures)
-    with tenancy.scoped_session(db.sessionmaker, tenancy.NOBODY) as session:
-        selftest.record(session, result)
-    db.dispose()
+    result = trust_jobs.run_selftest(app)
+    app.extensions["tenantdesk.db"].dispose()
+    if result is None:
+        raise click.ClickException("The self-test needs MIGRATION_DATABASE_URL (owner role).")
     click.echo(f"{result.tables} tables and {result.functions} functions probed, "
                f"{result.attempts} attempts, {result.leaks} rows seen that should not have "
                f"been, {result.duration_ms} ms.")
     for finding in result.findings:
         click.echo(f"  LEAK {finding}")
     if not result.ok:
-        app.logger.error("isolation self-test found %s leaking rows", result.leaks)
         sys.exit(1)
 
 

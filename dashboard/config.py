@@ -158,6 +158,8 @@ def from_environment() -> dict:
         "SCIM_RATE_LIMIT": env("SCIM_RATE_LIMIT", "1200/minute"),
         # The public /trust page with the isolation self-test's results (counts only).
         "TRUST_PAGE": env("TRUST_PAGE", "1") == "1",
+        # The worker runs the isolation self-test and signs audit checkpoints this often.
+        "SELFTEST_INTERVAL_SECONDS": int(env("SELFTEST_INTERVAL_SECONDS", "3600")),
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", "tenantdesk"),
         # Operations (dashboard/ops/). Logs: "text" (readable) or "json" (one object a line).
         "LOG_FORMAT": env("LOG_FORMAT", "text").strip().lower(),

@@ -233,6 +233,9 @@ def run_periodic_jobs(app, echo=print, *, lock: bool = False) -> bool:
         from dashboard.sso import expiry
 
         echo(f"{expiry.run_job(app)} certificate expiry mail(s) sent.")
+        from dashboard.trust import jobs as trust_jobs
+
+        trust_jobs.run_due(app, echo, app.config.get("SELFTEST_INTERVAL_SECONDS", 3600))
     return True
 
 

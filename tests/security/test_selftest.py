@@ -75,3 +75,16 @@ def test_the_self_test_people_cannot_sign_in(client, fixtures):
     assert response.status_code != 303
     assert factories.execute("SELECT password_hash FROM users WHERE email ="
                              " 'staff@selftest.tenantdesk.invalid'").scalar() is None
+
+
+def test_the_worker_runs_the_self_test_and_signs_checkpoints_when_due(app, fixtures):
+    from dashboard.trust import jobs as trust_jobs
+
+    before = factories.execute("SELECT count(*) FROM selftest_runs").scalar()
+    lines: list[str] = []
+    trust_jobs.run_due(app, lines.append, every_seconds=0)
+    assert factories.execute("SELECT count(*) FROM selftest_runs").scalar() == before + 1
+    assert any("0 leaks" in line for line in lines), lines
+    assert any("checkpoint" in line for line in lines), lines
+    trust_jobs.run_due(app, lines.append, every_seconds=3600)  # not due again yet
+    assert factories.execute("SELECT count(*) FROM selftest_runs").scalar() == before + 1
