@@ -2,7 +2,7 @@
 (accessibility, Content-Security-Policy). A new page is covered without touching the tests.
 
 A main page is a GET route that renders HTML and needs no argument other than the org
-(``slug``, or ``org_id`` under /admin): data files (.csv/.json/.zip), APIs and routes that
+(``slug``, or ``org_id`` under /admin): data files (.csv/.json/.jsonl/.zip), APIs and routes that
 take an object id are left out.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from tests import factories
 
 SKIP_PREFIXES = ("/api/", "/partner/", "/.well-known/", "/auth/", "/sso/", "/static/")
-SKIP_SUFFIXES = (".csv", ".json", ".zip", ".xml")
+SKIP_SUFFIXES = (".csv", ".json", ".jsonl", ".zip", ".xml")
 # Pages that only make sense mid-flow (they redirect when opened directly).
 SKIP_PATHS = {"/switched", "/logout"}
 

@@ -76,7 +76,7 @@ def run_job(app) -> int:
     database = app.extensions["tenantdesk.db"]
     with tenancy.scoped_session(database.sessionmaker, tenancy.NOBODY) as session:
         sp = sp_keys.sp_config(session, crypto.key_from_config(app.config),
-                               app.config["BASE_URL"], "installation")
+                               app.config["BASE_URL"], "installation", create=False)
     note_our_certificate(sp.signing.certificate if sp.signing else None)
     owner_url = getattr(database.urls, "owner", None)
     if not owner_url:

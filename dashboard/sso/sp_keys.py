@@ -76,12 +76,12 @@ def _insert(db, sealing_key: bytes, *, active: bool) -> str:
     return key_id
 
 
-def keys(db: Session, sealing_key: bytes) -> list[SpKey]:
+def keys(db: Session, sealing_key: bytes, *, create: bool = True) -> list[SpKey]:
     """Active first, then the next key, then retired keys still tried for decryption; the
-    active key is created on first use. Rows that do not open with this server's key are
-    skipped, never trusted."""
+    active key is created on first use (by a web request, never by a background job). Rows
+    that do not open with this server's key are skipped, never trusted."""
     rows = _rows(db)
-    if not any(row.state == "active" for row in rows):
+    if create and not any(row.state == "active" for row in rows):
         # In a transaction of its own, committed at once: a request that fails later must
         # not take back a key it already published in metadata or signed a request with.
         with db.get_bind().engine.begin() as own:
@@ -138,9 +138,9 @@ def certificate_expiry(cert_b64: str) -> dt.datetime:
 
 
 def sp_config(db: Session, sealing_key: bytes, base_url: str, connection_id,
-              want_encrypted: bool = False) -> saml.SpConfig:
+              want_encrypted: bool = False, *, create: bool = True) -> saml.SpConfig:
     """The SP side of one connection with the installation's keys in place."""
-    found = keys(db, sealing_key)
+    found = keys(db, sealing_key, create=create)
     active = next((k for k in found if k.state == "active"), None)
     upcoming = next((k for k in found if k.state == "next"), None)
     pairs = [saml.SpKeyPair(k.certificate, k.private_key_pem) for k in found

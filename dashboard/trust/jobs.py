@@ -46,13 +46,20 @@ def run_selftest(app) -> selftest.Result | None:
 def sign_checkpoints(app) -> int:
     from dashboard.audit import chain
     from dashboard.auth.access_tokens import keyring_for
+    from dashboard.auth.signing_keys import KeyUnavailable
 
+    try:
+        key = keyring_for(app).current()
+    except KeyUnavailable:
+        log.warning("audit checkpoints not signed: this process cannot open the token"
+                    " signing key (TOKEN_KEY_SECRET)")
+        return 0
     owner = _owner_engine(app)
     if owner is None:
         return 0
     try:
         with owner.begin() as connection:
-            return chain.sign_checkpoints(connection, keyring_for(app).current())
+            return chain.sign_checkpoints(connection, key)
     finally:
         owner.dispose()
 
