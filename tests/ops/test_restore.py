@@ -8,7 +8,7 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import sessionmaker
 
 from dashboard import migrate, provisioning, tenancy
@@ -31,7 +31,8 @@ def test_an_org_comes_back_from_its_export_byte_for_byte(app, database_urls, tmp
                     tmp_path / "first.zip")
     assert sum(first.row_counts.values()) >= 4
 
-    admin = database_urls.admin.rsplit("/", 1)[0] + "/postgres"
+    admin = make_url(database_urls.admin).set(database="postgres").render_as_string(
+        hide_password=False)  # the same server as the suite's database
     name = f"tenantdesk_restore_{secrets.token_hex(4)}"
     urls = provisioning.bootstrap(admin, name)
     try:
