@@ -9,10 +9,10 @@ from __future__ import annotations
 
 
 def init_app(app) -> None:
-    from dashboard.ops import health, logs, metrics, outages, proxy, requests, tracing
+    from dashboard.ops import health, logs, metrics, outages, proxy, request_hooks, tracing
 
     logs.configure(app.config)
-    requests.init_app(app)
+    request_hooks.init_app(app)
     health.init_app(app)
     metrics.init_app(app)
     outages.init_app(app)

@@ -96,7 +96,7 @@ def endpoint_label() -> str:
 
 
 def observe(response, seconds: float) -> None:
-    """Count one answered request (called once per request by dashboard/ops/requests.py)."""
+    """Count one answered request (called once per request by dashboard/ops/request_hooks.py)."""
     endpoint = endpoint_label()
     method = request.method if request.method in _METHODS else "OTHER"
     status = response.status_code
