@@ -88,6 +88,8 @@ def who() -> dict:
 
 
 def log_request(response, seconds: float) -> None:
+    if not REQUEST_LOG.isEnabledFor(logging.INFO):
+        return
     rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
     fields = {
         "method": request.method,
