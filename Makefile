@@ -12,7 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP_INSTALL) -e .
+	@echo "Installing Tenantdesk's Python packages into .venv (first run only; 1-2 minutes;"
+	@echo "pip lists each package below), then the embedded PostgreSQL and the demo data."
+	$(BIN)/pip install --disable-pip-version-check --only-binary=lxml,xmlsec -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

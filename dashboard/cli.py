@@ -101,6 +101,10 @@ def _serve(host: str, port: int, with_worker: bool = False) -> None:
         click.echo(f"Note: links in mail and SSO metadata use BASE_URL={base}, not {served}; "
                    "that is right behind a proxy, wrong otherwise.", err=True)
     click.echo(f"Tenantdesk is running on {served}/  (Ctrl-C to stop)")
+    if app.config.get("DEV_MAIL_VIEWER") and not app.config.get("SMTP_URL"):
+        outbox = app.extensions["tenantdesk.mail"].outbox
+        click.echo(f"Mail is not sent (no SMTP_URL): it is kept in {outbox} and readable at "
+                   f"{served}/dev/mail")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 

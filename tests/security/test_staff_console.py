@@ -44,6 +44,16 @@ def test_non_staff_do_not_see_the_console(client, customer):
     assert client.get(f"/admin/orgs/{org.id}").status_code == 404
 
 
+def test_staff_find_the_console_from_every_page_and_the_empty_start(client, staff, customer):
+    org, people = customer
+    start = client.get("/orgs/new").get_data(as_text=True)
+    assert 'data-testid="staff-console-hint"' in start and 'href="/admin/"' in start
+    owner = client.application.test_client()
+    login(owner, people["owner"])
+    page = owner.get(f"/o/{org.slug}/").get_data(as_text=True)
+    assert "Staff console" not in page and 'href="/admin/"' not in page
+
+
 def test_staff_search_orgs(client, staff, customer):
     org, _ = customer
     html = client.get(f"/admin/?q={org.slug}").get_data(as_text=True)
