@@ -9,6 +9,7 @@ from dashboard.config import PROJECT_ROOT
 
 def create_app(test_config: dict | None = None) -> Flask:
     from dashboard import config, db, errors, ops, provisioning, ratelimits, security, tenancy, web
+    from dashboard.accounts import init_app as init_accounts
     from dashboard.admin import console as admin_console
     from dashboard.admin import routes as admin_routes
     from dashboard.admin import support_mode
@@ -98,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(sso_logout.bp)
     app.register_blueprint(trust_routes.bp)
     init_members(app)
+    init_accounts(app)
     app.register_blueprint(apikey_routes.bp)
     app.register_blueprint(api_routes.bp)
     app.register_blueprint(scim_api.bp)

@@ -111,6 +111,28 @@ def from_environment() -> dict:
         # The cookie is re-signed only when the session changed, or when the server-side row
         # is touched (once a minute, auth/principal.py), which keeps its expiry rolling.
         "SESSION_REFRESH_EACH_REQUEST": False,
+        # Accounts (dashboard/accounts). invite-only: people join by invitation; open: /signup.
+        "SIGNUP": env("SIGNUP", "invite-only"),
+        "SIGNUP_TTL_HOURS": int(env("SIGNUP_TTL_HOURS", "24")),
+        "PASSWORD_RESET_TTL_MINUTES": int(env("PASSWORD_RESET_TTL_MINUTES", "30")),
+        "EMAIL_CHANGE_TTL_HOURS": int(env("EMAIL_CHANGE_TTL_HOURS", "24")),
+        # Links mailed per address and hour (reset, sign-up); the per-client limits below.
+        "ACCOUNT_MAILS_PER_HOUR": int(env("ACCOUNT_MAILS_PER_HOUR", "3")),
+        "PASSWORD_RESET_RATE_LIMIT": env("PASSWORD_RESET_RATE_LIMIT", "10/hour"),
+        "SIGNUP_RATE_LIMIT": env("SIGNUP_RATE_LIMIT", "10/hour"),
+        "MFA_RATE_LIMIT": env("MFA_RATE_LIMIT", "30/minute"),
+        # Wrong second-factor codes per person before the step is locked for the window.
+        "MFA_MAX_FAILURES": int(env("MFA_MAX_FAILURES", "5")),
+        # The installation's longest browser session (orgs may set a shorter one).
+        "SESSION_MAX_AGE_HOURS": int(env("SESSION_MAX_AGE_HOURS", str(30 * 24))),
+        # Step-up ("sudo mode"): sensitive actions ask again after this many seconds.
+        "STEP_UP_SECONDS": int(env("STEP_UP_SECONDS", "600")),
+        # Passkeys: the relying party id (a registrable domain of the origin, never an IP
+        # address; unset: BASE_URL's host) and the name authenticators show.
+        "WEBAUTHN_RP_ID": env("WEBAUTHN_RP_ID"),
+        # The origin browsers use (scheme://host[:port]); unset: BASE_URL's.
+        "WEBAUTHN_ORIGIN": env("WEBAUTHN_ORIGIN"),
+        "WEBAUTHN_RP_NAME": env("WEBAUTHN_RP_NAME", "Tenantdesk"),
         "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
         "LOGIN_MAX_FAILURES": int(env("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(env("LOGIN_MAX_FAILURES_PER_IP", "30")),

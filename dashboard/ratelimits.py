@@ -32,6 +32,10 @@ from dashboard.errors import json_error, wants_json
 FAIL_CLOSED_ENDPOINTS = {
     "auth.login": "LOGIN_RATE_LIMIT",
     "invitations.accept": "INVITE_ACCEPT_RATE_LIMIT",
+    "accounts.forgot_password": "PASSWORD_RESET_RATE_LIMIT",
+    "accounts.signup": "SIGNUP_RATE_LIMIT",
+    "accounts.second_factor": "MFA_RATE_LIMIT",
+    "accounts.passkey_login_finish": "MFA_RATE_LIMIT",
 }
 
 # Anonymous SSO endpoints: limited per client address and per connection.

@@ -24,7 +24,20 @@ from sqlalchemy.orm import Session
 
 from dashboard.tiers import routing
 
-GLOBAL_TABLES = frozenset(
+# Person-scoped: forced RLS on the current person (``user_id = app_current_user()``), one's
+# own rows only. tests/security/test_schema_guard.py checks them from the catalogue.
+PERSON_TABLES = frozenset(
+    {
+        "account_tokens",  # password-reset and email-change links (hashes)
+        "mfa_totp",  # TOTP secrets (encrypted)
+        "mfa_recovery_codes",  # recovery codes (hashes, not readable by the app role)
+        "mfa_failures",  # wrong second-factor codes (throttling)
+        "passkeys",  # WebAuthn credentials (public keys)
+    }
+)
+
+# Everything that is not tenant data (exports and the tenant guards skip these).
+GLOBAL_TABLES = PERSON_TABLES | frozenset(
     {
         "alembic_version",  # migration bookkeeping
         "users",  # a person exists across orgs
@@ -49,6 +62,9 @@ GLOBAL_TABLES = frozenset(
         "tenant_routes",
         "plan_limits",
         "tenant_moves",
+        # Open sign-up before the person exists; the app role has no privilege on it (only
+        # the app_signup_* definer functions touch it).
+        "signup_requests",
     }
 )
 

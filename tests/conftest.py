@@ -107,6 +107,9 @@ def make_app(database_urls, tmp_dir, **overrides):
         # (the tests of those limits set their own).
         "LOGIN_RATE_LIMIT": "100000/minute",
         "INVITE_ACCEPT_RATE_LIMIT": "100000/minute",
+        "PASSWORD_RESET_RATE_LIMIT": "100000/minute",
+        "SIGNUP_RATE_LIMIT": "100000/minute",
+        "MFA_RATE_LIMIT": "100000/minute",
         "SSO_RATE_LIMIT_PER_IP": "100000/minute",
         "SSO_RATE_LIMIT_PER_CONNECTION": "100000/minute",
         # Test OpenID providers come and go on reused ports: no discovery cache between tests

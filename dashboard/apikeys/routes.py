@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
 from dashboard import navigation, tenancy
+from dashboard.accounts.stepup import step_up
 from dashboard.apikeys import service
 from dashboard.apikeys.forms import SCOPE_LABELS, CreateKeyForm, RevokeKeyForm
 from dashboard.apikeys.web import hmac_key
@@ -46,6 +47,7 @@ def index():
 @bp.route("/o/<slug>/api-keys", methods=["POST"])
 @requires(Permission.APIKEYS_MANAGE)
 @requires_feature(Feature.API_ACCESS)
+@step_up
 def create():
     form = CreateKeyForm()
     if not form.validate_on_submit():

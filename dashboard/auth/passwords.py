@@ -1,12 +1,14 @@
-"""Password hashing with argon2id (argon2-cffi)."""
+"""Password hashing with argon2id (argon2-cffi) and the strength rule (zxcvbn)."""
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
+MIN_SCORE = 3  # zxcvbn's 0-4: 3 is "safely unguessable: moderate protection from offline attack"
 
 
 class Passwords:
@@ -25,10 +27,21 @@ class Passwords:
             return False
 
 
-def password_problem(password: str) -> str | None:
-    """A clear reason a new password is refused, or None."""
+def password_problem(password: str, user_inputs: tuple[str, ...] = ()) -> str | None:
+    """A clear reason a new password is refused, or None.
+
+    Besides the length, zxcvbn estimates how guessable it is (common and leaked passwords,
+    keyboard patterns, dates, the person's own name and email): below ``MIN_SCORE`` it is
+    refused with zxcvbn's own hint."""
     if len(password) < MIN_LENGTH:
         return f"Use at least {MIN_LENGTH} characters."
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
+    inputs = [part for value in user_inputs if value
+              for part in (value, *value.replace("@", " ").replace(".", " ").split())]
+    result = zxcvbn(password[:100], user_inputs=inputs[:20])
+    if result["score"] < MIN_SCORE:
+        feedback = result.get("feedback") or {}
+        hint = feedback.get("warning") or " ".join(feedback.get("suggestions") or [])
+        return ("This password is too easy to guess. " + (hint or "Add more words.")).strip()
     return None

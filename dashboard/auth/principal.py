@@ -17,6 +17,7 @@ from flask_login import LoginManager, UserMixin
 from sqlalchemy import column, text
 
 from dashboard import tenancy
+from dashboard.accounts.policy import session_end_reason
 from dashboard.api.bearer import is_bearer_api_request
 from dashboard.permissions import SUPPORT_PERMISSIONS, permissions_for
 
@@ -35,6 +36,10 @@ class Principal(UserMixin):
     email: str
     name: str
     is_staff: bool
+    # How this session was authenticated (dashboard/accounts: MFA policy, step-up).
+    auth_method: str = "password"
+    mfa_method: str | None = None
+    reauth_at: object = None
 
     def get_id(self) -> str:  # Flask-Login keeps the session id, not the user id
         return str(self.session_id)
@@ -48,6 +53,7 @@ class ActiveMembership:
     plan: str
     role: str
     permissions: frozenset = field(default_factory=frozenset)
+    security: dict | None = None  # the org's security policy (dashboard/accounts/policy.py)
 
 
 # The session row must match the token exactly (user and org), and the org must be active:
@@ -61,7 +67,10 @@ _LOAD_SQL = text(
            r.permissions AS custom_permissions,
            sg.id AS support_grant_id, sg.expires_at AS support_expires_at,
            sg.reason AS support_reason,
-           now() - s.last_seen_at > :touch AS stale
+           now() - s.last_seen_at > :touch AS stale,
+           s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
+           extract(epoch FROM now() - s.signed_in_at) AS age_s,
+           extract(epoch FROM now() - s.last_seen_at) AS idle_s
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
       LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)
@@ -118,6 +127,16 @@ def load_identity(
     if row is None:
         tenancy.bind_request(tenancy.NOBODY)
         return None
+    ended = session_end_reason(row.security, row.age_s, row.idle_s, current_app.config)
+    if ended:  # past the org's (or the installation's) session age or idle limit
+        db.execute(
+            text("UPDATE user_sessions SET revoked_at = now(), revoked_reason = :why"
+                 " WHERE id = :sid AND revoked_at IS NULL"),
+            {"sid": row.sid, "why": ended},
+        )
+        db.commit()
+        tenancy.bind_request(tenancy.NOBODY)
+        return None
     if row.stale and touch:
         session.modified = True  # re-send the cookie: its expiry follows the row's
         db.execute(
@@ -149,9 +168,12 @@ def load_identity(
             plan=row.plan,
             role=row.role,
             permissions=permissions,
+            security=row.security,
         )
     return Principal(
-        session_id=row.sid, user_id=row.uid, email=row.email, name=row.name, is_staff=row.is_staff
+        session_id=row.sid, user_id=row.uid, email=row.email, name=row.name,
+        is_staff=row.is_staff, auth_method=row.auth_method, mfa_method=row.mfa_method,
+        reauth_at=row.reauth_at,
     )
 
 

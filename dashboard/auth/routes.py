@@ -88,7 +88,9 @@ def login():
         except service.LoginRefused as exc:
             error, status = exc.message, 401
         else:
-            return _sign_in(user)
+            from dashboard.accounts.signin import after_password
+
+            return after_password(user)  # a second factor first, when the person has one
     elif request.method == "POST":
         status = 400
     form.step.data = "password" if password_step else ""
@@ -97,8 +99,10 @@ def login():
     ), status
 
 
-def _sign_in(user: User):
-    """Open a session in the last active org (else the first active one) and audit it there."""
+def _sign_in(user: User, mfa_method: str | None = None):
+    """Open a session in the last active org (else the first active one) and audit it there.
+    ``mfa_method``: the second factor the person just proved (dashboard/accounts)."""
+    auth = service.SessionAuth(mfa_method=mfa_method)
     db = tenancy.bind_request(service.context_for(user.id, None))
     orgs = service.user_orgs(db)
     allowed = service.enterable_orgs(db, orgs)  # SSO enforcement: no password session there
@@ -110,7 +114,7 @@ def _sign_in(user: User):
     if org is not None and org.status != "active":
         org = None
     db = tenancy.bind_request(service.context_for(user.id, org.org_id if org else None))
-    record = service.open_session(db, user, org, client_info())
+    record = service.open_session(db, user, org, client_info(), auth)
     g.principal = None
     g.membership = None
     if org:
@@ -121,7 +125,8 @@ def _sign_in(user: User):
             action="sso.break_glass_login" if record.auth_method == "break_glass"
             else "auth.login",
             target=f"user:{user.email}",
-            details={"method": record.auth_method, "session": str(record.id)},
+            details={"method": record.auth_method, "session": str(record.id),
+                     **({"mfa": record.mfa_method} if record.mfa_method else {})},
         )
     issue_token(
         record.id, user.id, org.org_id if org else None, org.role if org else None,

@@ -101,6 +101,11 @@ class SessionAuth:
 
     method: str = "password"  # 'password' | 'sso'
     sso_org_id: uuid.UUID | None = None
+    # Carried across a switch (dashboard/accounts): the second factor this sign-in used, when
+    # the person signed in and last proved it. None: a fresh sign-in, now.
+    mfa_method: str | None = None
+    signed_in_at: datetime | None = None
+    reauth_at: datetime | None = None
 
 
 PASSWORD = SessionAuth()
@@ -156,9 +161,11 @@ def enterable_orgs(
 
 def session_auth(session: Session, session_id: uuid.UUID) -> SessionAuth:
     record = session.get(UserSession, session_id)
-    if record is not None and record.auth_method == "sso":
-        return SessionAuth("sso", record.sso_org_id)
-    return PASSWORD
+    if record is None:
+        return PASSWORD
+    sso = record.auth_method == "sso"
+    return SessionAuth("sso" if sso else "password", record.sso_org_id if sso else None,
+                       record.mfa_method, record.signed_in_at, record.reauth_at)
 
 
 def preferred_org(orgs: list[OrgChoice], last_org_id: uuid.UUID | None) -> OrgChoice | None:
@@ -188,7 +195,12 @@ def open_session(
         user_agent=client.user_agent[:300],
         auth_method=method,
         sso_org_id=auth.sso_org_id,
+        mfa_method=auth.mfa_method,
     )
+    if auth.signed_in_at is not None:
+        record.signed_in_at = auth.signed_in_at
+    if auth.reauth_at is not None:
+        record.reauth_at = auth.reauth_at
     session.add(record)
     if org:
         session.execute(update(User).where(User.id == user.id).values(last_org_id=org.org_id))

@@ -15,6 +15,7 @@ from flask import (
 from sqlalchemy import select, update
 
 from dashboard import navigation, tenancy
+from dashboard.accounts.stepup import step_up
 from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.lifecycle import service
@@ -49,6 +50,7 @@ def settings():
 
 @bp.route("/o/<slug>/settings/deletion", methods=["POST"])
 @requires(Permission.ORG_DELETE)
+@step_up
 def schedule_deletion():
     session = tenancy.request_session()
     org = _org(session)

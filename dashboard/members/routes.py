@@ -7,6 +7,7 @@ import uuid
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from dashboard import tenancy
+from dashboard.accounts.stepup import require_recent_auth
 from dashboard.audit.web import request_actor
 from dashboard.members import roles as role_rules
 from dashboard.members import service
@@ -58,6 +59,8 @@ def change_role(user_id: uuid.UUID):
     if not form.validate_on_submit():
         error, status = "Choose one of the organization's roles.", 400
     else:
+        if form.role.data == "owner":
+            require_recent_auth()  # making someone an owner hands over the org: step-up
         try:
             service.change_role(
                 db, org_id=g.membership.org_id, editor=editor(), roles=roles, user_id=user_id,

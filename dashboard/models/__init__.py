@@ -1,5 +1,12 @@
 """SQLAlchemy models, one module per aggregate. Import models from their module."""
 
+from dashboard.models.accounts import (
+    AccountToken,
+    MfaFailure,
+    Passkey,
+    RecoveryCode,
+    TotpFactor,
+)
 from dashboard.models.audit import AuditEvent
 from dashboard.models.base import Base
 from dashboard.models.credentials import OrgCredential, SupportGrant
@@ -31,6 +38,7 @@ from dashboard.models.sso import (
 from dashboard.models.users import LoginAttempt, User, UserSession
 
 __all__ = [
+    "AccountToken",
     "AuditEvent",
     "Base",
     "CustomRole",
@@ -44,8 +52,11 @@ __all__ = [
     "LoginAttempt",
     "MemberCount",
     "Membership",
+    "MfaFailure",
     "OrgCredential",
     "OutboxEvent",
+    "Passkey",
+    "RecoveryCode",
     "Organization",
     "Plan",
     "ScimGroup",
@@ -61,6 +72,7 @@ __all__ = [
     "SsoLoginRequest",
     "SsoSeenAssertion",
     "SupportGrant",
+    "TotpFactor",
     "User",
     "UserSession",
 ]

@@ -41,6 +41,11 @@ class UserSession(Base):
     # 'password' | 'sso' | 'break_glass'; an SSO session is bound to sso_org_id only.
     auth_method: Mapped[str] = mapped_column(default="password")
     sso_org_id: Mapped[uuid.UUID | None]
+    # Carried across org switches (dashboard/accounts): when the person signed in, when they
+    # last proved it (step-up), and the second factor this sign-in used (None: none).
+    signed_in_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    reauth_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    mfa_method: Mapped[str | None]
 
 
 class LoginAttempt(Base):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from dashboard import navigation, tenancy
+from dashboard.accounts.stepup import step_up
 from dashboard.apikeys.web import hmac_key
 from dashboard.audit.web import request_actor
 from dashboard.licenses.features import Feature
@@ -65,6 +66,7 @@ def index():
 @bp.route("/o/<slug>/scim/tokens", methods=["POST"])
 @requires(Permission.SCIM_MANAGE)
 @requires_feature(Feature.SCIM)
+@step_up
 def create_token():
     form = CreateTokenForm()
     if not form.validate_on_submit():
@@ -85,6 +87,7 @@ def create_token():
 @bp.route("/o/<slug>/scim/tokens/<token_id>/rotate", methods=["POST"])
 @requires(Permission.SCIM_MANAGE)
 @requires_feature(Feature.SCIM)
+@step_up
 def rotate_token(token_id: str):
     form = RotateTokenForm()
     if not form.validate_on_submit():
@@ -102,6 +105,7 @@ def rotate_token(token_id: str):
 @bp.route("/o/<slug>/scim/tokens/<token_id>/revoke", methods=["POST"])
 @requires(Permission.SCIM_MANAGE)
 @requires_feature(Feature.SCIM)
+@step_up
 def revoke_token(token_id: str):
     if not CsrfForm().validate_on_submit():
         abort(400)
@@ -117,6 +121,7 @@ def revoke_token(token_id: str):
 @bp.route("/o/<slug>/scim/groups/<scim_group_id>/role", methods=["POST"])
 @requires(Permission.SCIM_MANAGE)
 @requires_feature(Feature.SCIM)
+@step_up
 def map_group(scim_group_id: str):
     form = GroupRoleForm()
     if not form.validate_on_submit():

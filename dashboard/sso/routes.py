@@ -9,6 +9,7 @@ import uuid
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 
 from dashboard import navigation, tenancy
+from dashboard.accounts.stepup import step_up
 from dashboard.audit.web import request_actor
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import requires_feature
@@ -135,6 +136,7 @@ def _save_idp(idp: saml.IdpConfig, form, field: str):
 @bp.route("/o/<slug>/sso/saml/metadata", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def saml_metadata():
     form = forms.SamlMetadataForm()
     if form.validate_on_submit():
@@ -159,6 +161,7 @@ def saml_metadata():
 @bp.route("/o/<slug>/sso/saml/url", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def saml_url():
     form = forms.SamlUrlForm()
     if form.validate_on_submit():
@@ -180,6 +183,7 @@ def saml_url():
 @bp.route("/o/<slug>/sso/saml/manual", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def saml_manual():
     form = forms.SamlManualForm()
     if form.validate_on_submit():
@@ -203,6 +207,7 @@ def saml_manual():
 @bp.route("/o/<slug>/sso/oidc", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def oidc_save():
     form = forms.OidcForm()
     if form.validate_on_submit():
@@ -228,6 +233,7 @@ def oidc_save():
 @bp.route("/o/<slug>/sso/options", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def options():
     db = tenancy.request_session()
     form = _options_form(db)
@@ -259,6 +265,7 @@ def options():
 @bp.route("/o/<slug>/sso/delete", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def delete():
     form = forms.ActionForm()
     if not form.validate_on_submit():
@@ -286,6 +293,7 @@ def test():
 @bp.route("/o/<slug>/sso/domains", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def domain_claim():
     form = forms.DomainForm()
     if form.validate_on_submit():
@@ -302,6 +310,7 @@ def domain_claim():
 @bp.route("/o/<slug>/sso/domains/<uuid:domain_id>/verify", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def domain_verify(domain_id: uuid.UUID):
     form = forms.ActionForm()
     if not form.validate_on_submit():
@@ -322,6 +331,7 @@ def domain_verify(domain_id: uuid.UUID):
 @bp.route("/o/<slug>/sso/domains/<uuid:domain_id>/delete", methods=["POST"])
 @requires(Permission.SSO_MANAGE)
 @requires_feature(Feature.SSO)
+@step_up
 def domain_delete(domain_id: uuid.UUID):
     form = forms.ActionForm()
     if not form.validate_on_submit():

@@ -304,6 +304,23 @@ def _sso_connection_id(org: ProbeOrg) -> str:
     return str(_sso_connection(org).id)
 
 
+@provides("passkey_id")
+def _passkey(org: ProbeOrg) -> str:
+    """A passkey of a member of the org (person-scoped: only its owner may touch it; not the
+    prober's own, which would add a second step to its sign-in)."""
+    passkey_id = factories.execute(
+        "INSERT INTO passkeys (user_id, credential_id, public_key, name)"
+        " VALUES (:u, :c, :k, :n) RETURNING id",
+        u=org.member(local="keyholder").id, c=secrets.token_bytes(32), k=secrets.token_bytes(77),
+        n=org.label_for("Key")[:60]).scalar_one()
+    return str(passkey_id)
+
+
+@provides("step")
+def _passkey_step(org: ProbeOrg) -> str:
+    return "login"
+
+
 @provides("domain_id")
 def _sso_domain(org: ProbeOrg) -> str:
     domain = f"{org.marker}.probe-{org.label.lower()}.example"
@@ -432,6 +449,7 @@ NOT_REFERENCES: dict[str, str] = {
                      " design: an IdP and a signed-out browser must reach them by id",
     "resource_type": "SCIM resource type names (User, Group) are one vocabulary for every org",
     "schema_urn": "SCIM schema URNs are one vocabulary for every org",
+    "step": "the passkey sign-in step (login, mfa, reauth): a fixed vocabulary, not an object",
     "request_id": "a sign-in in flight, found by its random id; only the browser that started"
                   " it may finish it (tests/security/test_sso_saml.py)",
 }
@@ -447,6 +465,12 @@ EXCLUDED: dict[str, str] = {
     " bad/foreign tokens are covered by tests/security/test_invitations.py",
     "invitations.accept": "capability URL (token = the secret); accept refusals and wrong-email"
     " checks are covered by tests/security/test_invitations.py",
+    "accounts.reset_password": "capability URL (reset token = the secret), no org in it; used,"
+    " expired, tampered, other-person links: tests/security/test_password_reset.py",
+    "accounts.signup_verify": "capability URL (sign-up token), no org in it; bad links:"
+    " tests/security/test_signup.py",
+    "accounts.confirm_email": "capability URL (email-change token) usable only by the person who"
+    " asked; other-person, tampered, used, expired: tests/security/test_account_profile.py",
 }
 
 # GET routes allowed to refuse org A's own values in the control pass (e.g. a page that only

@@ -254,8 +254,12 @@ def tenant_tables(admin_engine) -> dict[str, str]:
             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity"
             " ORDER BY 1, p.cmd"
         )).all()
+    from dashboard.tenancy import PERSON_TABLES
+
     tables: dict[str, str | None] = {}
     for name, *expressions in rows:
+        if name in PERSON_TABLES:
+            continue  # a person's own rows: dumped by person below
         tables.setdefault(name, None)
         for expression in expressions:
             match = _GATE_COLUMN.match(expression or "")
@@ -298,6 +302,11 @@ class RowDump:
         parts.append("SELECT 'users', to_jsonb(t)::text FROM users t WHERE t.id = ANY(:users)")
         parts.append("SELECT 'user_sessions', to_jsonb(t)::text FROM user_sessions t"
                      " WHERE t.user_id = ANY(:users)")
+        from dashboard.tenancy import PERSON_TABLES
+
+        for table in sorted(PERSON_TABLES):
+            parts.append(f"SELECT '{table}', to_jsonb(t)::text FROM {table} t"
+                         " WHERE t.user_id = ANY(:users)")
         self.sql = text(" UNION ALL ".join(parts) + " ORDER BY 1, 2")
 
     def take(self) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE
-from dashboard.tenancy import GLOBAL_TABLES
+from dashboard.tenancy import GLOBAL_TABLES, PERSON_TABLES
 
 # Unique across all tenants on purpose, each with its reason.
 GLOBAL_UNIQUES = {
@@ -32,7 +32,7 @@ def tenant_tables(admin_engine) -> list[str]:
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')",
     )]
-    return sorted(set(names) - GLOBAL_TABLES)
+    return sorted(set(names) - GLOBAL_TABLES - PERSON_TABLES)
 
 
 def test_there_are_tenant_tables(admin_engine):
@@ -65,9 +65,33 @@ def test_every_tenant_policy_goes_through_the_gate(admin_engine):
         " FROM pg_policies WHERE schemaname = 'public'",
     )
     for table, name, using, check in policies:
+        if table in PERSON_TABLES:
+            continue  # checked below: the current person, not the org gate
         for expression in (using, check):
             if expression is not None:
                 assert "app_current_org()" in expression or expression == "false", (table, name)
+
+
+def test_every_person_table_forces_rls_on_the_current_person(admin_engine):
+    """Person-scoped tables: forced RLS, four policies, each on one's own rows only."""
+    for table in sorted(PERSON_TABLES):
+        (enabled, forced), = rows(
+            admin_engine,
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE oid = ('public.' || :t)::regclass", t=table,
+        )
+        assert enabled and forced, table
+        policies = rows(
+            admin_engine,
+            "SELECT cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public'"
+            " AND tablename = :t", t=table,
+        )
+        assert {cmd for cmd, _, _ in policies} == {"SELECT", "INSERT", "UPDATE", "DELETE"}, table
+        for _, using, check in policies:
+            for expression in (using, check):
+                if expression is not None:
+                    own = "user_id = ( SELECT app_current_user()"
+                    assert own in expression, (table, expression)
 
 
 def test_runtime_role_is_powerless(admin_engine):
