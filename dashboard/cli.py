@@ -143,10 +143,10 @@ def make_staff(email: str, revoke: bool) -> None:
 
     engine = create_engine(_urls().owner)
     with engine.begin() as conn:
-        updated = conn.execute(
-            text("UPDATE users SET is_staff = :staff WHERE lower(email) = lower(:email)"),
+        updated = conn.scalar(  # the app's own role cannot: an operator-only function
+            text("SELECT app_operator_set_staff(:email, :staff)"),
             {"staff": not revoke, "email": email},
-        ).rowcount
+        )
     engine.dispose()
     if not updated:
         raise click.ClickException(f"No user with email {email}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from dashboard import tenancy
 from dashboard.auth import service as auth_service
 from dashboard.auth.passwords import Passwords
-from dashboard.models import Membership, User
+from dashboard.models import Membership
 from dashboard.usage import quotas
 from dashboard.usage import service as usage
 
@@ -66,53 +67,49 @@ STAFF = ("sam@example.com", "Sam Rivera")
 PLANS = {"acme": "growth", "globex": "starter", "initech": "free"}
 
 
-def seed(factory, passwords: Passwords, owner_url: str | None = None) -> None:
-    """``owner_url`` (the migration role) marks the demo staff user; without it the plans
-    are left as they are."""
+def seed(factory, passwords: Passwords, owner_url: str) -> None:
+    """``owner_url`` (the migration role) creates the demo people and marks the staff user:
+    the app's own role can do neither (``app_operator_*`` functions, migration 0011)."""
+    from sqlalchemy import create_engine
+
     password_hash = passwords.hash(DEMO_PASSWORD)
-    users: dict[str, User] = {}
-    with tenancy.scoped_session(factory, tenancy.NOBODY) as session:
+    users: dict[str, uuid.UUID] = {}
+    engine = create_engine(owner_url)
+    with engine.begin() as conn:
         for email, name in [*PEOPLE.items(), STAFF]:
-            user = auth_service.find_user_by_email(session, email)
-            if user is None:
-                user = User(email=email, name=name, password_hash=password_hash)
-                session.add(user)
-                session.flush()
-            users[email] = user
+            users[email] = conn.scalar(
+                text("SELECT app_operator_user(:e, :n, :h)"),
+                {"e": email, "n": name, "h": password_hash},
+            )
+        conn.execute(text("SELECT app_operator_set_staff(:e, true)"), {"e": STAFF[0]})
+    engine.dispose()
     usage_targets = {}
     org_ids: dict[str, object] = {}
     for org in ORGS:
         owner_email = next(iter(org.members))
-        owner = users[owner_email]
-        with tenancy.scoped_session(factory, tenancy.TenantContext(user_id=owner.id)) as session:
+        owner_id = users[owner_email]
+        with tenancy.scoped_session(factory, tenancy.TenantContext(user_id=owner_id)) as session:
             existing = {o.slug: o for o in auth_service.user_orgs(session)}
             org_id = existing[org.slug].org_id if org.slug in existing else None
             if org_id is None:
                 org_id = session.scalar(
                     text("SELECT app_create_org(:n, :s)"), {"n": org.name, "s": org.slug}
                 )
-        context = tenancy.TenantContext(user_id=owner.id, org_id=org_id)
+        context = tenancy.TenantContext(user_id=owner_id, org_id=org_id)
         with tenancy.scoped_session(factory, context) as session:
-            _add_members(session, org_id, {users[e].id: r for e, r in org.members.items()})
-            _add_invitations(session, org_id, owner.id, INVITATIONS.get(org.slug, {}))
-        usage_targets[org.slug] = (owner.id, org_id, len(org.members))
+            _add_members(session, org_id, {users[e]: r for e, r in org.members.items()})
+            _add_invitations(session, org_id, owner_id, INVITATIONS.get(org.slug, {}))
+        usage_targets[org.slug] = (owner_id, org_id, len(org.members))
         org_ids[org.slug] = org_id
-    if owner_url:
-        _set_plans(factory, owner_url, users[STAFF[0]], org_ids)
+    _set_plans(factory, users[STAFF[0]], org_ids)
     seed_usage(factory, usage_targets)
 
 
-def _set_plans(factory, owner_url: str, staff: User, org_ids: dict) -> None:
-    from sqlalchemy import create_engine
-
+def _set_plans(factory, staff_id: uuid.UUID, org_ids: dict) -> None:
     from dashboard.audit.service import Actor
     from dashboard.licenses import service as licenses
 
-    engine = create_engine(owner_url)  # the staff flag is never set by the app's own role
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE users SET is_staff = true WHERE id = :u"), {"u": staff.id})
-    engine.dispose()
-    with tenancy.scoped_session(factory, tenancy.TenantContext(user_id=staff.id)) as session:
+    with tenancy.scoped_session(factory, tenancy.TenantContext(user_id=staff_id)) as session:
         for slug, plan in PLANS.items():
             view = licenses.staff_view(session, org_ids[slug])
             if view.license.plan != plan:

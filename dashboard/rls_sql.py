@@ -8,6 +8,7 @@ from __future__ import annotations
 from dashboard.provisioning import APP_ROLE
 
 GATE = "(SELECT app_current_org())"
+ME = "(SELECT app_current_user())"
 
 
 def tenant_table(
@@ -37,6 +38,55 @@ def tenant_table(
         f"REVOKE ALL ON {table} FROM PUBLIC",
         f"GRANT {grants} ON {table} TO {APP_ROLE}",
     ]
+
+
+def person_table(
+    table: str,
+    *,
+    column: str = "id",
+    select: str | None = None,
+    insert: bool = True,
+    update: bool = True,
+    delete: bool = False,
+) -> list[str]:
+    """ENABLE + FORCE RLS and one policy per command on the current person
+    (``column = app_current_user()``); ``select`` may widen reads (e.g. to co-members).
+
+    Grants are the migration's business: name the columns the runtime role may read, never
+    a hash or secret (the schema guard checks).
+    """
+    on = f"{column} = {ME}"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {table}_select ON {table} FOR SELECT USING ({select or on})",
+        f"CREATE POLICY {table}_insert ON {table} FOR INSERT"
+        f" WITH CHECK ({on if insert else 'false'})",
+        f"CREATE POLICY {table}_update ON {table} FOR UPDATE USING ({on if update else 'false'})"
+        f" WITH CHECK ({on if update else 'false'})",
+        f"CREATE POLICY {table}_delete ON {table} FOR DELETE USING ({on if delete else 'false'})",
+        f"REVOKE ALL ON {table} FROM PUBLIC",
+    ]
+
+
+def readable_except(table: str, *hidden: str) -> str:
+    """Replace the runtime role's table-wide SELECT on ``table`` by SELECT on each column
+    it has now except ``hidden`` (hashes, secrets). Columns added later are not readable
+    until a migration grants them."""
+    names = ", ".join(f"'{h}'" for h in hidden)
+    return f"""
+DO $$
+DECLARE
+  v_columns text;
+BEGIN
+  SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO v_columns
+    FROM pg_attribute
+   WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped
+     AND attname NOT IN ({names});
+  EXECUTE format('REVOKE SELECT ON {table} FROM {APP_ROLE}');
+  EXECUTE format('GRANT SELECT (%s) ON {table} TO {APP_ROLE}', v_columns);
+END
+$$"""
 
 
 def definer_function(signature: str) -> list[str]:

@@ -24,9 +24,9 @@ from datetime import timedelta
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dashboard import people
 from dashboard.auth.signing_keys import ALGORITHM, Keyring
 
 MAX_TOKEN_BYTES = 4096
@@ -177,22 +177,10 @@ def _check_claims(claims: dict, *, issuer: str, audience: str, now: int | None) 
         raise InvalidAccessToken("token_expired", "The access token has expired.")
 
 
-_SESSION_SQL = text(
-    """
-    SELECT s.revoked_at IS NULL AND s.last_seen_at > now() - :idle AND u.is_active AS live
-      FROM user_sessions s JOIN users u ON u.id = s.user_id
-     WHERE s.id = :sid AND s.user_id = :uid AND s.org_id = :oid
-    """
-)
-
-
 def _check_session(
     db: Session, session_id: uuid.UUID, user_id: uuid.UUID, org_id: uuid.UUID, idle: timedelta
 ) -> None:
-    live = db.scalar(
-        _SESSION_SQL, {"sid": session_id, "uid": user_id, "oid": org_id, "idle": idle}
-    )
-    if not live:
+    if not people.session_live(db, session_id, user_id, org_id, idle):
         raise InvalidAccessToken(
             "token_revoked", "The session this access token came from has ended."
         )
@@ -208,8 +196,8 @@ def keyring_for(app) -> Keyring:
 def verify_access_token(token: str) -> AccessClaims:
     """Verify a bearer token for the running app; raises InvalidAccessToken.
 
-    Uses the request's database session when there is one (``user_sessions`` is global, so
-    the tenant context does not matter), else a short session of its own.
+    Uses the request's database session when there is one (the session check is a definer
+    function, so the tenant context does not matter), else a short session of its own.
     """
     from flask import current_app, has_request_context
 

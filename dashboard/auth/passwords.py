@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+import base64
+
+from argon2 import PasswordHasher, extract_parameters, low_level
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
@@ -19,6 +21,24 @@ class Passwords:
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
+
+    def candidate(self, template: str | None, password: str) -> str:
+        """The hash ``password`` would have under ``template`` (a stored hash's algorithm,
+        cost and salt, its digest masked): the database compares it with the stored hash,
+        so the hash itself never leaves the database. Without a template (no such account)
+        the same work is done on the dummy, so both answers take the same time."""
+        try:
+            params = extract_parameters(template or self._dummy)
+            salt = (template or self._dummy).rsplit("$", 2)[1]
+        except (InvalidHashError, IndexError):
+            params, salt = extract_parameters(self._dummy), self._dummy.rsplit("$", 2)[1]
+        encoded = low_level.hash_secret(
+            password.encode(), base64.b64decode(salt + "=" * (-len(salt) % 4)),
+            time_cost=params.time_cost, memory_cost=params.memory_cost,
+            parallelism=params.parallelism, hash_len=params.hash_len, type=params.type,
+            version=params.version,
+        ).decode()
+        return encoded if template else ""
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         try:

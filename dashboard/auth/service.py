@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from dashboard import tenancy
+from dashboard import people, tenancy
 from dashboard.auth.passwords import Passwords
-from dashboard.models import CustomRole, LoginAttempt, User, UserSession
+from dashboard.models import CustomRole, User, UserSession
 
 
 class LoginRefused(Exception):
@@ -45,14 +44,6 @@ class Client:
     user_agent: str
 
 
-def email_key(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
-def find_user_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-
-
 def authenticate(
     session: Session,
     passwords: Passwords,
@@ -64,27 +55,26 @@ def authenticate(
     window_seconds: int,
     max_failures_per_ip: int | None = None,
 ) -> User:
-    """Return the user, or raise LoginRefused / LoginThrottled. Failures are committed."""
-    key = email_key(email)
-    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
-    failures_for_email = session.scalar(
-        select(func.count()).where(LoginAttempt.email_key == key, LoginAttempt.at > since)
-    )
-    failures_from_ip = session.scalar(
-        select(func.count()).where(LoginAttempt.ip == client.ip, LoginAttempt.at > since)
-    )
-    ip_limit = max_failures_per_ip or max_failures * 6
-    if failures_for_email >= max_failures or failures_from_ip >= ip_limit:
-        raise LoginThrottled(max(1, window_seconds // 60))
+    """Return the user, or raise LoginRefused / LoginThrottled. Failures are committed.
 
-    user = find_user_by_email(session, email)
-    ok = passwords.verify(user.password_hash if user else None, password)
-    if not ok or user is None or not user.is_active:
-        session.add(LoginAttempt(email_key=key, ip=client.ip))
+    ``people.login_begin`` serialises attempts per email in the database and records this one
+    before the password is checked, so concurrent guesses cannot all slip under the limit.
+    The database compares the typed password's hash with the stored one (the hash never
+    leaves it). On success ``session`` acts as the user from its next transaction on.
+    """
+    check = people.login_begin(
+        session, email, client.ip, window_seconds=window_seconds, max_per_email=max_failures,
+        max_per_ip=max_failures_per_ip or max_failures * 6,
+    )
+    if check.throttled:
+        raise LoginThrottled(max(1, window_seconds // 60))
+    candidate = passwords.candidate(check.hash_template, password)
+    user_id = people.login_finish(session, check, email, candidate)
+    if user_id is None:
         session.commit()  # a failed attempt must count even though the request "fails"
         raise LoginRefused()
-    session.execute(delete(LoginAttempt).where(LoginAttempt.email_key == key))
-    return user
+    tenancy.bind(session, tenancy.TenantContext(user_id=user_id))
+    return session.get(User, user_id)
 
 
 def user_orgs(session: Session) -> list[OrgChoice]:
@@ -203,7 +193,7 @@ def open_session(
         record.reauth_at = auth.reauth_at
     session.add(record)
     if org:
-        session.execute(update(User).where(User.id == user.id).values(last_org_id=org.org_id))
+        people.set_last_org(session, org.org_id)
     session.flush()
     return record
 

@@ -38,11 +38,25 @@ def tenant_tables(session: Session) -> list[str]:
     return [t for t in session.scalars(_TENANT_TABLES_SQL) if t not in GLOBAL_TABLES]
 
 
+# The columns the runtime role may read: hashes (API key secrets, invitation tokens) are
+# write-only for it, so they never leave in an export either.
+_READABLE_COLUMNS_SQL = text(
+    """
+    SELECT quote_ident(attname) FROM pg_attribute
+     WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 AND NOT attisdropped
+       AND has_column_privilege(attrelid, attnum, 'SELECT')
+     ORDER BY attnum
+    """
+)
+
+
 def _rows_json(session: Session, table: str) -> bytes:
     # Identifiers come from the catalogue, never from input; RLS limits rows to this org.
-    rows = session.scalars(
-        text(f'SELECT coalesce(json_agg(t ORDER BY t), \'[]\'::json) FROM "{table}" t')
-    ).one()
+    columns = ", ".join(session.scalars(_READABLE_COLUMNS_SQL, {"t": table}))
+    rows = session.scalars(text(
+        f'SELECT coalesce(json_agg(t ORDER BY t), \'[]\'::json)'
+        f' FROM (SELECT {columns} FROM "{table}") t'
+    )).one()
     return json.dumps(rows, indent=1, sort_keys=True, default=str).encode()
 
 

@@ -187,7 +187,7 @@ def _page(token: str, form: AcceptNewAccountForm | None = None, status: int = 20
             return _problem_page("already_member", view)
         return render_template("members/accept.html", view=view, mode="confirm",
                                form=ConfirmForm(formdata=None), error=error), status
-    if service.find_user(db, view.email) is not None:
+    if service.account_exists(db, view.email):
         return render_template("members/accept.html", view=view, mode="sign_in",
                                login_url=url_for("auth.login", next=request.path)), status
     return render_template("members/accept.html", view=view, mode="new",
@@ -215,7 +215,7 @@ def accept(token: str):
             return problem("Your form expired. Reload the page and try again.", 400)
         return _join(token, view, principal.user_id, principal.email, principal.name,
                      old_session=principal.session_id)
-    if service.find_user(db, view.email) is not None:
+    if service.account_exists(db, view.email):
         return _page(token, status=409)  # has an account: the page says "sign in to accept"
     form = AcceptNewAccountForm()
     if not form.validate_on_submit():

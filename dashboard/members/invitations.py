@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from dashboard import tenancy
+from dashboard import people, tenancy
 from dashboard.audit.service import Actor, record_audit
 from dashboard.members.roles import Editor, RoleInfo, may_grant, may_manage, role_of
 from dashboard.members.seats import seats_in_use
@@ -378,26 +378,24 @@ def lookup(session: Session, token: str) -> TokenView | None:
     return TokenView(*row) if row else None
 
 
-def find_user(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+def account_exists(session: Session, email: str) -> bool:
+    return people.email_taken(session, email)
 
 
 def create_account(
     session: Session, *, user_id: uuid.UUID, email: str, name: str, password_hash: str
-) -> User:
-    """The invitee's new account (users is a global table). Raises if the email is taken."""
+) -> None:
+    """The invitee's new account, created while ``session`` acts as ``user_id`` (through
+    ``people.create_user``). Raises if the email is taken."""
     name = (name or "").strip()
     if not 1 <= len(name) <= NAME_MAX:
         raise InvitationError(f"Enter your name (1–{NAME_MAX} characters).", field="name")
-    user = User(id=user_id, email=email, name=name, password_hash=password_hash)
     try:
         with session.begin_nested():
-            session.add(user)
-            session.flush()
+            people.create_user(session, email=email, name=name, password_hash=password_hash)
     except IntegrityError as exc:
         raise InvitationError("An account with this email already exists. Sign in to accept.",
                               status=409) from exc
-    return user
 
 
 def accept(

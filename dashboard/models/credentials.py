@@ -21,7 +21,8 @@ class OrgCredential(Base):
     kind: Mapped[str]  # 'api_key' | 'scim'
     name: Mapped[str]
     prefix: Mapped[str]
-    secret_hash: Mapped[bytes]
+    # Written by the app, never readable by it (column privileges, migration 0011).
+    secret_hash: Mapped[bytes] = mapped_column(deferred=True, deferred_raiseload=True)
     scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = created_at()

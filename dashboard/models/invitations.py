@@ -19,7 +19,8 @@ class Invitation(Base):
     email: Mapped[str]
     role: Mapped[str]
     message: Mapped[str | None]
-    token_hash: Mapped[bytes]
+    # Written by the app, never readable by it (column privileges, migration 0011).
+    token_hash: Mapped[bytes] = mapped_column(deferred=True, deferred_raiseload=True)
     status: Mapped[str] = mapped_column(server_default="pending")  # pending|accepted|revoked
     invited_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = created_at()

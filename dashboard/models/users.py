@@ -1,4 +1,10 @@
-"""People and their browser sessions (global: a person exists across orgs)."""
+"""People and their browser sessions (person-scoped: a person exists across orgs).
+
+Under the runtime role only one's own row and the current org's members are visible, and
+``password_hash`` is not readable at all (column privileges): it is deferred with raiseload
+so touching it raises at once instead of failing in the database. Cross-person steps go
+through ``dashboard/people.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ class User(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     email: Mapped[str]
     name: Mapped[str]
-    password_hash: Mapped[str | None]
+    password_hash: Mapped[str | None] = mapped_column(deferred=True, deferred_raiseload=True)
     is_staff: Mapped[bool] = mapped_column(server_default="false")
     is_active: Mapped[bool] = mapped_column(server_default="true")
     last_org_id: Mapped[uuid.UUID | None]
@@ -49,6 +55,8 @@ class UserSession(Base):
 
 
 class LoginAttempt(Base):
+    """Failed sign-ins; the runtime role has no privilege on it (app_login_begin does)."""
+
     __tablename__ = "login_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -40,10 +40,18 @@ _FK_SQL = text(
 )
 _COLUMNS_SQL = text(
     """
-    SELECT column_name, is_identity = 'YES' AS identity FROM information_schema.columns
+    SELECT column_name, is_identity = 'YES' AS identity, data_type,
+           is_nullable = 'NO' AND column_default IS NULL AS required
+      FROM information_schema.columns
      WHERE table_schema = current_schema() AND table_name = :t AND is_generated = 'NEVER'
     """
 )
+
+# Exports never carry secrets (the runtime role cannot read hash columns): a restored
+# invitation or credential gets a random hash nobody knows the preimage of, so its old link or
+# key stays dead; resend the invitation or create a new key.
+_DEAD_SECRET = {"bytea": "sha256(convert_to(gen_random_uuid()::text, 'UTF8'))",
+                "text": "encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'hex')"}
 
 
 def _order(tables: list[str], edges) -> list[str]:
@@ -104,11 +112,14 @@ def _insert(db, table: str, payload: str) -> None:
         return
     columns = db.execute(_COLUMNS_SQL, {"t": table}).all()
     names = [c.column_name for c in columns if c.column_name in rows[0]]
-    listed = ", ".join(f'"{n}"' for n in names)
+    dead = [c for c in columns if c.column_name not in rows[0] and c.required
+            and c.column_name.endswith("_hash") and c.data_type in _DEAD_SECRET]
+    listed = ", ".join(f'"{n}"' for n in [*names, *(c.column_name for c in dead)])
+    selected = ", ".join([*(f'"{n}"' for n in names), *(_DEAD_SECRET[c.data_type] for c in dead)])
     # Identifiers come from the catalogue; the rows travel as one bound JSON parameter.
     db.execute(text(
         f'INSERT INTO "{table}" ({listed}) OVERRIDING SYSTEM VALUE'
-        f' SELECT {listed} FROM json_populate_recordset(NULL::"{table}", CAST(:rows AS json))'
+        f' SELECT {selected} FROM json_populate_recordset(NULL::"{table}", CAST(:rows AS json))'
     ), {"rows": payload})
     for column in (c.column_name for c in columns if c.identity):
         db.execute(text(

@@ -49,7 +49,8 @@ def authenticate(session: Session, secret_key: str, authorization: str | None) -
         return None
     prefix, secret = match.groups()
     row = session.execute(
-        text("SELECT id, name, key_hash, grace_days FROM providers WHERE key_prefix = :p"),
+        text("SELECT provider_id AS id, name, key_hash, grace_days"
+             " FROM app_provider_lookup(:p)"),
         {"p": prefix},
     ).one_or_none()
     expected = row.key_hash if row else keyed_hash(secret_key, PURPOSE, "x" * 43)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dashboard import tenancy
+from dashboard import people, tenancy
 from dashboard.audit.service import Actor, record_audit
 from dashboard.auth import service as auth_service
 from dashboard.models import (
@@ -308,17 +308,9 @@ def _may_require_sso(db: Session, conn: SsoConnection, org_id: uuid.UUID, actor_
 
 
 def revoke_password_sessions(db: Session, org_id: uuid.UUID, keep_owners: bool) -> int:
-    """SSO just became required: password sessions active in this org end now."""
-    members = select(Membership.user_id).where(Membership.org_id == org_id)
-    if keep_owners:
-        members = members.where(Membership.role != "owner")
-    result = db.execute(
-        update(UserSession)
-        .where(UserSession.org_id == org_id, UserSession.revoked_at.is_(None),
-               UserSession.auth_method != "sso", UserSession.user_id.in_(members))
-        .values(revoked_at=func.now(), revoked_reason="sso required")
-    )
-    return result.rowcount
+    """SSO just became required: password sessions active in this org end now (other
+    people's sessions: through the definer function, for the context's org only)."""
+    return people.revoke_org_password_sessions(db, keep_owners=keep_owners)
 
 
 def delete_connection(db: Session, org_id: uuid.UUID, actor: Actor) -> bool:
@@ -673,6 +665,7 @@ def sign_in(db: Session, conn: LoginConnection, login: ExternalLogin) -> SignedI
         if match is not None and match.rebound:
             user_id = match.user_id
     if user_id is not None:
+        tenancy.bind(db, tenancy.TenantContext(user_id=user_id))  # one's own row is readable
         user = db.get(User, user_id)
         if user is None or not user.is_active:
             raise LoginRefused("this account is disabled")
@@ -682,7 +675,7 @@ def sign_in(db: Session, conn: LoginConnection, login: ExternalLogin) -> SignedI
     if not _email_domain_verified_here(db, conn, login.email):
         raise LoginRefused("the email's domain is not verified by this organization",
                            f"domain of {login.email}")
-    if auth_service.find_user_by_email(db, login.email) is not None:
+    if people.email_taken(db, login.email):
         if match is not None and not match.has_password:
             raise LoginRefused(UNMATCHED_RETURNING_PERSON,
                                f"new subject for an existing account ({login.email})")
@@ -713,8 +706,8 @@ def _join(db: Session, conn: LoginConnection, login: ExternalLogin, user: User,
         wanted = conn.default_role
     tenancy.bind(db, tenancy.TenantContext(user_id=user.id))
     if created_user:
-        db.add(user)
-        db.flush()
+        people.create_user(db, email=user.email, name=user.name, password_hash=None)
+        user = db.get(User, user.id)
     created_membership = bool(db.scalar(
         text("SELECT app_sso_join(:c, :i, :s, :e, :r)"),
         {"c": conn.id, "i": login.issuer, "s": login.subject, "e": login.email,

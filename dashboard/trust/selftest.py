@@ -77,7 +77,7 @@ def tenant_tables(session: Session) -> list[str]:
         "   AND c.relforcerowsecurity"
         "   AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid"
         "                AND a.attname = 'org_id' AND NOT a.attisdropped)"
-        "   AND has_table_privilege(c.oid, 'SELECT')"
+        "   AND has_any_column_privilege(c.oid, 'SELECT')"
         " ORDER BY c.relname")))
 
 
@@ -190,16 +190,17 @@ def history(session: Session, limit: int = 30) -> list:
 
 # ----------------------------------------------------------------------------- fixtures
 def _person(session: Session, label: str):
-    from dashboard.auth import service as auth_service
-    from dashboard.models import User
+    """The self-test's person ``label`` (a fixed id per address): users is person-scoped, so
+    it is made through the narrow ``people.create_user``, acting as its own id."""
+    from dashboard import people
 
     email = f"{label}@selftest.tenantdesk.invalid"  # .invalid: never a deliverable address
-    user = auth_service.find_user_by_email(session, email)
-    if user is None:  # no password and no SSO identity: nobody can sign in as it
-        user = User(email=email, name=f"Self-test {label}", password_hash=None)
-        session.add(user)
-        session.flush()
-    return user.id
+    user_id = uuid.uuid5(uuid.NAMESPACE_URL, f"tenantdesk-selftest:{email}")
+    if not people.email_taken(session, email):  # no password, no SSO identity: no sign-in
+        tenancy.bind(session, tenancy.TenantContext(user_id=user_id))
+        people.create_user(session, email=email, name=f"Self-test {label}", password_hash=None)
+        tenancy.bind(session, tenancy.NOBODY)
+    return user_id
 
 
 def _org(factory, user_id, slug: str) -> tuple[uuid.UUID, bool]:
@@ -248,9 +249,9 @@ def ensure_fixtures(factory, owner_engine, hmac_key: bytes) -> Fixtures:
 
 def _suspend(factory, owner_engine, staff_id, org_id) -> None:
     # Suspending takes staff: the self-test's own staff person, who cannot sign in.
-    with owner_engine.begin() as owner:
-        owner.execute(text("UPDATE users SET is_staff = true WHERE id = :u"),
-                      {"u": staff_id})
+    with owner_engine.begin() as owner:  # users is under forced RLS: the operator function
+        owner.execute(text("SELECT app_operator_set_staff(:e, true)"),
+                      {"e": "staff@selftest.tenantdesk.invalid"})
     with tenancy.scoped_session(factory, tenancy.TenantContext(user_id=staff_id)) as session:
         session.execute(text("SELECT app_org_lifecycle(:o, 'suspend', 'self-test',"
                              " 'isolation self-test fixture')"), {"o": org_id})

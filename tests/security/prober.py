@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import text
 
+from dashboard import tenancy
 from tests import factories
 from tests.helpers import csrf_token, login
 from tests.security.probe_registry import (
@@ -254,12 +255,12 @@ def tenant_tables(admin_engine) -> dict[str, str]:
             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity"
             " ORDER BY 1, p.cmd"
         )).all()
-    from dashboard.tenancy import PERSON_TABLES
 
     tables: dict[str, str | None] = {}
+    person = tenancy.tables_of(tenancy.Kind.PERSON)  # RLS on the person: dumped below
     for name, *expressions in rows:
-        if name in PERSON_TABLES:
-            continue  # a person's own rows: dumped by person below
+        if name in person:
+            continue
         tables.setdefault(name, None)
         for expression in expressions:
             match = _GATE_COLUMN.match(expression or "")

@@ -1,18 +1,24 @@
 """The schema itself is the first line of isolation: these guards read PostgreSQL's catalogue.
 
-Adding a tenant table without forced RLS and four policies, a view without security_invoker,
-a SECURITY DEFINER function owned by the wrong role, a cross-tenant unique constraint or a
-single-column foreign key between tenant tables makes one of these fail.
+Every table is exactly one kind, listed in ``dashboard.tenancy.TABLE_KINDS``: tenant (forced
+RLS through the gate), person (forced RLS on the current person), catalogue (read-only, no
+personal data) or system (no personal data readable). A table that is not listed is checked
+as a tenant table and fails the listing test; no column the runtime role can read holds a
+hash or secret. Adding a tenant table without forced RLS and four policies, a view without
+security_invoker, a SECURITY DEFINER function owned by the wrong role, a cross-tenant unique
+constraint or a single-column foreign key between tenant tables makes one of these fail.
 """
 
 from __future__ import annotations
+
+import re
 
 import psycopg
 import pytest
 from sqlalchemy import text
 
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE
-from dashboard.tenancy import GLOBAL_TABLES, PERSON_TABLES
+from dashboard.tenancy import PERSON_TABLES, TABLE_KINDS, Kind, tables_of
 
 # Unique across all tenants on purpose, each with its reason.
 GLOBAL_UNIQUES = {
@@ -26,22 +32,26 @@ def rows(admin_engine, sql, **params):
         return conn.execute(text(sql), params).all()
 
 
-def tenant_tables(admin_engine) -> list[str]:
-    names = [r[0] for r in rows(
+def all_tables(admin_engine) -> set[str]:
+    return {r[0] for r in rows(
         admin_engine,
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')",
-    )]
-    return sorted(set(names) - GLOBAL_TABLES - PERSON_TABLES)
+    )}
+
+
+def tenant_tables(admin_engine) -> list[str]:
+    """Listed tenant tables, and any table not listed at all (it must then behave as one)."""
+    return sorted(all_tables(admin_engine) - tables_of(Kind.PERSON, Kind.CATALOGUE, Kind.SYSTEM))
 
 
 def test_there_are_tenant_tables(admin_engine):
     assert {"organizations", "memberships", "audit_events"} <= set(tenant_tables(admin_engine))
 
 
-def test_every_tenant_table_forces_rls_with_a_policy_per_command(admin_engine):
+def rls_problems(admin_engine, tables) -> list:
     problems = []
-    for table in tenant_tables(admin_engine):
+    for table in tables:
         enabled, forced = rows(
             admin_engine,
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
@@ -55,26 +65,37 @@ def test_every_tenant_table_forces_rls_with_a_policy_per_command(admin_engine):
         missing = {"SELECT", "INSERT", "UPDATE", "DELETE"} - commands
         if not (enabled and forced) or missing:
             problems.append((table, enabled, forced, sorted(missing)))
-    assert problems == []
+    return problems
 
 
-def test_every_tenant_policy_goes_through_the_gate(admin_engine):
+def test_every_tenant_table_forces_rls_with_a_policy_per_command(admin_engine):
+    assert rls_problems(admin_engine, tenant_tables(admin_engine)) == []
+
+
+def policy_offenders(admin_engine, tables, required: str) -> list:
     policies = rows(
         admin_engine,
         "SELECT tablename, policyname, qual, with_check"
         " FROM pg_policies WHERE schemaname = 'public'",
     )
-    for table, name, using, check in policies:
-        if table in PERSON_TABLES:
-            continue  # checked below: the current person, not the org gate
-        for expression in (using, check):
-            if expression is not None:
-                assert "app_current_org()" in expression or expression == "false", (table, name)
+    return [
+        (table, name)
+        for table, name, using, check in policies if table in tables
+        for expression in (using, check)
+        if expression is not None and required not in expression and expression != "false"
+    ]
+
+
+def test_every_tenant_policy_goes_through_the_gate(admin_engine):
+    assert policy_offenders(admin_engine, set(tenant_tables(admin_engine)),
+                            "app_current_org()") == []
 
 
 def test_every_person_table_forces_rls_on_the_current_person(admin_engine):
     """Person-scoped tables: forced RLS, four policies, each on one's own rows only."""
-    for table in sorted(PERSON_TABLES):
+    # users and user_sessions have policies of their own (co-members; one's own sessions),
+    # checked by the people guard above; the rest are one's own rows only.
+    for table in sorted(PERSON_TABLES - {"users", "user_sessions"}):
         (enabled, forced), = rows(
             admin_engine,
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
@@ -245,3 +266,90 @@ def test_every_table_lives_in_the_guarded_schema(admin_engine):
         " AND NOT (n.nspname ~ '^tenant_[0-9a-f]{32}$' AND c.relkind IN ('r', 'p'))",
     )
     assert elsewhere == []
+
+
+# ------------------------------------------------------------ table kinds, people and secrets
+
+# Column names that say "personal data" (catalogue and system tables must not expose them)
+# and "secret" (no table may let the runtime role read them), plus secrets named otherwise.
+PERSONAL = re.compile(r"(^|_)(email|ip|user_agent|phone|password|address)($|_)")
+SECRET = re.compile(r"hash|secret|password|private_key|token|verifier|nonce|otp|recovery")
+SECRET_COLUMNS = {("provider_orgs", "response_ciphertext")}  # replays an initial API key
+# Readable although the name says secret, each with its reason.
+SEALED = {
+    ("sso_connections", "client_secret"): "AES-GCM sealed; its key never enters the database",
+    ("signing_keys", "private_key_enc"): "AES-GCM sealed; its key never enters the database",
+    ("saml_sp_keys", "private_key_enc"): "sealed; its key never enters the database",
+    # The audit hash chain: integrity digests of audit rows, verifiable by design, not secrets.
+    ("audit_events", "prev_hash"): "audit chain digest (integrity), not a credential",
+    ("audit_events", "row_hash"): "audit chain digest (integrity), not a credential",
+    ("audit_chain_heads", "head_hash"): "audit chain digest (integrity), not a credential",
+    ("audit_checkpoints", "head_hash"): "audit chain digest (integrity), not a credential",
+    ("provider_orgs", "response_ciphertext"): "AES-GCM sealed; its key never enters the database",
+    ("sso_domains", "token"): "published in the domain's DNS TXT record by design",
+    ("sso_login_requests", "code_verifier"):
+        "PKCE verifier of a login in flight (minutes); useless without the IdP's one-time code",
+    ("sso_login_requests", "nonce"): "OIDC nonce of a login in flight, matched once",
+    ("provider_orgs", "request_hash"): "hash of a provisioning request body (idempotency)",
+    ("event_destinations", "secret_sealed"): "sealed by secretbox; its key is not in the database",
+    ("event_destinations", "previous_secret_sealed"):
+        "sealed by secretbox; its key is not in the database",
+    ("event_destinations", "previous_secret_until"): "a timestamp, not a secret",
+}
+
+
+def readable_columns(admin_engine) -> list[tuple[str, str]]:
+    return [tuple(r) for r in rows(
+        admin_engine,
+        "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')"
+        " AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND has_column_privilege(:r, c.oid, a.attnum, 'SELECT')", r=APP_ROLE,
+    )]
+
+
+def test_every_table_is_listed_with_its_kind(admin_engine):
+    present = all_tables(admin_engine)
+    assert sorted(present - set(TABLE_KINDS)) == [], "not listed in tenancy.TABLE_KINDS"
+    assert sorted(set(TABLE_KINDS) - present) == [], "listed but gone"
+
+
+def test_person_tables_force_rls_on_the_current_person(admin_engine):
+    person = tables_of(Kind.PERSON)
+    assert {"users", "user_sessions"} <= person
+    assert rls_problems(admin_engine, sorted(person)) == []
+    assert policy_offenders(admin_engine, person, "app_current_user()") == []
+
+
+def test_catalogue_tables_are_read_only_and_impersonal(admin_engine):
+    catalogue = tables_of(Kind.CATALOGUE)
+    writable = rows(
+        admin_engine,
+        "SELECT c.relname, p.p FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,"
+        " unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) p(p)"
+        " WHERE n.nspname = 'public' AND c.relname = ANY(:t)"
+        " AND (has_table_privilege(:r, c.oid, p.p)"
+        "      OR (p.p <> 'DELETE' AND has_any_column_privilege(:r, c.oid, p.p)))",
+        t=sorted(catalogue), r=APP_ROLE,
+    )
+    assert writable == []
+    personal = [(t, c) for t, c in readable_columns(admin_engine)
+                if t in catalogue and PERSONAL.search(c)]
+    assert personal == []
+
+
+def test_system_tables_expose_no_personal_data(admin_engine):
+    system = tables_of(Kind.SYSTEM)
+    personal = [(t, c) for t, c in readable_columns(admin_engine)
+                if t in system and PERSONAL.search(c)]
+    assert personal == []
+
+
+def test_no_readable_column_holds_a_hash_or_secret(admin_engine):
+    exposed = [
+        (table, column) for table, column in readable_columns(admin_engine)
+        if (SECRET.search(column) or (table, column) in SECRET_COLUMNS)
+        and (table, column) not in SEALED
+    ]
+    assert exposed == []

@@ -79,6 +79,38 @@ BREAKAGES = {
         "CREATE FUNCTION {t}() RETURNS SETOF memberships LANGUAGE sql SECURITY DEFINER"
         " AS 'SELECT * FROM memberships'",
         "DROP FUNCTION IF EXISTS {t}()", guard.test_security_definer_functions_are_narrow),
+    # Table kinds, people and secrets.
+    "a perfect tenant table that tenancy.TABLE_KINDS does not list": (
+        TABLE + FOUR_POLICIES, DROP_TABLE, guard.test_every_table_is_listed_with_its_kind),
+    "a readable password hash in a new table": (
+        TABLE + FOUR_POLICIES + "; ALTER TABLE {t} ADD COLUMN password_hash text"
+        "; GRANT SELECT ON {t} TO tenantdesk_app",
+        DROP_TABLE, guard.test_no_readable_column_holds_a_hash_or_secret),
+    "users.password_hash readable again": (
+        "GRANT SELECT (password_hash) ON users TO tenantdesk_app",
+        "REVOKE SELECT (password_hash) ON users FROM tenantdesk_app",
+        guard.test_no_readable_column_holds_a_hash_or_secret),
+    "a readable MFA secret added to users": (
+        "ALTER TABLE users ADD COLUMN {t}_totp_secret text"
+        "; GRANT SELECT ({t}_totp_secret) ON users TO tenantdesk_app",
+        "ALTER TABLE users DROP COLUMN IF EXISTS {t}_totp_secret",
+        guard.test_no_readable_column_holds_a_hash_or_secret),
+    "a person-scoped policy that ignores the person": (
+        "CREATE POLICY {t} ON user_sessions FOR SELECT USING (true)",
+        "DROP POLICY IF EXISTS {t} ON user_sessions",
+        guard.test_person_tables_force_rls_on_the_current_person),
+    "a catalogue table the runtime role may write": (
+        "GRANT UPDATE (name) ON plans TO tenantdesk_app",
+        "REVOKE UPDATE (name) ON plans FROM tenantdesk_app",
+        guard.test_catalogue_tables_are_read_only_and_impersonal),
+    "personal data in the catalogue": (
+        "ALTER TABLE features ADD COLUMN {t}_email text",
+        "ALTER TABLE features DROP COLUMN IF EXISTS {t}_email",
+        guard.test_catalogue_tables_are_read_only_and_impersonal),
+    "personal data readable in a system table": (
+        "GRANT SELECT (ip) ON login_attempts TO tenantdesk_app",
+        "REVOKE SELECT (ip) ON login_attempts FROM tenantdesk_app",
+        guard.test_system_tables_expose_no_personal_data),
 }
 
 
