@@ -280,6 +280,8 @@ SEALED = {
     ("sso_connections", "client_secret"): "AES-GCM sealed; its key never enters the database",
     ("signing_keys", "private_key_enc"): "AES-GCM sealed; its key never enters the database",
     ("saml_sp_keys", "private_key_enc"): "sealed; its key never enters the database",
+    ("mfa_totp", "secret_enc"): "Fernet-encrypted TOTP secret, its person's own row only;"
+                                " its key never enters the database",
     # The audit hash chain: integrity digests of audit rows, verifiable by design, not secrets.
     ("audit_events", "prev_hash"): "audit chain digest (integrity), not a credential",
     ("audit_events", "row_hash"): "audit chain digest (integrity), not a credential",
