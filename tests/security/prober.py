@@ -305,7 +305,7 @@ class RowDump:
                      " WHERE t.user_id = ANY(:users)")
         from dashboard.tenancy import PERSON_TABLES
 
-        for table in sorted(PERSON_TABLES):
+        for table in sorted(PERSON_TABLES - {"users", "user_sessions"}):  # both taken above
             parts.append(f"SELECT '{table}', to_jsonb(t)::text FROM {table} t"
                          " WHERE t.user_id = ANY(:users)")
         self.sql = text(" UNION ALL ".join(parts) + " ORDER BY 1, 2")
