@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from dashboard import tenancy
 from dashboard.admin import service
-from dashboard.admin.console_forms import ExitSupportForm, ReasonForm
+from dashboard.admin.console_forms import ExitSupportForm, ReasonForm, SupportForm
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.lifecycle import service as lifecycle
 from dashboard.permissions import authenticated, staff_only
@@ -45,7 +45,7 @@ def org(org_id: uuid.UUID):
 
 def _org_page(org, *, support_form=None, status_form=None, status=200):
     return render_template(
-        "admin/org.html", org=org, support_form=support_form or ReasonForm(prefix="support"),
+        "admin/org.html", org=org, support_form=support_form or SupportForm(prefix="support"),
         status_form=status_form or ReasonForm(prefix="status"),
     ), status
 
@@ -71,14 +71,15 @@ def change_status(org_id: uuid.UUID):
 @staff_only
 def enter_support(org_id: uuid.UUID):
     org = _org_or_404(org_id)
-    form = ReasonForm(prefix="support")
+    form = SupportForm(prefix="support")
     if not form.validate_on_submit():
         return _org_page(org, support_form=form, status=400)
     db = tenancy.request_session()
     try:
-        grant = service.enter_support(db, org.id, form.reason.data)
+        grant = service.enter_support(db, org.id, form.reason.data,
+                                      form.write_reason.data if form.writes else None)
     except service.StaffError as exc:
-        form.reason.errors = [exc.message]
+        getattr(form, exc.field).errors = [exc.message]
         return _org_page(org, support_form=form, status=400)
     new_session = service.open_support_session(
         db, g.principal.user_id, org.id, g.principal.session_id, client_info()

@@ -66,7 +66,7 @@ _LOAD_SQL = text(
            m.role IS NOT NULL AS is_member,
            r.permissions AS custom_permissions,
            sg.id AS support_grant_id, sg.expires_at AS support_expires_at,
-           sg.reason AS support_reason,
+           sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
            s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
            extract(epoch FROM now() - s.signed_in_at) AS age_s,
@@ -88,7 +88,8 @@ _LOAD_SQL = text(
 ).columns(  # named result columns: SQLAlchemy sets the result up once, not per request
     *map(column, ("sid", "last_seen_at", "uid", "email", "name", "is_staff", "org_id", "slug",
                   "org_name", "plan", "role", "is_member", "custom_permissions",
-                  "support_grant_id", "support_expires_at", "support_reason", "stale"))
+                  "support_grant_id", "support_expires_at", "support_reason",
+                  "support_write_reason", "stale"))
 )
 
 
@@ -99,6 +100,11 @@ class SupportMode:
     grant_id: uuid.UUID
     expires_at: object
     reason: str
+    write_reason: str | None = None  # None: read-only (the default)
+
+    @property
+    def writes(self) -> bool:
+        return self.write_reason is not None
 
 
 def load_identity(
@@ -154,7 +160,8 @@ def load_identity(
     g.membership = None
     g.support = None
     if row.support_grant_id is not None:
-        g.support = SupportMode(row.support_grant_id, row.support_expires_at, row.support_reason)
+        g.support = SupportMode(row.support_grant_id, row.support_expires_at, row.support_reason,
+                                row.support_write_reason)
     if row.org_id is not None:
         permissions = (
             permissions_for(row.role, row.custom_permissions)

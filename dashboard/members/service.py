@@ -1,8 +1,10 @@
 """Member list, role changes, removal and leaving. No Flask; the caller passes its session.
 
 Every rule about *who* may do what to *whom* lives in ``roles.py``; this module applies it and
-keeps the org's last owner. Owner rows are locked (``FOR UPDATE``) before the count, so two
-owners demoting each other at the same moment cannot both succeed.
+keeps the org's last owner. Changes to an org's members queue behind one transaction-level
+lock, then lock rows in one order (owner rows ``FOR UPDATE``, by user id, before the count),
+so two owners demoting each other at the same moment cannot both succeed, and the second
+waits and is refused (409) rather than deadlocking.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, true, tuple_
+from sqlalchemy import func, literal, select, text, true, tuple_
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
@@ -237,7 +239,29 @@ def get_member(session: Session, *, org_id: uuid.UUID, editor: Editor,
                 can_remove="members.remove" in editor.permissions)
 
 
+def _serialise_membership_changes(session: Session, org_id: uuid.UUID) -> None:
+    """Every change of who is in the org, or in which role, queues here first (a lock held
+    until the transaction ends), then locks member rows: one order, so two owners demoting
+    each other wait for one another instead of deadlocking."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"memberships:{org_id}"})
+
+
+def _still_owner(session: Session, org_id: uuid.UUID, editor: Editor) -> None:
+    """An owner's request decided who they are when it began; another owner may have
+    demoted them meanwhile (the request waited for that change above)."""
+    if editor.role != OWNER:
+        return
+    now = session.scalar(select(Membership.role).where(
+        Membership.org_id == org_id, Membership.user_id == editor.user_id))
+    if now != OWNER:
+        raise MemberError(
+            "Another owner changed your role at the same moment: you are no longer an owner."
+            " Reload the page to see the current roles.", status=409)
+
+
 def _lock_membership(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+    _serialise_membership_changes(session, org_id)
     membership = session.scalar(
         select(Membership)
         .where(Membership.org_id == org_id, Membership.user_id == user_id)
@@ -252,6 +276,7 @@ def _keep_an_owner(session: Session, org_id: uuid.UUID, leaving_user: uuid.UUID)
     owners = session.scalars(
         select(Membership.user_id)
         .where(Membership.org_id == org_id, Membership.role == OWNER)
+        .order_by(Membership.user_id)
         .with_for_update()
     ).all()
     if not [u for u in owners if u != leaving_user]:
@@ -279,6 +304,7 @@ def change_role(
     if target is None:
         raise MemberError("Choose one of the organization's roles.")
     membership = _lock_membership(session, org_id, user_id)
+    _still_owner(session, org_id, editor)
     current = role_of(roles, membership.role)
     if not may_manage(editor, current):
         raise MemberError(
@@ -312,6 +338,7 @@ def remove_member(
     if user_id == editor.user_id:
         raise MemberError("To remove yourself, leave the organization instead.", status=400)
     membership = _lock_membership(session, org_id, user_id)
+    _still_owner(session, org_id, editor)
     current = role_of(roles, membership.role)
     if not may_manage(editor, current):
         raise MemberError(f"You cannot remove someone who is {current.name}.", status=403)
