@@ -72,6 +72,7 @@ TABLE_KINDS: dict[str, Kind] = {
     "scim_groups": T,
     "scim_group_members": T,
     "scim_requests": T,
+    "directory_blocks": T,  # people the org's directory deactivated: no membership insert
     "event_destinations": T,
     "event_outbox": T,
     "event_deliveries": T,

@@ -10,7 +10,10 @@ keeps an owner; seats are counted as for invitations.
   email and joins when they accept. Someone who is already a member is linked, not re-added.
 - ``active: false`` (or DELETE) deletes the membership: the gate, the principal loader and
   access tokens see "not a member" on the next query. The role is kept here and restored on
-  reactivation. A pending invitation is revoked instead.
+  reactivation. A pending invitation is revoked instead. The person is also put in
+  ``directory_blocks``: a trigger then refuses every membership insert for them in this org
+  (SSO just-in-time joining, an invitation, joining by domain) until the directory
+  reactivates or re-creates them.
 - Roles: when any group of the org maps to a role, a provisioned member's role is the
   highest role mapped by their groups, else the org's default role (its SSO connection's,
   or member). With no mapping at all SCIM leaves roles alone.
@@ -252,10 +255,17 @@ def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effe
             raise ScimRuleError(409, f"The organization's plan allows {limit} seats, all taken.")
     if not roles.may_grant(session, caller, role):
         role = roles.default_role(session)
+    _lift_block(session, caller.org_id, row.user_id)  # executed now, before the insert below
     session.add(Membership(org_id=caller.org_id, user_id=row.user_id, role=role))
     row.role = role
     record_audit(session, org_id=caller.org_id, actor=caller.actor(), action="member.join",
                  target=f"user:{row.email}", after={"role": role, "via": "scim"})
+
+
+def _lift_block(session: Session, org_id: uuid.UUID, person: uuid.UUID) -> None:
+    """The directory (re)activated this person: memberships may be inserted again."""
+    session.execute(text("DELETE FROM directory_blocks WHERE org_id = :o AND user_id = :u"),
+                    {"o": org_id, "u": person})
 
 
 def _link(session: Session, row: ScimUser, person: uuid.UUID) -> None:
@@ -301,6 +311,10 @@ def _remove_access(session: Session, caller: Caller, row: ScimUser) -> None:
                      action="member.remove", target=f"user:{row.email}",
                      before={"role": membership.role}, after={"role": None, "via": "scim"})
         session.delete(membership)
+    if row.user_id is not None:  # no other door back in while the directory says inactive
+        session.execute(
+            text("INSERT INTO directory_blocks (org_id, user_id) VALUES (:o, :u)"
+                 " ON CONFLICT DO NOTHING"), {"o": caller.org_id, "u": row.user_id})
     if row.invitation_id is not None:  # (never the whole row: its token hash is not ours)
         session.execute(
             update(Invitation)
