@@ -41,6 +41,7 @@ class ApiScope(StrEnum):
     permissions imply (``SCOPE_PERMISSION``)."""
 
     ORG_READ = "org:read"
+    ORG_WRITE = "org:write"  # the org's metadata
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
     INVITATIONS_READ = "invitations:read"
@@ -60,6 +61,7 @@ GRANTABLE_SCOPES = tuple(s for s in ApiScope if s is not ApiScope.ORG_READ)
 # access token. Operations that need a narrower permission (e.g. removing a member) name it.
 SCOPE_PERMISSION: dict[ApiScope, Permission] = {
     ApiScope.ORG_READ: Permission.ORG_VIEW,
+    ApiScope.ORG_WRITE: Permission.ORG_SETTINGS,
     ApiScope.MEMBERS_READ: Permission.MEMBERS_VIEW,
     ApiScope.MEMBERS_WRITE: Permission.ROLES_EDIT,
     ApiScope.INVITATIONS_READ: Permission.MEMBERS_INVITE,

@@ -11,6 +11,7 @@ from dashboard.admin import service
 from dashboard.admin.console_forms import ExitSupportForm, ReasonForm, SupportForm
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.lifecycle import service as lifecycle
+from dashboard.metadata import service as metadata_service
 from dashboard.permissions import authenticated, staff_only
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
@@ -44,9 +45,11 @@ def org(org_id: uuid.UUID):
 
 
 def _org_page(org, *, support_form=None, status_form=None, status=200):
+    # The staff context is bound already (_org_or_404): no commit in between.
+    metadata = metadata_service.staff_org_metadata(tenancy.request_session(), org.id)
     return render_template(
         "admin/org.html", org=org, support_form=support_form or SupportForm(prefix="support"),
-        status_form=status_form or ReasonForm(prefix="status"),
+        status_form=status_form or ReasonForm(prefix="status"), metadata=metadata,
     ), status
 
 

@@ -96,6 +96,8 @@ def _query_params(model: type[BaseModel]) -> list[dict]:
         description = prop.pop("description", None)
         prop.pop("title", None)
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if prop.get("type") == "object":  # ?metadata[key]=value
+            param.update(style="deepObject", explode=True)
         if description:
             param["description"] = description
         params.append(param)

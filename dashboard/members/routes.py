@@ -13,6 +13,7 @@ from dashboard.members import roles as role_rules
 from dashboard.members import service
 from dashboard.members.forms import ConfirmForm, RoleChangeForm, role_choices
 from dashboard.members.web import editor, is_htmx, problem
+from dashboard.metadata import service as metadata
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("members", __name__)
@@ -46,6 +47,20 @@ def index():
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
     return render_template(template, page=page, roles=roles, options=_options(roles))
+
+
+@bp.route("/o/<slug>/members/<uuid:user_id>")
+@requires(Permission.MEMBERS_VIEW)
+def detail(user_id: uuid.UUID):
+    """One member: role, dates and metadata (read-only; the API changes metadata)."""
+    db = tenancy.request_session()
+    row = service.get_member(db, org_id=g.membership.org_id, editor=editor(),
+                             roles=role_rules.catalogue(db), user_id=user_id)
+    if row is None:
+        abort(404)
+    values = metadata.read(db, metadata.MEMBER, g.membership.org_id, [user_id])
+    return render_template("members/detail.html", row=row,
+                           metadata=values.get(user_id, {}))
 
 
 @bp.route("/o/<slug>/members/<uuid:user_id>/role", methods=["POST"])

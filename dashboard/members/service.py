@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, text, true, tuple_
+from sqlalchemy import column, exists, func, literal, select, table, text, true, tuple_
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
@@ -119,18 +119,33 @@ def _member_columns():
     ).join(User, User.id == Membership.user_id)
 
 
-def _total(org_id: uuid.UUID, role: str, pattern: str | None):
+_member_metadata = table("member_metadata", column("org_id"), column("user_id"),
+                         column("key"), column("value"))
+
+
+def _has_metadata(key: str, value: str):
+    """The membership has metadata ``key`` = ``value`` (index (org_id, key, value, user_id))."""
+    m = _member_metadata
+    return exists().where(m.c.org_id == Membership.org_id, m.c.user_id == Membership.user_id,
+                          m.c.key == key, m.c.value == value)
+
+
+def _total(org_id: uuid.UUID, role: str, pattern: str | None,
+           metadata: tuple[str, str] | None = None):
     """The list's total as a scalar subquery (one statement per page). Without a search it
     comes from ``member_counts`` (a few rows, whatever the org's size); a search counts the
     org's matching memberships, from the org's own rows only."""
-    if pattern is None:
+    if pattern is None and metadata is None:
         stmt = select(func.coalesce(func.sum(MemberCount.members), 0)).where(
             MemberCount.org_id == org_id)
         if role:
             stmt = stmt.where(MemberCount.role == role)
         return stmt.scalar_subquery()
-    stmt = select(func.count()).select_from(Membership).where(
-        Membership.org_id == org_id, Membership.search_key.like(pattern, escape="\\"))
+    stmt = select(func.count()).select_from(Membership).where(Membership.org_id == org_id)
+    if pattern is not None:
+        stmt = stmt.where(Membership.search_key.like(pattern, escape="\\"))
+    if metadata is not None:
+        stmt = stmt.where(_has_metadata(*metadata))
     if role:
         stmt = stmt.where(Membership.role == role)
     return stmt.scalar_subquery()
@@ -148,6 +163,7 @@ def list_members(
     per_page: int = PER_PAGE_DEFAULT,
     after: str = "",
     before: str = "",
+    metadata: tuple[str, str] | None = None,
 ) -> MemberPage:
     """One page of members, ordered by name, in one query.
 
@@ -172,6 +188,8 @@ def list_members(
         page_rows = page_rows.where(Membership.search_key.like(pattern, escape="\\"))
     if role:
         page_rows = page_rows.where(Membership.role == role)
+    if metadata is not None:
+        page_rows = page_rows.where(_has_metadata(*metadata))
     if position is not None:
         boundary = tuple_(literal(position[0]), literal(position[1]))
         page_rows = page_rows.where(key < boundary if backwards else key > boundary)
@@ -197,7 +215,7 @@ def list_members(
         select(
             page_rows.c.user_id, person.c.name, person.c.email, page_rows.c.role,
             page_rows.c.created_at, page_rows.c.last_active_at, page_rows.c.sort_name,
-            _total(org_id, role, pattern).label("total"),
+            _total(org_id, role, pattern, metadata).label("total"),
         )
         .select_from(page_rows)
         .join(person, true())
