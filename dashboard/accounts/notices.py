@@ -22,8 +22,8 @@ def absolute(path: str) -> str:
     return current_app.config["BASE_URL"].rstrip("/") + path
 
 
-def mail(to: str, subject: str, body: str) -> Mail:
-    return Mail(to=to, subject=subject, text=body + SIGNATURE)
+def mail(to: str, subject: str, body: str, signature: str = SIGNATURE) -> Mail:
+    return Mail(to=to, subject=subject, text=body + signature)
 
 
 def send_now(mails: list[Mail]) -> None:

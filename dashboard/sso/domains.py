@@ -85,3 +85,16 @@ def txt_values(name: str, resolver: dns.resolver.Resolver) -> list[str]:
 def has_proof(domain: str, token: str, resolver: dns.resolver.Resolver) -> bool:
     name, expected = challenge(domain, token)
     return any(hmac.compare_digest(v.strip(), expected) for v in txt_values(name, resolver))
+
+
+def require_proof(domain: str, token: str, resolver: dns.resolver.Resolver) -> None:
+    """Raise DomainError (a message for the person) unless the TXT record is published.
+    Shared by SSO domains and custom hosts (dashboard/hosts/domains.py)."""
+    try:
+        proven = has_proof(domain, token, resolver)
+    except DnsUnavailable as exc:
+        raise DomainError("DNS did not answer in time. Try again shortly.") from exc
+    if not proven:
+        name, value = challenge(domain, token)
+        raise DomainError(f"No TXT record {value!r} found at {name} yet. DNS changes can "
+                          "take a while to appear.")

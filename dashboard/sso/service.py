@@ -366,13 +366,9 @@ def verify_domain(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.
         return row
     row.last_checked_at = datetime.now(UTC)
     try:
-        proven = domains.has_proof(row.domain, row.token, resolver)
-    except domains.DnsUnavailable as exc:
-        raise SsoConfigError("verify", "DNS did not answer in time. Try again shortly.") from exc
-    if not proven:
-        name, value = domains.challenge(row.domain, row.token)
-        raise SsoConfigError("verify", f"No TXT record {value!r} found at {name} yet. DNS "
-                                       "changes can take a while to appear.")
+        domains.require_proof(row.domain, row.token, resolver)
+    except domains.DomainError as exc:
+        raise SsoConfigError("verify", str(exc)) from exc
     if _domain_taken(db, row.domain):
         raise SsoConfigError("verify", "Another organization has verified this domain.")
     try:
@@ -466,12 +462,12 @@ def record_failure(db: Session, connection_id: uuid.UUID, reason: str, detail: s
 def start_request(
     db: Session, conn: LoginConnection, request_id: str, *, purpose: str,
     user_id: uuid.UUID | None = None, next_path: str | None = None,
-    pending: oidc.Pending | None = None,
+    pending: oidc.Pending | None = None, return_url: str | None = None,
 ) -> None:
     db.execute(delete(SsoLoginRequest).where(SsoLoginRequest.expires_at < func.now()))
     db.add(SsoLoginRequest(
         id=request_id, org_id=conn.org_id, connection_id=conn.id, purpose=purpose,
-        user_id=user_id, next_path=next_path,
+        user_id=user_id, next_path=next_path, return_url=return_url,
         nonce=pending.nonce if pending else None,
         code_verifier=pending.code_verifier if pending else None,
         expires_at=datetime.now(UTC) + REQUEST_TTL,
@@ -535,6 +531,12 @@ def remember_assertion(db: Session, conn: LoginConnection, assertion_id: str,
     if not inserted:
         raise LoginRefused("this sign-in response was already used (replay)",
                            f"assertion {assertion_id[:100]}")
+
+
+def return_url_of(db: Session, conn: LoginConnection, request_id: str) -> str | None:
+    """The org host a login of this connection started on (None: the installation's)."""
+    return db.scalar(select(SsoLoginRequest.return_url).where(
+        SsoLoginRequest.id == request_id, SsoLoginRequest.connection_id == conn.id))
 
 
 def pick_up_saml_result(db: Session, request_id: str) -> SsoLoginRequest | None:
