@@ -141,11 +141,12 @@ def logo_png(color=(31, 78, 156), size=(32, 32)) -> bytes:
     return clean_logo(out.getvalue())[0]
 
 
-def branding(org, *, logo: bool = True, **fields) -> OrgBranding:
-    """An org's branding row (written as the superuser), with a logo unless ``logo=False``."""
+def branding(org, *, logo: bool = True, logo_color=None, **fields) -> OrgBranding:
+    """An org's branding row (written as the superuser), with a logo unless ``logo=False``
+    (give each org its own ``logo_color`` where two logos must differ)."""
     import hashlib
 
-    png = logo_png() if logo else None
+    png = (logo_png(logo_color) if logo_color else logo_png()) if logo else None
     row = OrgBranding(org_id=org.id, logo=png,
                       logo_sha256=hashlib.sha256(png).hexdigest() if png else None, **fields)
     session = _state["session"]

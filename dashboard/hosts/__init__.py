@@ -77,8 +77,8 @@ def _compute_brand() -> brands.Brand:
         entitlements = current_entitlements()
         enabled = frozenset(k for k in brands.BRAND_FEATURES
                             if entitlements is not None and entitlements.has(k))
-        row = brands.branding_row(db, membership.org_id) if enabled else None
-        return brands.from_branding(membership.name, brands.as_dict(row), enabled)
+        # The branding row came with the principal (one statement, no extra query).
+        return brands.from_branding(membership.name, membership.branding, enabled)
     if host is not None:
         return brands.from_branding(host.name, host.branding, brands.host_features(db, host))
     return brands.INSTALLATION

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
@@ -21,7 +19,6 @@ from dashboard.models import CustomDomain
 from dashboard.sso import domains as dns_proof
 
 MAX_DOMAINS = 10
-TAKEN = "Another organization has verified this domain."
 
 
 class DomainRefused(ValueError):
@@ -50,21 +47,17 @@ def _installations_own(domain: str, installation_host: str, suffix: str) -> bool
 
 def claim(db: Session, org_id: uuid.UUID, actor: Actor, value: str, *,
           installation_host: str, suffix: str) -> CustomDomain:
-    try:
-        domain = dns_proof.normalize_domain(value)
-    except dns_proof.DomainError as exc:
-        raise DomainRefused("domain", str(exc)) from exc
     if "@" in (value or ""):
         raise DomainRefused("domain", "Enter a host name such as login.example.com.")
-    if _installations_own(domain, installation_host, suffix):
-        raise DomainRefused("domain", "That host belongs to this installation; enter a domain "
-                                      "of your own.")
-    if _taken(db, domain):
-        raise DomainRefused("domain", TAKEN)
-    if db.scalar(select(CustomDomain).where(CustomDomain.domain == domain)):
-        raise DomainRefused("domain", "This organization has already added that domain.")
-    if db.scalar(select(func.count()).select_from(CustomDomain)) >= MAX_DOMAINS:
-        raise DomainRefused("domain", f"At most {MAX_DOMAINS} domains per organization.")
+    try:
+        domain = dns_proof.normalize_domain(value)
+        if _installations_own(domain, installation_host, suffix):
+            raise dns_proof.DomainError("That host belongs to this installation; enter a "
+                                        "domain of your own.")
+        domain = dns_proof.claimable(db, CustomDomain, domain, limit=MAX_DOMAINS,
+                                     taken=lambda d: _taken(db, d))
+    except dns_proof.DomainError as exc:
+        raise DomainRefused("domain", str(exc)) from exc
     row = CustomDomain(id=uuid.uuid4(), org_id=org_id, domain=domain,
                        token=secrets.token_urlsafe(24))
     db.add(row)
@@ -80,19 +73,10 @@ def verify(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.UUID,
     row = db.get(CustomDomain, (org_id, domain_id))
     if row is None or row.verified_at is not None:
         return row
-    row.last_checked_at = datetime.now(UTC)
     try:
-        dns_proof.require_proof(row.domain, row.token, resolver)
+        dns_proof.mark_verified(db, row, resolver, taken=lambda d: _taken(db, d))
     except dns_proof.DomainError as exc:
         raise DomainRefused("verify", str(exc)) from exc
-    if _taken(db, row.domain):
-        raise DomainRefused("verify", TAKEN)
-    try:
-        with db.begin_nested():
-            row.verified_at = datetime.now(UTC)
-            db.flush()
-    except IntegrityError as exc:  # another org verified it at the same moment
-        raise DomainRefused("verify", TAKEN) from exc
     record_audit(db, org_id=org_id, actor=actor, action="host.domain_verified",
                  target=f"host:{row.domain}")
     return row

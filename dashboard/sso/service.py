@@ -338,15 +338,10 @@ def _domain_taken(db: Session, domain: str) -> bool:
 
 def claim_domain(db: Session, org_id: uuid.UUID, actor: Actor, value: str) -> SsoDomain:
     try:
-        domain = domains.normalize_domain(value)
+        domain = domains.claimable(db, SsoDomain, value, limit=50,
+                                   taken=lambda d: _domain_taken(db, d))
     except domains.DomainError as exc:
         raise SsoConfigError("domain", str(exc)) from exc
-    if _domain_taken(db, domain):
-        raise SsoConfigError("domain", "Another organization has verified this domain.")
-    if db.scalar(select(SsoDomain).where(SsoDomain.domain == domain)):
-        raise SsoConfigError("domain", "This organization has already claimed that domain.")
-    if db.scalar(select(func.count()).select_from(SsoDomain)) >= 50:
-        raise SsoConfigError("domain", "At most 50 domains per organization.")
     row = SsoDomain(id=uuid.uuid4(), org_id=org_id, domain=domain,
                     token=secrets.token_urlsafe(24))
     db.add(row)
@@ -364,19 +359,10 @@ def verify_domain(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.
         return None
     if row.verified_at is not None:
         return row
-    row.last_checked_at = datetime.now(UTC)
     try:
-        domains.require_proof(row.domain, row.token, resolver)
+        domains.mark_verified(db, row, resolver, taken=lambda d: _domain_taken(db, d))
     except domains.DomainError as exc:
         raise SsoConfigError("verify", str(exc)) from exc
-    if _domain_taken(db, row.domain):
-        raise SsoConfigError("verify", "Another organization has verified this domain.")
-    try:
-        with db.begin_nested():
-            row.verified_at = datetime.now(UTC)
-            db.flush()
-    except IntegrityError as exc:  # another org verified it at the same moment
-        raise SsoConfigError("verify", "Another organization has verified this domain.") from exc
     record_audit(db, org_id=org_id, actor=actor, action="sso.domain_verified",
                  target=f"domain:{row.domain}")
     return row

@@ -335,7 +335,9 @@ def _custom_domain(org: ProbeOrg) -> str:
 
 @provides("sha")
 def _logo(org: ProbeOrg) -> str:
-    return factories.branding(org.org, display_name=org.label_for("Brand")).logo_sha256
+    color = tuple(int(org.marker[i:i + 2], 16) for i in (2, 4, 6))  # each org its own logo
+    return factories.branding(org.org, display_name=org.label_for("Brand"),
+                              logo_color=color).logo_sha256
 
 
 @provides("color")
