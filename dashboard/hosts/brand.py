@@ -35,6 +35,11 @@ class Brand:
     white_label: bool = False
 
     @property
+    def vendor(self) -> str:
+        """Who runs the service ("Tenantdesk staff"); not named under white label."""
+        return "your service provider" if self.white_label else PRODUCT
+
+    @property
     def support_is_email(self) -> bool:
         return bool(self.support_contact and "@" in self.support_contact
                     and "://" not in self.support_contact)

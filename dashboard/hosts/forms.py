@@ -20,7 +20,8 @@ class BrandingForm(FlaskForm):
     logo = FileField("Logo", description="PNG or JPEG, at most 256 KB and 1024×1024 pixels. "
                                          "We re-encode it as PNG.")
     remove_logo = BooleanField("Remove the logo")
-    white_label = BooleanField("White label: no “Tenantdesk” on our pages and mails")
+    white_label = BooleanField("White label: our name only, no product name on our pages "
+                                                "and mails")
 
 
 class DomainForm(FlaskForm):

@@ -61,7 +61,7 @@ ALTER TABLE sso_login_requests
 
 INSERT INTO features (key, name, description) VALUES
   ('branding', 'Custom branding', 'Your logo, colour and name on your sign-in page, the top bar and your mails.'),
-  ('white-label', 'White label', 'No Tenantdesk name on your pages and mails.');
+  ('white-label', 'White label', 'Only your own name on your pages and mails.');
 INSERT INTO plan_features (plan, feature) VALUES
   ('growth', 'branding'), ('scale', 'branding'), ('enterprise', 'branding'),
   ('enterprise', 'white-label');
