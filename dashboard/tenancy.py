@@ -69,6 +69,8 @@ TABLE_KINDS: dict[str, Kind] = {
     "invitations": T,
     "sso_connections": T,
     "sso_domains": T,
+    "custom_domains": T,  # an org's own hostnames, served once DNS-verified (dashboard/hosts)
+    "org_branding": T,  # logo, colour, display name, support contact, white label
     "sso_identities": T,
     "sso_refusals": T,
     "scim_users": T,
@@ -220,9 +222,16 @@ def request_session() -> Session:
 
 
 def bind_request(context: TenantContext) -> Session:
-    """Switch the request's session to ``context`` (used at sign-in and org switch)."""
-    from flask import g
+    """Switch the request's session to ``context`` (used at sign-in and org switch).
 
+    On an org's own host (dashboard/hosts) no transaction may act for another org: 404.
+    """
+    from flask import abort, g
+
+    host_org = g.get("host_org_id")
+    if host_org is not None and context.org_id is not None \
+            and _text(context.org_id) != _text(host_org):
+        abort(404)
     g.tenant_context = context
     session = request_session()
     bind(session, context)

@@ -54,6 +54,7 @@ class ActiveMembership:
     role: str
     permissions: frozenset = field(default_factory=frozenset)
     security: dict | None = None  # the org's security policy (dashboard/accounts/policy.py)
+    branding: dict | None = None  # the org's branding row (dashboard/hosts), read in the load
 
 
 # The session row must match the token exactly (user and org), and the org must be active:
@@ -69,6 +70,10 @@ _LOAD_SQL = text(
            sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
            s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
+           CASE WHEN b.org_id IS NOT NULL THEN jsonb_build_object(
+             'display_name', b.display_name, 'primary_color', b.primary_color,
+             'support_contact', b.support_contact, 'logo_sha256', b.logo_sha256,
+             'white_label', b.white_label) END AS branding,
            extract(epoch FROM now() - s.signed_in_at) AS age_s,
            extract(epoch FROM now() - s.last_seen_at) AS idle_s
       FROM user_sessions s
@@ -80,6 +85,7 @@ _LOAD_SQL = text(
              AND sg.revoked_at IS NULL AND sg.expires_at > now()
       LEFT JOIN organizations o ON o.id = coalesce(m.org_id, sg.org_id) AND o.status = 'active'
       LEFT JOIN roles r ON r.org_id = m.org_id AND r.key = m.role
+      LEFT JOIN org_branding b ON b.org_id = o.id  -- the top bar's brand (dashboard/hosts)
      WHERE s.id = app_uuid(:sid) AND s.user_id = app_uuid(:uid)
        AND s.org_id IS NOT DISTINCT FROM app_uuid(:oid)
        AND s.revoked_at IS NULL
@@ -176,6 +182,7 @@ def load_identity(
             role=row.role,
             permissions=permissions,
             security=row.security,
+            branding=row.branding,
         )
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name,
