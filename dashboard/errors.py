@@ -18,6 +18,14 @@ CONFLICT_MESSAGE = (
     " and try again."
 )
 
+# A membership insert refused because the org's directory (SCIM) deactivated the person
+# (migration 0025_directory_blocks): whatever door they tried, say who decides.
+DIRECTORY_SQLSTATE = "TD403"
+DIRECTORY_MESSAGE = (
+    "Your organization's directory (its identity provider's user provisioning) has turned off"
+    " your access to this organization. Ask your IT administrator to reactivate you there."
+)
+
 MESSAGES = {
     400: "The request could not be understood.",
     401: "Sign in to continue.",
@@ -79,6 +87,9 @@ def init_app(app) -> None:
             log.warning("database conflict on %s %s: %s", request.method, request.path,
                         str(exc.orig).splitlines()[0])
             return refuse(409, "conflict", CONFLICT_MESSAGE)
+        if isinstance(exc, DBAPIError) and (
+                getattr(exc.orig, "sqlstate", None) == DIRECTORY_SQLSTATE):
+            return refuse(403, "deactivated_by_directory", DIRECTORY_MESSAGE)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return json_error(500, "internal_error", MESSAGES[500])
