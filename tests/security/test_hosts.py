@@ -173,7 +173,11 @@ def test_mail_links_use_the_org_host(app, client, two_orgs, mail_server):
     links = mail_server.links(mail_server.last(to=owner.email))
     assert any(link.startswith(f"http://{host_of(acme.org)}/reset-password/")
                for link in links), links
-    # An invitation sent from the installation's host links to the org's host too.
+    # An invitation sent from the installation's host links to the org's host too, and
+    # carries the org's brand (logo from its host, support contact).
+    factories.put_on_plan(acme.org, "growth")
+    factories.branding(acme.org, display_name="Acme Robotics",
+                       support_contact="help@acme.example")
     from tests.helpers import login, post
 
     installation = app.test_client()
@@ -182,7 +186,11 @@ def test_mail_links_use_the_org_host(app, client, two_orgs, mail_server):
     response = post(installation, f"/o/{acme.org.slug}/invitations",
                     {"emails": invitee, "role": "member"})
     assert response.status_code in (200, 303), response.get_data(as_text=True)[:500]
-    links = mail_server.links(mail_server.last(to=invitee))
+    message = mail_server.last(to=invitee)
+    links = mail_server.links(message)
     assert any(link.startswith(f"http://{host_of(acme.org)}:5000/invitations/")
-               or link.startswith(f"http://{host_of(acme.org)}/invitations/")
                for link in links), links
+    assert "Acme Robotics" in message["Subject"]
+    assert "help@acme.example" in mail_server.text(message)
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_content()
+    assert f'src="http://{host_of(acme.org)}:5000/branding/logo/' in html
