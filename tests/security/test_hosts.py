@@ -210,3 +210,12 @@ def test_the_host_step_costs_one_statement_and_none_off_org_hosts(app, client, t
     assert len(host_steps) == 1
     # The context statement, the host step, and the plan catalogue for the brand (2).
     assert len(org_host) <= 4, org_host
+
+
+@pytest.mark.parametrize("header", ["evil.example@{host}", "{host}:99999", "{host}\\x"])
+def test_odd_host_headers_get_the_installations_pages(client, two_orgs, header):
+    acme, *_ = two_orgs
+    host = header.format(host=host_of(acme.org))
+    response = client.get("/login", headers={"Host": host})
+    assert response.status_code in (200, 400), response.status_code
+    assert acme.org.name not in response.get_data(as_text=True)
