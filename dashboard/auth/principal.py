@@ -70,12 +70,13 @@ _LOAD_SQL = text(
            sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
            s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
+           extract(epoch FROM now() - s.signed_in_at) AS age_s,
+           extract(epoch FROM now() - s.last_seen_at) AS idle_s,
+           -- last, so columns named by position above keep their places (dashboard/hosts)
            CASE WHEN b.org_id IS NOT NULL THEN jsonb_build_object(
              'display_name', b.display_name, 'primary_color', b.primary_color,
              'support_contact', b.support_contact, 'logo_sha256', b.logo_sha256,
-             'white_label', b.white_label) END AS branding,
-           extract(epoch FROM now() - s.signed_in_at) AS age_s,
-           extract(epoch FROM now() - s.last_seen_at) AS idle_s
+             'white_label', b.white_label) END AS branding
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
       LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)

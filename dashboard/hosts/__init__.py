@@ -25,7 +25,7 @@ from werkzeug.local import LocalProxy
 
 from dashboard import tenancy
 from dashboard.hosts import brand as brands
-from dashboard.hosts.resolve import HostOrg, classify, hostname_of, installation_host, look_up
+from dashboard.hosts.resolve import HostOrg, classify, host_and_port, installation_host, look_up
 from dashboard.hosts.resolve import normalized_suffix as _suffix
 
 
@@ -40,11 +40,14 @@ def resolve_host() -> None:
     if request.endpoint == "static":
         return  # the same public files everywhere
     config = current_app.config
-    name = classify(hostname_of(request.host), installation_host(config["BASE_URL"]),
+    hostname, port = host_and_port(request.host)
+    name = classify(hostname, installation_host(config["BASE_URL"]),
                     _suffix(config.get("TENANT_HOST_SUFFIX")))
     if name is None:
         return
-    host = look_up(tenancy.request_session(), name, f"{request.scheme}://{request.host}".lower())
+    # Rebuilt from the parsed parts, never the raw header: it goes into links and redirects.
+    base_url = f"{request.scheme}://{hostname}" + (f":{port}" if port else "")
+    host = look_up(tenancy.request_session(), name, base_url)
     if host is None:
         return  # no such org (or not verified, or suspended): the installation's pages
     g.host_org, g.host_org_id = host, host.org_id

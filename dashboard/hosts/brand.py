@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.hosts.resolve import HostOrg, normalized_suffix
@@ -84,7 +84,7 @@ def host_features(db: Session, host: HostOrg) -> frozenset[str]:
         licenses.feature_catalogue(db),
         [OverrideFacts(o["feature"], o["enabled"], _moment(o.get("expires_at")), None)
          for o in facts.get("overrides") or []],
-        db.scalar(select(func.now())),
+        _moment(facts.get("now")),  # the database's clock, read with the host
     )
     return frozenset(k for k in BRAND_FEATURES if result.has(k))
 

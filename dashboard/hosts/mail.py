@@ -35,9 +35,21 @@ class MailBrand:
     def link(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
+    @property
+    def logo_url(self) -> str | None:
+        """The logo as the org's host serves it to anyone (None without an org host: the
+        installation's host serves it to signed-in members only)."""
+        if not self.brand.logo_sha256 or self.base_url == _installation_base():
+            return None
+        return self.link(f"/branding/logo/{self.brand.logo_sha256}.png")
+
+
+def _installation_base() -> str:
+    return current_app.config["BASE_URL"].rstrip("/")
+
 
 def installation() -> MailBrand:
-    return MailBrand(brands.INSTALLATION, current_app.config["BASE_URL"].rstrip("/"))
+    return MailBrand(brands.INSTALLATION, _installation_base())
 
 
 def for_request() -> MailBrand:

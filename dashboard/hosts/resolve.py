@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+_HOST_CHARS = re.compile(r"^[a-z0-9.:-]{0,253}$")  # names, IPv4, IPv6 (brackets removed)
 _LOOKUP = text(
     "SELECT org_id, slug, name, connection_id, require_sso, owner_break_glass, branding,"
     " license FROM app_host_org(:slug, :domain)"
@@ -55,12 +56,25 @@ class HostName:
     domain: str | None = None
 
 
-def hostname_of(host_header: str) -> str:
-    """'Acme.LOCALHOST:5000' -> 'acme.localhost' ('' for something that is not a host)."""
+def host_and_port(host_header: str) -> tuple[str, int | None]:
+    """'Acme.LOCALHOST:5000' -> ('acme.localhost', 5000); ('', None) for something that is
+    not a plain host[:port] (userinfo, a bad port, odd characters)."""
+    header = host_header or ""
+    if "@" in header or "/" in header or "\\" in header:
+        return "", None
     try:
-        return (urlsplit("//" + (host_header or "")).hostname or "").rstrip(".").lower()
+        parts = urlsplit("//" + header)
+        port = parts.port
     except ValueError:
-        return ""
+        return "", None
+    name = (parts.hostname or "").rstrip(".").lower()
+    if not _HOST_CHARS.match(name):
+        return "", None
+    return name, port
+
+
+def hostname_of(host_header: str) -> str:
+    return host_and_port(host_header)[0]
 
 
 def normalized_suffix(suffix: str | None) -> str:

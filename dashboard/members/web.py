@@ -51,6 +51,8 @@ def queue_invitation_mail(session, issued: list[IssuedInvitation], org_name: str
             "expires_at": invitation.expires_at,
             "on_product": brand.on_product,
             "signature": brand.signature,
+            "brand": brand.brand,
+            "logo_url": brand.logo_url,
         }
         mails.append(mail.Mail(
             to=invitation.email,

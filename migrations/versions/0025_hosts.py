@@ -78,7 +78,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                             'support_contact', b.support_contact,
                             'logo_sha256', b.logo_sha256,
                             'white_label', coalesce(b.white_label, false)),
-         jsonb_build_object('plan', o.plan, 'has_license', l.org_id IS NOT NULL,
+         jsonb_build_object('now', now(), 'plan', o.plan, 'has_license', l.org_id IS NOT NULL,
                             'valid_from', l.valid_from, 'valid_until', l.valid_until,
                             'overrides', coalesce((
                               SELECT jsonb_agg(jsonb_build_object(

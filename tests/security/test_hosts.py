@@ -173,7 +173,11 @@ def test_mail_links_use_the_org_host(app, client, two_orgs, mail_server):
     links = mail_server.links(mail_server.last(to=owner.email))
     assert any(link.startswith(f"http://{host_of(acme.org)}/reset-password/")
                for link in links), links
-    # An invitation sent from the installation's host links to the org's host too.
+    # An invitation sent from the installation's host links to the org's host too, and
+    # carries the org's brand (logo from its host, support contact).
+    factories.put_on_plan(acme.org, "growth")
+    factories.branding(acme.org, display_name="Acme Robotics",
+                       support_contact="help@acme.example")
     from tests.helpers import login, post
 
     installation = app.test_client()
@@ -182,7 +186,36 @@ def test_mail_links_use_the_org_host(app, client, two_orgs, mail_server):
     response = post(installation, f"/o/{acme.org.slug}/invitations",
                     {"emails": invitee, "role": "member"})
     assert response.status_code in (200, 303), response.get_data(as_text=True)[:500]
-    links = mail_server.links(mail_server.last(to=invitee))
+    message = mail_server.last(to=invitee)
+    links = mail_server.links(message)
     assert any(link.startswith(f"http://{host_of(acme.org)}:5000/invitations/")
-               or link.startswith(f"http://{host_of(acme.org)}/invitations/")
                for link in links), links
+    assert "Acme Robotics" in message["Subject"]
+    assert "help@acme.example" in mail_server.text(message)
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_content()
+    assert f'src="http://{host_of(acme.org)}:5000/branding/logo/' in html
+
+
+def test_the_host_step_costs_one_statement_and_none_off_org_hosts(app, client, two_orgs):
+    from tests.db.test_queries_per_page import counting
+
+    acme, *_ = two_orgs
+    engine = app.extensions["tenantdesk.db"].engine
+    with counting(engine) as installation:
+        assert client.get("/login").status_code == 200
+    assert installation == []  # the installation's host: classified without the database
+    with counting(engine) as org_host:
+        assert OnHost(client, host_of(acme.org)).get("/login").status_code == 200
+    host_steps = [s for s in org_host if "app_host_org" in s]
+    assert len(host_steps) == 1
+    # The context statement, the host step, and the plan catalogue for the brand (2).
+    assert len(org_host) <= 4, org_host
+
+
+@pytest.mark.parametrize("header", ["evil.example@{host}", "{host}:99999", "{host}\\x"])
+def test_odd_host_headers_get_the_installations_pages(client, two_orgs, header):
+    acme, *_ = two_orgs
+    host = header.format(host=host_of(acme.org))
+    response = client.get("/login", headers={"Host": host})
+    assert response.status_code in (200, 400), response.status_code
+    assert acme.org.name not in response.get_data(as_text=True)

@@ -126,6 +126,7 @@ def test_white_label_on_the_top_plan_removes_tenantdesk(app, client, acme, mail_
                data={"csrf_token": token, "emails": invitee, "role": "member"})
     message = mail_server.last(to=invitee)
     assert "Tenantdesk" not in message["Subject"] + mail_server.text(message)
+    assert "Acme" in message["Subject"]
     # Back on a plan without white label: the name is back, the setting kept.
     factories.put_on_plan(org, "growth")
     assert "Tenantdesk" in OnHost(client, host_of(org)).get("/login").get_data(as_text=True)

@@ -25,6 +25,10 @@ INSTALL = "127.0.0.1"
     ("-bad-.localhost", None),  # not a slug
     ("login.acme.example", HostName(domain="login.acme.example")),
     ("", None),
+    ("evil.example@acme.localhost", None),  # userinfo: never a host of ours
+    ("acme.localhost:99999", None),  # not a port
+    ("acme.localhost/x", None),
+    ("acme.local host", None),
 ])
 def test_classify(host, expected):
     assert classify(hostname_of(host), INSTALL, normalized_suffix("localhost")) == expected
