@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard import tenancy
 from dashboard.errors import json_error, wants_json
 from dashboard.licenses import service
+from dashboard.licenses.enforcement import FeatureNotIncluded
 from dashboard.licenses.entitlements import Entitlements
 from dashboard.licenses.features import Feature
 
@@ -23,11 +24,7 @@ from dashboard.licenses.features import Feature
 GATED_VIEWS: list[Callable] = []
 
 
-class FeatureNotIncluded(Exception):
-    def __init__(self, feature: Feature, entitlements: Entitlements) -> None:
-        super().__init__(feature.value)
-        self.feature = feature
-        self.entitlements = entitlements
+__all__ = ["FeatureNotIncluded", "has_feature", "requires_feature"]
 
 
 def current_entitlements() -> Entitlements | None:

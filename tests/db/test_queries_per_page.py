@@ -122,6 +122,7 @@ def test_page_runs_a_constant_small_number_of_queries(app, client, name):
     if endpoint is None:
         pytest.skip(f"{name} page not available yet ({case.rule})")
     org, people = factories.org_with_members(owner="owner", bob="member")
+    factories.put_on_plan(org, "growth")  # 365-day usage is advanced analytics (Growth up)
     login(client, people["owner"])
     url = case.rule.replace("<slug>", org.slug) + (f"?{case.query}" if case.query else "")
     statements_for(app, client, url)  # warm-up: lazy one-off work is not per request
