@@ -64,6 +64,7 @@ TABLE_KINDS: dict[str, Kind] = {
     "usage_daily": T,
     "usage_alerts": T,
     "invitations": T,
+    "upgrade_requests": T,  # "request upgrade" from the not-in-plan page (issue 21)
     "sso_connections": T,
     "sso_domains": T,
     "sso_identities": T,
