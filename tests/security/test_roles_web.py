@@ -20,6 +20,7 @@ def audit(org, action):
 
 def test_roles_page_lists_builtin_roles_and_a_checklist(client):
     org, people = factories.org_with_members(owner="owner", adam="admin")
+    factories.put_on_plan(org, "scale")  # custom roles are a Scale feature
     login(client, people["adam"])
     html = client.get(f"/o/{org.slug}/roles").get_data(as_text=True)
     for name in ("Owner", "Admin", "Member", "Guest"):
