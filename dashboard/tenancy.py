@@ -67,6 +67,7 @@ TABLE_KINDS: dict[str, Kind] = {
     "usage_daily": T,
     "usage_alerts": T,
     "invitations": T,
+    "upgrade_requests": T,  # "request upgrade" from the not-in-plan page (issue 21)
     "sso_connections": T,
     "sso_domains": T,
     "custom_domains": T,  # an org's own hostnames, served once DNS-verified (dashboard/hosts)

@@ -10,7 +10,9 @@ from dashboard import tenancy
 from dashboard.admin import service
 from dashboard.admin.console_forms import ExitSupportForm, ReasonForm, SupportForm
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.licenses import upgrades
 from dashboard.lifecycle import service as lifecycle
+from dashboard.members.forms import ConfirmForm
 from dashboard.metadata import service as metadata_service
 from dashboard.permissions import authenticated, staff_only
 
@@ -27,8 +29,25 @@ def _staff_session():
 @staff_only
 def index():
     query = (request.args.get("q") or "").strip()[:100]
-    orgs = service.find_orgs(_staff_session(), query)
-    return render_template("admin/index.html", orgs=orgs, query=query)
+    page = request.args.get("page", 1, type=int)
+    db = _staff_session()
+    found = service.org_page(db, query, page)
+    if page > 1 and not found.orgs:  # a page past the end (the count comes with the rows)
+        return redirect(url_for("console.index", q=query or None), 303)
+    return render_template("admin/index.html", orgs=found.orgs, found=found, query=query,
+                           requests=upgrades.open_requests(db))
+
+
+@bp.route("/upgrade-requests/<uuid:org_id>/<uuid:upgrade_request_id>/handled",
+          methods=["POST"])
+@staff_only
+def upgrade_request_handled(org_id: uuid.UUID, upgrade_request_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not upgrades.mark_handled(_staff_session(), org_id, upgrade_request_id):
+        abort(404)
+    flash("Upgrade request marked as handled.", "success")
+    return redirect(url_for("console.index"), 303)
 
 
 def _org_or_404(org_id: uuid.UUID) -> service.StaffOrg:

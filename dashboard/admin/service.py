@@ -51,6 +51,30 @@ def find_orgs(session: Session, query: str = "", limit: int = 50) -> list[StaffO
     return [StaffOrg(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class OrgPage:
+    orgs: list[StaffOrg]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+ORG_PAGE_SIZE = 50  # fixed in app_staff_orgs_page (migration 0031)
+
+
+def org_page(session: Session, query: str = "", page: int = 1) -> OrgPage:
+    """One page of the console's org list (name order), with the number of matches."""
+    query, page = query.strip()[:100], min(max(1, page), 1_000_000)
+    rows = session.execute(text("SELECT * FROM app_staff_orgs_page(:q, :offset)"),
+                           {"q": query, "offset": (page - 1) * ORG_PAGE_SIZE}).all()
+    total = session.scalar(text("SELECT app_staff_orgs_count(:q)"), {"q": query}) or 0
+    return OrgPage([StaffOrg(*row) for row in rows], total, page, ORG_PAGE_SIZE)
+
+
 def get_org(session: Session, org_id: uuid.UUID) -> StaffOrg | None:
     found = find_orgs(session, str(org_id), 1)
     return found[0] if found and found[0].id == org_id else None

@@ -19,7 +19,8 @@ from dashboard.metadata import rules as metadata_rules
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("apikeys", __name__)
-navigation.register("API keys", "apikeys.index", Permission.APIKEYS_MANAGE, order=90)
+navigation.register("API keys", "apikeys.index", Permission.APIKEYS_MANAGE, order=90,
+                    feature=Feature.API_ACCESS)
 
 
 def _page(form: CreateKeyForm, created: service.CreatedKey | None = None, status: int = 200):

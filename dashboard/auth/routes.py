@@ -195,7 +195,9 @@ def logout():
     if at_idp is not None:
         return at_idp
     flash("You are signed out.", "info")
-    return redirect(url_for("auth.login"))
+    # "Sign out and continue" (e.g. an invitation opened while signed in as someone else)
+    # comes back to the page it was on; only a path on this site is followed.
+    return redirect(safe_next(request.form.get("next")) or url_for("auth.login"))
 
 
 def end_browser_session() -> None:

@@ -20,11 +20,28 @@ from typing import NamedTuple
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dashboard.licenses import enforcement
+from dashboard.licenses.features import Feature
 from dashboard.usage import quotas
 from dashboard.usage.metrics import GAUGES, METRICS, Metric, Rollup
 
 RANGES = (7, 30, 90, 365)
 DEFAULT_RANGE = 30
+# Every plan sees this much history; longer ranges are the "advanced analytics" feature.
+BASIC_HISTORY_DAYS = 30
+LONG_HISTORY = enforcement.point(
+    Feature.ADVANCED_ANALYTICS, "usage-long-history",
+    f"Usage reports (page, CSV, JSON, API series) longer than {BASIC_HISTORY_DAYS} days",
+)
+
+
+def locked_ranges(session: Session) -> frozenset[int]:
+    """The ranges the current org's plan does not include (shown with a lock)."""
+    from dashboard.licenses import service
+
+    if service.has_feature(session, Feature.ADVANCED_ANALYTICS):
+        return frozenset()
+    return frozenset(d for d in RANGES if d > BASIC_HISTORY_DAYS)
 
 
 class Point(NamedTuple):  # a tuple: up to 4 x 365 of them per report
@@ -157,6 +174,8 @@ def usage_report(
     quota (quotas count the whole org)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
+    if days > BASIC_HISTORY_DAYS:
+        enforcement.require(session, LONG_HISTORY.feature)
     today = today or today_utc()
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)

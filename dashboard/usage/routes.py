@@ -54,6 +54,7 @@ def index():
         "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
         "table_rows": charts.table_rows,
         "ranges": reports.RANGES,
+        "locked_ranges": reports.locked_ranges(tenancy.request_session()),
         "format_value": format_value,
     }
     if request.headers.get("HX-Request"):

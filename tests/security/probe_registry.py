@@ -355,6 +355,16 @@ def _sso_login_request(org: ProbeOrg) -> str:
     return request_id
 
 
+@provides("upgrade_request_id")
+def _upgrade_request(org: ProbeOrg) -> str:
+    """An open "request upgrade" of the org (the staff console closes them)."""
+    return str(factories.execute(
+        "INSERT INTO upgrade_requests (org_id, feature, requested_by, note)"
+        " VALUES (:o, 'scim', :u, :n) RETURNING id",
+        o=org.id, u=org.owner.id, n=org.label_for("upgrade note"),
+    ).scalar_one())
+
+
 # ----------------------------------------------------------------------------- events
 
 
