@@ -266,3 +266,42 @@ def test_engines_are_lazy_bounded_and_closed_when_idle(database_urls):
     engines.close_idle()
     assert engines.open_refs() == []
     engines.dispose()
+
+
+def test_the_dedicated_database_keeps_forced_rls_and_the_dedicated_gate(
+    database_urls, dedicated_admin
+):
+    org, _ = factories.org_with_members(owner="owner")
+    t.move(database_urls, org, "dedicated")  # prepares the database if no test did yet
+    cell = t.cell_tables(dedicated_admin)
+    with dedicated_admin.connect() as conn:
+        for table in cell:
+            forced = conn.execute(text(
+                "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class"
+                " WHERE oid = ('public.' || :t)::regclass"), {"t": table}).scalar_one()
+            policies = conn.execute(text(
+                "SELECT count(*) FROM pg_policies WHERE schemaname = 'public'"
+                " AND tablename = :t AND (qual LIKE '%app_current_org()%'"
+                " OR with_check LIKE '%app_current_org()%')"), {"t": table}).scalar_one()
+            assert forced and policies >= 1, table
+        gate = conn.execute(text(
+            "SELECT prosrc, prosecdef, pg_get_userbyid(proowner) FROM pg_proc"
+            " WHERE proname = 'app_current_org'")).one()
+        assert "app.tier_ticket" in gate[0] and gate[1] and gate[2] == "tenantdesk_definer"
+        # No key of the gate is readable by the app's role there either.
+        assert not conn.execute(text(
+            "SELECT has_table_privilege('tenantdesk_app', 'tier_gate_keys', 'SELECT')"
+        )).scalar_one()
+    t.move(database_urls, org, "shared")
+
+
+def test_purging_an_org_on_a_dedicated_database_is_refused(database_urls):
+    org, _ = factories.org_with_members(owner="owner")
+    factories.usage_daily(org, "api_calls", dt.date.today(), 1)
+    t.move(database_urls, org, "dedicated")
+    with pytest.raises(Exception, match="move it to the shared tier"):
+        factories.execute("DELETE FROM organizations WHERE id = :o", o=org.id)
+    factories.session().rollback()
+    assert factories.execute("SELECT count(*) FROM organizations WHERE id = :o",
+                             o=org.id).scalar_one() == 1
+    t.move(database_urls, org, "shared")
