@@ -17,7 +17,8 @@ Design (README, "Isolation tiers"):
 - A statement naming cell *and* control tables cannot run on either side: it is refused
   (``CrossDatabaseStatement``), never answered from half the data.
 - Engines: one per database, created on first use, bounded (``pool_size``, no overflow),
-  disposed after ``IDLE_SECONDS`` unused. The URL comes from the environment variable the
+  pinged only after sitting idle (like the shared one), disposed after ``IDLE_SECONDS``
+  unused. The URL comes from the environment variable the
   route names (``connection_ref``); the owner's (migrations, moves) from ``<NAME>_OWNER``,
   else the same URL with the owner role and no password.
 """
@@ -78,12 +79,14 @@ def owner_url(ref: str) -> str:
 class Engines:
     """The runtime role's engines, one per dedicated database (keyed by the variable name)."""
 
-    def __init__(self, connect_args: dict | None = None, idle_seconds: float = IDLE_SECONDS):
+    def __init__(self, connect_args: dict | None = None, idle_seconds: float = IDLE_SECONDS,
+                 on_create=None):
         self._lock = threading.Lock()
         self._engines: dict[str, Engine] = {}
         self._last_used: dict[str, float] = {}
         self._connect_args = connect_args or {}
         self.idle_seconds = idle_seconds
+        self._on_create = on_create  # db.ping_after_idle: no round trip per checkout
 
     def get(self, ref: str, pool_size: int | None) -> Engine:
         now = time.monotonic()
@@ -97,9 +100,11 @@ class Engines:
                     max_overflow=0,  # bounded: a dedicated org never exceeds its pool
                     pool_timeout=10,
                     pool_recycle=1800,
-                    pool_pre_ping=True,
+                    pool_pre_ping=self._on_create is None,
                     connect_args=self._connect_args,
                 )
+                if self._on_create is not None:
+                    self._on_create(engine)
                 self._engines[ref] = engine
             self._last_used[ref] = now
             return engine
