@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from dashboard.tiers import routing
+from dashboard.tiers import dedicated, routing
 
 
 class Kind(enum.StrEnum):
@@ -112,6 +112,8 @@ TABLE_KINDS: dict[str, Kind] = {
     # be read at all (definer functions only); move certificates outlive moves.
     "tenant_routes": S,
     "tenant_moves": S,
+    # the key that signs the shared gate's verdict for dedicated databases (definer only)
+    "tier_gate_keys": S,
     # open sign-up before the person exists: only the app_signup_* definer functions touch it
     "signup_requests": S,
 }
@@ -183,9 +185,38 @@ def bind(session: Session, context: TenantContext) -> None:
     session.info[_CONTEXT_KEY] = context
 
 
+ENGINES_KEY = "dedicated_engines"
+
+
+class TieredSession(Session):
+    """A session that opens on the shared database, where the control plane and the gate
+    live; a statement naming a dedicated org's cell tables runs on the org's own database
+    (dashboard/tiers/dedicated.py), in a transaction that commits or rolls back with the
+    shared one (one after the other: no two-phase commit)."""
+
+    def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
+        chosen = super().get_bind(mapper, clause=clause, bind=bind, **kw)
+        engines = self.info.get(ENGINES_KEY)
+        if bind is not None or engines is None or chosen is not self.bind:
+            return chosen
+        # The shared transaction begins first: its context statement says where the org is.
+        shared = self.connection(bind_arguments={"bind": chosen})
+        route = routing.route_of(self.info)
+        if route is None or route.tier != "dedicated":
+            return chosen
+        if not dedicated.on_dedicated(dedicated.tables(shared), mapper, clause):
+            return chosen
+        return engines.get(route.connection_ref, route.pool_size)
+
+
 @event.listens_for(Session, "after_begin")
 def _apply_context(session: Session, transaction, connection) -> None:
     params = context_of(session).as_params()
+    engines = session.info.get(ENGINES_KEY)
+    if engines is not None and engines.owns(connection.engine):
+        # A dedicated org's database: the same context, with the shared gate's verdict.
+        dedicated.apply_context(connection, params, routing.route_of(session.info))
+        return
     row = connection.execute(_SET_CONTEXT_SQL, params).one()
     routing.admit(session.info, row, params["org_id"])
 

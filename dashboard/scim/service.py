@@ -91,15 +91,29 @@ class Effects:
 
 
 def link_accepted_invitations(session: Session) -> None:
-    """Invited SCIM users who accepted since: remember the person (one indexed statement)."""
-    session.execute(text(
-        "UPDATE scim_users s SET user_id = i.accepted_by"
-        "  FROM invitations i"
-        " WHERE s.user_id IS NULL AND s.invitation_id IS NOT NULL"
-        "   AND i.org_id = s.org_id AND i.id = s.invitation_id AND i.status = 'accepted'"
-        "   AND NOT EXISTS (SELECT 1 FROM scim_users o"
-        "                    WHERE o.org_id = s.org_id AND o.user_id = i.accepted_by)"
-    ))
+    """Invited SCIM users who accepted since: remember the person.
+
+    Two statements, never one joining both tables: SCIM's tables and the invitations may
+    live in different databases (README, "Isolation tiers")."""
+    pending = session.execute(text(
+        "SELECT invitation_id FROM scim_users"
+        " WHERE user_id IS NULL AND invitation_id IS NOT NULL"
+    )).scalars().all()
+    if not pending:
+        return
+    accepted = session.execute(
+        text("SELECT id, accepted_by FROM invitations"
+             " WHERE id = ANY(:ids) AND status = 'accepted' AND accepted_by IS NOT NULL"),
+        {"ids": list(pending)},
+    ).all()
+    for invitation_id, person in accepted:
+        session.execute(
+            text("UPDATE scim_users s SET user_id = :p"
+                 " WHERE s.user_id IS NULL AND s.invitation_id = :i"
+                 "   AND NOT EXISTS (SELECT 1 FROM scim_users o"
+                 "                    WHERE o.org_id = s.org_id AND o.user_id = :p)"),
+            {"p": person, "i": invitation_id},
+        )
 
 
 def user_by_id(session: Session, scim_id: str, *, lock: bool = False) -> ScimUser | None:
