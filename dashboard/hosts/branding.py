@@ -112,7 +112,6 @@ class BrandingInput:
     display_name: str | None
     primary_color: str | None
     support_contact: str | None
-    white_label: bool
     logo_upload: bytes | None = None  # None: keep the current logo
     remove_logo: bool = False
 
@@ -121,31 +120,44 @@ def current(db: Session, org_id: uuid.UUID) -> OrgBranding | None:
     return db.get(OrgBranding, org_id)
 
 
-def save(db: Session, org_id: uuid.UUID, actor: Actor, given: BrandingInput, *,
-         white_label_allowed: bool) -> OrgBranding:
+def _row(db: Session, org_id: uuid.UUID) -> OrgBranding:
+    row = db.get(OrgBranding, org_id)
+    if row is None:
+        row = OrgBranding(org_id=org_id, white_label=False)
+        db.add(row)
+    return row
+
+
+def save(db: Session, org_id: uuid.UUID, actor: Actor, given: BrandingInput) -> OrgBranding:
     """Check everything first, then write once: any bad field stores nothing."""
     display_name = clean_display_name(given.display_name)
     color = check_color(given.primary_color) if (given.primary_color or "").strip() else None
     contact = clean_support_contact(given.support_contact)
-    if given.white_label and not white_label_allowed:
-        raise BrandingError("white_label", "White label is not included in your plan.")
     logo = None
     if given.logo_upload is not None:
         try:
             logo = logos.clean_logo(given.logo_upload)
         except logos.LogoRefused as exc:
             raise BrandingError("logo", str(exc)) from exc
-    row = db.get(OrgBranding, org_id)
-    if row is None:
-        row = OrgBranding(org_id=org_id)
-        db.add(row)
+    row = _row(db, org_id)
     before = _summary(row)
-    row.display_name, row.primary_color = display_name, color
-    row.support_contact, row.white_label = contact, given.white_label
+    row.display_name, row.primary_color, row.support_contact = display_name, color, contact
     if logo is not None:
         row.logo, row.logo_sha256 = logo
     elif given.remove_logo:
         row.logo = row.logo_sha256 = None
+    row.updated_at = datetime.now(UTC)
+    db.flush()
+    record_audit(db, org_id=org_id, actor=actor, action="branding.updated",
+                 target="branding", before=before, after=_summary(row))
+    return row
+
+
+def set_white_label(db: Session, org_id: uuid.UUID, actor: Actor, on: bool) -> OrgBranding:
+    """White label on or off (the route is gated by the plan's ``white-label`` feature)."""
+    row = _row(db, org_id)
+    before = _summary(row)
+    row.white_label = on
     row.updated_at = datetime.now(UTC)
     db.flush()
     record_audit(db, org_id=org_id, actor=actor, action="branding.updated",

@@ -20,6 +20,9 @@ class BrandingForm(FlaskForm):
     logo = FileField("Logo", description="PNG or JPEG, at most 256 KB and 1024×1024 pixels. "
                                          "We re-encode it as PNG.")
     remove_logo = BooleanField("Remove the logo")
+
+
+class WhiteLabelForm(FlaskForm):
     white_label = BooleanField("White label: our name only, no product name on our pages "
                                                 "and mails")
 

@@ -52,6 +52,7 @@ def _branding_page(form: forms.BrandingForm | None = None, status: int = 200):
     if form is None:
         form = forms.BrandingForm(formdata=None, obj=row)
     return render_template("hosts/branding.html", form=form, row=row,
+                           white_label_form=forms.WhiteLabelForm(formdata=None, obj=row),
                            white_label_allowed=has_feature(Feature.WHITE_LABEL)), status
 
 
@@ -72,17 +73,29 @@ def branding_save():
     upload = request.files.get(form.logo.name)
     given = branding.BrandingInput(
         display_name=form.display_name.data, primary_color=form.primary_color.data,
-        support_contact=form.support_contact.data, white_label=form.white_label.data,
+        support_contact=form.support_contact.data,
         logo_upload=upload.read() if upload and upload.filename else None,
         remove_logo=form.remove_logo.data,
     )
     try:
-        branding.save(tenancy.request_session(), g.membership.org_id, request_actor(), given,
-                      white_label_allowed=has_feature(Feature.WHITE_LABEL))
+        branding.save(tenancy.request_session(), g.membership.org_id, request_actor(), given)
     except branding.BrandingError as exc:
         getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, exc.message]
         return _branding_page(form, 400)
     flash("Branding saved.", "success")
+    return redirect(url_for("hosts.branding_page"), 303)
+
+
+@bp.route("/o/<slug>/branding/white-label", methods=["POST"])
+@requires(OWNER)
+@requires_feature(Feature.WHITE_LABEL)
+def white_label_save():
+    form = forms.WhiteLabelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    branding.set_white_label(tenancy.request_session(), g.membership.org_id, request_actor(),
+                             bool(form.white_label.data))
+    flash("White label is on." if form.white_label.data else "White label is off.", "success")
     return redirect(url_for("hosts.branding_page"), 303)
 
 

@@ -99,7 +99,6 @@ HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></bod
     ({"primary_color": "blue;}body{x"}, None, "#rrggbb"),
     ({"support_contact": "javascript:alert(1)"}, None, "email address or an https:// link"),
     ({"support_contact": "http://plain.example/help"}, None, "email address or an https://"),
-    ({"white_label": "y"}, None, "White label is not included in your plan"),
 ])
 def test_bad_branding_is_refused_and_nothing_is_stored(app, acme, fields, logo, field_message):
     org, people = acme
@@ -113,11 +112,33 @@ def test_bad_branding_is_refused_and_nothing_is_stored(app, acme, fields, logo, 
     assert _branding_row(org) == before
 
 
+def _white_label(client, org, on: bool):
+    data = {"csrf_token": csrf_token(client, f"/o/{org.slug}/branding")}
+    if on:
+        data["white_label"] = "y"
+    return client.post(f"/o/{org.slug}/branding/white-label", data=data)
+
+
+def test_white_label_is_refused_below_the_top_plan(app, acme):
+    org, people = acme  # Growth: branding, no white label
+    factories.branding(org, logo=False, display_name="Before")
+    before = _branding_row(org)
+    owner = _signed_in(app, people["owner"])
+    assert "part of the Enterprise plan" in owner.get(f"/o/{org.slug}/branding").get_data(
+        as_text=True)
+    response = _white_label(owner, org, True)
+    assert response.status_code == 403
+    assert 'data-testid="feature-not-included"' in response.get_data(as_text=True)
+    assert _branding_row(org) == before
+
+
 def test_white_label_on_the_top_plan_removes_tenantdesk(app, client, acme, mail_server):
     org, people = acme
     factories.put_on_plan(org, "enterprise")
     owner = _signed_in(app, people["owner"])
-    assert _save(owner, org, display_name="Acme", white_label="y").status_code == 303
+    assert _save(owner, org, display_name="Acme").status_code == 303
+    assert _white_label(owner, org, True).status_code == 303
+    assert _branding_row(org).white_label is True
     page = OnHost(client, host_of(org)).get("/login").get_data(as_text=True)
     assert "Tenantdesk" not in page
     invitee = f"wl-{factories.unique('x')}@example.com"
