@@ -48,9 +48,16 @@ def index():
     days = _range()
     if days is None:
         return _bad_range()
-    report = _report(days)
+    try:
+        wanted = _metadata_filter()
+    except metadata_rules.MetadataError as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    report = _report(days, metadata=wanted)
     context = {
         "report": report,
+        # Kept on the range links and the CSV link: ?metadata[key]=value.
+        "metadata_filter": wanted,
+        "filter_args": {f"metadata[{wanted[0]}]": wanted[1]} if wanted else {},
         "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
         "table_rows": charts.table_rows,
         "ranges": reports.RANGES,

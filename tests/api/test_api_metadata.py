@@ -268,6 +268,12 @@ def test_the_database_refuses_what_the_rules_refuse(admin_engine, value):
                 conn.execute(text(f"INSERT INTO {table} (org_id, {column}, key, value)"
                                   " VALUES (gen_random_uuid(), gen_random_uuid(), 'k', :v)"),
                              {"v": value})
-        with pytest.raises(IntegrityError, match="check constraint"), conn.begin():
-            conn.execute(text("INSERT INTO usage_event_metadata (org_id, event_id, key, value)"
-                              " VALUES (gen_random_uuid(), 1, 'bad key', 'v')"))
+        for table in ("org_metadata", "usage_event_metadata"):
+            column = ", event_id" if table == "usage_event_metadata" else ""
+            one = ", 1" if column else ""
+            with pytest.raises(IntegrityError, match="check constraint"), conn.begin():
+                conn.execute(text(f"INSERT INTO {table} (org_id{column}, key, value)"
+                                  f" VALUES (gen_random_uuid(){one}, 'k', :v)"), {"v": value})
+            with pytest.raises(IntegrityError, match="check constraint"), conn.begin():
+                conn.execute(text(f"INSERT INTO {table} (org_id{column}, key, value)"
+                                  f" VALUES (gen_random_uuid(){one}, 'bad key', 'v')"))

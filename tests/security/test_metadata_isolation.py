@@ -80,6 +80,12 @@ def test_usage_csv_and_chart_data_filter_within_the_org(client, two_orgs):
     # B's pages stay B's: A's owner gets no way in (404/403 through the org switch).
     assert client.get(f"/o/{org_b.slug}/usage.csv",
                       query_string={"range": 7, **FILTER}).status_code in (302, 403, 404)
+    page = client.get(f"/o/{org_a.slug}/usage", query_string={"range": 7, **FILTER})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-testid="usage-filter"' in html
+    assert 'data-testid="total-api_calls">5<' in html
+    assert "usage.csv?range=7&amp;metadata%5Btenant_id%5D=shared-7" in html  # kept on links
+    assert client.get(f"/o/{org_a.slug}/usage?range=7&metadata[x]=a%0Ab").status_code == 400
     bad = client.get(f"/o/{org_a.slug}/usage.csv?range=7&metadata[a]=1&metadata[b]=2")
     assert bad.status_code == 400
     bad = client.get(f"/o/{org_a.slug}/usage/data.json?range=7&metadata[bad%20key]=1")
