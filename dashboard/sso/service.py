@@ -427,6 +427,15 @@ class LoginConnection:
                                  self.config.get("scopes", oidc.DEFAULT_SCOPES), redirect_uri)
 
 
+NOT_IN_PLAN = ("single sign-on is not included in this organization's plan any more; sign in "
+               "with your email and password")
+
+
+def sso_included(db: Session, connection_id: uuid.UUID) -> bool:
+    """Whether the connection's org has the SSO feature now (before any tenant context)."""
+    return bool(db.scalar(text("SELECT app_sso_included(:c)"), {"c": connection_id}))
+
+
 def load_connection(db: Session, connection_id: uuid.UUID) -> LoginConnection | None:
     row = db.execute(text("SELECT * FROM app_sso_connection(:c)"),
                      {"c": connection_id}).one_or_none()
