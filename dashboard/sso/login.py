@@ -33,17 +33,11 @@ from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token
-from dashboard.licenses import enforcement
-from dashboard.licenses.features import Feature
 from dashboard.permissions import public
 from dashboard.redirects import safe_next
 from dashboard.security import csrf
 from dashboard.sso import crypto, forms, oidc, saml, service, sp_keys
 from dashboard.sso import logout as sso_logout
-
-SIGN_IN = enforcement.point(
-    Feature.SSO, "sso-sign-in",
-    "signing in through an org's SSO connection (start and finish) and Require SSO")
 
 bp = Blueprint("sso_login", __name__)
 
@@ -84,8 +78,6 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
     conn = service.load_connection(db, connection_id)
     if conn is None:
         abort(404)
-    if not service.sso_included(db, conn.id):
-        return _refused(conn.id, service.LoginRefused(service.NOT_IN_PLAN), 403)
     try:
         if conn.kind == "saml":
             url, request_id = saml.begin(conn.saml_idp(), _sp(conn.id))
@@ -112,6 +104,10 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
 @bp.route("/sso/start/<uuid:connection_id>", methods=["POST"])
 @public
 def start(connection_id: uuid.UUID):
+    # Email-first login never offers a connection its org's plan lacks (the domain look-up
+    # filters it); a connection id posted here directly is refused the same way.
+    if not service.sso_included(tenancy.request_session(), connection_id):
+        return _refused(connection_id, service.LoginRefused(service.NOT_IN_PLAN), 403)
     return begin(connection_id, next_path=request.form.get("next"))
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from dashboard import people, tenancy
 from dashboard.audit.service import Actor, record_audit
 from dashboard.auth import service as auth_service
+from dashboard.licenses import enforcement
+from dashboard.licenses.features import Feature
 from dashboard.models import (
     CustomRole,
     Membership,
@@ -427,6 +429,10 @@ class LoginConnection:
                                  self.config.get("scopes", oidc.DEFAULT_SCOPES), redirect_uri)
 
 
+SIGN_IN = enforcement.point(
+    Feature.SSO, "sso-sign-in",
+    "signing in through an org's SSO connection (login start and finish, email-first routing)"
+    " and Require SSO (migration 0032_sso_plan_gate)")
 NOT_IN_PLAN = ("single sign-on is not included in this organization's plan any more; sign in "
                "with your email and password")
 
