@@ -437,9 +437,10 @@ NOT_IN_PLAN = ("single sign-on is not included in this organization's plan any m
                "with your email and password")
 
 
-def sso_included(db: Session, connection_id: uuid.UUID) -> bool:
-    """Whether the connection's org has the SSO feature now (before any tenant context)."""
-    return bool(db.scalar(text("SELECT app_sso_included(:c)"), {"c": connection_id}))
+def sso_included(db: Session, connection_id: uuid.UUID) -> bool | None:
+    """Whether the connection's org has the SSO feature now (before any tenant context);
+    None for an unknown connection."""
+    return db.scalar(text("SELECT app_sso_included(:c)"), {"c": connection_id})
 
 
 def load_connection(db: Session, connection_id: uuid.UUID) -> LoginConnection | None:

@@ -45,11 +45,11 @@ $$;
 REVOKE ALL ON FUNCTION app_org_has_feature(uuid, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_org_has_feature(uuid, text) TO tenantdesk_definer;
 
--- Whether a connection's org may sign people in through it right now.
+-- Whether a connection's org may sign people in through it right now (NULL: no such
+-- connection, which the caller answers like any unknown one).
 CREATE FUNCTION app_sso_included(p_connection uuid) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-  SELECT coalesce((SELECT app_org_has_feature(c.org_id, 'sso')
-                     FROM sso_connections c WHERE c.id = p_connection), false)
+  SELECT app_org_has_feature(c.org_id, 'sso') FROM sso_connections c WHERE c.id = p_connection
 $$;
 
 -- Email-first login sends nobody to an IdP their org's plan no longer includes.
