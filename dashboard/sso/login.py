@@ -107,6 +107,10 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
 @bp.route("/sso/start/<uuid:connection_id>", methods=["POST"])
 @public
 def start(connection_id: uuid.UUID):
+    # Email-first login never offers a connection its org's plan lacks (the domain look-up
+    # filters it); a connection id posted here directly is refused the same way.
+    if service.sso_included(tenancy.request_session(), connection_id) is False:
+        return _refused(connection_id, service.LoginRefused(service.NOT_IN_PLAN), 403)
     return begin(connection_id, next_path=request.form.get("next"))
 
 
@@ -230,6 +234,9 @@ def oidc_callback(connection_id: uuid.UUID):
 
 
 def _finish(conn: service.LoginConnection, row, login: service.ExternalLogin):
+    # Checked again at the end: the plan may have changed while the browser was at the IdP.
+    if service.sso_included(tenancy.request_session(), conn.id) is False:
+        return _refused(conn.id, service.LoginRefused(service.NOT_IN_PLAN), 403)
     if row.purpose == "test":
         return _show_test(conn, row, login)
     try:

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from dashboard import people, tenancy
 from dashboard.audit.service import Actor, record_audit
 from dashboard.auth import service as auth_service
+from dashboard.licenses import enforcement
+from dashboard.licenses.features import Feature
 from dashboard.models import (
     CustomRole,
     Membership,
@@ -407,6 +409,20 @@ class LoginConnection:
                                "must enter it again", "client secret unreadable") from exc
         return oidc.ClientConfig(self.config["issuer"], self.config["client_id"], secret,
                                  self.config.get("scopes", oidc.DEFAULT_SCOPES), redirect_uri)
+
+
+SIGN_IN = enforcement.point(
+    Feature.SSO, "sso-sign-in",
+    "signing in through an org's SSO connection (login start and finish, email-first routing)"
+    " and Require SSO (migration 0032_sso_plan_gate)")
+NOT_IN_PLAN = ("single sign-on is not included in this organization's plan any more; sign in "
+               "with your email and password")
+
+
+def sso_included(db: Session, connection_id: uuid.UUID) -> bool | None:
+    """Whether the connection's org has the SSO feature now (before any tenant context);
+    None for an unknown connection."""
+    return db.scalar(text("SELECT app_sso_included(:c)"), {"c": connection_id})
 
 
 def load_connection(db: Session, connection_id: uuid.UUID) -> LoginConnection | None:

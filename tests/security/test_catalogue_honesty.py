@@ -24,7 +24,7 @@ from dashboard.licenses.enforcement import POINTS
 from dashboard.licenses.features import Feature
 from dashboard.worker import Worker
 from tests import factories
-from tests.helpers import login, post
+from tests.helpers import csrf_token, login, post
 from tests.security.test_feature_gates import call, gated_rules, methods, refused_for_feature
 from tests.security.test_feature_gates import url_for_rule as gated_url
 from tests.support.events import audit_in
@@ -131,6 +131,23 @@ def _audit_stream_delivery(env: Env) -> bool:
                                "url": env.receiver.url(f"/siem/{env.org.slug}")})
 
 
+def _sso_sign_in(env: Env) -> bool:
+    """An SSO connection made while the plan had SSO: can people still sign in through it?"""
+    from dashboard.sso import saml
+    from tests.support.saml_idp import TestIdP
+    from tests.support.sso import idp_redirect
+
+    idp = TestIdP()
+    config = saml.IdpConfig(idp.entity_id, idp.sso_url, (idp.cert_b64,)).as_config()
+    conn = factories.SsoConnectionFactory(org_id=env.org.id, kind="saml", config=config)
+    response = env.client.post(f"/sso/start/{conn.id}",
+                               data={"csrf_token": csrf_token(env.client, "/login")})
+    if response.status_code == 403:
+        assert "not included in this organization" in response.get_data(as_text=True)
+        return False
+    return idp_redirect(response).startswith(idp.sso_url)
+
+
 def _usage_long_history(env: Env) -> bool:
     login(env.client, env.people["owner"])
     answers = [env.client.get(f"/o/{env.org.slug}/usage?range=90"),
@@ -152,6 +169,7 @@ PROBES: dict[str, Callable[[Env], bool]] = {
     "webhook-delivery": _webhook_delivery,
     "audit-stream-delivery": _audit_stream_delivery,
     "usage-long-history": _usage_long_history,
+    "sso-sign-in": _sso_sign_in,
 }
 
 

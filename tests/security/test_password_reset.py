@@ -202,6 +202,7 @@ def test_reset_requests_per_address_of_the_client_are_limited(app, client):
 
 def test_reset_never_opens_an_org_that_requires_sso(app, client, mail_server, smtp_server):
     org, people = factories.org_with_members(member="member")
+    factories.put_on_plan(org, "enterprise")  # Require SSO binds only while SSO is included
     factories.SsoConnectionFactory(org_id=org.id, require_sso=True, owner_break_glass=False)
     user = people["member"]
     ask_reset(client, user.email)
