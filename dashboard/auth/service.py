@@ -83,6 +83,15 @@ def user_orgs(session: Session) -> list[OrgChoice]:
     return [OrgChoice(*row) for row in rows]
 
 
+def split_recent(orgs: list[OrgChoice], recent_ids: list[uuid.UUID], count: int
+                 ) -> tuple[list[OrgChoice], list[OrgChoice]]:
+    """(the recently opened orgs, most recent first; every other org in its usual order)."""
+    by_id = {o.org_id: o for o in orgs}
+    recent = [by_id[i] for i in recent_ids if i in by_id][:count]
+    taken = {o.org_id for o in recent}
+    return recent, [o for o in orgs if o.org_id not in taken]
+
+
 @dataclass(frozen=True)
 class SessionAuth:
     """How a browser session was authenticated. An SSO session opens only the org whose
