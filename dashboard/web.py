@@ -7,8 +7,14 @@ from pathlib import Path
 from flask import g, request
 from jinja2 import FileSystemBytecodeCache
 
+from dashboard import display, vocabulary
 from dashboard.navigation import visible_items
 from dashboard.permissions import can, role_label
+
+
+def _person_zone() -> str | None:
+    principal = g.get("principal")
+    return getattr(principal, "time_zone", None)
 
 
 def init_app(app) -> None:
@@ -17,6 +23,16 @@ def init_app(app) -> None:
     cache = Path(app.config["INSTANCE_PATH"]) / "jinja-bytecode"
     cache.mkdir(parents=True, exist_ok=True)
     app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
+
+    # Times in the signed-in person's zone, dates and numbers by babel (dashboard/display.py);
+    # readable names for audit actions and permissions (dashboard/vocabulary.py).
+    app.add_template_filter(lambda value, empty="—": display.when_html(
+        value, _person_zone(), empty=empty), "when")
+    app.add_template_filter(lambda value: display.day_html(value, _person_zone()), "day")
+    app.add_template_filter(display.number, "number")
+    app.add_template_filter(vocabulary.action_label, "action_label")
+    app.add_template_filter(vocabulary.permission_label, "permission_label")
+    app.add_template_filter(vocabulary.permission_help, "permission_help")
 
     @app.context_processor
     def _globals():

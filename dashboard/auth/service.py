@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from dashboard import people, tenancy
 from dashboard.auth.passwords import Passwords
-from dashboard.models import CustomRole, User, UserSession
+from dashboard.models import CustomRole, Membership, User, UserSession
 
 
 class LoginRefused(Exception):
@@ -203,6 +203,13 @@ def open_session(
     session.add(record)
     if org:
         people.set_last_org(session, org.org_id)
+        # Signing in or switching is activity: "Last active" must not say "Never" for someone
+        # at work right now (later requests touch it at most once a minute, principal.py).
+        session.execute(
+            update(Membership)
+            .where(Membership.org_id == org.org_id, Membership.user_id == user.id)
+            .values(last_active_at=func.now())
+        )
     session.flush()
     return record
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from dashboard import tenancy
+from dashboard import tenancy, vocabulary
 from dashboard.audit.web import request_actor
 from dashboard.members import roles as service
 from dashboard.members.forms import ConfirmForm, CustomRoleForm
@@ -13,7 +13,7 @@ from dashboard.permissions import ALL_PERMISSIONS, Permission, requires
 
 bp = Blueprint("roles", __name__)
 
-PERMISSION_CHOICES = [(p.value, service.PERMISSION_HELP.get(p, p.value))
+PERMISSION_CHOICES = [(p.value, vocabulary.permission_label(p))
                       for p in sorted(ALL_PERMISSIONS, key=lambda p: p.value)]
 
 

@@ -33,6 +33,15 @@
   focusableScrollers();
   window.addEventListener("resize", focusableScrollers);
   document.addEventListener("htmx:afterSettle", focusableScrollers);
+  // First sign-in: tell the server the browser's time zone (the profile page can change it).
+  var zoneUrl = document.body.getAttribute("data-time-zone-url");
+  var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zoneUrl && zone && window.fetch) {
+    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    headers["Content-Type"] = "application/x-www-form-urlencoded";
+    fetch(zoneUrl, {method: "POST", credentials: "same-origin", headers: headers,
+                    body: "detected=1&time_zone=" + encodeURIComponent(zone)});
+  }
   // Escape closes an open menu and returns focus to its summary.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
