@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import g, request
 from jinja2 import FileSystemBytecodeCache
 
-from dashboard import display, vocabulary
+from dashboard import display, markdown, vocabulary
 from dashboard.navigation import visible_items
 from dashboard.permissions import can, role_label
 
@@ -33,6 +33,8 @@ def init_app(app) -> None:
     app.add_template_filter(vocabulary.action_label, "action_label")
     app.add_template_filter(vocabulary.permission_label, "permission_label")
     app.add_template_filter(vocabulary.permission_help, "permission_help")
+    app.add_template_filter(markdown.block, "markdown")  # the API reference's descriptions
+    app.add_template_filter(markdown.inline, "markdown_inline")
 
     @app.context_processor
     def _globals():
