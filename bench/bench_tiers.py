@@ -7,11 +7,12 @@ Creates the database ``tenantdesk_bench_tiers`` (on BENCH_DATABASE_URL, DATABASE
 the embedded PostgreSQL under bench/out), seeds one org with N members and a year of usage
 history (daily rollups for 4 metrics plus raw events), then:
 
-1. page cost: the same pages of the same org, on the shared tier and on a schema of its own,
-   through the real app in this process (test client, RLS on): server time per request and
-   this process's CPU per request;
-2. moves: shared -> schema -> shared with the real mover (copy, verify, switch, purge), the
-   time of each and the rows it carried;
+1. page cost: the same pages of the same org, on the shared tier, on a schema of its own and
+   on a dedicated database (``tenantdesk_bench_tiers_dedicated`` on the same server, named by
+   the environment variable BENCH_TIERS_DEDICATED), through the real app in this process
+   (test client, RLS on): server time per request and this process's CPU per request;
+2. moves: shared -> schema -> dedicated -> shared with the real mover (copy, verify, switch,
+   purge), the time of each and the rows it carried;
 3. statement timeout: the org's budget set to 250 ms, a deliberately slow query
    (``pg_sleep(10)``) in the org's transaction: how long until PostgreSQL cuts it.
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DATABASE = "tenantdesk_bench_tiers"
+DEDICATED_REF = "BENCH_TIERS_DEDICATED"
 SLUG = "bench-tiers"
 OWNER = "owner@bench-tiers.example"
 PASSWORD = "bench tiers password"  # noqa: S105 - a throwaway benchmark account
@@ -45,6 +47,17 @@ def seed(admin: str, members: int, events: int):
 
     urls = provisioning.bootstrap(admin, DATABASE)
     migrate.upgrade(urls.owner)
+    import os
+
+    dedicated = provisioning.bootstrap(admin, DATABASE + "_dedicated")
+    os.environ[DEDICATED_REF] = dedicated.runtime
+    os.environ[DEDICATED_REF + "_OWNER"] = dedicated.owner
+    from dashboard.tiers import dedicated as dedicated_tier
+
+    dedicated_tier.prepare(urls.owner, DEDICATED_REF)  # migrated before the move is timed
+    with psycopg.connect(provisioning.libpq_url(dedicated.admin)) as conn:  # earlier runs
+        conn.execute("TRUNCATE usage_events, usage_daily, usage_alerts, scim_group_members,"
+                     " scim_users, scim_groups, scim_requests")
     with psycopg.connect(provisioning.libpq_url(urls.admin)) as conn:
         conn.execute("DELETE FROM tenant_routes")
         for (nsp,) in conn.execute("SELECT nspname FROM pg_namespace"
@@ -129,9 +142,10 @@ def move(urls, to: str) -> tuple[float, int]:
     from dashboard.tiers.moves import Mover
 
     mover = Mover(urls.owner)
+    target = DEDICATED_REF if to == "dedicated" else None
     try:
         started = time.perf_counter()
-        done = mover.run(mover.start(SLUG, to, requested_by="bench"))
+        done = mover.run(mover.start(SLUG, to, requested_by="bench", target=target))
         seconds = time.perf_counter() - started
     finally:
         mover.close()
@@ -218,10 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     costs, differences = {}, []
     compare = [*pages, f"/o/{SLUG}/usage/data.json?range=365", f"/o/{SLUG}/usage.csv?range=365",
                f"/o/{SLUG}/members?per_page=50&page=37"]
-    # shared, schema, shared again (A-B-A): drift of the shared machine shows as A vs A'.
-    for tier in ("shared", "schema", "shared again"):
+    # shared, schema, dedicated, shared again: drift of the shared machine shows as A vs A'.
+    for tier in ("shared", "schema", "dedicated", "shared again"):
         if tier != "shared":
-            to = "schema" if tier == "schema" else "shared"
+            to = "shared" if tier == "shared again" else tier
             before = [_normalized(client, p) for p in compare]  # right before and after
             seconds, rows = move(urls, to)
             after = [_normalized(client, p) for p in compare]

@@ -160,6 +160,30 @@ def chart_reads(runtime_url: str, user_id: str, org_id: str, iterations: int) ->
             "report_incl_entitlements": percentiles(report)}
 
 
+def tagged_reads(runtime_url: str, user_id: str, org_id: str, iterations: int) -> dict:
+    """The 30-day report of one org filtered by one metadata value (``tenant_id = t-7``, one
+    event in 100 of the ingestion run), which reads raw events through the metadata index."""
+    engine = create_engine(runtime_url, pool_size=1)
+    factory = sessionmaker(engine)
+    context = tenancy.TenantContext(user_id=uuid.UUID(user_id), org_id=uuid.UUID(org_id))
+    samples = []
+    try:
+        with tenancy.scoped_session(factory, context) as session:
+            events = session.execute(text(
+                "SELECT count(*) FROM usage_event_metadata WHERE org_id = :o"
+                " AND key = 'tenant_id' AND value = 't-7'"), {"o": org_id}).scalar_one()
+        for _ in range(iterations):
+            with tenancy.scoped_session(factory, context) as session:
+                session.execute(text("SELECT 1"))
+                start = time.perf_counter()
+                reports.usage_report(session, uuid.UUID(org_id), 30,
+                                     metadata=("tenant_id", "t-7"))
+                samples.append(time.perf_counter() - start)
+    finally:
+        engine.dispose()
+    return {"events": events, "report": percentiles(samples)}
+
+
 def plan_of(admin_url: str, org_id: str) -> str:
     with psycopg.connect(admin_url) as conn:
         return conn.execute("SELECT plan FROM organizations WHERE id = %s",
@@ -169,23 +193,27 @@ def plan_of(admin_url: str, org_id: str) -> str:
 # ---------------------------------------------------------------------------- ingestion
 
 
-def _batches(n: int, tag: str) -> list[list[service.EventIn]]:
+def _batches(n: int, tag: str, metadata: bool = False) -> list[list[service.EventIn]]:
     now = datetime.now(UTC)
     names = list(METRICS)
     out = []
     for b in range(n):
         out.append([
             service.EventIn(names[i % 4], 1 + i % 50,
-                            now - timedelta(days=i % 28, seconds=i), f"{tag}-{b}-{i}")
+                            now - timedelta(days=i % 28, seconds=i), f"{tag}-{b}-{i}",
+                            # Two keys per event, as a "Pattern B" caller would send them.
+                            {"tenant_id": f"t-{i % 100}", "region": "eu"} if metadata
+                            else None)
             for i in range(BATCH)
         ])
     return out
 
 
 def ingest(runtime_url: str, user_id: str, org_ids: list[str], workers: int,
-           seconds: float) -> dict:
+           seconds: float, metadata: bool = False) -> dict:
     """Batches of 1,000 new events per transaction; each worker its own session and org
-    (workers share nothing but the tables); then the same batches again (retries)."""
+    (workers share nothing but the tables); then the same batches again (retries). With
+    ``metadata``, every event carries two metadata keys."""
     engine = create_engine(runtime_url, pool_size=workers)
     factory = sessionmaker(engine)
     tag = secrets.token_hex(4)
@@ -194,7 +222,8 @@ def ingest(runtime_url: str, user_id: str, org_ids: list[str], workers: int,
     errors: list[BaseException] = []
 
     # Batches are built before the clock starts: the figure is the server's, not the client's.
-    ready = [_batches(int(seconds * MAX_BATCHES_PER_SECOND), f"{tag}-{w}") for w in range(workers)]
+    ready = [_batches(int(seconds * MAX_BATCHES_PER_SECOND), f"{tag}-{w}", metadata)
+             for w in range(workers)]
     gc.collect()
     gc.freeze()  # the prepared batches are not the collector's business while timing
 
@@ -317,6 +346,12 @@ def measure(urls: provisioning.DatabaseUrls, dataset: seed.Dataset, *, iteration
             log(f"  ingestion: {workers} session(s), {seconds:.0f} s")
             results[f"ingest_{workers}_sessions"] = ingest(
                 urls.runtime, owner, ingest_ids, workers, seconds)
+        log(f"  ingestion with metadata (2 keys per event): 1 session, {seconds:.0f} s")
+        results["ingest_1_sessions_metadata"] = ingest(
+            urls.runtime, owner, ingest_ids, 1, seconds, metadata=True)
+        log("  a 30-day report filtered by one metadata value (raw events)")
+        results["tagged_report"] = tagged_reads(urls.runtime, owner, ingest_ids[0],
+                                                iterations)
         if http:
             log("  HTTP (in-process Flask test client)")
             results["http"] = http_figures(urls, dataset, big["slug"], "bench-ingest-0",
@@ -351,6 +386,14 @@ def table(results: dict) -> str:
                      f"{entry['new_events_per_s']:>20,}")
         lines.append(f"{f'record_batch x{BATCH}, {workers} session(s), retried batches':<58}"
                      f"{entry['retried_events_per_s']:>20,}")
+    if "ingest_1_sessions_metadata" in results:
+        entry = results["ingest_1_sessions_metadata"]
+        lines.append(f"{f'record_batch x{BATCH}, 1 session, new events, 2 metadata keys':<58}"
+                     f"{entry['new_events_per_s']:>20,}")
+    if "tagged_report" in results:
+        entry = results["tagged_report"]
+        name = f"30-day report filtered by metadata ({entry['events']} events)"
+        lines.append(f"{name:<58}{entry['report']['p50_ms']:>10}{entry['report']['p99_ms']:>10}")
     if "http_ingest_events_per_s" in results.get("http", {}):
         lines.append(f"{f'POST /api/v1/usage/events x{BATCH} (in-process, 1 client)':<58}"
                      f"{results['http']['http_ingest_events_per_s']:>20,}")

@@ -24,6 +24,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.devmail import init_app as init_devmail
     from dashboard.events import routes as event_routes
     from dashboard.events import stream_routes
+    from dashboard.hosts import init_app as init_hosts
+    from dashboard.inputguard import init_app as init_inputguard
     from dashboard.licenses import routes as license_routes
     from dashboard.licenses import web as license_web
     from dashboard.lifecycle import routes as lifecycle_routes
@@ -65,9 +67,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
 
     ops.init_app(app)  # first: its probes answer before every other request hook
+    init_inputguard(app)  # then: bad input is refused before anything else runs
     access_tokens.init_app(app)
     tenancy.init_app(app)
     security.init_app(app)
+    init_hosts(app)  # the host's org is known before the principal is loaded
     principal.init_app(app)
     org_context.init_app(app)
     web.init_app(app)

@@ -101,6 +101,9 @@ def _serve(host: str, port: int, with_worker: bool = False) -> None:
         click.echo(f"Note: links in mail and SSO metadata use BASE_URL={base}, not {served}; "
                    "that is right behind a proxy, wrong otherwise.", err=True)
     click.echo(f"Tenantdesk is running on {served}/  (Ctrl-C to stop)")
+    suffix = app.config.get("TENANT_HOST_SUFFIX")
+    if suffix:
+        click.echo(f"Each org also has its own host, e.g. http://acme{suffix}:{port}/")
     if app.config.get("DEV_MAIL_VIEWER") and not app.config.get("SMTP_URL"):
         outbox = app.extensions["tenantdesk.mail"].outbox
         click.echo(f"Mail is not sent (no SMTP_URL): it is kept in {outbox} and readable at "
@@ -122,6 +125,7 @@ def run(host: str, port: int) -> None:
     os.environ.setdefault("ALLOW_PRIVATE_METADATA_URLS", "1")
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
     os.environ.setdefault("ALLOW_PRIVATE_EVENT_URLS", "1")  # webhooks to a local receiver
+    os.environ.setdefault("TENANT_HOST_SUFFIX", ".localhost")  # acme.localhost:PORT is Acme's
     migrations.upgrade(_urls().owner)
     _rollout_tiers(_urls().owner)
     _seed()

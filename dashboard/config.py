@@ -103,6 +103,13 @@ def from_environment() -> dict:
         # The address in every link we publish (mail, SSO metadata, redirect URIs). Unset:
         # derived from HOST and PORT, the address `tenantdesk run/serve` listens on.
         "BASE_URL": env("BASE_URL") or served_url(env("HOST", "127.0.0.1"), env("PORT", "5000")),
+        # Org hosts (dashboard/hosts): "<slug><suffix>" is that org's, e.g. ".desk.example"
+        # makes acme.desk.example Acme's. Empty: no org hosts (custom domains still work).
+        # `tenantdesk run` uses ".localhost" (browsers resolve *.localhost to loopback).
+        "TENANT_HOST_SUFFIX": env("TENANT_HOST_SUFFIX", ""),
+        # Host-only session cookie (no Domain attribute): a cookie set by acme.<suffix> is
+        # never sent to globex.<suffix>, nor to the installation's own host. Never set it.
+        "SESSION_COOKIE_DOMAIN": None,
         "SESSION_COOKIE_SECURE": env("SESSION_COOKIE_SECURE", "0") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import provisioning
+from dashboard import provisioning, tenancy
+from dashboard.tiers.dedicated import Engines
 
 
 class UnsafeDatabaseRole(RuntimeError):
@@ -24,9 +25,12 @@ class Database:
     engine: Engine
     sessionmaker: sessionmaker[Session]
     urls: provisioning.DatabaseUrls
+    dedicated: Engines | None = None  # one engine per dedicated database, made on first use
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.dedicated is not None:
+            self.dedicated.dispose()
 
 
 def connect(
@@ -47,8 +51,13 @@ def connect(
         connect_args=connect_args(urls.runtime, pooler, connect_timeout),
     )
     ping_after_idle(engine)
-    factory = sessionmaker(engine, expire_on_commit=False, autoflush=True)
-    return Database(engine=engine, sessionmaker=factory, urls=urls)
+    # Sessions open on the shared database; a dedicated org's cell tables are reached through
+    # ``dedicated`` (tenancy.TieredSession), with the same connection options.
+    dedicated = Engines(connect_args(urls.runtime, pooler, connect_timeout),
+                        on_create=ping_after_idle)
+    factory = sessionmaker(engine, class_=tenancy.TieredSession, expire_on_commit=False,
+                           autoflush=True, info={tenancy.ENGINES_KEY: dedicated})
+    return Database(engine=engine, sessionmaker=factory, urls=urls, dedicated=dedicated)
 
 
 IDLE_PING_SECONDS = 30.0

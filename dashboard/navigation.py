@@ -1,7 +1,13 @@
-"""Side navigation entries. Each blueprint registers its own; ``can(...)`` decides visibility."""
+"""Side navigation entries. Each blueprint registers its own; ``can(...)`` decides visibility.
+
+An entry registered with ``feature=`` carries a lock mark while the org's plan lacks it (the
+page then explains and offers "Request upgrade"); the entitlements are the request's own,
+read once per transaction, so the mark costs no query of its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import url_for
@@ -13,16 +19,19 @@ class NavItem:
     endpoint: str
     permission: str
     order: int = 50
+    feature: str | None = None  # the plan feature the page is about, if any
 
 
 _ITEMS: dict[str, NavItem] = {}
 
 
-def register(label: str, endpoint: str, permission: str, order: int = 50) -> None:
-    _ITEMS[endpoint] = NavItem(label, endpoint, permission, order)
+def register(label: str, endpoint: str, permission: str, order: int = 50,
+             feature: str | None = None) -> None:
+    _ITEMS[endpoint] = NavItem(label, endpoint, permission, order, feature)
 
 
-def visible_items(membership, current_endpoint: str | None) -> list[dict]:
+def visible_items(membership, current_endpoint: str | None,
+                  has_feature: Callable[[str], bool] = lambda _key: True) -> list[dict]:
     if membership is None:
         return []
     items = sorted(_ITEMS.values(), key=lambda item: (item.order, item.label))
@@ -31,6 +40,7 @@ def visible_items(membership, current_endpoint: str | None) -> list[dict]:
             "label": item.label,
             "url": url_for(item.endpoint, slug=membership.slug),
             "current": current_endpoint == item.endpoint,
+            "locked": item.feature is not None and not has_feature(item.feature),
         }
         for item in items
         if item.permission in membership.permissions

@@ -41,6 +41,7 @@ class ApiScope(StrEnum):
     permissions imply (``SCOPE_PERMISSION``)."""
 
     ORG_READ = "org:read"
+    ORG_WRITE = "org:write"  # the org's metadata
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
     INVITATIONS_READ = "invitations:read"
@@ -60,6 +61,7 @@ GRANTABLE_SCOPES = tuple(s for s in ApiScope if s is not ApiScope.ORG_READ)
 # access token. Operations that need a narrower permission (e.g. removing a member) name it.
 SCOPE_PERMISSION: dict[ApiScope, Permission] = {
     ApiScope.ORG_READ: Permission.ORG_VIEW,
+    ApiScope.ORG_WRITE: Permission.ORG_SETTINGS,
     ApiScope.MEMBERS_READ: Permission.MEMBERS_VIEW,
     ApiScope.MEMBERS_WRITE: Permission.ROLES_EDIT,
     ApiScope.INVITATIONS_READ: Permission.MEMBERS_INVITE,
@@ -90,9 +92,76 @@ BUILTIN_ROLES: dict[str, dict] = {
 }
 
 
-# Staff in support mode (a time-limited grant with a stated reason, every request audited):
-# everything an admin can do except deleting the org.
+# ---------------------------------------------------------------------------- support mode
+# Staff inside an org through a time-limited grant with a stated reason, every request
+# audited (dashboard/admin/). They see what an admin sees: everything but deleting the org.
 SUPPORT_PERMISSIONS = ALL_PERMISSIONS - {Permission.ORG_DELETE}
+
+# Using these leaves access behind that outlives the grant: credentials (API keys, SCIM
+# tokens; SSO connections and domains decide who may sign in), invitations (add people),
+# role changes and role definitions (promote people). Support mode never changes anything
+# through them, whatever the grant allows. A new permission that creates credentials or
+# sends data out belongs here.
+GRANTS_LASTING_ACCESS = frozenset({
+    Permission.APIKEYS_MANAGE,
+    Permission.MEMBERS_INVITE,
+    Permission.ROLES_EDIT,
+    Permission.SSO_MANAGE,
+    Permission.SCIM_MANAGE,  # SCIM tokens, and group -> role mappings that grant roles
+    # Webhook endpoints and audit streams: signing secrets, and the org's data sent on to
+    # wherever they point long after the grant ended.
+    Permission.WEBHOOKS_MANAGE,
+    Permission.AUDIT_STREAMS,
+})
+# What support mode with write access (a second reason, stated on entry) may change. Any
+# other permission - one added later included, until it is listed here - stays read-only
+# in support mode.
+SUPPORT_MAY_CHANGE = frozenset({
+    Permission.ORG_SETTINGS,
+    Permission.MEMBERS_REMOVE,
+    Permission.USAGE_REPORT,
+})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Leaving support mode always works.
+LEAVING_SUPPORT = frozenset({"support.exit_support", "auth.logout"})
+
+SUPPORT_LASTING = (
+    "Support mode cannot create lasting access: API keys, invitations, roles and SSO settings"
+    " are changed by the organization's own owners and admins."
+)
+SUPPORT_READ_ONLY = (
+    "Support mode is read-only. To change something, leave support mode and enter again with"
+    " write access and a reason."
+)
+SUPPORT_NOT_OPEN = (
+    "This change is not open to support mode, even with write access. Leave support mode to"
+    " use your own account."
+)
+
+
+def rule_permission(access_rule: str | None) -> Permission | None:
+    """The browser permission behind a route's access rule (an API scope: its permission)."""
+    if access_rule in ALL_PERMISSIONS:
+        return Permission(access_rule)
+    if access_rule in ALL_API_SCOPES:
+        return SCOPE_PERMISSION[ApiScope(access_rule)]
+    return None
+
+
+def support_refusal(access_rule: str | None, endpoint: str | None, method: str, *,
+                    writes: bool) -> str | None:
+    """Why a request made in support mode is refused, or None. The one rule of support mode
+    (applied to every request by dashboard/admin/support_mode.py)."""
+    if method in SAFE_METHODS or endpoint in LEAVING_SUPPORT:
+        return None
+    permission = rule_permission(access_rule)
+    if permission in GRANTS_LASTING_ACCESS:
+        return SUPPORT_LASTING
+    if not writes:
+        return SUPPORT_READ_ONLY
+    if permission not in SUPPORT_MAY_CHANGE:
+        return SUPPORT_NOT_OPEN
+    return None
 
 
 def permissions_for(role: str, custom_permissions: Iterable[str] | None = None) -> frozenset:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from dashboard.tiers import routing
+from dashboard.tiers import dedicated, routing
 
 
 class Kind(enum.StrEnum):
@@ -53,6 +53,9 @@ TABLE_KINDS: dict[str, Kind] = {
     "audit_chain_heads": T,
     "audit_checkpoints": T,
     "org_metadata": T,
+    "member_metadata": T,
+    "api_key_metadata": T,
+    "usage_event_metadata": T,
     "sso_cert_warnings": T,
     "roles": T,
     "audit_events": T,
@@ -64,14 +67,18 @@ TABLE_KINDS: dict[str, Kind] = {
     "usage_daily": T,
     "usage_alerts": T,
     "invitations": T,
+    "upgrade_requests": T,  # "request upgrade" from the not-in-plan page (issue 21)
     "sso_connections": T,
     "sso_domains": T,
+    "custom_domains": T,  # an org's own hostnames, served once DNS-verified (dashboard/hosts)
+    "org_branding": T,  # logo, colour, display name, support contact, white label
     "sso_identities": T,
     "sso_refusals": T,
     "scim_users": T,
     "scim_groups": T,
     "scim_group_members": T,
     "scim_requests": T,
+    "directory_blocks": T,  # people the org's directory deactivated: no membership insert
     "event_destinations": T,
     "event_outbox": T,
     "event_deliveries": T,
@@ -105,6 +112,8 @@ TABLE_KINDS: dict[str, Kind] = {
     # be read at all (definer functions only); move certificates outlive moves.
     "tenant_routes": S,
     "tenant_moves": S,
+    # the key that signs the shared gate's verdict for dedicated databases (definer only)
+    "tier_gate_keys": S,
     # open sign-up before the person exists: only the app_signup_* definer functions touch it
     "signup_requests": S,
 }
@@ -176,9 +185,38 @@ def bind(session: Session, context: TenantContext) -> None:
     session.info[_CONTEXT_KEY] = context
 
 
+ENGINES_KEY = "dedicated_engines"
+
+
+class TieredSession(Session):
+    """A session that opens on the shared database, where the control plane and the gate
+    live; a statement naming a dedicated org's cell tables runs on the org's own database
+    (dashboard/tiers/dedicated.py), in a transaction that commits or rolls back with the
+    shared one (one after the other: no two-phase commit)."""
+
+    def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
+        chosen = super().get_bind(mapper, clause=clause, bind=bind, **kw)
+        engines = self.info.get(ENGINES_KEY)
+        if bind is not None or engines is None or chosen is not self.bind:
+            return chosen
+        # The shared transaction begins first: its context statement says where the org is.
+        shared = self.connection(bind_arguments={"bind": chosen})
+        route = routing.route_of(self.info)
+        if route is None or route.tier != "dedicated":
+            return chosen
+        if not dedicated.on_dedicated(dedicated.tables(shared), mapper, clause):
+            return chosen
+        return engines.get(route.connection_ref, route.pool_size)
+
+
 @event.listens_for(Session, "after_begin")
 def _apply_context(session: Session, transaction, connection) -> None:
     params = context_of(session).as_params()
+    engines = session.info.get(ENGINES_KEY)
+    if engines is not None and engines.owns(connection.engine):
+        # A dedicated org's database: the same context, with the shared gate's verdict.
+        dedicated.apply_context(connection, params, routing.route_of(session.info))
+        return
     row = connection.execute(_SET_CONTEXT_SQL, params).one()
     routing.admit(session.info, row, params["org_id"])
 
@@ -216,9 +254,16 @@ def request_session() -> Session:
 
 
 def bind_request(context: TenantContext) -> Session:
-    """Switch the request's session to ``context`` (used at sign-in and org switch)."""
-    from flask import g
+    """Switch the request's session to ``context`` (used at sign-in and org switch).
 
+    On an org's own host (dashboard/hosts) no transaction may act for another org: 404.
+    """
+    from flask import abort, g
+
+    host_org = g.get("host_org_id")
+    if host_org is not None and context.org_id is not None \
+            and _text(context.org_id) != _text(host_org):
+        abort(404)
     g.tenant_context = context
     session = request_session()
     bind(session, context)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import g, request
 from jinja2 import FileSystemBytecodeCache
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import display, markdown, vocabulary
 from dashboard.navigation import visible_items
@@ -15,6 +16,16 @@ from dashboard.permissions import can, role_label
 def _person_zone() -> str | None:
     principal = g.get("principal")
     return getattr(principal, "time_zone", None)
+
+
+def _has_feature(key: str) -> bool:
+    """For the navigation's lock marks; never the reason an error page fails to render."""
+    from dashboard.licenses.web import has_feature
+
+    try:
+        return has_feature(key)
+    except SQLAlchemyError:
+        return True
 
 
 def init_app(app) -> None:
@@ -45,5 +56,5 @@ def init_app(app) -> None:
             "can": can,
             "role_label": role_label,
             "current_path": request.full_path.rstrip("?") if request else "/",
-            "nav_items": visible_items(g.get("membership"), request.endpoint),
+            "nav_items": visible_items(g.get("membership"), request.endpoint, _has_feature),
         }

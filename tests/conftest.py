@@ -51,6 +51,7 @@ def database_urls() -> provisioning.DatabaseUrls:
     if bouncer is not None:
         bouncer.stop()
     provisioning.drop_database(admin, name)
+    provisioning.drop_database(admin, f"{name}_dedicated")  # tests/tiers.py, if one was made
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,13 @@ from sqlalchemy import text
 
 from dashboard.members.invitations import new_token
 from dashboard.models import (
+    CustomDomain,
     CustomRole,
     FeatureOverride,
     Invitation,
     Membership,
     Organization,
+    OrgBranding,
     SsoConnection,
     SsoDomain,
     User,
@@ -35,7 +37,8 @@ def _use(session, password_hash: str) -> None:
     _state["session"] = session
     _state["password_hash"] = password_hash
     for cls in (UserFactory, OrgFactory, MembershipFactory, FeatureOverrideFactory,
-                SsoConnectionFactory, SsoDomainFactory, CustomRoleFactory, InvitationFactory):
+                SsoConnectionFactory, SsoDomainFactory, CustomRoleFactory, InvitationFactory,
+                CustomDomainFactory):
         cls._meta.sqlalchemy_session = session
 
 
@@ -112,6 +115,46 @@ class SsoDomainFactory(_Base):
     domain = factory.LazyFunction(lambda: f"{unique('corp')}.example.com")
     token = factory.LazyFunction(lambda: secrets.token_urlsafe(24))
     verified_at = factory.LazyFunction(lambda: datetime.now(UTC))
+class CustomDomainFactory(_Base):
+    """An org's custom host, pending unless ``verified_at`` is given."""
+
+    class Meta:
+        model = CustomDomain
+
+    id = factory.LazyFunction(uuid.uuid4)
+    org_id = factory.LazyFunction(lambda: OrgFactory().id)
+    domain = factory.LazyFunction(lambda: f"login.{unique('corp')}.example.com")
+    token = factory.LazyFunction(lambda: secrets.token_urlsafe(24))
+    verified_at = None
+
+
+def logo_png(color=(31, 78, 156), size=(32, 32)) -> bytes:
+    """A small PNG as the app stores logos (dashboard/hosts/logo.py re-encodes uploads)."""
+    import io
+
+    from PIL import Image
+
+    from dashboard.hosts.logo import clean_logo
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return clean_logo(out.getvalue())[0]
+
+
+def branding(org, *, logo: bool = True, logo_color=None, **fields) -> OrgBranding:
+    """An org's branding row (written as the superuser), with a logo unless ``logo=False``
+    (give each org its own ``logo_color`` where two logos must differ)."""
+    import hashlib
+
+    png = (logo_png(logo_color) if logo_color else logo_png()) if logo else None
+    row = OrgBranding(org_id=org.id, logo=png,
+                      logo_sha256=hashlib.sha256(png).hexdigest() if png else None, **fields)
+    session = _state["session"]
+    session.merge(row)
+    session.commit()
+    return session.get(OrgBranding, org.id)
+
+
 class CustomRoleFactory(_Base):
     class Meta:
         model = CustomRole

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import make_url
 
+from dashboard import provisioning
 from dashboard.tiers import catalogue
 from dashboard.tiers.moves import Mover
 
@@ -14,12 +16,40 @@ from dashboard.tiers.moves import Mover
 SPREAD = os.environ.get("TENANTDESK_TEST_TIERS") == "spread"
 TIERS = ("schema", "shared")
 
+# The "dedicated" database of the tests: a second database on the test server, named by this
+# environment variable (its owner's URL in DEDICATED_REF + "_OWNER").
+DEDICATED_REF = "TENANTDESK_TEST_DEDICATED_DB"
 
-def spread(database_urls, orgs) -> dict[str, str]:
-    """Org i goes to TIERS[i % len(TIERS)]; returns slug -> tier."""
+
+def dedicated_name(database_urls) -> str:
+    return make_url(database_urls.owner).database + "_dedicated"
+
+
+def dedicated_database(database_urls) -> str:
+    """Create (once) the test's dedicated database and point DEDICATED_REF at it."""
+    name = dedicated_name(database_urls)
+    if make_url(os.environ.get(DEDICATED_REF, "postgresql:///x")).database != name:
+        urls = provisioning.bootstrap(database_urls.admin, name)
+        os.environ[DEDICATED_REF] = urls.runtime
+        os.environ[DEDICATED_REF + "_OWNER"] = urls.owner
+        os.environ[DEDICATED_REF + "_ADMIN"] = urls.admin
+    return DEDICATED_REF
+
+
+def dedicated_admin_engine(database_urls):
+    """A superuser on the dedicated database (sees through RLS): for checking. Dispose it."""
+    dedicated_database(database_urls)
+    return create_engine(os.environ[DEDICATED_REF + "_ADMIN"], poolclass=pool.NullPool)
+
+
+def spread(database_urls, orgs, dedicated: bool = False) -> dict[str, str]:
+    """Org i goes to TIERS[i % len(TIERS)] (with ``dedicated``, the last org goes to the
+    dedicated database instead); returns slug -> tier."""
     placed = {}
     for number, org in enumerate(orgs):
         tier = TIERS[number % len(TIERS)]
+        if dedicated and number == len(orgs) - 1:
+            tier = "dedicated"
         if tier != "shared":
             move(database_urls, org, tier)
         placed[org.slug] = tier
@@ -27,9 +57,10 @@ def spread(database_urls, orgs) -> dict[str, str]:
 
 
 def move(database_urls, org, to: str) -> dict:
+    target = dedicated_database(database_urls) if to == "dedicated" else None
     mover = Mover(database_urls.owner)
     try:
-        return mover.run(mover.start(org.slug, to, requested_by="test"))
+        return mover.run(mover.start(org.slug, to, requested_by="test", target=target))
     finally:
         mover.close()
 

@@ -19,11 +19,14 @@ SIGNATURE = "\n\n-- \nTenantdesk"
 
 
 def absolute(path: str) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    """A link back to the host the person is using (an org's own host, else BASE_URL)."""
+    from dashboard.hosts import mail as hosts_mail
+
+    return hosts_mail.for_request().link(path)
 
 
-def mail(to: str, subject: str, body: str) -> Mail:
-    return Mail(to=to, subject=subject, text=body + SIGNATURE)
+def mail(to: str, subject: str, body: str, signature: str = SIGNATURE) -> Mail:
+    return Mail(to=to, subject=subject, text=body + signature)
 
 
 def send_now(mails: list[Mail]) -> None:

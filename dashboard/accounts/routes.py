@@ -26,6 +26,7 @@ from dashboard.auth import service as auth_service
 from dashboard.auth.passwords import password_problem
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.auth.switching import switch_to
+from dashboard.hosts import mail as hosts_mail
 from dashboard.models import User
 from dashboard.permissions import authenticated, public
 
@@ -56,14 +57,16 @@ def forgot_password():
     if form.validate_on_submit():
         # The same page at once for every address: the look-up and the mail happen after
         # the response (accounts/background.py), so neither answer nor timing tells.
+        # The host's brand and address: a reset asked for at acme.<suffix> links back there.
         background().submit(_send_reset_link, form.email.data.strip(),
-                            request.remote_addr or "unknown")
+                            request.remote_addr or "unknown", hosts_mail.for_request())
         return render_template("accounts/forgot_sent.html")
     return render_template("accounts/forgot.html", form=form), (
         400 if request.method == "POST" else 200)
 
 
-def _send_reset_link(email: str, ip: str) -> None:
+def _send_reset_link(email: str, ip: str, brand: hosts_mail.MailBrand | None = None) -> None:
+    brand = brand or hosts_mail.installation()
     config = current_app.config
     factory = current_app.extensions["tenantdesk.db"].sessionmaker
     with tenancy.scoped_session(factory, tenancy.NOBODY) as db:
@@ -73,12 +76,13 @@ def _send_reset_link(email: str, ip: str) -> None:
         return
     minutes = config["PASSWORD_RESET_TTL_MINUTES"]
     notices.send_now([notices.mail(
-        link.email, "Reset your Tenantdesk password",
+        link.email, f"Reset your {brand.product} password",
         f"Hello {link.name},\n\nSomeone (we hope you) asked to reset the password of your "
-        f"Tenantdesk account. Choose a new one here:\n\n"
-        f"{notices.absolute('/reset-password/' + link.token)}\n\n"
+        f"{brand.product} account. Choose a new one here:\n\n"
+        f"{brand.link('/reset-password/' + link.token)}\n\n"
         f"The link works once and expires in {minutes} minutes. Resetting signs you out "
         "everywhere. If you did not ask for it, ignore this mail: nothing changes.",
+        brand.signature,
     )])
 
 

@@ -8,9 +8,12 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from dashboard import tenancy
 from dashboard.admin import service
-from dashboard.admin.console_forms import ExitSupportForm, ReasonForm
+from dashboard.admin.console_forms import ExitSupportForm, ReasonForm, SupportForm
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.licenses import upgrades
 from dashboard.lifecycle import service as lifecycle
+from dashboard.members.forms import ConfirmForm
+from dashboard.metadata import service as metadata_service
 from dashboard.permissions import authenticated, staff_only
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
@@ -26,8 +29,25 @@ def _staff_session():
 @staff_only
 def index():
     query = (request.args.get("q") or "").strip()[:100]
-    orgs = service.find_orgs(_staff_session(), query)
-    return render_template("admin/index.html", orgs=orgs, query=query)
+    page = request.args.get("page", 1, type=int)
+    db = _staff_session()
+    found = service.org_page(db, query, page)
+    if page > 1 and not found.orgs:  # a page past the end (the count comes with the rows)
+        return redirect(url_for("console.index", q=query or None), 303)
+    return render_template("admin/index.html", orgs=found.orgs, found=found, query=query,
+                           requests=upgrades.open_requests(db))
+
+
+@bp.route("/upgrade-requests/<uuid:org_id>/<uuid:upgrade_request_id>/handled",
+          methods=["POST"])
+@staff_only
+def upgrade_request_handled(org_id: uuid.UUID, upgrade_request_id: uuid.UUID):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not upgrades.mark_handled(_staff_session(), org_id, upgrade_request_id):
+        abort(404)
+    flash("Upgrade request marked as handled.", "success")
+    return redirect(url_for("console.index"), 303)
 
 
 def _org_or_404(org_id: uuid.UUID) -> service.StaffOrg:
@@ -44,9 +64,11 @@ def org(org_id: uuid.UUID):
 
 
 def _org_page(org, *, support_form=None, status_form=None, status=200):
+    # The staff context is bound already (_org_or_404): no commit in between.
+    metadata = metadata_service.staff_org_metadata(tenancy.request_session(), org.id)
     return render_template(
-        "admin/org.html", org=org, support_form=support_form or ReasonForm(prefix="support"),
-        status_form=status_form or ReasonForm(prefix="status"),
+        "admin/org.html", org=org, support_form=support_form or SupportForm(prefix="support"),
+        status_form=status_form or ReasonForm(prefix="status"), metadata=metadata,
     ), status
 
 
@@ -71,14 +93,15 @@ def change_status(org_id: uuid.UUID):
 @staff_only
 def enter_support(org_id: uuid.UUID):
     org = _org_or_404(org_id)
-    form = ReasonForm(prefix="support")
+    form = SupportForm(prefix="support")
     if not form.validate_on_submit():
         return _org_page(org, support_form=form, status=400)
     db = tenancy.request_session()
     try:
-        grant = service.enter_support(db, org.id, form.reason.data)
+        grant = service.enter_support(db, org.id, form.reason.data,
+                                      form.write_reason.data if form.writes else None)
     except service.StaffError as exc:
-        form.reason.errors = [exc.message]
+        getattr(form, exc.field).errors = [exc.message]
         return _org_page(org, support_form=form, status=400)
     new_session = service.open_support_session(
         db, g.principal.user_id, org.id, g.principal.session_id, client_info()

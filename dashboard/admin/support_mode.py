@@ -1,4 +1,6 @@
-"""Every request a staff member makes in support mode goes to the org's own audit log."""
+"""Support mode's rules on every request: what it may change (dashboard/permissions.py
+decides: read-only unless write access was chosen on entry, and never anything that creates
+lasting access), and every request it makes goes to the org's own audit log."""
 
 from __future__ import annotations
 
@@ -7,12 +9,25 @@ from flask import g, request
 from dashboard import tenancy
 from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
+from dashboard.errors import refuse
+from dashboard.permissions import support_refusal
 
 # Leaving support mode is audited by app_exit_support itself (the grant is gone afterwards).
 _NOT_AUDITED_HERE = {"static", "support.exit_support"}
 
 
 def init_app(app) -> None:
+    # Registered after the principal loader and the org resolution: g.support is known.
+    @app.before_request
+    def _support_rules():
+        support = g.get("support")
+        if support is None:
+            return None
+        view = app.view_functions.get(request.endpoint)
+        why = support_refusal(getattr(view, "access_rule", None), request.endpoint,
+                              request.method, writes=support.writes)
+        return refuse(403, "support_mode", why) if why else None
+
     # Registered after tenancy.init_app, so it runs before the commit (Flask runs after_request
     # hooks in reverse order): the audit row shares the request's transaction.
     @app.after_request

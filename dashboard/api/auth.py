@@ -23,6 +23,7 @@ from dashboard.apikeys import service as keys
 from dashboard.apikeys import tokens
 from dashboard.apikeys.web import hmac_keys
 from dashboard.audit.service import Actor
+from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.permissions import SCOPE_PERMISSION, ApiScope, Permission
@@ -130,6 +131,10 @@ def api_scope(
 
 
 # ------------------------------------------------------------------------- authentication
+
+
+enforcement.point(Feature.API_ACCESS, "api-credentials",
+                  "/api/v1 calls with an org API key or a user's access token (api_scope)")
 
 
 def _plan_terms(session) -> tuple[bool, int]:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dashboard import inputguard
 from dashboard.api.registry import OPERATIONS, Operation
 from dashboard.api.schemas import Error
 
@@ -26,7 +27,9 @@ _CONVERTER_SCHEMA = {
     "int": {"type": "integer", "minimum": 0},
 }
 ERROR_TEXT = {
-    400: "Bad request: invalid parameter, cursor or JSON.",
+    400: "Bad request: invalid parameter, cursor or JSON, or a control character in the"
+         " address, a parameter or a JSON string (tab and line breaks are allowed in JSON"
+         " string values), or JSON nested too deeply.",
     401: "Missing, malformed, unknown, revoked or expired credential, or a suspended org.",
     403: "The credential lacks the scope (API key) or permission (user) for this call.",
     404: "No such object in the credential's org.",
@@ -46,19 +49,17 @@ RATE_HEADERS = {
 }
 
 
-NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL: the API refuses it (schemas.py)
-
-
-def _no_nul(node: Any) -> None:
-    """Say in the spec what the models enforce: no string may contain NUL."""
+def _text_pattern(node: Any, pattern: str) -> None:
+    """Say in the spec what the input guard enforces (dashboard/inputguard.py): which
+    control characters a string may not hold."""
     if isinstance(node, dict):
         if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(node):
-            node["pattern"] = NO_NUL
+            node["pattern"] = pattern
         for value in node.values():
-            _no_nul(value)
+            _text_pattern(value, pattern)
     elif isinstance(node, list):
         for value in node:
-            _no_nul(value)
+            _text_pattern(value, pattern)
 
 
 def _path(rule: str) -> tuple[str, list[dict]]:
@@ -95,6 +96,8 @@ def _query_params(model: type[BaseModel]) -> list[dict]:
         description = prop.pop("description", None)
         prop.pop("title", None)
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if prop.get("type") == "object":  # ?metadata[key]=value
+            param.update(style="deepObject", explode=True)
         if description:
             param["description"] = description
         params.append(param)
@@ -115,9 +118,7 @@ def _error_response(status: int) -> dict:
 
 
 def _error_statuses(op: Operation, has_path_params: bool) -> list[int]:
-    statuses = {401, 403, 429, *op.errors}
-    if op.query is not None:
-        statuses.add(400)
+    statuses = {400, 401, 403, 429, *op.errors}  # 400: the input guard may refuse any call
     if op.body is not None:
         statuses |= {400, 413, 415, 422}
     if has_path_params:
@@ -205,6 +206,8 @@ def build(operations: list[Operation] | None = None) -> dict:
             },
         },
     }
-    _no_nul(spec["paths"])
-    _no_nul(spec["components"]["schemas"])
+    for operations_of_path in paths.values():
+        for entry in operations_of_path.values():
+            _text_pattern(entry["parameters"], inputguard.NAME_PATTERN)
+    _text_pattern(spec["components"]["schemas"], inputguard.TEXT_PATTERN)
     return spec

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from dashboard.api.auth import api_scope
 from dashboard.api.errors import ApiError
+from dashboard.metadata import rules as metadata_rules
 from dashboard.permissions import ApiScope, Permission
 from dashboard.usage.web import metered
 
@@ -58,8 +59,15 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     repeated = [k for k in args if len(args.getlist(k)) > 1]
     if repeated:
         raise ApiError(400, "invalid_parameter", f"Give '{repeated[0]}' at most once.")
+    values: dict = args.to_dict()
+    if "metadata" in model.model_fields:
+        # ?metadata[key]=value (OpenAPI's deepObject style) becomes {"metadata": {key: value}}
+        found = metadata_rules.filter_items(values.items())
+        values = {k: v for k, v in values.items() if not k.startswith("metadata[")}
+        if found:
+            values["metadata"] = found
     try:
-        return model.model_validate(args.to_dict())
+        return model.model_validate(values)
     except ValidationError as exc:
         raise ApiError(400, "invalid_parameter", _describe(exc.errors())) from None
 

@@ -69,3 +69,4 @@ class Org(Output):
     plan: str
     status: Literal["active", "suspended"]
     member_count: int
+    metadata: dict[str, str] = Field(description="The org's metadata (string key/value pairs).")

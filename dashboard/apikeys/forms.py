@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectMultipleField, StringField, widgets
+from wtforms import DateField, SelectMultipleField, StringField, TextAreaField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
+from dashboard.metadata.rules import KEY_RULE, MAX_KEYS, MAX_VALUE_LENGTH
 from dashboard.permissions import GRANTABLE_SCOPES
 
 SCOPE_LABELS = {
+    "org:write": "Organization: change its metadata",
     "members:read": "Members: read",
     "members:write": "Members: change roles, remove",
     "invitations:read": "Invitations: read",
@@ -36,6 +38,12 @@ class CreateKeyForm(FlaskForm):
         "Expires on (optional)",
         validators=[Optional()],
         description="Leave empty for a key that lasts until revoked.",
+    )
+    metadata = TextAreaField(
+        "Metadata (optional)",
+        validators=[Optional(), Length(max=12000)],
+        description=f"One key=value per line, e.g. team=billing: at most {MAX_KEYS} keys of "
+        f"{KEY_RULE}, values up to {MAX_VALUE_LENGTH} characters. Fixed once the key exists.",
     )
 
 

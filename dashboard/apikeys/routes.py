@@ -15,10 +15,12 @@ from dashboard.apikeys.web import hmac_key
 from dashboard.audit.web import request_actor
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import has_feature, requires_feature
+from dashboard.metadata import rules as metadata_rules
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("apikeys", __name__)
-navigation.register("API keys", "apikeys.index", Permission.APIKEYS_MANAGE, order=90)
+navigation.register("API keys", "apikeys.index", Permission.APIKEYS_MANAGE, order=90,
+                    feature=Feature.API_ACCESS)
 
 
 def _page(form: CreateKeyForm, created: service.CreatedKey | None = None, status: int = 200):
@@ -54,6 +56,11 @@ def create():
         return _page(form, status=400)
     expires = form.expires.data
     try:
+        metadata = metadata_rules.parse_lines(form.metadata.data)
+    except metadata_rules.MetadataError as exc:
+        form.metadata.errors.append(exc.message)
+        return _page(form, status=400)
+    try:
         created = service.create_key(
             tenancy.request_session(),
             org_id=g.membership.org_id,
@@ -64,6 +71,7 @@ def create():
             created_by=g.principal.user_id,
             hmac_key=hmac_key(),
             actor=request_actor(),
+            metadata=metadata,
         )
     except service.ApiKeyError as exc:
         getattr(form, exc.field).errors.append(exc.message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.apikeys import tokens
 from dashboard.audit.service import Actor, record_audit
+from dashboard.metadata import rules as metadata_rules
+from dashboard.metadata import service as metadata_service
 from dashboard.models import Organization, OrgCredential, User
 from dashboard.permissions import GRANTABLE_SCOPES, ApiScope
 
@@ -75,6 +77,7 @@ class KeyRow:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def display(self) -> str:
@@ -137,8 +140,13 @@ def create_key(
     created_by: uuid.UUID | None,
     hmac_key: bytes,
     actor: Actor,
+    metadata: dict[str, str] | None = None,
 ) -> CreatedKey:
     name, scopes, expires_at = validate(name, scopes, expires_at, datetime.now(UTC))
+    try:
+        metadata = metadata_rules.check(metadata or {})
+    except metadata_rules.MetadataError as exc:
+        raise ApiKeyError("metadata", exc.message) from None
     prefix, secret, plaintext = tokens.generate()
     credential = OrgCredential(
         id=uuid.uuid4(),
@@ -153,6 +161,8 @@ def create_key(
     )
     session.add(credential)
     session.flush()
+    if metadata:
+        metadata_service.add_key_metadata(session, org_id, credential.id, metadata)
     record_audit(
         session,
         org_id=org_id,
@@ -163,15 +173,17 @@ def create_key(
             "name": name,
             "scopes": scopes,
             "expires_at": expires_at.isoformat() if expires_at else None,
+            "metadata": metadata,
         },
     )
     return CreatedKey(credential.id, name, plaintext)
 
 
 def list_keys(session: Session) -> list[KeyRow]:
-    """The current org's API keys (RLS decides which org), newest first."""
+    """The current org's API keys (RLS decides which org), newest first, with metadata."""
     rows = session.execute(
         select(
+            OrgCredential.org_id,
             OrgCredential.id,
             OrgCredential.name,
             OrgCredential.prefix,
@@ -185,8 +197,12 @@ def list_keys(session: Session) -> list[KeyRow]:
         .outerjoin(User, User.id == OrgCredential.created_by)
         .where(OrgCredential.kind == "api_key")
         .order_by(OrgCredential.created_at.desc(), OrgCredential.id)
-    )
-    return [KeyRow(*row) for row in rows]
+    ).all()
+    if not rows:
+        return []
+    found = metadata_service.read(session, metadata_service.API_KEY, rows[0].org_id,
+                                  [row.id for row in rows])
+    return [KeyRow(*row[1:], metadata=found.get(row.id, {})) for row in rows]
 
 
 def revoke_key(session: Session, key_id: uuid.UUID, actor: Actor) -> KeyRow | None:

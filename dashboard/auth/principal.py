@@ -55,6 +55,7 @@ class ActiveMembership:
     role: str
     permissions: frozenset = field(default_factory=frozenset)
     security: dict | None = None  # the org's security policy (dashboard/accounts/policy.py)
+    branding: dict | None = None  # the org's branding row (dashboard/hosts), read in the load
 
 
 # The session row must match the token exactly (user and org), and the org must be active:
@@ -67,11 +68,16 @@ _LOAD_SQL = text(
            m.role IS NOT NULL AS is_member,
            r.permissions AS custom_permissions,
            sg.id AS support_grant_id, sg.expires_at AS support_expires_at,
-           sg.reason AS support_reason,
+           sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
            s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
            extract(epoch FROM now() - s.signed_in_at) AS age_s,
-           extract(epoch FROM now() - s.last_seen_at) AS idle_s
+           extract(epoch FROM now() - s.last_seen_at) AS idle_s,
+           -- last, so columns named by position above keep their places (dashboard/hosts)
+           CASE WHEN b.org_id IS NOT NULL THEN jsonb_build_object(
+             'display_name', b.display_name, 'primary_color', b.primary_color,
+             'support_contact', b.support_contact, 'logo_sha256', b.logo_sha256,
+             'white_label', b.white_label) END AS branding
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
       LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)
@@ -81,6 +87,7 @@ _LOAD_SQL = text(
              AND sg.revoked_at IS NULL AND sg.expires_at > now()
       LEFT JOIN organizations o ON o.id = coalesce(m.org_id, sg.org_id) AND o.status = 'active'
       LEFT JOIN roles r ON r.org_id = m.org_id AND r.key = m.role
+      LEFT JOIN org_branding b ON b.org_id = o.id  -- the top bar's brand (dashboard/hosts)
      WHERE s.id = app_uuid(:sid) AND s.user_id = app_uuid(:uid)
        AND s.org_id IS NOT DISTINCT FROM app_uuid(:oid)
        AND s.revoked_at IS NULL
@@ -90,7 +97,8 @@ _LOAD_SQL = text(
     *map(column, ("sid", "last_seen_at", "uid", "email", "name", "is_staff", "time_zone",
                   "org_id", "slug",
                   "org_name", "plan", "role", "is_member", "custom_permissions",
-                  "support_grant_id", "support_expires_at", "support_reason", "stale"))
+                  "support_grant_id", "support_expires_at", "support_reason",
+                  "support_write_reason", "stale"))
 )
 
 
@@ -101,6 +109,11 @@ class SupportMode:
     grant_id: uuid.UUID
     expires_at: object
     reason: str
+    write_reason: str | None = None  # None: read-only (the default)
+
+    @property
+    def writes(self) -> bool:
+        return self.write_reason is not None
 
 
 def load_identity(
@@ -156,7 +169,8 @@ def load_identity(
     g.membership = None
     g.support = None
     if row.support_grant_id is not None:
-        g.support = SupportMode(row.support_grant_id, row.support_expires_at, row.support_reason)
+        g.support = SupportMode(row.support_grant_id, row.support_expires_at, row.support_reason,
+                                row.support_write_reason)
     if row.org_id is not None:
         permissions = (
             permissions_for(row.role, row.custom_permissions)
@@ -171,6 +185,7 @@ def load_identity(
             role=row.role,
             permissions=permissions,
             security=row.security,
+            branding=row.branding,
         )
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name,

@@ -24,6 +24,7 @@ from dashboard.auth.forms import LoginForm, SwitchOrgForm
 from dashboard.auth.landing import same_page_in_org
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.auth.switching import switch_to
+from dashboard.hosts import current_host, sibling_url
 from dashboard.models import User
 from dashboard.permissions import authenticated, public
 from dashboard.redirects import safe_next
@@ -59,8 +60,9 @@ def login():
     error = None
     status = 200
     submitted = form.validate_on_submit()
-    password_step = (request.args.get("password") == "1" or form.step.data == "password"
-                     or bool(form.password.data))
+    host = current_host()  # an org's own host: its SSO button, then email and password
+    password_step = (host is not None or request.args.get("password") == "1"
+                     or form.step.data == "password" or bool(form.password.data))
     if submitted and not form.password.data:
         # Email first: a verified SSO domain goes to its IdP, anything else to the password.
         connection_id = sso_service.connection_for_email(
@@ -96,8 +98,11 @@ def login():
     elif request.method == "POST":
         status = 400
     form.step.data = "password" if password_step else ""
+    show_password_form = host is None or host.password_allowed or (
+        host.owner_break_glass and (request.args.get("password") == "1" or submitted))
     return render_template(
-        "auth/login.html", form=form, error=error, password_step=password_step
+        "auth/login.html", form=form, error=error, password_step=password_step,
+        show_password_form=show_password_form,
     ), status
 
 
@@ -107,6 +112,11 @@ def _sign_in(user: User, mfa_method: str | None = None):
     auth = service.SessionAuth(mfa_method=mfa_method)
     db = tenancy.bind_request(service.context_for(user.id, None))
     orgs = service.user_orgs(db)
+    host = current_host()
+    if host is not None:  # an org's own host opens a session in that org or none
+        orgs = [o for o in orgs if o.org_id == host.org_id]
+        if not orgs:
+            raise NotMemberHere(host.name)
     allowed = service.enterable_orgs(db, orgs)  # SSO enforcement: no password session there
     if orgs and not allowed:
         blocked = service.preferred_org(orgs, user.last_org_id)
@@ -142,6 +152,25 @@ def _sign_in(user: User, mfa_method: str | None = None):
     return redirect(url_for("orgs.home", slug=org.slug))
 
 
+class NotMemberHere(Exception):
+    """A correct sign-in on an org's host by someone who is not its member: no session."""
+
+    def __init__(self, org_name: str) -> None:
+        super().__init__(org_name)
+        self.org_name = org_name
+
+
+@bp.app_errorhandler(NotMemberHere)
+def _not_member_here(exc: NotMemberHere):
+    form = LoginForm(formdata=None)
+    form.step.data = "password"
+    return render_template(
+        "auth/login.html", form=form, password_step=True, show_password_form=True,
+        error=f"This account is not a member of {exc.org_name}. Sign in at "
+              f"{current_app.config['BASE_URL'].rstrip('/')}/login instead.",
+    ), 403
+
+
 def _actor_for(user: User):
     actor = request_actor()
     return actor.__class__(
@@ -168,7 +197,9 @@ def logout():
     if at_idp is not None:
         return at_idp
     flash("You are signed out.", "info")
-    return redirect(url_for("auth.login"))
+    # "Sign out and continue" (e.g. an invitation opened while signed in as someone else)
+    # comes back to the page it was on; only a path on this site is followed.
+    return redirect(safe_next(request.form.get("next")) or url_for("auth.login"))
 
 
 def end_browser_session() -> None:
@@ -187,6 +218,15 @@ def switch():
     target = service.switch_target(tenancy.request_session(), form.slug.data)
     if target is None:
         abort(404)  # not a member, no such org, or suspended: all alike
+    host = current_host()
+    if host is not None and target.org_id != host.org_id:
+        # Another org lives on its own host (its session cookie too): go there.
+        elsewhere = sibling_url(target.slug) + url_for("orgs.home", slug=target.slug)
+        if request.headers.get("HX-Request"):
+            return "", 204, {"HX-Redirect": elsewhere}
+        # CSP form-action 'self' would block a redirect to another host after this POST:
+        # a same-origin page moves on by meta refresh (as starting SSO does).
+        return render_template("hosts/elsewhere.html", url=elsewhere, org_name=target.name)
     current = g.get("membership")
     if current is not None and current.org_id == target.org_id:
         permissions = current.permissions  # already there: nothing to reissue

@@ -29,6 +29,7 @@ class EventType(StrEnum):
     ORGANIZATION_DELETION_CANCELLED = "organization.deletion_cancelled"
     MEMBERSHIP_CREATED = "membership.created"
     MEMBERSHIP_ROLE_CHANGED = "membership.role_changed"
+    MEMBERSHIP_UPDATED = "membership.updated"
     MEMBERSHIP_REMOVED = "membership.removed"
     INVITATION_CREATED = "invitation.created"
     INVITATION_RESENT = "invitation.resent"
@@ -81,7 +82,7 @@ def _spec(description: str, *actions: str, version: int = 1) -> EventSpec:
 E = EventType
 CATALOGUE: dict[EventType, EventSpec] = {
     E.ORGANIZATION_CREATED: _spec("An organization was created.", "org.create"),
-    E.ORGANIZATION_UPDATED: _spec("Its name or settings changed.", "org.update"),
+    E.ORGANIZATION_UPDATED: _spec("Its name, settings or metadata changed.", "org.update"),
     E.ORGANIZATION_SUSPENDED: _spec("It was suspended; nobody can sign in.", "org.suspend"),
     E.ORGANIZATION_REACTIVATED: _spec("A suspended organization is active again.",
                                       "org.reactivate"),
@@ -92,6 +93,8 @@ CATALOGUE: dict[EventType, EventSpec] = {
     E.MEMBERSHIP_CREATED: _spec("Someone joined (an accepted invitation).", "invitation.accept"),
     E.MEMBERSHIP_ROLE_CHANGED: _spec("A member's role changed (by hand or by IdP groups).",
                                      "member.role_change", "member.role_changed"),
+    E.MEMBERSHIP_UPDATED: _spec("A member's metadata changed (before and after in details).",
+                                "member.update"),
     E.MEMBERSHIP_REMOVED: _spec("A member was removed or left.", "member.remove",
                                 "member.leave"),
     E.INVITATION_CREATED: _spec("An invitation was sent.", "invitation.create"),
@@ -106,9 +109,13 @@ CATALOGUE: dict[EventType, EventSpec] = {
     E.SSO_CONNECTION_UPDATED: _spec("An SSO connection or its options changed.",
                                     "sso.connection_updated"),
     E.SSO_CONNECTION_DELETED: _spec("An SSO connection was removed.", "sso.connection_deleted"),
-    E.DOMAIN_CREATED: _spec("A domain was claimed (not yet verified).", "sso.domain_claimed"),
-    E.DOMAIN_VERIFIED: _spec("A domain's DNS record was verified.", "sso.domain_verified"),
-    E.DOMAIN_DELETED: _spec("A domain was removed.", "sso.domain_removed"),
+    # SSO (email) domains and custom hosts (dashboard/hosts); data.action tells which.
+    E.DOMAIN_CREATED: _spec("A domain was claimed (not yet verified).", "sso.domain_claimed",
+                            "host.domain_added"),
+    E.DOMAIN_VERIFIED: _spec("A domain's DNS record was verified.", "sso.domain_verified",
+                             "host.domain_verified"),
+    E.DOMAIN_DELETED: _spec("A domain was removed.", "sso.domain_removed",
+                            "host.domain_removed"),
     E.SCIM_USER_CREATED: _spec("The directory (SCIM) provisioned a user.", "scim.user.create"),
     E.SCIM_USER_UPDATED: _spec("The directory changed a user.", "scim.user.update"),
     E.SCIM_USER_DEACTIVATED: _spec("The directory deactivated a user (membership ended).",

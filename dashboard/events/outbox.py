@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit.service import SYSTEM, record_audit
 from dashboard.events.catalogue import message_id, types_for
 from dashboard.events.endpoints import WEBHOOK
+from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.usage import service as usage_service
@@ -44,6 +45,13 @@ _DONE = text(
     "UPDATE event_outbox SET dispatched_at = clock_timestamp()"
     " WHERE seq = ANY(CAST(:seq AS bigint[]))"
 )
+
+
+# Endpoints made while the plan had the feature receive nothing once it is gone.
+enforcement.point(Feature.WEBHOOKS, "webhook-delivery",
+                  "the worker queues no webhook delivery for an org without webhooks")
+enforcement.point(Feature.AUDIT_STREAMING, "audit-stream-delivery",
+                  "the worker queues no audit-stream batch for an org without streaming")
 
 
 def dispatch(session: Session, org_id: uuid.UUID, batch: int = 500) -> int:

@@ -25,7 +25,8 @@ from dashboard.licenses.web import has_feature, requires_feature
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("webhooks", __name__)
-navigation.register("Webhooks", "webhooks.index", Permission.WEBHOOKS_MANAGE, order=92)
+navigation.register("Webhooks", "webhooks.index", Permission.WEBHOOKS_MANAGE, order=92,
+                    feature=Feature.WEBHOOKS)
 
 try:  # the accounts area's re-authentication guard ("sudo mode"), once it has landed
     from dashboard.accounts.stepup import step_up as requires_step_up

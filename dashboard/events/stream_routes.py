@@ -15,7 +15,8 @@ from dashboard.licenses.web import has_feature, requires_feature
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("audit_streams", __name__)
-navigation.register("Audit streams", "audit_streams.index", Permission.AUDIT_STREAMS, order=93)
+navigation.register("Audit streams", "audit_streams.index", Permission.AUDIT_STREAMS, order=93,
+                    feature=Feature.AUDIT_STREAMING)
 
 
 def _index(form: StreamForm, status: int = 200):

@@ -18,6 +18,8 @@ class Feature(StrEnum):
     API_ACCESS = "api-access"
     WEBHOOKS = "webhooks"
     AUDIT_STREAMING = "audit-streaming"
+    BRANDING = "branding"  # logo, colour, name on the org's pages and mails (dashboard/hosts)
+    WHITE_LABEL = "white-label"  # no "Tenantdesk" on the org's pages and mails
 
 
 class Metric(StrEnum):

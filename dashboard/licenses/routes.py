@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
 
-from dashboard import navigation, tenancy
-from dashboard.licenses import service
+from dashboard import mail, navigation, tenancy
+from dashboard.audit.web import request_actor
+from dashboard.licenses import service, upgrades
 from dashboard.licenses.features import METRIC_LABELS, Feature, Metric
+from dashboard.licenses.forms import UpgradeRequestForm
 from dashboard.licenses.web import requires_feature
 from dashboard.permissions import Permission, requires
 
@@ -56,3 +58,46 @@ def entitlements_json():
             for metric, q in e.quotas.items()
         },
     }
+
+
+@bp.route("/o/<slug>/plan/upgrade-request", methods=["POST"])
+@requires(Permission.ORG_VIEW)  # whoever met the "not included" page may ask
+def request_upgrade():
+    """Ask for a feature: the org's owners get a mail, staff see it in the console."""
+    form = UpgradeRequestForm()
+    db = tenancy.request_session()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", status=400,
+                               message="Your form expired or was incomplete. Try again."), 400
+    try:
+        asked = upgrades.request_upgrade(db, feature=form.feature.data,
+                                         user_id=g.principal.user_id, note=form.note.data,
+                                         actor=request_actor())
+    except upgrades.UpgradeRequestError as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    if asked.created:
+        _mail_owners(db, asked, form.note.data)
+        flash(f"Upgrade requested: we told {_names(asked.owners)} and Tenantdesk about "
+              f"{asked.feature_name}.", "success")
+    else:
+        flash(f"{asked.feature_name} was already requested; {_names(asked.owners)} and "
+              "Tenantdesk have been told.", "info")
+    landing = "licenses.plan" if "billing.view" in g.membership.permissions else "orgs.home"
+    return redirect(url_for(landing, slug=g.membership.slug), 303)
+
+
+def _names(owners) -> str:
+    return ", ".join(o.name for o in owners) or "the owners"
+
+
+def _mail_owners(db, asked: upgrades.Requested, note: str | None) -> None:
+    plan_url = current_app.config["BASE_URL"].rstrip("/") + url_for("licenses.plan")
+    context = {"who": g.principal.name, "email": g.principal.email,
+               "org": g.membership.name, "feature": asked.feature_name,
+               "note": (note or "").strip(), "plan_url": plan_url}
+    mails = [mail.Mail(
+        to=owner.email,
+        subject=f"{g.principal.name} asks for {asked.feature_name} in {g.membership.name}",
+        text=render_template("licenses/mail/upgrade_request.txt", owner=owner, **context),
+    ) for owner in asked.owners]
+    mail.send_after_commit(db, current_app.extensions["tenantdesk.mail"], mails)

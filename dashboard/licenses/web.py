@@ -15,19 +15,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard import tenancy
 from dashboard.errors import json_error, wants_json
 from dashboard.licenses import service
+from dashboard.licenses.enforcement import FeatureNotIncluded
 from dashboard.licenses.entitlements import Entitlements
 from dashboard.licenses.features import Feature
+from dashboard.licenses.forms import UpgradeRequestForm
 
 # Every view wrapped by requires_feature, so a test can check each one is actually routed
 # (a gate written above @bp.route would guard nothing and be invisible in the URL map).
 GATED_VIEWS: list[Callable] = []
 
 
-class FeatureNotIncluded(Exception):
-    def __init__(self, feature: Feature, entitlements: Entitlements) -> None:
-        super().__init__(feature.value)
-        self.feature = feature
-        self.entitlements = entitlements
+__all__ = ["FeatureNotIncluded", "has_feature", "requires_feature"]
 
 
 def current_entitlements() -> Entitlements | None:
@@ -97,10 +95,11 @@ def init_app(app) -> None:
         if wants_json():
             return json_error(403, "feature_not_included", message)
         contacts = service.who_can_upgrade(tenancy.request_session())
+        form = UpgradeRequestForm(formdata=None, feature=exc.feature.value)
         return (
             render_template(
                 "licenses/not_included.html", feature=state, message=message,
-                contacts=contacts, entitlements=exc.entitlements,
+                contacts=contacts, entitlements=exc.entitlements, upgrade_form=form,
             ),
             403,
         )

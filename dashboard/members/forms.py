@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -31,6 +38,14 @@ class InviteForm(FlaskForm):
 
 class RoleChangeForm(FlaskForm):
     role = SelectField("Role", validate_choice=True)
+
+
+class TransferForm(FlaskForm):
+    new_owner = SelectField("New owner", validate_choice=True,
+                            validators=[DataRequired(message="Choose who takes over.")])
+    then = RadioField("Then", default="stay", validate_choice=True,
+                      choices=[("stay", "Stay in the organization as an admin"),
+                               ("leave", "Leave the organization")])
 
 
 class ConfirmForm(FlaskForm):

@@ -97,6 +97,7 @@ def create():
             emails=form.emails.data, role=form.role.data, message=form.message.data,
             ttl_days=current_app.config["INVITATION_TTL_DAYS"],
             seat_limit=seat_limit(db, g.membership.org_id), actor=request_actor(),
+            skip_invalid=True,
         )
     except service.InvitationError as exc:
         db.rollback()  # nothing of a refused submission stays, not even the seat lock
@@ -113,6 +114,15 @@ def create():
               "success")
     if result.already_members:
         flash(f"Already a member: {', '.join(result.already_members)}.", "info")
+    if result.invalid:
+        # Sent the rest; the form comes back with only the bad ones to correct.
+        form = _invite_form(roles)
+        form.role.choices = role_choices(role_rules.grantable(editor(), roles))
+        form.emails.data = "\n".join(result.invalid)
+        form.emails.errors = [
+            f"Not sent — not valid email addresses: {service.shown_list(list(result.invalid))}."
+            " Correct them and send again."]
+        return _render_index(form, roles, 200)
     return redirect(url_for("invitations.index"), 303)
 
 

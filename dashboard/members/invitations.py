@@ -60,6 +60,7 @@ class IssuedInvitation:
 class InviteResult:
     issued: list[IssuedInvitation]
     already_members: list[str]
+    invalid: tuple[str, ...] = ()  # addresses skipped as malformed (skip_invalid=True only)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,21 @@ def hash_token(token: str) -> bytes:
 
 
 def parse_addresses(raw: str) -> list[str]:
-    """Comma/semicolon/newline separated addresses, validated and de-duplicated."""
+    """Comma/semicolon/newline separated addresses, validated and de-duplicated; one bad
+    address refuses them all (the API's all-or-nothing contract)."""
+    addresses, bad = split_addresses(raw)
+    if bad:
+        raise InvitationError(f"Not valid email addresses: {shown_list(bad)}", field="emails")
+    return addresses
+
+
+def shown_list(bad: list[str]) -> str:
+    return ", ".join(b[:80] for b in bad[:10]) + (" …" if len(bad) > 10 else "")
+
+
+def split_addresses(raw: str) -> tuple[list[str], list[str]]:
+    """(valid addresses, de-duplicated; the parts that are not addresses). Refuses only an
+    empty or oversized submission."""
     parts = [p for p in _SPLIT.split(raw or "") if p]
     if not parts:
         raise InvitationError("Enter at least one email address.", field="emails")
@@ -146,10 +161,7 @@ def parse_addresses(raw: str) -> list[str]:
             bad.append(part)
             continue
         addresses.setdefault(address.lower(), address)
-    if bad:
-        shown = ", ".join(b[:80] for b in bad[:10]) + (" …" if len(bad) > 10 else "")
-        raise InvitationError(f"Not valid email addresses: {shown}", field="emails")
-    return list(addresses.values())
+    return list(addresses.values()), bad
 
 
 def _clean_message(message: str | None) -> str | None:
@@ -213,8 +225,18 @@ def invite(
     ttl_days: int,
     seat_limit: int | None,
     actor: Actor,
+    skip_invalid: bool = False,
 ) -> InviteResult:
-    addresses = parse_addresses(emails)
+    """Invite ``emails``. With ``skip_invalid`` (the web form) malformed addresses are left
+    out and reported in ``InviteResult.invalid`` while the valid ones are sent; without it
+    (API, partner, SCIM) one malformed address refuses the whole batch."""
+    if skip_invalid:
+        addresses, invalid = split_addresses(emails)
+        if not addresses:
+            raise InvitationError(f"Not valid email addresses: {shown_list(invalid)}",
+                                  field="emails")
+    else:
+        addresses, invalid = parse_addresses(emails), []
     target = roles.get(role)
     if target is None:
         raise InvitationError("Choose one of the organization's roles.", field="role")
@@ -278,7 +300,7 @@ def invite(
         issued.append(IssuedInvitation(invitation.id, address, target, note, token,
                                        invitation.expires_at, refreshed))
     already = [a for a in addresses if a.lower() in members]
-    return InviteResult(issued, already)
+    return InviteResult(issued, already, tuple(invalid))
 
 
 def pending_invitations(

@@ -6,6 +6,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from dashboard import tenancy, vocabulary
 from dashboard.audit.web import request_actor
+from dashboard.licenses.features import Feature
+from dashboard.licenses.web import requires_feature
 from dashboard.members import roles as service
 from dashboard.members.forms import ConfirmForm, CustomRoleForm
 from dashboard.members.web import editor, problem
@@ -46,12 +48,18 @@ def _render_index(form: CustomRoleForm, status: int = 200):
 
 
 
-@bp.route("/o/<slug>/roles", methods=["GET", "POST"])
+@bp.route("/o/<slug>/roles")
 @requires(Permission.ROLES_EDIT)
 def index():
+    """Built-in roles for reference (any plan), custom roles where the plan has them."""
+    return _render_index(_form())
+
+
+@bp.route("/o/<slug>/roles", methods=["POST"])
+@requires(Permission.ROLES_EDIT)
+@requires_feature(Feature.CUSTOM_ROLES)
+def create():
     form = _form()
-    if request.method == "GET":
-        return _render_index(form)
     if not form.validate_on_submit():
         return _render_index(form, 400)
     try:
@@ -69,6 +77,7 @@ def index():
 
 @bp.route("/o/<slug>/roles/<role_key>", methods=["GET", "POST"])
 @requires(Permission.ROLES_EDIT)
+@requires_feature(Feature.CUSTOM_ROLES)
 def edit(role_key: str):
     db = tenancy.request_session()
     role = service.custom_role(db, role_key)
@@ -102,6 +111,8 @@ def _render_edit(role, form, status: int = 200):
     ), status
 
 
+# Deleting stays open without the feature: an org that left a plan with custom roles may
+# still tidy them up (the roles already held keep working; nobody loses access on a downgrade).
 @bp.route("/o/<slug>/roles/<role_key>/delete", methods=["POST"])
 @requires(Permission.ROLES_EDIT)
 def delete(role_key: str):

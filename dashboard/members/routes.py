@@ -9,10 +9,11 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from dashboard import tenancy
 from dashboard.accounts.stepup import require_recent_auth
 from dashboard.audit.web import request_actor
+from dashboard.members import ownership, service
 from dashboard.members import roles as role_rules
-from dashboard.members import service
-from dashboard.members.forms import ConfirmForm, RoleChangeForm, role_choices
+from dashboard.members.forms import ConfirmForm, RoleChangeForm, TransferForm, role_choices
 from dashboard.members.web import editor, is_htmx, problem
+from dashboard.metadata import service as metadata
 from dashboard.permissions import Permission, requires
 
 bp = Blueprint("members", __name__)
@@ -46,6 +47,20 @@ def index():
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
     return render_template(template, page=page, roles=roles, options=_options(roles))
+
+
+@bp.route("/o/<slug>/members/<uuid:user_id>")
+@requires(Permission.MEMBERS_VIEW)
+def detail(user_id: uuid.UUID):
+    """One member: role, dates and metadata (read-only; the API changes metadata)."""
+    db = tenancy.request_session()
+    row = service.get_member(db, org_id=g.membership.org_id, editor=editor(),
+                             roles=role_rules.catalogue(db), user_id=user_id)
+    if row is None:
+        abort(404)
+    values = metadata.read(db, metadata.MEMBER, g.membership.org_id, [user_id])
+    return render_template("members/detail.html", row=row,
+                           metadata=values.get(user_id, {}))
 
 
 @bp.route("/o/<slug>/members/<uuid:user_id>/role", methods=["POST"])
@@ -112,12 +127,21 @@ def remove(user_id: uuid.UUID):
     return redirect(url_for("members.index"), 303)
 
 
+def _leave_page(form: ConfirmForm, status: int = 200, error: str | None = None):
+    """The leave page; a sole owner sees the ways out (transfer, or delete the org)."""
+    db = tenancy.request_session()
+    sole = g.membership.role == role_rules.OWNER and ownership.is_sole_owner(
+        db, g.membership.org_id, g.principal.user_id)
+    return render_template("members/leave.html", form=form, sole_owner=sole,
+                           error=error), status
+
+
 @bp.route("/o/<slug>/leave", methods=["GET", "POST"])
 @requires(Permission.ORG_VIEW)
 def leave():
     form = ConfirmForm()
     if request.method == "GET":
-        return render_template("members/leave.html", form=form)
+        return _leave_page(form)
     if not form.validate_on_submit():
         return problem("Your form expired. Reload the page and try again.", 400)
     db = tenancy.request_session()
@@ -126,6 +150,52 @@ def leave():
         service.leave(db, org_id=g.membership.org_id, user_id=g.principal.user_id,
                       actor=request_actor())
     except service.MemberError as exc:
+        db.rollback()
+        if exc.status == 409:  # the last owner: offer the transfer or the deletion instead
+            return _leave_page(ConfirmForm(formdata=None), 409, exc.message)
         return problem(exc.message, exc.status)
     flash(f"You left {name}.", "success")
     return redirect(url_for("auth.switcher"), 303)
+
+
+def _transfer_form() -> TransferForm:
+    db = tenancy.request_session()
+    form = TransferForm()
+    form.new_owner.choices = [
+        (str(s.user_id), f"{s.name} ({s.email})")
+        for s in ownership.successors(db, g.membership.org_id, g.principal.user_id)
+    ]
+    return form
+
+
+@bp.route("/o/<slug>/ownership", methods=["GET", "POST"])
+@requires(Permission.ORG_DELETE)  # owners only: the one permission admins lack
+def transfer_ownership():
+    """Hand the org to another member (step-up); the owner becomes admin or leaves."""
+    if g.membership.role != role_rules.OWNER:
+        return problem("Only an owner can transfer ownership.", 403)
+    form = _transfer_form()
+    if request.method == "GET":
+        return render_template("members/transfer.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("members/transfer.html", form=form), 400
+    require_recent_auth()  # handing over the org: confirm it is really the owner
+    db = tenancy.request_session()
+    name = g.membership.name
+    then_leave = form.then.data == "leave"
+    try:
+        ownership.transfer(
+            db, org_id=g.membership.org_id, owner_id=g.principal.user_id,
+            owner_role=g.membership.role, new_owner_id=uuid.UUID(form.new_owner.data),
+            then_leave=then_leave, actor=request_actor(),
+        )
+    except service.MemberError as exc:
+        db.rollback()
+        form.new_owner.errors.append(exc.message)
+        return render_template("members/transfer.html", form=form), exc.status
+    new_owner = dict(form.new_owner.choices)[form.new_owner.data]
+    if then_leave:
+        flash(f"{new_owner} now owns {name}, and you left it.", "success")
+        return redirect(url_for("auth.switcher"), 303)
+    flash(f"{new_owner} now owns {name}. You are an admin.", "success")
+    return redirect(url_for("members.index"), 303)

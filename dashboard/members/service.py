@@ -1,8 +1,10 @@
 """Member list, role changes, removal and leaving. No Flask; the caller passes its session.
 
 Every rule about *who* may do what to *whom* lives in ``roles.py``; this module applies it and
-keeps the org's last owner. Owner rows are locked (``FOR UPDATE``) before the count, so two
-owners demoting each other at the same moment cannot both succeed.
+keeps the org's last owner. Changes to an org's members queue behind one transaction-level
+lock, then lock rows in one order (owner rows ``FOR UPDATE``, by user id, before the count),
+so two owners demoting each other at the same moment cannot both succeed, and the second
+waits and is refused (409) rather than deadlocking.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, true, tuple_
+from sqlalchemy import column, exists, func, literal, select, table, text, true, tuple_
 from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
@@ -117,18 +119,33 @@ def _member_columns():
     ).join(User, User.id == Membership.user_id)
 
 
-def _total(org_id: uuid.UUID, role: str, pattern: str | None):
+_member_metadata = table("member_metadata", column("org_id"), column("user_id"),
+                         column("key"), column("value"))
+
+
+def _has_metadata(key: str, value: str):
+    """The membership has metadata ``key`` = ``value`` (index (org_id, key, value, user_id))."""
+    m = _member_metadata
+    return exists().where(m.c.org_id == Membership.org_id, m.c.user_id == Membership.user_id,
+                          m.c.key == key, m.c.value == value)
+
+
+def _total(org_id: uuid.UUID, role: str, pattern: str | None,
+           metadata: tuple[str, str] | None = None):
     """The list's total as a scalar subquery (one statement per page). Without a search it
     comes from ``member_counts`` (a few rows, whatever the org's size); a search counts the
     org's matching memberships, from the org's own rows only."""
-    if pattern is None:
+    if pattern is None and metadata is None:
         stmt = select(func.coalesce(func.sum(MemberCount.members), 0)).where(
             MemberCount.org_id == org_id)
         if role:
             stmt = stmt.where(MemberCount.role == role)
         return stmt.scalar_subquery()
-    stmt = select(func.count()).select_from(Membership).where(
-        Membership.org_id == org_id, Membership.search_key.like(pattern, escape="\\"))
+    stmt = select(func.count()).select_from(Membership).where(Membership.org_id == org_id)
+    if pattern is not None:
+        stmt = stmt.where(Membership.search_key.like(pattern, escape="\\"))
+    if metadata is not None:
+        stmt = stmt.where(_has_metadata(*metadata))
     if role:
         stmt = stmt.where(Membership.role == role)
     return stmt.scalar_subquery()
@@ -146,6 +163,7 @@ def list_members(
     per_page: int = PER_PAGE_DEFAULT,
     after: str = "",
     before: str = "",
+    metadata: tuple[str, str] | None = None,
 ) -> MemberPage:
     """One page of members, ordered by name, in one query.
 
@@ -170,6 +188,8 @@ def list_members(
         page_rows = page_rows.where(Membership.search_key.like(pattern, escape="\\"))
     if role:
         page_rows = page_rows.where(Membership.role == role)
+    if metadata is not None:
+        page_rows = page_rows.where(_has_metadata(*metadata))
     if position is not None:
         boundary = tuple_(literal(position[0]), literal(position[1]))
         page_rows = page_rows.where(key < boundary if backwards else key > boundary)
@@ -195,7 +215,7 @@ def list_members(
         select(
             page_rows.c.user_id, person.c.name, person.c.email, page_rows.c.role,
             page_rows.c.created_at, page_rows.c.last_active_at, page_rows.c.sort_name,
-            _total(org_id, role, pattern).label("total"),
+            _total(org_id, role, pattern, metadata).label("total"),
         )
         .select_from(page_rows)
         .join(person, true())
@@ -237,7 +257,29 @@ def get_member(session: Session, *, org_id: uuid.UUID, editor: Editor,
                 can_remove="members.remove" in editor.permissions)
 
 
+def _serialise_membership_changes(session: Session, org_id: uuid.UUID) -> None:
+    """Every change of who is in the org, or in which role, queues here first (a lock held
+    until the transaction ends), then locks member rows: one order, so two owners demoting
+    each other wait for one another instead of deadlocking."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"memberships:{org_id}"})
+
+
+def _still_owner(session: Session, org_id: uuid.UUID, editor: Editor) -> None:
+    """An owner's request decided who they are when it began; another owner may have
+    demoted them meanwhile (the request waited for that change above)."""
+    if editor.role != OWNER:
+        return
+    now = session.scalar(select(Membership.role).where(
+        Membership.org_id == org_id, Membership.user_id == editor.user_id))
+    if now != OWNER:
+        raise MemberError(
+            "Another owner changed your role at the same moment: you are no longer an owner."
+            " Reload the page to see the current roles.", status=409)
+
+
 def _lock_membership(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+    _serialise_membership_changes(session, org_id)
     membership = session.scalar(
         select(Membership)
         .where(Membership.org_id == org_id, Membership.user_id == user_id)
@@ -252,6 +294,7 @@ def _keep_an_owner(session: Session, org_id: uuid.UUID, leaving_user: uuid.UUID)
     owners = session.scalars(
         select(Membership.user_id)
         .where(Membership.org_id == org_id, Membership.role == OWNER)
+        .order_by(Membership.user_id)
         .with_for_update()
     ).all()
     if not [u for u in owners if u != leaving_user]:
@@ -279,6 +322,7 @@ def change_role(
     if target is None:
         raise MemberError("Choose one of the organization's roles.")
     membership = _lock_membership(session, org_id, user_id)
+    _still_owner(session, org_id, editor)
     current = role_of(roles, membership.role)
     if not may_manage(editor, current):
         raise MemberError(
@@ -312,6 +356,7 @@ def remove_member(
     if user_id == editor.user_id:
         raise MemberError("To remove yourself, leave the organization instead.", status=400)
     membership = _lock_membership(session, org_id, user_id)
+    _still_owner(session, org_id, editor)
     current = role_of(roles, membership.role)
     if not may_manage(editor, current):
         raise MemberError(f"You cannot remove someone who is {current.name}.", status=403)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import current_app, g, render_template, request, url_for
 
 from dashboard import mail
+from dashboard.hosts import mail as hosts_mail
+from dashboard.hosts.mail import MailBrand
 from dashboard.members.invitations import IssuedInvitation
 from dashboard.members.roles import Editor
 
@@ -28,27 +30,34 @@ def problem(message: str, status: int):
     return render_template("errors/error.html", status=status, message=message), status
 
 
-def invitation_link(token: str) -> str:
-    base = current_app.config["BASE_URL"].rstrip("/")
+def invitation_link(token: str, brand: MailBrand | None = None) -> str:
+    base = brand.base_url if brand else current_app.config["BASE_URL"].rstrip("/")
     return base + url_for("invitations.show", token=token)
 
 
 def queue_invitation_mail(session, issued: list[IssuedInvitation], org_name: str,
                           inviter_name: str) -> None:
-    """Compose the invitations' mail; it leaves when the request's transaction commits."""
+    """Compose the invitations' mail; it leaves when the request's transaction commits.
+    Links and looks are the org's own (dashboard/hosts/mail.py)."""
+    brand = hosts_mail.for_org(session) if issued else None
     mails = []
     for invitation in issued:
         context = {
-            "org_name": org_name,
+            "org_name": brand.brand.org_name or org_name,
             "inviter_name": inviter_name,
             "role_name": invitation.role.name,
             "message": invitation.message,
-            "link": invitation_link(invitation.token),
+            "link": invitation_link(invitation.token, brand),
             "expires_at": invitation.expires_at,
+            "on_product": brand.on_product,
+            "signature": brand.signature,
+            "brand": brand.brand,
+            "logo_url": brand.logo_url,
         }
         mails.append(mail.Mail(
             to=invitation.email,
-            subject=f"{inviter_name} invited you to join {org_name} on Tenantdesk",
+            subject=f"{inviter_name} invited you to join {context['org_name']}"
+                    f"{brand.on_product}",
             text=render_template("members/mail/invitation.txt", **context),
             html=render_template("members/mail/invitation.html", **context),
         ))

@@ -16,6 +16,7 @@ from dashboard.models.events import (
     EventDestination,
     OutboxEvent,
 )
+from dashboard.models.hosts import CustomDomain, OrgBranding
 from dashboard.models.invitations import Invitation
 from dashboard.models.licenses import (
     FeatureDefinition,
@@ -41,6 +42,7 @@ __all__ = [
     "AccountToken",
     "AuditEvent",
     "Base",
+    "CustomDomain",
     "CustomRole",
     "DeliveryAttempt",
     "EventDelivery",
@@ -58,6 +60,7 @@ __all__ = [
     "Passkey",
     "RecoveryCode",
     "Organization",
+    "OrgBranding",
     "Plan",
     "ScimGroup",
     "ScimGroupMember",

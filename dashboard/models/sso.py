@@ -68,6 +68,9 @@ class SsoLoginRequest(Base):
     nonce: Mapped[str | None]
     code_verifier: Mapped[str | None]
     next_path: Mapped[str | None]
+    # The org host (scheme://host[:port]) the sign-in started on: the browser is sent back
+    # there after the IdP, since its session cookie is host-only (dashboard/hosts).
+    return_url: Mapped[str | None]
     result: Mapped[dict | None] = mapped_column(JSONB)
     consumed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()

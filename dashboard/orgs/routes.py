@@ -7,6 +7,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from dashboard import tenancy
 from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.orgs import home as home_panels
 from dashboard.orgs import service
 from dashboard.orgs.forms import CreateOrgForm
 from dashboard.permissions import Permission, authenticated, requires
@@ -18,11 +19,13 @@ bp = Blueprint("orgs", __name__)
 @bp.route("/o/<slug>/")
 @requires(Permission.ORG_VIEW)
 def home():
-    overview = service.overview(tenancy.request_session())
+    db = tenancy.request_session()
+    overview = service.overview(db)
     if overview is None:
         abort(404)
     return render_template(
-        "orgs/home.html", overview=overview, usage_home=usage_web.home_panel()
+        "orgs/home.html", overview=overview, usage_home=usage_web.home_panel(),
+        panels=home_panels.panels(db, overview.id, frozenset(g.membership.permissions)),
     )
 
 

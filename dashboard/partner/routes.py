@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from dashboard import secretbox, tenancy
 from dashboard.errors import json_error
+from dashboard.metadata import rules as metadata_rules
 from dashboard.partner import credentials, service
 from dashboard.partner.schemas import EXTERNAL_ID, ProvisionRequest, UpdateRequest
 from dashboard.permissions import PARTNER
@@ -137,19 +138,10 @@ def _provision_extras(session, org, body) -> dict:
 
 def _metadata_filter() -> tuple[str, str] | None:
     """``?metadata[crm_id]=42``: one exact key/value filter."""
-    import re
-
-    from dashboard.partner.schemas import METADATA_KEY
-
-    wanted = [(k[9:-1], v) for k, v in request.args.items(multi=True)
-              if k.startswith("metadata[") and k.endswith("]")]
-    if not wanted:
-        return None
-    if len(wanted) > 1 or not re.fullmatch(METADATA_KEY, wanted[0][0]) \
-            or len(wanted[0][1]) > 500:
-        raise service.PartnerError(400, "bad_filter",
-                                   "Filter by one metadata key: ?metadata[key]=value.")
-    return wanted[0]
+    try:
+        return metadata_rules.parse_filter(request.args.items(multi=True))
+    except metadata_rules.MetadataError as exc:
+        raise service.PartnerError(400, "bad_filter", exc.message) from None
 
 
 @bp.route("/orgs")
@@ -181,9 +173,11 @@ def org_usage(org_id):
     org = service.get_org(tenancy.request_session(), org_id)
     start, end = usage.parse_range(request.args.get("starting_on"),
                                    request.args.get("ending_before"))
+    wanted = _metadata_filter()  # ?metadata[key]=value: only the events tagged with it
     session = tenancy.bind_request(service.context_for(g.provider, org.id))
+    metrics = usage.usage_between(session, start, end, org_id=org.id, metadata=wanted)
     return {"org_id": str(org.id), "status": org.status, "starting_on": start.isoformat(),
-            "ending_before": end.isoformat(), "metrics": usage.usage_between(session, start, end)}
+            "ending_before": end.isoformat(), "metrics": metrics}
 
 
 @bp.route("/orgs/<uuid:org_id>/export")

@@ -17,7 +17,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from dashboard import tenancy
+from dashboard.audit.service import Actor
 from dashboard.lifecycle import service as lifecycle
+from dashboard.metadata import service as metadata_service
 from dashboard.partner.credentials import Provider
 from dashboard.partner.schemas import ProvisionRequest, UpdateRequest
 
@@ -83,12 +85,13 @@ def list_orgs(session: Session, metadata_filter: tuple[str, str] | None = None
     return [o for o in orgs if o.id in metadata] if metadata_filter else orgs
 
 
-def set_metadata(session: Session, org_id: uuid.UUID, values: dict[str, str]) -> None:
-    """Replace the org's metadata (the session acts for that org)."""
-    session.execute(text("DELETE FROM org_metadata WHERE org_id = :o"), {"o": org_id})
-    for key, value in values.items():
-        session.execute(text("INSERT INTO org_metadata (org_id, key, value)"
-                             " VALUES (:o, :k, :v)"), {"o": org_id, "k": key, "v": value})
+def set_metadata(session: Session, provider: Provider, org_id: uuid.UUID, slug: str,
+                 values: dict[str, str]) -> None:
+    """Replace the org's metadata (the session acts for that org); audited when changed."""
+    metadata_service.replace_org_metadata(
+        session, org_id, values, actor=Actor(label=f"provider:{provider.name}"),
+        target=f"org:{slug}",
+    )
 
 
 def get_org(session: Session, org_id: uuid.UUID) -> PartnerOrg:
@@ -128,7 +131,7 @@ def provision(
             ) from exc
         raise PartnerError(409, "slug_taken", f"The slug {body.slug!r} is taken.") from exc
     if created and body.metadata:
-        set_metadata(session, org_id, body.metadata)
+        set_metadata(session, provider, org_id, body.slug, body.metadata)
     return get_org(session, org_id), created
 
 
@@ -147,7 +150,7 @@ def update_org(
             {"org": org.id, "name": body.name, "plan": body.plan, "actor": actor},
         )
     if body.metadata is not None:
-        set_metadata(session, org.id, body.metadata)
+        set_metadata(session, provider, org.id, org.slug, body.metadata)
     if body.active is not None and body.active != (org.status == "active"):
         lifecycle.change(session, org.id, "reactivate" if body.active else "suspend",
                          actor=actor, reason="partner API")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dashboard.partner.service import PartnerError
+from dashboard.usage import reports
 from dashboard.usage.metrics import METRICS, Rollup
 
 MAX_DAYS = 400
@@ -32,13 +34,21 @@ def parse_range(starting_on: str | None, ending_before: str | None) -> tuple[dat
     return start, end
 
 
-def usage_between(session: Session, start: date, end: date) -> dict:
-    """Per metric: daily figures and the period figure, from the org's daily rollups (RLS)."""
-    rows = session.execute(
-        text("SELECT metric, day, total FROM usage_daily"
-             " WHERE day >= :start AND day < :end ORDER BY metric, day"),
-        {"start": start, "end": end},
-    )
+def usage_between(session: Session, start: date, end: date, *,
+                  org_id: uuid.UUID | None = None,
+                  metadata: tuple[str, str] | None = None) -> dict:
+    """Per metric: daily figures and the period figure, from the org's daily rollups (RLS);
+    with ``metadata`` (key, value), from the org's events tagged with it."""
+    if metadata is not None and org_id is not None:
+        tagged = reports.tagged_days(session, org_id, metadata, tuple(METRICS), start,
+                                     end - timedelta(days=1))
+        rows = [(m, d, t) for m in METRICS for d, t in sorted(tagged[m].items())]
+    else:
+        rows = session.execute(
+            text("SELECT metric, day, total FROM usage_daily"
+                 " WHERE day >= :start AND day < :end ORDER BY metric, day"),
+            {"start": start, "end": end},
+        )
     days: dict[str, list[dict]] = {name: [] for name in METRICS}
     for metric, day, total in rows:
         if metric in days:

@@ -23,6 +23,7 @@ from dashboard import tenancy
 from dashboard.apikeys import service as keys
 from dashboard.apikeys.web import hmac_keys
 from dashboard.auth.bearer import bearer_token
+from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.members.web import queue_invitation_mail
@@ -37,6 +38,9 @@ bp = Blueprint("scim_api", __name__, url_prefix=PREFIX)
 csrf.exempt(bp)  # Bearer token only; no cookie ever authenticates these routes
 
 _touches = keys.TouchThrottle(timedelta(minutes=1))
+
+enforcement.point(Feature.SCIM, "scim-protocol",
+                  "/scim/v2 calls with a SCIM token of an org without SCIM")
 
 
 @bp.after_app_request
@@ -97,6 +101,7 @@ def _authenticate():
         user_agent=request.headers.get("User-Agent", ""),
     )
     # Refused from here on with the org known: the refusal shows in its request log too.
+    # (Enforcement point "scim-protocol".)
     if not licenses.entitlements(session, org.id).has(Feature.SCIM):
         return _refuse(403, "This organization's plan does not include SCIM provisioning."), caller
     if not _within_rate(identity.credential_id):

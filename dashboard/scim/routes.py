@@ -21,7 +21,7 @@ from dashboard.scim.api import PREFIX
 from dashboard.scim.forms import CreateTokenForm, CsrfForm, GroupRoleForm, RotateTokenForm
 
 bp = Blueprint("scim", __name__)
-navigation.register("SCIM", "scim.index", Permission.SCIM_MANAGE, order=92)
+navigation.register("SCIM", "scim.index", Permission.SCIM_MANAGE, order=92, feature=Feature.SCIM)
 
 
 def _editor() -> role_rules.Editor:

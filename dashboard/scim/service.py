@@ -10,7 +10,10 @@ keeps an owner; seats are counted as for invitations.
   email and joins when they accept. Someone who is already a member is linked, not re-added.
 - ``active: false`` (or DELETE) deletes the membership: the gate, the principal loader and
   access tokens see "not a member" on the next query. The role is kept here and restored on
-  reactivation. A pending invitation is revoked instead.
+  reactivation. A pending invitation is revoked instead. The person is also put in
+  ``directory_blocks``: a trigger then refuses every membership insert for them in this org
+  (SSO just-in-time joining, an invitation, joining by domain) until the directory
+  reactivates or re-creates them.
 - Roles: when any group of the org maps to a role, a provisioned member's role is the
   highest role mapped by their groups, else the org's default role (its SSO connection's,
   or member). With no mapping at all SCIM leaves roles alone.
@@ -88,15 +91,29 @@ class Effects:
 
 
 def link_accepted_invitations(session: Session) -> None:
-    """Invited SCIM users who accepted since: remember the person (one indexed statement)."""
-    session.execute(text(
-        "UPDATE scim_users s SET user_id = i.accepted_by"
-        "  FROM invitations i"
-        " WHERE s.user_id IS NULL AND s.invitation_id IS NOT NULL"
-        "   AND i.org_id = s.org_id AND i.id = s.invitation_id AND i.status = 'accepted'"
-        "   AND NOT EXISTS (SELECT 1 FROM scim_users o"
-        "                    WHERE o.org_id = s.org_id AND o.user_id = i.accepted_by)"
-    ))
+    """Invited SCIM users who accepted since: remember the person.
+
+    Two statements, never one joining both tables: SCIM's tables and the invitations may
+    live in different databases (README, "Isolation tiers")."""
+    pending = session.execute(text(
+        "SELECT invitation_id FROM scim_users"
+        " WHERE user_id IS NULL AND invitation_id IS NOT NULL"
+    )).scalars().all()
+    if not pending:
+        return
+    accepted = session.execute(
+        text("SELECT id, accepted_by FROM invitations"
+             " WHERE id = ANY(:ids) AND status = 'accepted' AND accepted_by IS NOT NULL"),
+        {"ids": list(pending)},
+    ).all()
+    for invitation_id, person in accepted:
+        session.execute(
+            text("UPDATE scim_users s SET user_id = :p"
+                 " WHERE s.user_id IS NULL AND s.invitation_id = :i"
+                 "   AND NOT EXISTS (SELECT 1 FROM scim_users o"
+                 "                    WHERE o.org_id = s.org_id AND o.user_id = :p)"),
+            {"p": person, "i": invitation_id},
+        )
 
 
 def user_by_id(session: Session, scim_id: str, *, lock: bool = False) -> ScimUser | None:
@@ -252,10 +269,17 @@ def _grant_access(session: Session, caller: Caller, row: ScimUser, effects: Effe
             raise ScimRuleError(409, f"The organization's plan allows {limit} seats, all taken.")
     if not roles.may_grant(session, caller, role):
         role = roles.default_role(session)
+    _lift_block(session, caller.org_id, row.user_id)  # executed now, before the insert below
     session.add(Membership(org_id=caller.org_id, user_id=row.user_id, role=role))
     row.role = role
     record_audit(session, org_id=caller.org_id, actor=caller.actor(), action="member.join",
                  target=f"user:{row.email}", after={"role": role, "via": "scim"})
+
+
+def _lift_block(session: Session, org_id: uuid.UUID, person: uuid.UUID) -> None:
+    """The directory (re)activated this person: memberships may be inserted again."""
+    session.execute(text("DELETE FROM directory_blocks WHERE org_id = :o AND user_id = :u"),
+                    {"o": org_id, "u": person})
 
 
 def _link(session: Session, row: ScimUser, person: uuid.UUID) -> None:
@@ -301,6 +325,10 @@ def _remove_access(session: Session, caller: Caller, row: ScimUser) -> None:
                      action="member.remove", target=f"user:{row.email}",
                      before={"role": membership.role}, after={"role": None, "via": "scim"})
         session.delete(membership)
+    if row.user_id is not None:  # no other door back in while the directory says inactive
+        session.execute(
+            text("INSERT INTO directory_blocks (org_id, user_id) VALUES (:o, :u)"
+                 " ON CONFLICT DO NOTHING"), {"o": caller.org_id, "u": row.user_id})
     if row.invitation_id is not None:  # (never the whole row: its token hash is not ours)
         session.execute(
             update(Invitation)

@@ -1,4 +1,6 @@
 """Domain ownership through a DNS TXT record (dnspython), with a configurable resolver.
+Shared by SSO (email) domains and custom hosts (dashboard/hosts/domains.py): the claim
+checks, the proof and the race-safe "verified" mark are the same for both.
 
 The org publishes ``tenantdesk-verification=<token>`` at ``_tenantdesk-challenge.<domain>``.
 ``DNS_RESOLVER`` ("127.0.0.1:5353", or several comma-separated) picks the servers asked;
@@ -9,11 +11,16 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import dns.exception
 import dns.resolver
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 CHALLENGE_LABEL = "_tenantdesk-challenge"
+TAKEN = "Another organization has verified this domain."
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -85,3 +92,45 @@ def txt_values(name: str, resolver: dns.resolver.Resolver) -> list[str]:
 def has_proof(domain: str, token: str, resolver: dns.resolver.Resolver) -> bool:
     name, expected = challenge(domain, token)
     return any(hmac.compare_digest(v.strip(), expected) for v in txt_values(name, resolver))
+
+
+def require_proof(domain: str, token: str, resolver: dns.resolver.Resolver) -> None:
+    """Raise DomainError (a message for the person) unless the TXT record is published.
+    Shared by SSO domains and custom hosts (dashboard/hosts/domains.py)."""
+    try:
+        proven = has_proof(domain, token, resolver)
+    except DnsUnavailable as exc:
+        raise DomainError("DNS did not answer in time. Try again shortly.") from exc
+    if not proven:
+        name, value = challenge(domain, token)
+        raise DomainError(f"No TXT record {value!r} found at {name} yet. DNS changes can "
+                          "take a while to appear.")
+
+
+def claimable(db, model, value: str, *, taken: Callable[[str], bool], limit: int) -> str:
+    """``value`` normalized, if the session's org may claim it in ``model`` (a table of
+    ``domain`` rows under RLS); DomainError with the reason otherwise."""
+    domain = normalize_domain(value)
+    if taken(domain):
+        raise DomainError(TAKEN)
+    if db.scalar(select(model).where(model.domain == domain)):
+        raise DomainError("This organization has already claimed that domain.")
+    if db.scalar(select(func.count()).select_from(model)) >= limit:
+        raise DomainError(f"At most {limit} domains per organization.")
+    return domain
+
+
+def mark_verified(db, row, resolver: dns.resolver.Resolver, *,
+                  taken: Callable[[str], bool]) -> None:
+    """Prove ``row.domain`` by its TXT record and mark it verified; DomainError otherwise.
+    A unique index on verified domains closes the race of two orgs verifying at once."""
+    row.last_checked_at = datetime.now(UTC)
+    require_proof(row.domain, row.token, resolver)
+    if taken(row.domain):
+        raise DomainError(TAKEN)
+    try:
+        with db.begin_nested():
+            row.verified_at = datetime.now(UTC)
+            db.flush()
+    except IntegrityError as exc:  # another org verified it at the same moment
+        raise DomainError(TAKEN) from exc

@@ -33,6 +33,7 @@ from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.hosts import current_host
 from dashboard.permissions import public
 from dashboard.redirects import safe_next
 from dashboard.security import csrf
@@ -76,8 +77,9 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
     the connection test): a 303 for a GET, the continue page for a form POST."""
     db = tenancy.request_session()
     conn = service.load_connection(db, connection_id)
-    if conn is None:
-        abort(404)
+    host = current_host()
+    if conn is None or (host is not None and conn.org_id != host.org_id):
+        abort(404)  # on an org's own host, only that org's connection
     try:
         if conn.kind == "saml":
             url, request_id = saml.begin(conn.saml_idp(), _sp(conn.id))
@@ -91,7 +93,8 @@ def begin(connection_id: uuid.UUID, purpose: str = "login", *, user_id=None,
         return _refused(conn.id, service.LoginRefused(
             "the identity provider cannot be reached", getattr(exc, "reason", str(exc))), 502)
     service.start_request(db, conn, request_id, purpose=purpose, user_id=user_id,
-                          next_path=safe_next(next_path), pending=pending)
+                          next_path=safe_next(next_path), pending=pending,
+                          return_url=host.base_url if host is not None else None)
     session[PENDING_KEY] = [*session.get(PENDING_KEY, [])[-(MAX_PENDING - 1):], request_id]
     if request.method == "POST":
         # Browsers apply CSP form-action to the redirect that answers a form POST, and ours
@@ -158,7 +161,18 @@ def acs(connection_id: uuid.UUID):
         return _refused(conn.id, service.LoginRefused(exc.reason, exc.detail))
     except service.LoginRefused as exc:
         return _refused(conn.id, exc)
-    return redirect(url_for("sso_login.complete", request_id=request_id), 303)
+    # Back to the host the login started on: its session cookie (host-only) knows it.
+    back = _elsewhere(conn, request_id) or ""
+    return redirect(back + url_for("sso_login.complete", request_id=request_id), 303)
+
+
+def _elsewhere(conn: service.LoginConnection, request_id: str) -> str | None:
+    """The org host a login started on, when this request came in on another host."""
+    url = service.return_url_of(tenancy.request_session(), conn, request_id)
+    here = current_host()
+    if url is None or (here is not None and here.base_url == url):
+        return None
+    return url
 
 
 @bp.route("/sso/complete/<request_id>")
@@ -190,6 +204,10 @@ def oidc_callback(connection_id: uuid.UUID):
     if conn is None or conn.kind != "oidc":
         abort(404)
     state = request.args.get("state", "")[:128]
+    back = _elsewhere(conn, state) if state and state not in session.get(PENDING_KEY, []) \
+        else None
+    if back:  # started on an org's host: its browser session is there
+        return redirect(back + request.full_path, 303)
     if not state or not _claim_pending(state):  # a cross-site GET: write nothing
         return _refused(None, service.LoginRefused(NOT_THIS_BROWSER))
     row = service.take_oidc_request(db, conn, state)

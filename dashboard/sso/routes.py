@@ -17,7 +17,8 @@ from dashboard.permissions import Permission, requires
 from dashboard.sso import crypto, domains, fetch, forms, guides, login, saml, service, sp_keys
 
 bp = Blueprint("sso", __name__)
-navigation.register("Single sign-on", "sso.settings", Permission.SSO_MANAGE, order=70)
+navigation.register("Single sign-on", "sso.settings", Permission.SSO_MANAGE, order=70,
+                    feature=Feature.SSO)
 
 
 def _allow_private() -> bool:

@@ -338,15 +338,10 @@ def _domain_taken(db: Session, domain: str) -> bool:
 
 def claim_domain(db: Session, org_id: uuid.UUID, actor: Actor, value: str) -> SsoDomain:
     try:
-        domain = domains.normalize_domain(value)
+        domain = domains.claimable(db, SsoDomain, value, limit=50,
+                                   taken=lambda d: _domain_taken(db, d))
     except domains.DomainError as exc:
         raise SsoConfigError("domain", str(exc)) from exc
-    if _domain_taken(db, domain):
-        raise SsoConfigError("domain", "Another organization has verified this domain.")
-    if db.scalar(select(SsoDomain).where(SsoDomain.domain == domain)):
-        raise SsoConfigError("domain", "This organization has already claimed that domain.")
-    if db.scalar(select(func.count()).select_from(SsoDomain)) >= 50:
-        raise SsoConfigError("domain", "At most 50 domains per organization.")
     row = SsoDomain(id=uuid.uuid4(), org_id=org_id, domain=domain,
                     token=secrets.token_urlsafe(24))
     db.add(row)
@@ -364,23 +359,10 @@ def verify_domain(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.
         return None
     if row.verified_at is not None:
         return row
-    row.last_checked_at = datetime.now(UTC)
     try:
-        proven = domains.has_proof(row.domain, row.token, resolver)
-    except domains.DnsUnavailable as exc:
-        raise SsoConfigError("verify", "DNS did not answer in time. Try again shortly.") from exc
-    if not proven:
-        name, value = domains.challenge(row.domain, row.token)
-        raise SsoConfigError("verify", f"No TXT record {value!r} found at {name} yet. DNS "
-                                       "changes can take a while to appear.")
-    if _domain_taken(db, row.domain):
-        raise SsoConfigError("verify", "Another organization has verified this domain.")
-    try:
-        with db.begin_nested():
-            row.verified_at = datetime.now(UTC)
-            db.flush()
-    except IntegrityError as exc:  # another org verified it at the same moment
-        raise SsoConfigError("verify", "Another organization has verified this domain.") from exc
+        domains.mark_verified(db, row, resolver, taken=lambda d: _domain_taken(db, d))
+    except domains.DomainError as exc:
+        raise SsoConfigError("verify", str(exc)) from exc
     record_audit(db, org_id=org_id, actor=actor, action="sso.domain_verified",
                  target=f"domain:{row.domain}")
     return row
@@ -466,12 +448,12 @@ def record_failure(db: Session, connection_id: uuid.UUID, reason: str, detail: s
 def start_request(
     db: Session, conn: LoginConnection, request_id: str, *, purpose: str,
     user_id: uuid.UUID | None = None, next_path: str | None = None,
-    pending: oidc.Pending | None = None,
+    pending: oidc.Pending | None = None, return_url: str | None = None,
 ) -> None:
     db.execute(delete(SsoLoginRequest).where(SsoLoginRequest.expires_at < func.now()))
     db.add(SsoLoginRequest(
         id=request_id, org_id=conn.org_id, connection_id=conn.id, purpose=purpose,
-        user_id=user_id, next_path=next_path,
+        user_id=user_id, next_path=next_path, return_url=return_url,
         nonce=pending.nonce if pending else None,
         code_verifier=pending.code_verifier if pending else None,
         expires_at=datetime.now(UTC) + REQUEST_TTL,
@@ -535,6 +517,12 @@ def remember_assertion(db: Session, conn: LoginConnection, assertion_id: str,
     if not inserted:
         raise LoginRefused("this sign-in response was already used (replay)",
                            f"assertion {assertion_id[:100]}")
+
+
+def return_url_of(db: Session, conn: LoginConnection, request_id: str) -> str | None:
+    """The org host a login of this connection started on (None: the installation's)."""
+    return db.scalar(select(SsoLoginRequest.return_url).where(
+        SsoLoginRequest.id == request_id, SsoLoginRequest.connection_id == conn.id))
 
 
 def pick_up_saml_result(db: Session, request_id: str) -> SsoLoginRequest | None:

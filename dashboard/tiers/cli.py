@@ -100,18 +100,16 @@ def _finish(mover, progress, move_id) -> None:
 @tenants.command("move")
 @click.argument("slug")
 @click.option("--to", "to", required=True, type=click.Choice(["shared", "schema", "dedicated"]))
-@click.option("--target", default=None, help="Dedicated tier: the env var naming its database.")
+@click.option("--target", default=None,
+              help="Dedicated tier: the environment variable holding its database's URL"
+                   " (the owner's in NAME_OWNER, else the same URL as tenantdesk_owner).")
 def move(slug: str, to: str, target: str | None) -> None:
     """Move an org to another tier: read-only, copy, verify, switch, purge, certificate."""
     from dashboard.tiers.moves import MoveError
 
-    if to == "dedicated":
-        raise click.ClickException(
-            "dedicated databases are not available yet (see README, 'Isolation tiers')"
-        )
     mover, progress = _mover()
     try:
-        move_id = mover.start(slug, to, requested_by="cli")
+        move_id = mover.start(slug, to, requested_by="cli", target=target)
     except MoveError as exc:
         mover.close()
         raise click.ClickException(str(exc)) from exc

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.provisioning import DEFINER_ROLE
-from dashboard.tiers import catalogue, schema
+from dashboard.tiers import catalogue, dedicated, schema
 from dashboard.tiers.catalogue import quote
 
 ORG_LOCK = 7243003  # advisory lock namespace: (ORG_LOCK, hashtext(org id))
@@ -46,23 +46,41 @@ class MoveError(RuntimeError):
     pass
 
 
+TIERS = ("shared", "schema", "dedicated")
+
+
 @dataclass(frozen=True)
 class Place:
     tier: str
-    schema: str  # 'public' on the shared tier
+    schema: str  # 'public' on the shared and dedicated tiers
+    ref: str | None = None  # dedicated: the environment variable naming the database
 
     @classmethod
-    def of(cls, tier: str, schema_name: str | None) -> Place:
-        return cls(tier, schema_name or "public")
+    def of(cls, tier: str, schema_name: str | None, ref: str | None = None) -> Place:
+        return cls(tier, schema_name or "public", ref if tier == "dedicated" else None)
 
 
 class Mover:
     def __init__(self, owner_url: str, progress: Progress | None = None) -> None:
+        self.owner_url = owner_url
         self.engine: Engine = create_engine(owner_url, poolclass=pool.NullPool)
         self.progress = progress or (lambda table, rows, total: None)
+        self._dedicated: dict[str, Engine] = {}
 
     def close(self) -> None:
         self.engine.dispose()
+        for engine in self._dedicated.values():
+            engine.dispose()
+
+    def engine_of(self, place: Place) -> Engine:
+        """The owner's engine on the database holding ``place``."""
+        if place.tier != "dedicated":
+            return self.engine
+        if place.ref not in self._dedicated:
+            self._dedicated[place.ref] = create_engine(
+                dedicated.owner_url(place.ref), poolclass=pool.NullPool
+            )
+        return self._dedicated[place.ref]
 
     # ------------------------------------------------------------------ helpers
     def _tx(self):
@@ -117,13 +135,24 @@ class Mover:
         )
 
     # ------------------------------------------------------------------ steps
-    def start(self, slug: str, to: str, requested_by: str) -> uuid.UUID:
-        if to not in ("shared", "schema"):
-            raise MoveError(f"cannot move to {to!r}: tiers are shared and schema")
+    def start(self, slug: str, to: str, requested_by: str,
+              target: str | None = None) -> uuid.UUID:
+        if to not in TIERS:
+            raise MoveError(f"cannot move to {to!r}: tiers are {', '.join(TIERS)}")
+        if (to == "dedicated") != (target is not None):
+            raise MoveError("a move to a dedicated database needs --target ENV_NAME (the"
+                            " environment variable holding its URL), and only such a move")
+        if target is not None:
+            try:
+                dedicated.runtime_url(target)
+            except dedicated.DedicatedUnavailable as exc:
+                raise MoveError(str(exc)) from exc
         org_id, slug = self.org(slug)
         existing = self.open_move(org_id)
         if existing:
-            if existing["state"] == "requested" and existing["to_tier"] == to:
+            if existing["state"] == "requested" and existing["to_tier"] == to and (
+                existing["to_ref"] == target
+            ):
                 return existing["id"]
             raise MoveError(
                 f"{slug} already has an open move ({existing['state']} to "
@@ -131,14 +160,15 @@ class Mover:
             )
         with self._tx() as conn:
             current = self.route(conn, org_id)
-            if current["tier"] == to:
+            if current["tier"] == to and current["connection_ref"] == target:
                 raise MoveError(f"{slug} is already on the {to} tier")
             return conn.execute(
                 text(
-                    "INSERT INTO tenant_moves (org_id, org_slug, from_tier, to_tier,"
-                    " requested_by) VALUES (:o, :s, :f, :t, :by) RETURNING id"
+                    "INSERT INTO tenant_moves (org_id, org_slug, from_tier, to_tier, to_ref,"
+                    " requested_by) VALUES (:o, :s, :f, :t, :r, :by) RETURNING id"
                 ),
-                {"o": org_id, "s": slug, "f": current["tier"], "t": to, "by": requested_by},
+                {"o": org_id, "s": slug, "f": current["tier"], "t": to, "r": target,
+                 "by": requested_by},
             ).scalar_one()
 
     def run(self, move_id) -> dict:
@@ -163,7 +193,8 @@ class Mover:
         org_id = move["org_id"]
         with self._tx() as conn:  # every cell table of the source refuses a frozen org's writes
             current = self.route(conn, org_id)
-            for table in catalogue.layout(conn).cell:
+            # (a dedicated database's transactions of a moving org are read-only instead)
+            for table in catalogue.layout(conn).cell if current["tier"] != "dedicated" else ():
                 schema.ensure_freeze_trigger(conn, current["schema_name"] or "public", table)
         with self._tx() as conn:
             current = self.route(conn, org_id)
@@ -184,15 +215,19 @@ class Mover:
             )
         # Barrier: every transaction of the org takes a shared lock in its context statement;
         # this waits until those that began before the freeze (still writable) have ended.
-        with self._tx() as conn:
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:o))"),
-                {"ns": ORG_LOCK, "o": str(org_id)},
-            )
+        # A dedicated source also gets the lock in its own database (the request's
+        # transaction there began before its shared one ended).
+        source = Place.of(current["tier"], current["schema_name"], current["connection_ref"])
+        for engine in {self.engine, self.engine_of(source)}:
+            with engine.begin() as conn:
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:ns, hashtext(:o))"),
+                    {"ns": ORG_LOCK, "o": str(org_id)},
+                )
 
     def _places(self, move: dict) -> tuple[Place, Place]:
-        return (Place.of(move["from_tier"], move["from_schema"]),
-                Place.of(move["to_tier"], move["to_schema"]))
+        return (Place.of(move["from_tier"], move["from_schema"], move["from_ref"]),
+                Place.of(move["to_tier"], move["to_schema"], move["to_ref"]))
 
     def _copy(self, move: dict) -> None:
         source, target = self._places(move)
@@ -204,9 +239,14 @@ class Mover:
             for table in layout.cell:  # the definer copies into shared cell tables too
                 conn.execute(text(f"GRANT SELECT, INSERT, DELETE ON public.{quote(table)}"
                                   f" TO {DEFINER_ROLE}"))
-        with self._tx() as conn:
+        if target.tier == "dedicated":  # same migrations, the dedicated gate, the gate key
+            dedicated.prepare(self.owner_url, target.ref)
+        source_engine, target_engine = self.engine_of(source), self.engine_of(target)
+        with target_engine.begin() as conn:
             self._as_definer(conn)
             self._delete(conn, target, layout, org_id)
+        with source_engine.begin() as conn:
+            self._as_definer(conn)
             totals = {
                 t: catalogue.fingerprint(conn, source.schema, t, catalogue.columns(conn, t),
                                          org_id)["rows"]
@@ -214,20 +254,25 @@ class Mover:
             }
         grand_total = sum(totals.values())
         for number, table in enumerate(layout.cell, start=1):
-            with self._tx() as conn:
-                self._as_definer(conn)
-                cols = ", ".join(quote(c) for c in _insertable(conn, table))
-                conn.execute(
-                    text(
-                        f"INSERT INTO {quote(target.schema)}.{quote(table)} ({cols})"
-                        f" OVERRIDING SYSTEM VALUE SELECT {cols}"
-                        f" FROM {quote(source.schema)}.{quote(table)} WHERE org_id = :o"
-                    ),
-                    {"o": org_id},
-                )
+            if source_engine is target_engine:
+                with self._tx() as conn:
+                    self._as_definer(conn)
+                    cols = ", ".join(quote(c) for c in _insertable(conn, table))
+                    conn.execute(
+                        text(
+                            f"INSERT INTO {quote(target.schema)}.{quote(table)} ({cols})"
+                            f" OVERRIDING SYSTEM VALUE SELECT {cols}"
+                            f" FROM {quote(source.schema)}.{quote(table)} WHERE org_id = :o"
+                        ),
+                        {"o": org_id},
+                    )
+            else:
+                _copy_between(source_engine, source, target_engine, target, table, org_id)
             self.progress(table, totals[table], grand_total)
             _fault_point("copy", number)
-        with self.engine.connect() as conn:  # fresh tables: give the planner statistics
+        if source_engine is not target_engine:
+            _catch_up_sequences(target_engine, target, layout.cell)
+        with target_engine.connect() as conn:  # fresh tables: give the planner statistics
             for table in layout.cell:
                 conn.execute(text(f"ANALYZE {quote(target.schema)}.{quote(table)}"))
             conn.commit()
@@ -254,16 +299,23 @@ class Mover:
         source, target = self._places(move)
         report, bad = {}, []
         with self._tx() as conn:
-            self._as_definer(conn)
             layout = catalogue.layout(conn)
-            for table in layout.cell:
-                cols = catalogue.columns(conn, table)
-                before = catalogue.fingerprint(conn, source.schema, table, cols, move["org_id"])
-                after = catalogue.fingerprint(conn, target.schema, table, cols, move["org_id"])
-                report[table] = {"source": before, "target": after}
-                if before != after:
-                    bad.append(table)
-            conn.execute(text("RESET ROLE"))
+            columns = {t: catalogue.columns(conn, t) for t in layout.cell}
+        sides = {}
+        for name, place in (("source", source), ("target", target)):
+            with self.engine_of(place).begin() as conn:
+                self._as_definer(conn)
+                _same_text_settings(conn)  # the row text a checksum covers, on both sides
+                sides[name] = {
+                    t: catalogue.fingerprint(conn, place.schema, t, columns[t], move["org_id"])
+                    for t in layout.cell
+                }
+        for table in layout.cell:
+            before, after = sides["source"][table], sides["target"][table]
+            report[table] = {"source": before, "target": after}
+            if before != after:
+                bad.append(table)
+        with self._tx() as conn:
             if bad:
                 self._set(conn, move["id"], tables=report,
                           error=f"verification failed for {', '.join(bad)}")
@@ -273,16 +325,22 @@ class Mover:
             raise MoveError(f"verification failed for {', '.join(bad)}; nothing switched")
 
     def _switch(self, move: dict) -> None:
+        _, target = self._places(move)
+        revision = None
+        if target.tier == "dedicated":
+            with self.engine_of(target).begin() as conn:
+                revision = dedicated.revision(conn)
         with self._tx() as conn:
-            revision = schema.shared_revision(conn) if move["to_tier"] != "shared" else None
+            if target.tier == "schema":
+                revision = schema.shared_revision(conn)
             conn.execute(
                 text(
-                    "UPDATE tenant_routes SET tier = :t, schema_name = :s, connection_ref = NULL,"
+                    "UPDATE tenant_routes SET tier = :t, schema_name = :s, connection_ref = :c,"
                     " revision = :r, state = 'active', version = version + 1, updated_at = now()"
                     " WHERE org_id = :o"
                 ),
-                {"t": move["to_tier"], "s": move["to_schema"], "r": revision,
-                 "o": move["org_id"]},
+                {"t": move["to_tier"], "s": move["to_schema"], "c": target.ref,
+                 "r": revision, "o": move["org_id"]},
             )
             self._set(conn, move["id"], state="switched")
         _fault_point("switch", 1)
@@ -291,7 +349,7 @@ class Mover:
         source, _ = self._places(move)
         with self._tx() as conn:
             layout = catalogue.layout(conn)
-        with self._tx() as conn:
+        with self.engine_of(source).begin() as conn:
             self._as_definer(conn)
             left = self._delete(conn, source, layout, move["org_id"])
         if source.tier == "schema":
@@ -317,7 +375,7 @@ class Mover:
                 with self._tx() as conn:
                     schema.drop(conn, target.schema)
             else:
-                with self._tx() as conn:
+                with self.engine_of(target).begin() as conn:
                     self._as_definer(conn)
                     self._delete(conn, target, layout, move["org_id"])
         with self._tx() as conn:
@@ -330,6 +388,58 @@ class Mover:
             conn.execute(text("UPDATE tenant_moves SET finished_at = now() WHERE id = :m"),
                          {"m": move_id})
         return self.load(move_id)
+
+
+def _same_text_settings(conn: Connection) -> None:
+    conn.execute(text("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY';"
+                      " SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'postgres'"))
+
+
+def _copy_between(source_engine: Engine, source: Place, target_engine: Engine, target: Place,
+                  table: str, org_id) -> None:
+    """One table's rows of the org from one database to another, streamed (binary COPY)."""
+    org = str(uuid.UUID(str(org_id)))  # a checked uuid: safe to inline in COPY
+    with source_engine.begin() as src, target_engine.begin() as dst:
+        for conn in (src, dst):
+            conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+        cols = ", ".join(quote(c) for c in _insertable(src, table))
+        reader = src.connection.driver_connection.cursor()
+        writer = dst.connection.driver_connection.cursor()
+        with reader.copy(
+            f"COPY (SELECT {cols} FROM {quote(source.schema)}.{quote(table)}"
+            f" WHERE org_id = '{org}'::uuid) TO STDOUT (FORMAT BINARY)"
+        ) as out, writer.copy(
+            f"COPY {quote(target.schema)}.{quote(table)} ({cols}) FROM STDIN (FORMAT BINARY)"
+        ) as into:
+            for block in out:
+                into.write(block)
+
+
+def _catch_up_sequences(engine: Engine, place: Place, tables) -> None:
+    """Rows copied from another database carry ids its sequences handed out: move this
+    database's sequences past them, so the next id never collides."""
+    with engine.begin() as conn:
+        for table in tables:
+            serial = conn.execute(
+                text("SELECT attname, pg_get_serial_sequence('public.' || quote_ident(:t),"
+                     " attname) AS seq FROM pg_attribute"
+                     " WHERE attrelid = ('public.' || quote_ident(:t))::regclass AND attnum > 0"
+                     " AND NOT attisdropped"
+                     " AND pg_get_serial_sequence('public.' || quote_ident(:t), attname)"
+                     " IS NOT NULL"), {"t": table},
+            ).all()
+            for column, sequence in serial:
+                conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+                highest = conn.execute(text(
+                    f"SELECT max({quote(column)}) FROM {quote(place.schema)}.{quote(table)}"
+                )).scalar()
+                conn.execute(text("RESET ROLE"))
+                if highest is not None:
+                    conn.execute(
+                        text("SELECT setval(CAST(:s AS regclass), greatest(:h,"
+                             " (SELECT last_value FROM " + sequence + ")))"),
+                        {"s": sequence, "h": highest},
+                    )
 
 
 def _insertable(conn: Connection, table: str) -> list[str]:

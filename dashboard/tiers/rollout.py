@@ -1,9 +1,12 @@
-"""Migrations per tier: roll the shared schema's revision out to tenant schemas.
+"""Migrations per tier: roll the shared schema's revision out to tenant schemas and
+dedicated databases.
 
-``tenantdesk migrate`` runs Alembic once on the shared schema, then syncs tenant schemas that
-are behind (all by default; ``--tenants N`` the first N, ``--org SLUG`` one), each in its own
-transaction: a tenant is either entirely at the new revision or untouched, and while it is
-behind the app answers its pages with a maintenance page (503), never half-migrated tables.
+``tenantdesk migrate`` runs Alembic once on the shared schema, then brings tenant schemas and
+dedicated databases that are behind (a dedicated database: Alembic as its owner, one
+transaction, then its gate; ``dedicated.prepare``) — all by default, ``--tenants N`` the
+first N, ``--org SLUG`` one — each in its own transaction: a tenant is either entirely at
+the new revision or untouched, and while it is behind the app answers its pages with a
+maintenance page (503), never half-migrated tables.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import create_engine, pool, text
 
 from dashboard.provisioning import DEFINER_ROLE
-from dashboard.tiers import catalogue, schema
+from dashboard.tiers import catalogue, dedicated, schema
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TenantRevision:
 _ROUTES = text(
     """
     SELECT o.id, o.slug, coalesce(r.tier, 'shared') AS tier, r.schema_name, r.revision,
-           coalesce(r.state, 'active') AS state
+           coalesce(r.state, 'active') AS state, r.connection_ref
       FROM organizations o LEFT JOIN tenant_routes r ON r.org_id = o.id
      ORDER BY o.slug
     """
@@ -53,7 +56,7 @@ def migrate_tiers(owner_url: str, tenants: str = "all", org: str | None = None,
             drop_orphans(conn)
             target = schema.shared_revision(conn)
             routes = _read_routes(conn)
-        behind = [r for r in routes if r.tier == "schema" and r.revision != target]
+        behind = [r for r in routes if r.tier != "shared" and r.revision != target]
         if org is not None:
             chosen = [r for r in behind if r.slug == org]
         elif tenants == "all":
@@ -62,6 +65,19 @@ def migrate_tiers(owner_url: str, tenants: str = "all", org: str | None = None,
             chosen = behind[: int(tenants)]
         migrated = set()
         for route in chosen:
+            if route.tier == "dedicated":
+                changes = [f"dedicated database {route.connection_ref}"]
+                revision = dedicated.prepare(owner_url, route.connection_ref)
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE tenant_routes SET revision = :r, updated_at = now()"
+                             " WHERE org_id = :o"),
+                        {"r": revision, "o": route.id},
+                    )
+                migrated.add(route.id)
+                if report:
+                    report(route.slug, changes)
+                continue
             with engine.begin() as conn:
                 # One transaction per tenant; the row lock keeps a concurrent move out.
                 conn.execute(
@@ -130,8 +146,9 @@ def revisions(engine, target: str | None = None, migrated=frozenset()) -> list[T
             "SELECT n.nspname, sum(pg_total_relation_size(c.oid)) FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname ~ '^tenant_[0-9a-f]{32}$' AND c.relkind = 'r' GROUP BY 1")).all())
+        rows.update(_dedicated_rows(routes, layout.cell))
         for r in routes:
-            place = r.schema_name or "public"
+            place = r.connection_ref or r.schema_name or "public"
             size = sizes.get(r.schema_name) if r.schema_name else None
             revision = target if r.tier == "shared" else r.revision
             status = ("migrated" if r.id in migrated
@@ -141,4 +158,26 @@ def revisions(engine, target: str | None = None, migrated=frozenset()) -> list[T
             out.append(TenantRevision(r.slug, str(r.id), r.tier, revision, status,
                                       rows.get((place, r.id), 0),
                                       int(size) if size is not None else None))
+    return out
+
+
+def _dedicated_rows(routes, cell) -> dict:
+    """Cell rows per org in each dedicated database (as its owner, through the definer)."""
+    out: dict = {}
+    for ref in sorted({r.connection_ref for r in routes if r.tier == "dedicated"}):
+        try:
+            engine = create_engine(dedicated.owner_url(ref), poolclass=pool.NullPool)
+        except dedicated.DedicatedUnavailable:
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"SET LOCAL ROLE {DEFINER_ROLE}"))
+                for table in cell:
+                    for org_id, count in conn.execute(text(
+                        f"SELECT org_id, count(*) FROM public.{catalogue.quote(table)}"
+                        " GROUP BY org_id"
+                    )):
+                        out[(ref, org_id)] = out.get((ref, org_id), 0) + count
+        finally:
+            engine.dispose()
     return out

@@ -7,7 +7,9 @@ at the start of every transaction, in the same round trip, PostgreSQL:
 - sets ``search_path`` transaction-locally to the org's schema first (schema tier), so the
   unqualified cell tables resolve there and everything else to ``public``,
 - sets ``statement_timeout`` to the org's (or its plan's) budget,
-- takes a shared advisory lock on the org (a move's barrier waits on it).
+- takes a shared advisory lock on the org (a move's barrier waits on it),
+- for a dedicated org, mints the shared gate's signed verdict (``app_tier_ticket()``) that
+  the org's own database checks (``dedicated.py``).
 
 While the org is being moved, its writes to cell tables are refused by a statement trigger
 (SQLSTATE 25006, answered as 503 + Retry-After; migration 0011_tiers_b); the route's state
@@ -27,6 +29,9 @@ from functools import lru_cache
 CONTEXT_COLUMNS = (
     " r.tier AS tier, r.revision AS revision, r.state AS state,"
     " r.max_concurrent_requests AS max_concurrent, r.statement_timeout_ms AS timeout_ms,"
+    " r.connection_ref AS connection_ref, r.pool_size AS pool_size,"
+    # A dedicated org's database cannot read the gate's inputs: it gets the verdict, signed.
+    " CASE WHEN r.tier = 'dedicated' THEN app_tier_ticket() END AS ticket,"
     " set_config('search_path', coalesce(r.search_path, current_setting('search_path')), true),"
     " set_config('statement_timeout',"
     "   coalesce(r.statement_timeout_ms::text, current_setting('statement_timeout')), true),"
@@ -49,6 +54,9 @@ class Route:
     state: str
     max_concurrent: int
     timeout_ms: int
+    connection_ref: str | None = None
+    pool_size: int | None = None
+    ticket: str | None = None
 
     @property
     def read_only(self) -> bool:
@@ -111,7 +119,8 @@ def admit(info: dict, row, org_id: str) -> None:
     if row.tier is None:
         info.pop(ROUTE_KEY, None)
         return
-    route = Route(row.tier, row.revision, row.state, row.max_concurrent, row.timeout_ms)
+    route = Route(row.tier, row.revision, row.state, row.max_concurrent, row.timeout_ms,
+                  row.connection_ref, row.pool_size, row.ticket)
     info[ROUTE_KEY] = route
     if route.tier != "shared" and route.revision != required_revision():
         raise TierBehind(org_id)

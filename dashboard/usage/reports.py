@@ -1,9 +1,11 @@
-"""Reading usage for charts, tables, CSV and JSON: from the daily rollups only. No Flask.
+"""Reading usage for charts, tables, CSV and JSON: from the daily rollups. No Flask.
 
 A report costs one query whatever the range (plus the org's entitlements, which every org page
 already reads once per transaction): the rollup rows of the range, the previous range (for
 "change vs previous period") and the quota windows, read through the (org_id, metric, day)
-primary key. Raw events are never scanned.
+primary key. Raw events are read only for a report filtered by a metadata value (rollups
+do not know metadata): the events that carry it, found through the metadata index
+(org_id, key, value, event_id), summed per day by the same rule as the rollups.
 """
 
 from __future__ import annotations
@@ -11,18 +13,35 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dashboard.licenses import enforcement
+from dashboard.licenses.features import Feature
 from dashboard.usage import quotas
-from dashboard.usage.metrics import METRICS, Metric, Rollup
+from dashboard.usage.metrics import GAUGES, METRICS, Metric, Rollup
 
 RANGES = (7, 30, 90, 365)
 DEFAULT_RANGE = 30
+# Every plan sees this much history; longer ranges are the "advanced analytics" feature.
+BASIC_HISTORY_DAYS = 30
+LONG_HISTORY = enforcement.point(
+    Feature.ADVANCED_ANALYTICS, "usage-long-history",
+    f"Usage reports (page, CSV, JSON, API series) longer than {BASIC_HISTORY_DAYS} days",
+)
+
+
+def locked_ranges(session: Session) -> frozenset[int]:
+    """The ranges the current org's plan does not include (shown with a lock)."""
+    from dashboard.licenses import service
+
+    if service.has_feature(session, Feature.ADVANCED_ANALYTICS):
+        return frozenset()
+    return frozenset(d for d in RANGES if d > BASIC_HISTORY_DAYS)
 
 
 class Point(NamedTuple):  # a tuple: up to 4 x 365 of them per report
@@ -104,6 +123,40 @@ _ROLLUPS_SQL = text(
 )
 
 
+# The same per-day figure as usage_daily (sum for flows, peak for levels), from the events
+# whose metadata has key = value.
+_TAGGED_SQL = text(
+    """
+    SELECT metric, array_agg(day ORDER BY day), array_agg(total ORDER BY day)
+      FROM (SELECT e.metric, (e.occurred_at AT TIME ZONE 'UTC')::date AS day,
+                   CASE WHEN e.metric = ANY(CAST(:gauges AS text[])) THEN max(e.quantity)
+                        ELSE sum(e.quantity)::bigint END AS total
+              FROM usage_event_metadata m
+              JOIN usage_events e ON e.org_id = m.org_id AND e.id = m.event_id
+             WHERE m.org_id = :org_id AND m.key = :key AND m.value = :value
+               AND e.metric = ANY(CAST(:metrics AS text[]))
+               AND e.occurred_at >= :since AND e.occurred_at < :until
+             GROUP BY 1, 2) per_day
+     GROUP BY metric
+    """
+)
+
+
+def tagged_days(session: Session, org_id: uuid.UUID, metadata: tuple[str, str],
+                metrics: Sequence[str], since: date, until: date) -> dict[str, dict[date, int]]:
+    """Per metric, the daily figures of the events tagged ``metadata`` on days
+    ``since`` .. ``until`` (both included)."""
+    found: dict[str, dict[date, int]] = {name: {} for name in metrics}
+    for metric, day_list, totals in session.execute(_TAGGED_SQL, {
+        "org_id": org_id, "metrics": list(metrics), "gauges": list(GAUGES),
+        "key": metadata[0], "value": metadata[1],
+        "since": datetime.combine(since, time.min, UTC),
+        "until": datetime.combine(until + timedelta(days=1), time.min, UTC),
+    }):
+        found[metric] = dict(zip(day_list, totals, strict=True))
+    return found
+
+
 def today_utc() -> date:
     return datetime.now(UTC).date()
 
@@ -115,22 +168,30 @@ def usage_report(
     *,
     today: date | None = None,
     metrics: Sequence[str] = tuple(METRICS),
+    metadata: tuple[str, str] | None = None,
 ) -> UsageReport:
+    """The org's usage; with ``metadata`` (key, value), only events tagged with it, and no
+    quota (quotas count the whole org)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
+    if days > BASIC_HISTORY_DAYS:
+        enforcement.require(session, LONG_HISTORY.feature)
     today = today or today_utc()
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)
-    limits = quotas.plan_quotas(session)
+    limits = quotas.plan_quotas(session) if metadata is None else {}
     windows = {m: quotas.window(q, today)[0] for m, q in limits.items() if m in metrics}
     rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
-    # One row per metric with its days and totals as arrays: a few rows to fetch, not 2,920.
-    for metric, day_list, totals in session.execute(
-        _ROLLUPS_SQL,
-        {"org_id": org_id, "metrics": list(metrics),
-         "since": min([previous_start, *windows.values()]), "until": today},
-    ):
-        rows[metric] = dict(zip(day_list, totals, strict=True))
+    since = min([previous_start, *windows.values()])
+    if metadata is not None:
+        rows.update(tagged_days(session, org_id, metadata, metrics, since, today))
+    else:
+        # One row per metric with its days and totals as arrays: a few rows, not 2,920.
+        for metric, day_list, totals in session.execute(
+            _ROLLUPS_SQL,
+            {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
+        ):
+            rows[metric] = dict(zip(day_list, totals, strict=True))
     span = [start + timedelta(days=i) for i in range(days)]
     reports = [
         _metric_report(METRICS[name], rows[name], span, previous_start, today,

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, render_template, request
 from dashboard import navigation, tenancy
 from dashboard.api.auth import api_scope
 from dashboard.errors import json_error
+from dashboard.metadata import rules as metadata_rules
 from dashboard.permissions import ApiScope, Permission, requires
 from dashboard.security import csrf
 from dashboard.usage import charts, plan_usage, reports, service, validation
@@ -36,6 +37,11 @@ def _report(days: int, **kwargs) -> reports.UsageReport:
     return reports.usage_report(tenancy.request_session(), g.membership.org_id, days, **kwargs)
 
 
+def _metadata_filter() -> tuple[str, str] | None:
+    """``?metadata[key]=value``: only events tagged with it (MetadataError when malformed)."""
+    return metadata_rules.parse_filter(request.args.items(multi=True))
+
+
 @bp.route("/o/<slug>/usage")
 @requires(Permission.USAGE_VIEW)
 def index():
@@ -48,6 +54,7 @@ def index():
         "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
         "table_rows": charts.table_rows,
         "ranges": reports.RANGES,
+        "locked_ranges": reports.locked_ranges(tenancy.request_session()),
         "format_value": format_value,
     }
     if request.headers.get("HX-Request"):
@@ -58,10 +65,15 @@ def index():
 @bp.route("/o/<slug>/usage.csv")
 @requires(Permission.USAGE_VIEW)
 def export_csv():
+    """The data tables as CSV; ``?metadata[key]=value`` keeps the events tagged with it."""
     days = _range()
     if days is None:
         return _bad_range()
-    report = _report(days)
+    try:
+        wanted = _metadata_filter()
+    except metadata_rules.MetadataError as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    report = _report(days, metadata=wanted)
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(reports.csv_rows(report))
     filename = f"usage-{g.membership.slug}-{days}d.csv"
@@ -74,12 +86,17 @@ def export_csv():
 @bp.route("/o/<slug>/usage/data.json")
 @requires(Permission.USAGE_VIEW)
 def data():
-    """Chart data as JSON: ``?range=365`` and optionally ``&metric=api_calls``."""
+    """Chart data as JSON: ``?range=365`` and optionally ``&metric=api_calls`` and
+    ``&metadata[key]=value`` (only events tagged with it)."""
     days = _range()
     metric = request.args.get("metric")
     if days is None or (metric is not None and metric not in METRICS):
         return json_error(400, "invalid_query", "Use range in 7, 30, 90, 365 and a known metric.")
-    report = _report(days, metrics=(metric,) if metric else tuple(METRICS))
+    try:
+        wanted = _metadata_filter()
+    except metadata_rules.MetadataError as exc:
+        return json_error(400, "invalid_query", exc.message)
+    report = _report(days, metrics=(metric,) if metric else tuple(METRICS), metadata=wanted)
     return reports.as_json(report)
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dashboard.metadata import rules as metadata_rules
 from dashboard.usage import quotas
 from dashboard.usage.metrics import GAUGES, METRICS
 
@@ -34,6 +35,7 @@ class EventIn:
     quantity: int
     occurred_at: datetime
     idempotency_key: str
+    metadata: dict[str, str] | None = None  # checked by dashboard/metadata/rules.py
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,7 @@ def on_quota_warning(hook: QuotaWarningHook) -> QuotaWarningHook:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-_INGEST_SQL = text(
-    """
+_INGEST_TEMPLATE = """
     WITH input AS (
       SELECT * FROM unnest(CAST(:metrics AS text[]), CAST(:quantities AS bigint[]),
                            CAST(:micros AS bigint[]), CAST(:keys AS text[]))
@@ -100,7 +101,7 @@ _INGEST_SQL = text(
              idempotency_key
         FROM input ORDER BY idempotency_key
       ON CONFLICT (org_id, idempotency_key) DO NOTHING
-      RETURNING metric, quantity, occurred_at
+      RETURNING metric, quantity, occurred_at{returning}
     ), per_day AS (
       SELECT metric, (occurred_at AT TIME ZONE 'UTC')::date AS day,
              CASE WHEN metric = ANY(CAST(:gauges AS text[])) THEN max(quantity)
@@ -115,12 +116,26 @@ _INGEST_SQL = text(
                           THEN GREATEST(d.total, EXCLUDED.total)
                           ELSE d.total + EXCLUDED.total END
       RETURNING metric, day
-    )
+    ){tagged}
     SELECT (SELECT coalesce(sum(n), 0) FROM per_day) AS inserted,
-           (SELECT coalesce(array_agg(metric || ' ' || day::text), '{}') FROM upserted)
+           (SELECT coalesce(array_agg(metric || ' ' || day::text), '{{}}') FROM upserted)
              AS touched
     """
-)
+_INGEST_SQL = text(_INGEST_TEMPLATE.format(returning="", tagged=""))
+# Batches with metadata: the same statement also writes the metadata of the events it
+# inserted (a retried event's metadata stays as first recorded, like the event itself).
+_INGEST_WITH_METADATA_SQL = text(_INGEST_TEMPLATE.format(
+    returning=", id, idempotency_key",
+    tagged=""",
+    tagged AS (
+      INSERT INTO usage_event_metadata (org_id, event_id, key, value)
+      SELECT CAST(:org_id AS uuid), i.id, m.key, m.value
+        FROM unnest(CAST(:meta_events AS text[]), CAST(:meta_keys AS text[]),
+                    CAST(:meta_values AS text[])) AS m(idempotency_key, key, value)
+        JOIN inserted i ON i.idempotency_key = m.idempotency_key
+       ORDER BY i.id, m.key
+    )""",
+))
 
 
 def record_usage(
@@ -154,18 +169,23 @@ def record_batch(
     if not events:
         return BatchResult(0, 0)
     _check(events)
-    row = session.execute(
-        _INGEST_SQL,
-        {
-            "org_id": org_id,
-            "metrics": [e.metric for e in events],
-            "quantities": [e.quantity for e in events],
-            # Microseconds since the epoch: a list of ints travels ~8x cheaper than datetimes.
-            "micros": [(e.occurred_at - _EPOCH) // _MICROSECOND for e in events],
-            "keys": [e.idempotency_key for e in events],
-            "gauges": list(GAUGES),
-        },
-    ).one()
+    params = {
+        "org_id": org_id,
+        "metrics": [e.metric for e in events],
+        "quantities": [e.quantity for e in events],
+        # Microseconds since the epoch: a list of ints travels ~8x cheaper than datetimes.
+        "micros": [(e.occurred_at - _EPOCH) // _MICROSECOND for e in events],
+        "keys": [e.idempotency_key for e in events],
+        "gauges": list(GAUGES),
+    }
+    statement = _INGEST_SQL
+    tagged = [e for e in events if e.metadata]
+    if tagged:  # events without metadata pay nothing for it
+        statement = _INGEST_WITH_METADATA_SQL
+        pairs = [(e.idempotency_key, k, v) for e in tagged for k, v in e.metadata.items()]
+        params["meta_events"], params["meta_keys"], params["meta_values"] = (
+            list(column) for column in zip(*pairs, strict=True))
+    row = session.execute(statement, params).one()
     inserted = int(row.inserted)
     result = BatchResult(inserted, len(events) - inserted)
     if not enforce_quotas or not inserted:
@@ -188,6 +208,8 @@ def _check(events: Iterable[EventIn]) -> None:
             raise ValueError("quantity must not be negative")
         if event.occurred_at.tzinfo is None:
             raise ValueError("occurred_at must be timezone-aware")
+        if event.metadata is not None:
+            metadata_rules.check(event.metadata)
 
 
 _PERIOD_SQL = text(

@@ -1,6 +1,7 @@
 """Strict checks of a usage batch sent to the API. No Flask here.
 
-A batch is ``{"events": [{"metric", "quantity", "timestamp", "idempotency_key"}, ...]}``.
+A batch is ``{"events": [{"metric", "quantity", "timestamp", "idempotency_key"}, ...]}``;
+an event may also carry ``metadata`` (string key/value pairs, dashboard/metadata/rules.py).
 Any problem refuses the whole batch (nothing is stored) with a code and a message naming
 the first offending field, e.g. ``events[3].quantity``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dashboard.metadata import rules as metadata_rules
 from dashboard.usage.metrics import METRICS
 from dashboard.usage.service import EventIn
 
@@ -19,6 +21,7 @@ MAX_QUANTITY = 2**53 - 1  # exact in every JSON implementation
 MAX_CLOCK_SKEW = timedelta(minutes=5)  # how far in the future a timestamp may be
 MAX_EVENT_AGE = timedelta(days=35)  # late events up to the previous billing month
 EVENT_FIELDS = frozenset({"metric", "quantity", "timestamp", "idempotency_key"})
+OPTIONAL_FIELDS = frozenset({"metadata"})
 
 
 class InvalidBatch(ValueError):
@@ -65,7 +68,7 @@ def _event(i: int, raw: Any, now: datetime) -> EventIn:
     missing = EVENT_FIELDS - set(raw)
     if missing:
         raise InvalidBatch("invalid_event", f"{where} lacks {', '.join(sorted(missing))}.")
-    extra = set(raw) - EVENT_FIELDS
+    extra = set(raw) - EVENT_FIELDS - OPTIONAL_FIELDS
     if extra:
         raise InvalidBatch(
             "invalid_event", f"{where} has unknown field(s): {', '.join(sorted(extra))}."
@@ -94,7 +97,13 @@ def _event(i: int, raw: Any, now: datetime) -> EventIn:
             "invalid_idempotency_key",
             f"{where}.idempotency_key must be 1–{MAX_KEY_LENGTH} printable characters.",
         )
-    return EventIn(metric, quantity, _timestamp(where, raw["timestamp"], now), key)
+    metadata = None
+    if "metadata" in raw:
+        try:
+            metadata = metadata_rules.check(raw["metadata"], f"{where}.metadata") or None
+        except metadata_rules.MetadataError as exc:
+            raise InvalidBatch("invalid_metadata", exc.message) from None
+    return EventIn(metric, quantity, _timestamp(where, raw["timestamp"], now), key, metadata)
 
 
 def _timestamp(where: str, value: Any, now: datetime) -> datetime:

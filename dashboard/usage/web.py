@@ -23,7 +23,10 @@ def _mail_admins(session, org_id: uuid.UUID, status: service.QuotaStatus) -> Non
     mailer = current_app.extensions.get("tenantdesk.mail")
     if mailer is None:
         return
-    mails = alerts.quota_warning_mails(session, org_id, status, current_app.config["BASE_URL"])
+    from dashboard.hosts import mail as hosts_mail
+
+    base_url = hosts_mail.for_org(session).base_url  # the org's own host when it has one
+    mails = alerts.quota_warning_mails(session, org_id, status, base_url)
     mail.send_after_commit(session, mailer, mails)
 
 

@@ -30,7 +30,7 @@ def test_the_org_comes_from_the_key(client, org_key):
     assert response.status_code == 200
     assert response.get_json() == {
         "id": str(org.id), "slug": org.slug, "name": org.name, "plan": org.plan,
-        "status": "active", "member_count": 3,
+        "status": "active", "member_count": 3, "metadata": {},
     }
 
 

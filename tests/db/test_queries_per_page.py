@@ -44,6 +44,24 @@ def add_members(org, n: int = GROW_BY) -> None:
     )
 
 
+def add_activity(org, n: int = GROW_BY) -> None:
+    """Pending invitations and audit events: what the org home's panels list."""
+    factories.execute(
+        """
+        INSERT INTO invitations (org_id, email, role, token_hash, expires_at)
+        SELECT :org, 'invitee-' || g || '@example.com', 'member',
+               sha256(convert_to(gen_random_uuid()::text, 'UTF8')), now() + interval '7 days'
+          FROM generate_series(1, :n) g
+        """,
+        org=org.id, n=n,
+    )
+    factories.execute(
+        "INSERT INTO audit_events (org_id, actor, action, target)"
+        " SELECT :org, 'grower', 'member.invite', 'user:' || g FROM generate_series(1, :n) g",
+        org=org.id, n=n,
+    )
+
+
 def add_overrides(org) -> None:
     factories.execute(
         "INSERT INTO feature_overrides (org_id, feature, enabled, reason)"
@@ -75,7 +93,9 @@ def add_usage(org, days: int = 365) -> None:
 
 # Add a row here for each main page.
 PAGES = {
-    "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members,)),
+    # the overview, the usage sparklines, and one statement for the getting-started
+    # checklist, the newest pending invitations and the newest audit events (issue 21)
+    "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members, add_activity)),
     "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
     "members search": PageCase("/o/<slug>/members", budget=8, grow=(add_members,),
                                query="q=grown"),
@@ -122,6 +142,7 @@ def test_page_runs_a_constant_small_number_of_queries(app, client, name):
     if endpoint is None:
         pytest.skip(f"{name} page not available yet ({case.rule})")
     org, people = factories.org_with_members(owner="owner", bob="member")
+    factories.put_on_plan(org, "growth")  # 365-day usage is advanced analytics (Growth up)
     login(client, people["owner"])
     url = case.rule.replace("<slug>", org.slug) + (f"?{case.query}" if case.query else "")
     statements_for(app, client, url)  # warm-up: lazy one-off work is not per request

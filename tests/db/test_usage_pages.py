@@ -19,6 +19,8 @@ TODAY = datetime.now(UTC).date()
 @pytest.fixture
 def org_with_usage(client):
     org, people = factories.org_with_members(owner="owner", bob="member", gus="guest")
+    # 90- and 365-day ranges are "advanced analytics" (tests/security/test_catalogue_honesty)
+    factories.FeatureOverrideFactory(org_id=org.id, feature="advanced-analytics")
     # 400 days: api_calls 1000 + i, storage every other day, active users 1..5 (i = days ago).
     factories.execute(
         """

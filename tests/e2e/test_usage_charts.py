@@ -22,6 +22,7 @@ def usage_org():
     org = factories.OrgFactory(name=f"Usage {tag}", slug=f"usage-{tag}")
     user = factories.UserFactory()
     factories.MembershipFactory(org_id=org.id, user_id=user.id, role="owner")
+    factories.FeatureOverrideFactory(org_id=org.id, feature="advanced-analytics")  # 90 days
     factories.execute("UPDATE users SET last_org_id = :o WHERE id = :u", o=org.id, u=user.id)
     factories.execute(
         "INSERT INTO usage_daily (org_id, metric, day, total)"

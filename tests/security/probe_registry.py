@@ -327,6 +327,24 @@ def _sso_domain(org: ProbeOrg) -> str:
     return str(factories.SsoDomainFactory(org_id=org.id, domain=domain, verified_at=None).id)
 
 
+@provides("custom_domain_id")
+def _custom_domain(org: ProbeOrg) -> str:
+    domain = f"login.{org.marker}.probe-{org.label.lower()}.example"
+    return str(factories.CustomDomainFactory(org_id=org.id, domain=domain).id)
+
+
+@provides("sha")
+def _logo(org: ProbeOrg) -> str:
+    color = tuple(int(org.marker[i:i + 2], 16) for i in (2, 4, 6))  # each org its own logo
+    return factories.branding(org.org, display_name=org.label_for("Brand"),
+                              logo_color=color).logo_sha256
+
+
+@provides("color")
+def _brand_color(org: ProbeOrg) -> str:
+    return "1f4e9c"
+
+
 @provides("request_id")
 def _sso_login_request(org: ProbeOrg) -> str:
     request_id = f"probe_{secrets.token_hex(12)}"
@@ -335,6 +353,16 @@ def _sso_login_request(org: ProbeOrg) -> str:
         " VALUES (:i, :o, :c, 'login', now() + interval '1 hour')",
         i=request_id, o=org.id, c=_sso_connection(org).id)
     return request_id
+
+
+@provides("upgrade_request_id")
+def _upgrade_request(org: ProbeOrg) -> str:
+    """An open "request upgrade" of the org (the staff console closes them)."""
+    return str(factories.execute(
+        "INSERT INTO upgrade_requests (org_id, feature, requested_by, note)"
+        " VALUES (:o, 'scim', :u, :n) RETURNING id",
+        o=org.id, u=org.owner.id, n=org.label_for("upgrade note"),
+    ).scalar_one())
 
 
 # ----------------------------------------------------------------------------- events
@@ -443,6 +471,7 @@ AUTH_SCHEMES: dict[str, Callable[[ProbeOrg], dict[str, str]]] = {
 # and still demand no trace of B in the answer and B's rows unchanged, but accept any
 # status below 500.
 NOT_REFERENCES: dict[str, str] = {
+    "color": "the brand stylesheet is a function of the colour in the URL alone (no org)",
     "feature_key": "feature keys are one global vocabulary; the answer is about the caller's org",
     "external_id": "a partner's external id is looked up within the calling provider only",
     "connection_id": "the SSO sign-in endpoints (SP metadata, OIDC callback) are public by"

@@ -193,10 +193,16 @@ class ProbeClient:
     client: object = None
     csrf: str = ""
     auth_headers: dict = field(default_factory=dict)
+    host: str | None = None  # send everything to this host (an org's own host)
 
     def __post_init__(self) -> None:
-        self.client = self.app.test_client()
+        self.client = self._new_client()
         self.sign_in()
+
+    def _new_client(self):
+        from tests.support.hosts import host_client
+
+        return host_client(self.app, self.host) if self.host else self.app.test_client()
 
     def sign_in(self) -> None:
         a = self.a
@@ -206,7 +212,7 @@ class ProbeClient:
         factories.execute("UPDATE organizations SET status = 'active' WHERE id = :o", o=a.id)
         factories.execute("UPDATE users SET is_active = true, last_org_id = :o WHERE id = :u",
                           o=a.id, u=a.owner.id)
-        self.client = self.app.test_client()
+        self.client = self._new_client()
         response = login(self.client, a.owner)
         assert response.headers.get("Location", "").endswith(f"/o/{a.slug}/"), response.status
         self.csrf = csrf_token(self.client, "/switcher")
@@ -334,12 +340,14 @@ class Run:
     after: list
 
 
-def run(app, admin_engine, a: ProbeOrg, b: ProbeOrg) -> Run:
-    """Send every probe as A's owner; note each bad answer and each change to B's rows."""
-    probes = plan(app, a, b)  # creates every provider's objects in A and B first
+def run(app, admin_engine, a: ProbeOrg, b: ProbeOrg, *, host: str | None = None,
+        keep=lambda probe: True) -> Run:
+    """Send every probe (``keep`` picks) as A's owner, on ``host`` when given (an org's own
+    host); note each bad answer and each change to B's rows."""
+    probes = [p for p in plan(app, a, b) if keep(p)]  # makes every provider's objects first
     dump = RowDump(admin_engine, b.id)
     before = last = dump.take()
-    prober = ProbeClient(app, a)
+    prober = ProbeClient(app, a, host=host)
     findings = []
     for probe in probes:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import TEST_PASSWORD
-from tests.helpers import csrf_from, login, post
+from tests.helpers import csrf_from, csrf_token, login, post
 
 NEW_PASSWORD = "a perfectly fine passphrase"
 
@@ -205,9 +206,28 @@ def test_without_smtp_mail_lands_in_the_outbox(app, client):
 def test_a_refused_submission_sends_no_mail(client, mail_server):
     org, people = factories.org_with_members(owner="owner")
     login(client, people["owner"])
-    response = invite(client, org, "fine@example.com, not-an-address")
+    response = invite(client, org, "not-an-address, also@bad@example.com")
     assert response.status_code == 400
     assert mail_server.messages == [] and invitation_rows(org) == []
+
+
+def test_a_batch_sends_the_valid_addresses_and_reports_the_bad_ones(client, mail_server):
+    """Issue 21: one malformed address no longer cancels the whole batch."""
+    org, people = factories.org_with_members(owner="owner")
+    login(client, people["owner"])
+    response = invite(client, org, "fine@example.com, not-an-address\nalso-fine@example.com")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Invitation sent to fine@example.com, also-fine@example.com" in html
+    error = html.split('class="field-error"', 1)[1].split("</p>", 1)[0]
+    assert "not-an-address" in error and "fine@example.com" not in error
+    # the form comes back holding only the address to correct
+    assert re.search(r'name="emails"[^>]*>\s*not-an-address</textarea>', html)
+    assert sorted(r["email"] for r in invitation_rows(org)) == [
+        "also-fine@example.com", "fine@example.com"]
+    for address in ("fine@example.com", "also-fine@example.com"):
+        assert mail_server.last(to=address) is not None
+    assert len(mail_server.messages) == 2
 
 
 # ------------------------------------------------------------------------ bad tokens
@@ -279,6 +299,28 @@ def test_a_signed_in_user_with_another_email_cannot_accept(app):
     assert membership(org, mallory.email) is None
 
 
+def test_sign_out_and_continue_comes_back_to_the_invitation_signed_out(app):
+    org, _ = factories.org_with_members(owner="owner")
+    _, token = factories.invitation(org, "continue@example.com")
+    other = factories.UserFactory()
+    client = app.test_client()
+    login(client, other)
+    html = client.get(f"/invitations/{token}").get_data(as_text=True)
+    form = html.split('data-testid="sign-out-and-continue"', 1)[1].split("</form>", 1)[0]
+    assert f'name="next" value="/invitations/{token}"' in form
+    response = client.post("/logout", data={"csrf_token": csrf_from(form),
+                                            "next": f"/invitations/{token}"})
+    assert response.headers["Location"] == f"/invitations/{token}"
+    page = client.get(f"/invitations/{token}")
+    assert page.status_code == 200 and "continue@example.com" in page.get_data(as_text=True)
+    assert client.get("/switcher").status_code in (302, 401)  # really signed out
+    # another site as "next" is not followed
+    login(client, other)
+    away = client.post("/logout", data={"csrf_token": csrf_token(client, "/switcher"),
+                                        "next": "//evil.example/x"})
+    assert away.headers["Location"] == "/login"
+
+
 def test_the_database_refuses_a_wrong_email_even_if_the_page_were_skipped(app):
     """app_accept_invitation checks the address itself, whatever the route does."""
     from dashboard import tenancy
@@ -325,7 +367,7 @@ def test_the_invited_user_already_a_member_is_told_so(app):
     ("emails", "message"),
     [
         ("not-an-email", "Not valid email addresses"),
-        ("a@b@c.com, ok@example.com", "Not valid email addresses"),
+        ("a@b@c.com, not@valid@example.com", "Not valid email addresses"),
         ("x" * 300 + "@example.com", "Not valid email addresses"),
         ("", "Enter at least one email address"),
         (", ,\n ;", "Enter at least one email address"),

@@ -27,11 +27,12 @@ from tests.security.prober import (
 @pytest.fixture(scope="module")
 def orgs(app, database_urls):
     a, b = probe_registry.make_probe_org("A", app), probe_registry.make_probe_org("B", app)
-    if tiers.SPREAD:  # A on a tenant schema, B on the shared tier: the prober crosses tiers
+    if tiers.SPREAD:  # A on a tenant schema, B on a dedicated database (the shared tier is
+        # the default run's): the prober crosses tiers and databases
         for org in (a, b):  # every object first, so the move carries it along
             for name in sorted(probe_registry.PROVIDERS):
                 probe_registry.value_for(name, org)
-        tiers.spread(database_urls, [a.org, b.org])
+        tiers.spread(database_urls, [a.org, b.org], dedicated=True)
     return a, b
 
 

@@ -31,7 +31,7 @@ def state(org):
 def org_people():
     org, people = factories.org_with_members(
         owner="owner", adam="admin", bob="member", gina="guest")
-    factories.put_on_plan(org, "growth")
+    factories.put_on_plan(org, "scale")  # custom roles are a Scale feature
     return org, people
 
 

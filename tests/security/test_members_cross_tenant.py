@@ -21,6 +21,8 @@ from tests.helpers import login, post
 def two_orgs():
     org_a, people_a = factories.org_with_members(owner="owner", ann="member")
     org_b, people_b = factories.org_with_members(owner="owner", ben="member")
+    for org in (org_a, org_b):
+        factories.put_on_plan(org, "scale")  # custom roles are a Scale feature
     invitation_b, token_b = factories.invitation(org_b, "b-invitee@example.com")
     factories.CustomRoleFactory(org_id=org_b.id, key="b-only-role", name="B only",
                                 permissions=["org.view"])

@@ -20,6 +20,7 @@ def audit(org, action):
 
 def test_roles_page_lists_builtin_roles_and_a_checklist(client):
     org, people = factories.org_with_members(owner="owner", adam="admin")
+    factories.put_on_plan(org, "scale")  # custom roles are a Scale feature
     login(client, people["adam"])
     html = client.get(f"/o/{org.slug}/roles").get_data(as_text=True)
     for name in ("Owner", "Admin", "Member", "Guest"):
@@ -32,7 +33,7 @@ def test_roles_page_lists_builtin_roles_and_a_checklist(client):
 
 def test_create_assign_edit_and_delete_a_custom_role(app, client):
     org, people = factories.org_with_members(owner="owner", bob="member")
-    factories.put_on_plan(org, "growth")
+    factories.put_on_plan(org, "scale")
     login(client, people["owner"])
     response = post(client, f"/o/{org.slug}/roles", {
         "name": "Recruiter", "permissions": ["org.view", "members.view", "members.invite"]})
@@ -78,6 +79,7 @@ def test_a_role_held_by_a_pending_invitation_cannot_be_deleted(client):
 
 def test_duplicate_role_names_are_a_form_error(client):
     org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "scale")
     login(client, people["owner"])
     assert post(client, f"/o/{org.slug}/roles",
                 {"name": "Support", "permissions": ["org.view"]}).status_code == 303
@@ -97,6 +99,24 @@ def test_invitations_can_offer_a_custom_role(client, mail_server):
 
 def test_builtin_roles_have_no_edit_page(client):
     org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "scale")
     login(client, people["owner"])
     for key in ("owner", "admin", "member", "guest", "no-such-role"):
         assert client.get(f"/o/{org.slug}/roles/{key}").status_code == 404, key
+
+
+def test_without_custom_roles_the_page_shows_built_ins_and_refuses_new_roles(client):
+    """Growth does not include custom roles: the page says so and creating one is refused."""
+    org, people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(org, "growth")
+    factories.CustomRoleFactory(org_id=org.id, key="kept", name="Kept", permissions=["org.view"])
+    login(client, people["owner"])
+    page = client.get(f"/o/{org.slug}/roles").get_data(as_text=True)
+    assert 'data-testid="custom-roles-locked"' in page and "Create role" not in page
+    refused = post(client, f"/o/{org.slug}/roles", {"name": "Nope", "permissions": ["org.view"]})
+    assert refused.status_code == 403 and role_row(org, "nope") is None
+    assert post(client, f"/o/{org.slug}/roles/kept",
+                {"name": "Changed", "permissions": []}).status_code == 403
+    assert role_row(org, "kept") == ("Kept", ["org.view"])
+    # tidying up after a downgrade stays possible
+    assert post(client, f"/o/{org.slug}/roles/kept/delete").status_code == 303

@@ -24,6 +24,7 @@ from dashboard.tenancy import PERSON_TABLES, TABLE_KINDS, Kind, tables_of
 GLOBAL_UNIQUES = {
     ("organizations", "organizations_slug_key"): "slugs are the public URL namespace",
     ("sso_domains", "sso_domains_verified_key"): "a domain is verified by one org only",
+    ("custom_domains", "custom_domains_verified_key"): "a host serves one org only",
 }
 
 
@@ -289,6 +290,7 @@ SEALED = {
     ("audit_checkpoints", "head_hash"): "audit chain digest (integrity), not a credential",
     ("provider_orgs", "response_ciphertext"): "AES-GCM sealed; its key never enters the database",
     ("sso_domains", "token"): "published in the domain's DNS TXT record by design",
+    ("custom_domains", "token"): "published in the domain's DNS TXT record by design",
     ("sso_login_requests", "code_verifier"):
         "PKCE verifier of a login in flight (minutes); useless without the IdP's one-time code",
     ("sso_login_requests", "nonce"): "OIDC nonce of a login in flight, matched once",

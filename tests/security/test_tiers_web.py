@@ -179,3 +179,67 @@ def test_the_statement_timeout_cuts_a_slow_query_with_a_clear_answer(slow_app, c
     factories.execute("DELETE FROM tenant_routes WHERE org_id = :o", o=org.id)
     assert slow_app.test_client().get(
         f"/slow/{people['owner'].id}/{org.id}").get_data(as_text=True) == "finished"
+
+
+def test_pages_and_api_answer_the_same_on_a_dedicated_database(owner, admin_engine,
+                                                               database_urls):
+    from dashboard.permissions import ApiScope
+
+    client, org, _ = owner
+    assert usage_post(client, org).status_code in (200, 201, 202)
+    pages = [f"/o/{org.slug}/usage", f"/o/{org.slug}/usage/data.json?days=30",
+             f"/o/{org.slug}/usage.csv", f"/o/{org.slug}/members"]
+    key, _ = factories.api_key(org, scopes=[ApiScope.USAGE_READ.value])
+
+    factories.usage_daily(org, "seats", datetime.now(UTC).date(), 12)
+
+    def api():  # an API key is a principal of its own: the ticket carries its id (seats:
+        # a metric the call itself does not count, unlike api_calls)
+        answer = client.application.test_client().get(
+            "/api/v1/usage/series?range=30&metric=seats",
+            headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return answer.get_json()
+
+    before_api = api()  # first: each API call counts itself in today's api_calls
+    before = [page(client, p) for p in pages]
+    t.move(database_urls, org, "dedicated")
+    assert t.counts(admin_engine, org)["usage_events"] == 0
+    assert [page(client, p) for p in pages] == before
+    assert api() == before_api
+    dedicated_admin = t.dedicated_admin_engine(database_urls)
+    try:
+        events = t.counts(dedicated_admin, org)["usage_events"]
+        assert usage_post(client, org).status_code in (200, 201, 202)  # writes land there
+        assert t.counts(dedicated_admin, org)["usage_events"] > events
+        assert t.counts(admin_engine, org)["usage_events"] == 0
+
+        # Moving out: the dedicated side is read-only; pages read, writes answer 503.
+        events = t.counts(dedicated_admin, org)["usage_events"]
+        mover = Mover(database_urls.owner)
+        try:
+            move_id = mover.start(org.slug, "shared", requested_by="test")
+            mover._freeze(mover.load(move_id))
+            assert client.get(f"/o/{org.slug}/usage").status_code == 200
+            refused = usage_post(client, org)
+            assert refused.status_code == 503
+            assert refused.get_json()["error"]["code"] == "read_only_while_moving"
+            assert mover.run(move_id)["state"] == "done"
+        finally:
+            mover.close()
+        assert t.counts(dedicated_admin, org)["usage_events"] == 0
+    finally:
+        dedicated_admin.dispose()
+    assert t.counts(admin_engine, org)["usage_events"] == events
+    assert usage_post(client, org).status_code in (200, 201, 202)
+
+
+def test_a_dedicated_database_behind_gets_the_maintenance_page_until_migrated(owner,
+                                                                              database_urls):
+    client, org, _ = owner
+    t.move(database_urls, org, "dedicated")
+    factories.execute("UPDATE tenant_routes SET revision = 'older' WHERE org_id = :o", o=org.id)
+    assert client.get(f"/o/{org.slug}/usage").status_code == 503
+    rollout.migrate_tiers(database_urls.owner, org=org.slug)
+    assert client.get(f"/o/{org.slug}/usage").status_code == 200
+    t.move(database_urls, org, "shared")

@@ -31,6 +31,8 @@ MARKER_TEXT = ("987654321", "987,654,321", "941.9 MiB")
 def orgs():
     org_a, people_a = factories.org_with_members(owner="owner")
     org_b, people_b = factories.org_with_members(owner="owner")
+    for org in (org_a, org_b):  # every range, 90 and 365 days included
+        factories.FeatureOverrideFactory(org_id=org.id, feature="advanced-analytics")
     factories.execute(
         "INSERT INTO usage_daily (org_id, metric, day, total)"
         " SELECT :b, m, CAST(:today AS date) - d, :marker"

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from dashboard import tenancy
@@ -28,6 +28,8 @@ from dashboard.members import roles as role_rules
 from dashboard.members import service as member_rules
 from dashboard.members.seats import seat_limit
 from dashboard.members.web import queue_invitation_mail
+from dashboard.metadata import service as metadata
+from dashboard.metadata.rules import Metadata, MetadataFilter
 from dashboard.models import OrgCredential, User
 from dashboard.permissions import BUILTIN_ROLES, ApiScope, Permission
 
@@ -74,6 +76,7 @@ class MemberOut(Output):
     role: RoleOut
     joined_at: datetime
     last_active_at: datetime | None
+    metadata: dict[str, str] = Field(description="The member's metadata in this org.")
 
 
 class MemberPage(Output):
@@ -87,25 +90,54 @@ class MemberQuery(PageQuery):
     q: str | None = Field(None, max_length=member_rules.SEARCH_MAX,
                           description="Part of a name or email.")
     role: str | None = Field(None, max_length=40, description="Only members with this role.")
+    metadata: MetadataFilter | None = None
 
 
-class RoleChange(Body):
-    role: str = Field(min_length=1, max_length=40, description="A role key of the org.")
+def _at_least_one(schema: dict) -> None:
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)  # absent = unchanged; null is not a value here
 
 
-def _member(row) -> MemberOut:
+class MemberChange(Body):
+    """At least one of `role` and `metadata`."""
+
+    model_config = ConfigDict(json_schema_extra=_at_least_one)
+
+    # Absent means "unchanged"; null is refused (the schema says so: no null in the types).
+    role: str = Field(None, min_length=1, max_length=40,  # type: ignore[assignment]
+                      description="A role key of the org.")
+    metadata: Metadata = Field(None,  # type: ignore[assignment]
+                               description="Replaces the member's whole metadata map.")
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.model_fields_set:
+            raise ValueError("give role, metadata or both")
+        return self
+
+
+def _member(row, metadata: dict[str, str]) -> MemberOut:
     return MemberOut(user_id=row.user_id, name=row.name, email=row.email,
                      role=RoleOut(key=row.role.key, name=row.role.name),
-                     joined_at=row.joined_at, last_active_at=row.last_active_at)
+                     joined_at=row.joined_at, last_active_at=row.last_active_at,
+                     metadata=metadata)
+
+
+def _with_metadata(session, org_id, rows) -> list[MemberOut]:
+    found = metadata.read(session, metadata.MEMBER, org_id, [r.user_id for r in rows])
+    return [_member(r, found.get(r.user_id, {})) for r in rows]
 
 
 @operation(bp, "GET", "/members", summary="List members", tag="Members",
            scope=ApiScope.MEMBERS_READ, query=MemberQuery, response=MemberPage)
 def list_members(query: MemberQuery):
-    """Ordered by name; `q` searches names and emails."""
+    """Ordered by name; `q` searches names and emails; `metadata[key]=value` keeps members
+    whose metadata has exactly that value."""
     principal = current_principal()
     session = tenancy.request_session()
-    fingerprint = _fingerprint(query.q, query.role, query.limit)
+    wanted = next(iter(query.metadata.items())) if query.metadata else None
+    fingerprint = _fingerprint(query.q, query.role, query.limit, wanted)
     position = pagination.decode(query.cursor, "members", principal.org_id)
     page_number = 1
     if position is not None:
@@ -116,14 +148,15 @@ def list_members(query: MemberQuery):
     page = member_rules.list_members(
         session, org_id=principal.org_id, editor=editor,
         roles=role_rules.catalogue(session), query=query.q or "", role=query.role or "",
-        page=page_number, per_page=query.limit,
+        page=page_number, per_page=query.limit, metadata=wanted,
     )
     next_cursor = None
     if page.has_next:
         next_cursor = pagination.encode(
             "members", principal.org_id, {"p": page_number + 1, "f": fingerprint}
         )
-    return MemberPage(items=[_member(r) for r in page.rows], next_cursor=next_cursor)
+    return MemberPage(items=_with_metadata(session, principal.org_id, page.rows),
+                      next_cursor=next_cursor)
 
 
 @operation(bp, "GET", "/members/<uuid:user_id>", summary="Read a member", tag="Members",
@@ -136,26 +169,38 @@ def get_member(user_id: uuid.UUID):
                                   roles=role_rules.catalogue(session), user_id=user_id)
     if row is None:
         raise ApiError(404, "not_found", "Not found.")
-    return _member(row)
+    return _with_metadata(session, principal.org_id, [row])[0]
 
 
-@operation(bp, "PATCH", "/members/<uuid:user_id>", summary="Change a member's role",
-           tag="Members", scope=ApiScope.MEMBERS_WRITE, permission=Permission.ROLES_EDIT,
-           body=RoleChange, response=MemberOut, errors=(409,))
-def change_member_role(user_id: uuid.UUID, body: RoleChange):
-    """Nobody grants a role above their own (a key: above admin); the org keeps an owner."""
+@operation(bp, "PATCH", "/members/<uuid:user_id>",
+           summary="Change a member's role or metadata", tag="Members",
+           scope=ApiScope.MEMBERS_WRITE, permission=Permission.ROLES_EDIT,
+           body=MemberChange, response=MemberOut, errors=(409,))
+def change_member_role(user_id: uuid.UUID, body: MemberChange):
+    """Nobody grants a role above their own (a key: above admin); the org keeps an owner.
+    `metadata` replaces the member's whole map (`{}` clears it); a change is audited as
+    `member.update` and sent as the `membership.updated` event."""
     principal = current_principal()
     session = tenancy.request_session()
     editor, _ = _editor(session, principal)
     roles = role_rules.catalogue(session)
-    try:
-        member_rules.change_role(session, org_id=principal.org_id, editor=editor, roles=roles,
-                                 user_id=user_id, new_role=body.role, actor=principal.actor())
-    except member_rules.MemberError as exc:
-        raise _refused(exc) from None
     row = member_rules.get_member(session, org_id=principal.org_id, editor=editor,
                                   roles=roles, user_id=user_id)
-    return _member(row)
+    if row is None:
+        raise ApiError(404, "not_found", "Not found.")
+    try:
+        if body.role is not None:
+            member_rules.change_role(session, org_id=principal.org_id, editor=editor,
+                                     roles=roles, user_id=user_id, new_role=body.role,
+                                     actor=principal.actor())
+    except member_rules.MemberError as exc:
+        raise _refused(exc) from None
+    if body.metadata is not None:
+        metadata.replace_member_metadata(session, principal.org_id, user_id, body.metadata,
+                                         actor=principal.actor(), target=f"user:{row.email}")
+    row = member_rules.get_member(session, org_id=principal.org_id, editor=editor,
+                                  roles=roles, user_id=user_id)
+    return _with_metadata(session, principal.org_id, [row])[0]
 
 
 @operation(bp, "DELETE", "/members/<uuid:user_id>", summary="Remove a member", tag="Members",

@@ -13,6 +13,7 @@ from dashboard.api.auth import current_principal
 from dashboard.api.registry import document, operation
 from dashboard.api.routes import bp
 from dashboard.api.schemas import Body, Output, Query
+from dashboard.metadata.rules import Metadata, MetadataFilter
 from dashboard.permissions import ApiScope, Permission
 from dashboard.usage import reports, validation
 from dashboard.usage.metrics import METRICS
@@ -34,6 +35,8 @@ class UsageEventIn(Body):
         min_length=1, max_length=validation.MAX_KEY_LENGTH,
         description="A retry with the same key counts once.",
     )
+    # Optional; absent and {} both mean none (null is refused).
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class UsageBatchIn(Body):
@@ -76,6 +79,7 @@ class SeriesQuery(Query):
         description="Days, ending today (UTC).",
     )
     metric: MetricName | None = Field(None, description="One metric; all when absent.")
+    metadata: MetadataFilter | None = None
 
     @field_validator("range")
     @classmethod
@@ -112,10 +116,13 @@ class UsageSeries(Output):
            scope=ApiScope.USAGE_READ, query=SeriesQuery, response=UsageSeries)
 def usage_series(query: SeriesQuery):
     """One value per day and metric (sums for API calls, daily peaks for levels), the
-    range's total, the previous range's, and the current month's quota use."""
+    range's total, the previous range's, and the current month's quota use. With
+    `metadata[key]=value`, only the events sent with that metadata value count (and
+    `quota` is null: quotas count the whole org)."""
     principal = current_principal()
     report = reports.usage_report(
         tenancy.request_session(), principal.org_id, query.range,
         metrics=(query.metric,) if query.metric else tuple(METRICS),
+        metadata=next(iter(query.metadata.items())) if query.metadata else None,
     )
     return UsageSeries.model_validate(reports.as_json(report))

@@ -20,6 +20,7 @@ from dashboard.api.routes import bp
 from dashboard.api.schemas import Body, Output
 from dashboard.events import endpoints, log
 from dashboard.events.catalogue import CATALOGUE
+from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.permissions import ApiScope
@@ -122,6 +123,10 @@ def list_event_types():
 def list_webhooks():
     rows = endpoints.list_destinations(tenancy.request_session(), streams=False)
     return EndpointList(data=[EndpointOut.model_validate(r) for r in rows])
+
+
+API_WEBHOOKS = enforcement.point(Feature.WEBHOOKS, "api-webhook-create",
+                                 "POST /api/v1/webhooks creates no endpoint without webhooks")
 
 
 @operation(bp, "POST", "/webhooks", summary="Create a webhook endpoint", tag=TAG,

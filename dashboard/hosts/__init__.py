@@ -1,0 +1,109 @@
+"""Tenant by hostname, verified custom domains and per-org branding (issue 23).
+
+``init_app`` registers the host step, which runs before the principal is loaded:
+
+1. the request's host is resolved to an org (``resolve.py``) or to the installation;
+2. on an org's host, only that org exists: a browser session of another org (or of no org)
+   is dropped before it is read, ``/o/<other-slug>/...`` answers 404, and
+   ``tenancy.bind_request`` refuses (404) any transaction for another org, whoever asks
+   (browser, API key, SCIM token, partner);
+3. templates get ``brand`` (name, logo, colour, white label); mails take theirs from
+   ``mail.py`` (the org's look and its own host in every link).
+
+Session cookies carry no ``Domain`` attribute (``SESSION_COOKIE_DOMAIN`` stays None), so a
+browser sends the cookie a host set to that host only: signing in at acme.<suffix> signs
+nobody in at globex.<suffix> or at the installation's host.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, g, request, session
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.local import LocalProxy
+
+from dashboard import tenancy
+from dashboard.hosts import brand as brands
+from dashboard.hosts.resolve import HostOrg, classify, host_and_port, installation_host, look_up
+from dashboard.hosts.resolve import normalized_suffix as _suffix
+
+
+def current_host() -> HostOrg | None:
+    """The org this request's host serves; None on the installation's own pages."""
+    return g.get("host_org")
+
+
+def resolve_host() -> None:
+    g.host_org = None
+    g.host_org_id = None  # read by tenancy.bind_request
+    if request.endpoint == "static":
+        return  # the same public files everywhere
+    config = current_app.config
+    hostname, port = host_and_port(request.host)
+    name = classify(hostname, installation_host(config["BASE_URL"]),
+                    _suffix(config.get("TENANT_HOST_SUFFIX")))
+    if name is None:
+        return
+    # Rebuilt from the parsed parts, never the raw header: it goes into links and redirects.
+    base_url = f"{request.scheme}://{hostname}" + (f":{port}" if port else "")
+    host = look_up(tenancy.request_session(), name, base_url)
+    if host is None:
+        return  # no such org (or not verified, or suspended): the installation's pages
+    g.host_org, g.host_org_id = host, host.org_id
+    if session.get("_user_id") and session.get("oid") != str(host.org_id):
+        # Only sessions in this org live on its host (sign-in here opens this org). Any
+        # other is forgotten before the principal loader reads it.
+        session.clear()
+    slug = g.get("org_slug")  # URL value preprocessors ran already
+    if slug is not None and slug != host.slug:
+        abort(404)  # another org's pages under this host: exactly like a missing org
+
+
+def current_brand() -> brands.Brand:
+    """The brand of this page: the host's org, else the active org, else Tenantdesk."""
+    if "brand" in g:
+        return g.brand
+    try:
+        g.brand = _compute_brand()
+    except SQLAlchemyError:  # an error page while the database is away: plain looks
+        g.brand = brands.INSTALLATION
+    return g.brand
+
+
+def _compute_brand() -> brands.Brand:
+    from dashboard.licenses.web import current_entitlements
+
+    host, membership = current_host(), g.get("membership")
+    db = tenancy.request_session()
+    if membership is not None and (host is None or host.org_id == membership.org_id):
+        entitlements = current_entitlements()
+        enabled = frozenset(k for k in brands.BRAND_FEATURES
+                            if entitlements is not None and entitlements.has(k))
+        # The branding row came with the principal (one statement, no extra query).
+        return brands.from_branding(membership.name, membership.branding, enabled)
+    if host is not None:
+        return brands.from_branding(host.name, host.branding, brands.host_features(db, host))
+    return brands.INSTALLATION
+
+
+def sibling_url(slug: str) -> str:
+    """Another org's base URL as seen from this request: on an org host, its scheme and port
+    (the browser's view); elsewhere as in mails (``brand.org_base_url``)."""
+    config = current_app.config
+    host, suffix = current_host(), _suffix(config.get("TENANT_HOST_SUFFIX"))
+    if host is None or not suffix:
+        return brands.org_base_url(config, slug)
+    parts = urlsplit(host.base_url)
+    return f"{parts.scheme}://{slug}{suffix}" + (f":{parts.port}" if parts.port else "")
+
+
+def init_app(app) -> None:
+    from dashboard.hosts import routes
+
+    # Registered before the principal loader (create_app calls this first).
+    app.before_request(resolve_host)
+    # Lazy: a fragment that never shows the brand costs no query.
+    brand = LocalProxy(current_brand)
+    app.context_processor(lambda: {"brand": brand, "host_org": current_host()})
+    app.register_blueprint(routes.bp)
