@@ -82,6 +82,16 @@ def set_last_org(session: Session, org_id: uuid.UUID) -> None:
     session.execute(text("SELECT app_set_last_org(:o)"), {"o": org_id})
 
 
+def recent_orgs(session: Session) -> list[uuid.UUID]:
+    """The orgs the current person opened last, most recent first (kept by app_set_last_org)."""
+    return list(session.scalar(text("SELECT app_recent_orgs()")) or [])
+
+
+def set_time_zone(session: Session, zone: str) -> None:
+    """The current person's time zone (an IANA name the caller has checked)."""
+    session.execute(text("SELECT app_set_time_zone(:z)"), {"z": zone})
+
+
 def session_live(
     session: Session, session_id: uuid.UUID, user_id: uuid.UUID, org_id: uuid.UUID,
     idle: timedelta,

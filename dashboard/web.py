@@ -8,8 +8,14 @@ from flask import g, request
 from jinja2 import FileSystemBytecodeCache
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard import display, markdown, vocabulary
 from dashboard.navigation import visible_items
 from dashboard.permissions import can, role_label
+
+
+def _person_zone() -> str | None:
+    principal = g.get("principal")
+    return getattr(principal, "time_zone", None)
 
 
 def _has_feature(key: str) -> bool:
@@ -28,6 +34,18 @@ def init_app(app) -> None:
     cache = Path(app.config["INSTANCE_PATH"]) / "jinja-bytecode"
     cache.mkdir(parents=True, exist_ok=True)
     app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
+
+    # Times in the signed-in person's zone, dates and numbers by babel (dashboard/display.py);
+    # readable names for audit actions and permissions (dashboard/vocabulary.py).
+    app.add_template_filter(lambda value, empty="—": display.when_html(
+        value, _person_zone(), empty=empty), "when")
+    app.add_template_filter(lambda value: display.day_html(value, _person_zone()), "day")
+    app.add_template_filter(display.number, "number")
+    app.add_template_filter(vocabulary.action_label, "action_label")
+    app.add_template_filter(vocabulary.permission_label, "permission_label")
+    app.add_template_filter(vocabulary.permission_help, "permission_help")
+    app.add_template_filter(markdown.block, "markdown")  # the API reference's descriptions
+    app.add_template_filter(markdown.inline, "markdown_inline")
 
     @app.context_processor
     def _globals():

@@ -14,6 +14,7 @@ def init_app(app) -> None:
         reauth,
         routes,
         signin,
+        time_zone,
     )
 
     background.init_app(app)

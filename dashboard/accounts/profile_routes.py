@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 
 from dashboard import tenancy
-from dashboard.accounts import mfa, notices
+from dashboard.accounts import mfa, notices, time_zone
 from dashboard.accounts import profile as own
 from dashboard.accounts.forms import (
     ConfirmForm,
@@ -46,6 +46,7 @@ def _render(status: int = 200, **forms):
         sessions=live[:10],
         session_count=len(live),
         next_path=safe_next(request.args.get("next")) or "",
+        time_zones=time_zone.zone_choices(),
     ), status
 
 

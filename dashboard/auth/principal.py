@@ -40,6 +40,7 @@ class Principal(UserMixin):
     auth_method: str = "password"
     mfa_method: str | None = None
     reauth_at: object = None
+    time_zone: str | None = None  # IANA name; None until the browser or the profile sets it
 
     def get_id(self) -> str:  # Flask-Login keeps the session id, not the user id
         return str(self.session_id)
@@ -61,7 +62,7 @@ class ActiveMembership:
 # a membership in a suspended org loads no membership, so its pages answer "suspended".
 _LOAD_SQL = text(
     """
-    SELECT s.id AS sid, s.last_seen_at, u.id AS uid, u.email, u.name, u.is_staff,
+    SELECT s.id AS sid, s.last_seen_at, u.id AS uid, u.email, u.name, u.is_staff, u.time_zone,
            o.id AS org_id, o.slug, o.name AS org_name, o.plan,
            coalesce(m.role, CASE WHEN sg.id IS NOT NULL THEN 'support' END) AS role,
            m.role IS NOT NULL AS is_member,
@@ -93,7 +94,8 @@ _LOAD_SQL = text(
        AND s.last_seen_at > now() - :idle
     """
 ).columns(  # named result columns: SQLAlchemy sets the result up once, not per request
-    *map(column, ("sid", "last_seen_at", "uid", "email", "name", "is_staff", "org_id", "slug",
+    *map(column, ("sid", "last_seen_at", "uid", "email", "name", "is_staff", "time_zone",
+                  "org_id", "slug",
                   "org_name", "plan", "role", "is_member", "custom_permissions",
                   "support_grant_id", "support_expires_at", "support_reason",
                   "support_write_reason", "stale"))
@@ -188,7 +190,7 @@ def load_identity(
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name,
         is_staff=row.is_staff, auth_method=row.auth_method, mfa_method=row.mfa_method,
-        reauth_at=row.reauth_at,
+        reauth_at=row.reauth_at, time_zone=row.time_zone,
     )
 
 

@@ -16,7 +16,7 @@ from flask import (
 )
 from flask_login import logout_user
 
-from dashboard import tenancy
+from dashboard import people, tenancy
 from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.auth import service
@@ -34,7 +34,9 @@ from dashboard.sso import service as sso_service
 
 bp = Blueprint("auth", __name__)
 
-SEARCH_ABOVE = 8  # the switcher shows a search box when the user has more orgs than this
+SEARCH_ABOVE = 5  # the switcher shows a search box when the user has more orgs than this
+RECENT_ABOVE = 8  # ... and a "Recent" section above the others when there are more than this
+RECENT_COUNT = 5
 
 
 @bp.route("/")
@@ -245,13 +247,18 @@ def switcher():
     """The switcher: the user's orgs with their role, the active one marked.
 
     A full page without JavaScript; an htmx fragment for the top-bar dropdown; just the
-    result list for the search box (shown when there are more than 8 orgs).
+    result list for the search box (shown when there are more than 5 orgs). With many orgs
+    and no search typed, the ones the person opened last come first under "Recent".
     """
-    orgs = service.user_orgs(tenancy.request_session())
+    db = tenancy.request_session()
+    orgs = service.user_orgs(db)
     total = len(orgs)
     query = (request.args.get("q") or "").strip().lower()[:100]
+    recent = []
     if query:
         orgs = [o for o in orgs if query in o.name.lower() or query in o.slug]
+    elif total > RECENT_ABOVE:
+        recent, orgs = service.split_recent(orgs, people.recent_orgs(db), RECENT_COUNT)
     if request.headers.get("HX-Target") == "switcher-results":
         template = "partials/switcher_results.html"
     elif request.headers.get("HX-Request"):
@@ -261,6 +268,7 @@ def switcher():
     return render_template(
         template,
         orgs=orgs,
+        recent=recent,
         total=total,
         query=query,
         searchable=total > SEARCH_ABOVE,

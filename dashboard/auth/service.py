@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from dashboard import people, tenancy
 from dashboard.auth.passwords import Passwords
-from dashboard.models import CustomRole, User, UserSession
+from dashboard.models import CustomRole, Membership, User, UserSession
 
 
 class LoginRefused(Exception):
@@ -81,6 +81,15 @@ def user_orgs(session: Session) -> list[OrgChoice]:
     """The signed-in user's orgs, through the narrow SECURITY DEFINER function."""
     rows = session.execute(text("SELECT org_id, slug, name, status, role FROM app_user_orgs()"))
     return [OrgChoice(*row) for row in rows]
+
+
+def split_recent(orgs: list[OrgChoice], recent_ids: list[uuid.UUID], count: int
+                 ) -> tuple[list[OrgChoice], list[OrgChoice]]:
+    """(the recently opened orgs, most recent first; every other org in its usual order)."""
+    by_id = {o.org_id: o for o in orgs}
+    recent = [by_id[i] for i in recent_ids if i in by_id][:count]
+    taken = {o.org_id for o in recent}
+    return recent, [o for o in orgs if o.org_id not in taken]
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,13 @@ def open_session(
     session.add(record)
     if org:
         people.set_last_org(session, org.org_id)
+        # Signing in or switching is activity: "Last active" must not say "Never" for someone
+        # at work right now (later requests touch it at most once a minute, principal.py).
+        session.execute(
+            update(Membership)
+            .where(Membership.org_id == org.org_id, Membership.user_id == user.id)
+            .values(last_active_at=func.now())
+        )
     session.flush()
     return record
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from dashboard import tenancy
+from dashboard import tenancy, vocabulary
 from dashboard.audit.web import request_actor
 from dashboard.licenses.features import Feature
 from dashboard.licenses.web import requires_feature
@@ -15,7 +15,7 @@ from dashboard.permissions import ALL_PERMISSIONS, Permission, requires
 
 bp = Blueprint("roles", __name__)
 
-PERMISSION_CHOICES = [(p.value, service.PERMISSION_HELP.get(p, p.value))
+PERMISSION_CHOICES = [(p.value, vocabulary.permission_label(p))
                       for p in sorted(ALL_PERMISSIONS, key=lambda p: p.value)]
 
 

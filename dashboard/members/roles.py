@@ -21,26 +21,10 @@ from sqlalchemy.orm import Session
 
 from dashboard.audit.service import Actor, record_audit
 from dashboard.models import CustomRole, Invitation, Membership
-from dashboard.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Permission, permissions_for
+from dashboard.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, permissions_for
 
 KEY_RE = re.compile(r"^[a-z0-9_-]{1,40}$")
 OWNER = "owner"
-
-PERMISSION_HELP = {
-    Permission.ORG_VIEW: "See the organization",
-    Permission.ORG_SETTINGS: "Change organization settings",
-    Permission.ORG_DELETE: "Delete the organization",
-    Permission.MEMBERS_VIEW: "See the member list",
-    Permission.MEMBERS_INVITE: "Invite people, resend and revoke invitations",
-    Permission.MEMBERS_REMOVE: "Remove members",
-    Permission.ROLES_EDIT: "Change members' roles and edit custom roles",
-    Permission.SSO_MANAGE: "Configure single sign-on",
-    Permission.BILLING_VIEW: "See plan and billing",
-    Permission.USAGE_VIEW: "See usage",
-    Permission.AUDIT_VIEW: "Read the audit log",
-    Permission.APIKEYS_MANAGE: "Create and revoke API keys",
-    Permission.SCIM_MANAGE: "Manage SCIM directory sync (tokens, group roles)",
-}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(server_default="true")
     last_org_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = created_at()
+    time_zone: Mapped[str | None]  # IANA name; None: not known yet (pages show UTC)
 
 
 class UserSession(Base):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import abort, g, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 
 from dashboard import tenancy
 from dashboard.auth import service as auth_service
@@ -52,7 +52,14 @@ def resolve_org_slug() -> None:
         raise OrgSwitchedElsewhere(choice)
     from dashboard.auth.switching import switch_to
 
+    previous = g.get("membership")
     switch_to(choice, via="link")
+    # A link or the Back button changed the working org: say so, naming both, never silently.
+    if previous is not None:
+        flash(f"You switched from {previous.name} to {choice.name}: the page you opened "
+              f"belongs to {choice.name}.", "switched")
+    else:
+        flash(f"You are now working in {choice.name}.", "switched")
     abort(redirect(request.full_path if request.query_string else request.path, 303))
 
 

@@ -19,6 +19,29 @@
     var question = form.getAttribute && form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   }, true);
+  // A table wider than a phone scrolls inside itself (app.css); make it reachable with the
+  // keyboard so its hidden columns can be scrolled into view (WCAG 2.1.1).
+  function focusableScrollers() {
+    document.querySelectorAll("main table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth + 1) {
+        if (!table.hasAttribute("tabindex")) table.setAttribute("tabindex", "0");
+      } else if (table.getAttribute("tabindex") === "0") {
+        table.removeAttribute("tabindex");
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
+  document.addEventListener("htmx:afterSettle", focusableScrollers);
+  // First sign-in: tell the server the browser's time zone (the profile page can change it).
+  var zoneUrl = document.body.getAttribute("data-time-zone-url");
+  var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zoneUrl && zone && window.fetch) {
+    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    headers["Content-Type"] = "application/x-www-form-urlencoded";
+    fetch(zoneUrl, {method: "POST", credentials: "same-origin", headers: headers,
+                    body: "detected=1&time_zone=" + encodeURIComponent(zone)});
+  }
   // Escape closes an open menu and returns focus to its summary.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dashboard.api.registry import OPERATIONS
 
 
@@ -43,3 +45,20 @@ def test_docs_page_is_server_rendered_without_external_assets(client):
     assert "GET /api/v1/org" in html and "org:read" in html
     assert "http://" not in html.replace("http://127.0.0.1", "") and "https://" not in html
     assert "<script>" not in html
+
+
+def test_docs_page_renders_markdown_and_nothing_raw(client):
+    html = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "<code>" in html
+    text_between_tags = re.sub(r"<[^>]+>", "", html.split('<article class="api-docs">')[1])
+    assert "`" not in text_between_tags  # every backtick became <code>
+
+
+def test_markdown_is_cleaned_of_anything_but_plain_formatting():
+    from dashboard import markdown
+
+    assert str(markdown.inline("use `org:read`")) == "use <code>org:read</code>"
+    html = str(markdown.block("<script>alert(1)</script> [x](javascript:alert(1)) *ok*"))
+    assert "<script" not in html and 'href="javascript' not in html and "<em>ok</em>" in html
+    assert "&lt;script&gt;" in html  # shown as text, never run
+    assert str(markdown.inline(None)) == ""

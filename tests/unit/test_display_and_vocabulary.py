@@ -1,0 +1,106 @@
+"""Times in the person's zone (absolute, relative, full on hover), babel dates and numbers,
+and a readable name for every audit action the code writes and every permission."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from dashboard import display, vocabulary
+from dashboard.permissions import Permission
+
+NOW = datetime(2026, 12, 2, 14, 5, 9, tzinfo=UTC)
+
+
+def test_a_time_in_the_persons_zone_absolute_relative_and_full():
+    m = display.moment(NOW - timedelta(hours=3), "Europe/Berlin", now=NOW)
+    assert m.short == "2 Dec 2026, 12:05 CET"
+    assert m.relative == "3 hr ago"
+    assert m.full == "Wednesday, 2 December 2026, 12:05:09 Central European Standard Time"
+    assert m.iso == "2026-12-02T11:05:09+00:00"
+    tokyo = display.moment(NOW, "Asia/Tokyo", now=NOW)
+    assert tokyo.short == "2 Dec 2026, 23:05 GMT+9" and tokyo.relative == "just now"
+    assert display.moment(NOW + timedelta(days=2), None, now=NOW).relative == "in 2 days"
+    india = display.moment(NOW, "Asia/Kolkata", now=NOW).short
+    assert india.endswith(("IST", "GMT+5:30")), india
+
+
+def test_no_or_an_unknown_zone_is_utc_and_naive_times_are_utc():
+    assert display.moment(NOW, None, now=NOW).short == "2 Dec 2026, 14:05 UTC"
+    assert display.moment(NOW, "Mars/Olympus", now=NOW).short == "2 Dec 2026, 14:05 UTC"
+    naive = NOW.replace(tzinfo=None)
+    assert display.moment(naive, "UTC", now=NOW).iso == NOW.isoformat()
+    assert display.known_zone("America/New_York")
+    assert not display.known_zone("Mars/Olympus") and not display.known_zone("../etc/passwd")
+
+
+def test_the_time_element_escapes_and_says_never():
+    html = str(display.when_html(NOW, "UTC"))
+    assert html.startswith('<time datetime="2026-12-02T14:05:09+00:00" title="Wednesday,')
+    assert '2 Dec 2026, 14:05 UTC <span class="muted">· ' in html
+    assert "Never" in str(display.when_html(None, "UTC", empty="Never"))
+
+
+def test_days_and_numbers():
+    assert (str(display.day_html(date(2026, 1, 31)))
+            == '<time datetime="2026-01-31">31 Jan 2026</time>')
+    # 23:30 UTC is already the next day in Tokyo.
+    late = datetime(2026, 1, 31, 23, 30, tzinfo=UTC)
+    assert "1 Feb 2026" in str(display.day_html(late, "Asia/Tokyo"))
+    assert display.number(1234567) == "1,234,567"
+    assert display.number(1234.5, 1) == "1,234.5"
+    assert display.number(None) == "—"
+
+
+def test_every_permission_has_a_readable_name():
+    for permission in Permission:
+        assert permission in vocabulary.PERMISSIONS, permission
+        assert vocabulary.permission_label(permission) != permission.value
+    assert vocabulary.permission_label("usage.report") == "Report usage"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTION = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+AUDIT_CALLS = {"record_audit": 3, "audit_everywhere": 2}  # positional index of the action
+# Built from parts at run time (dashboard/events/endpoints.py _action, events/log.py).
+DYNAMIC = {f"{kind}.{verb}" for kind in ("webhook", "audit_stream")
+           for verb in ("create", "update", "rotate_secret", "enable", "disable", "delete",
+                        "redeliver")}
+
+
+def _written_actions() -> set[str]:
+    """Every audit action literal in the code: the ``action`` argument of the audit calls,
+    ``action = "..."`` assignments, and the actions SQL functions insert into audit_events."""
+    found = set(DYNAMIC)
+    for path in (ROOT / "dashboard").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            values = []
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                values += [k.value for k in node.keywords if k.arg == "action"]
+                if name in AUDIT_CALLS and len(node.args) > AUDIT_CALLS[name]:
+                    values.append(node.args[AUDIT_CALLS[name]])
+            if isinstance(node, ast.Assign) and any(
+                    getattr(t, "id", None) == "action" for t in node.targets):
+                values.append(node.value)
+            for value in values:
+                found |= {c.value for c in ast.walk(value) if isinstance(c, ast.Constant)
+                          and isinstance(c.value, str) and ACTION.match(c.value)}
+    for path in (ROOT / "migrations").rglob("*.py"):
+        for statement in re.findall(r"INSERT INTO audit_events[^;]*", path.read_text()):
+            found |= set(re.findall(r"'([a-z_]+(?:\.[a-z_]+)+)'", statement))
+    return found
+
+
+def test_every_audit_action_the_code_writes_has_a_readable_name():
+    actions = _written_actions()
+    assert {"member.role_change", "license.change_plan", "invitation.create"} <= actions
+    assert sorted(actions - vocabulary.AUDIT_ACTIONS.keys()) == []
+
+
+def test_an_unnamed_key_is_still_readable():
+    assert vocabulary.action_label("widget.made_up_thing") == "Widget: made up thing"
+    assert vocabulary.action_label("license.change_plan") == "Changed the plan"
