@@ -10,11 +10,12 @@ do not know metadata): the events that carry it, found through the metadata inde
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from sqlalchemy import text
@@ -155,31 +156,78 @@ def usage_report(
 ) -> UsageReport:
     """The org's usage; with ``metadata`` (key, value), only events tagged with it, and no
     quota (quotas count the whole org)."""
+    return _report_of(*_inputs(session, org_id, days, today, metrics, metadata))
+
+
+def usage_json(
+    session: Session,
+    org_id: uuid.UUID,
+    days: int = DEFAULT_RANGE,
+    *,
+    today: date | None = None,
+    metrics: Sequence[str] = tuple(METRICS),
+    metadata: tuple[str, str] | None = None,
+) -> bytes:
+    """``as_json(usage_report(...))``, serialised: the chart data endpoint's body."""
+    return _json_of(*_inputs(session, org_id, days, today, metrics, metadata))
+
+
+def _inputs(session, org_id, days, today, metrics, metadata) -> tuple:
+    """Everything a report is computed from, as one hashable tuple (the memo's key)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
     today = today or today_utc()
+    metrics = tuple(metrics)
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)
     limits = quotas.plan_quotas(session) if metadata is None else {}
     windows = {m: quotas.window(q, today)[0] for m, q in limits.items() if m in metrics}
-    rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
     since = min([previous_start, *windows.values()])
     if metadata is not None:
-        rows.update(tagged_days(session, org_id, metadata, metrics, since, today))
+        found = tagged_days(session, org_id, metadata, metrics, since, today)
+        rows = tuple(sorted((m, tuple(by_day), tuple(by_day.values()))
+                            for m, by_day in found.items() if by_day))
     else:
         # One row per metric with its days and totals as arrays: a few rows, not 2,920.
-        for metric, day_list, totals in session.execute(
-            _ROLLUPS_SQL,
-            {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
-        ):
-            rows[metric] = dict(zip(day_list, totals, strict=True))
+        rows = tuple(sorted(
+            (metric, tuple(day_list), tuple(totals))
+            for metric, day_list, totals in session.execute(
+                _ROLLUPS_SQL,
+                {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
+            )
+        ))
+    quota_key = tuple((m, limits.get(m)) for m in metrics)
+    return days, today, metrics, quota_key, rows
+
+
+# Memoised per worker on the report's inputs (issue 20): the org's rollup rows themselves
+# (compared in full, not by a digest), the range, today and the plan's quotas. The same
+# inputs give the same report, so a hit needs no invalidation, and any new or changed rollup
+# is a new key. Nothing here depends on who asks: the rows were read under the request's RLS
+# context, and a report is only ever built from rows the asker could read.
+@lru_cache(maxsize=32)
+def _report_of(days, today, metrics, quota_key, rows) -> UsageReport:
+    limits = {m: q for m, q in quota_key if q is not None}
+    windows = {m: quotas.window(q, today)[0] for m, q in limits.items()}
+    start = today - timedelta(days=days - 1)
+    previous_start = start - timedelta(days=days)
+    by_metric: dict[str, dict[date, int]] = {name: {} for name in metrics}
+    for metric, day_list, totals in rows:
+        by_metric[metric] = dict(zip(day_list, totals, strict=True))
     span = [start + timedelta(days=i) for i in range(days)]
     reports = [
-        _metric_report(METRICS[name], rows[name], span, previous_start, today,
+        _metric_report(METRICS[name], by_metric[name], span, previous_start, today,
                        limits.get(name), windows.get(name))
         for name in metrics
     ]
     return UsageReport(days, start, today, reports)
+
+
+@lru_cache(maxsize=32)
+def _json_of(days, today, metrics, quota_key, rows) -> bytes:
+    report = _report_of(days, today, metrics, quota_key, rows)
+    # As Flask's JSON responses write it (sorted keys, compact, ASCII, a final newline).
+    return (json.dumps(as_json(report), separators=(",", ":"), sort_keys=True) + "\n").encode()
 
 
 def _metric_report(metric, by_day, span, previous_start, today, quota, quota_since):

@@ -103,3 +103,40 @@ def test_a_connection_that_died_while_idle_is_replaced_before_use(database_urls,
         assert second != first
     finally:
         database.dispose()
+
+
+def test_app_uuid_accepts_exactly_the_canonical_form_and_is_inlined(admin_engine, app):
+    """``app_uuid`` (migration 0026) parses the context's ids without a regular expression:
+    the canonical 8-4-4-4-12 hex form of either case is a uuid, anything else is NULL (so the
+    gate reads it as "no context", never an error); it and ``app_current_user()`` carry no
+    ``SET`` clause, so the planner inlines them instead of calling them per use."""
+    from sqlalchemy import text
+
+    good = "7b89296c-6dcb-4c50-8857-7eb1924770d3"
+    cases = {
+        good: good,
+        good.upper(): good,
+        "": None,
+        None: None,
+        good[:-1]: None,  # 35 characters
+        good + "0": None,  # 37
+        good.replace("-", ""): None,  # no dashes (uuid_in would take it; the gate does not)
+        "{" + good + "}": None,
+        "7b89296-c6dcb-4c50-8857-7eb1924770d3": None,  # a dash moved
+        "7b89296c-6dcb-4c50-8857-7eb1924770dg": None,  # not hex
+        "7b89296c 6dcb-4c50-8857-7eb1924770d3": None,
+        "7b89296c-6dcb-4c50-8857-7eb1924770d3' OR 't": None,
+        "ｆ" + good[1:]: None,  # a full-width letter
+    }
+    with admin_engine.connect() as conn:
+        for value, expected in cases.items():
+            got = conn.execute(text("SELECT app_uuid(:v)::text"), {"v": value}).scalar()
+            assert got == expected, value
+        config = dict(conn.execute(text(
+            "SELECT proname, proconfig FROM pg_proc"
+            " WHERE proname IN ('app_uuid', 'app_current_user')")).all())
+        assert config == {"app_uuid": None, "app_current_user": None}
+        plan = conn.execute(text(
+            "EXPLAIN (VERBOSE, FORMAT JSON) SELECT app_uuid(:v), app_current_user()"),
+            {"v": good}).scalar()
+        assert "app_uuid" not in str(plan) and "app_current_user" not in str(plan), plan
