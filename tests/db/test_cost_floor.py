@@ -140,3 +140,30 @@ def test_app_uuid_accepts_exactly_the_canonical_form_and_is_inlined(admin_engine
             "EXPLAIN (VERBOSE, FORMAT JSON) SELECT app_uuid(:v), app_current_user()"),
             {"v": good}).scalar()
         assert "app_uuid" not in str(plan) and "app_current_user" not in str(plan), plan
+
+
+def test_chart_data_memo_follows_rollups_plan_and_access(client):
+    """The chart data JSON is memoised on the report's inputs: the same rollups give the
+    same body, a changed rollup or a new plan (other quotas) a new one at once, and a
+    member removed meanwhile gets no body at all (the memo is consulted only after the
+    request's own RLS-scoped read)."""
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    factories.usage_daily(org, "api_calls", TODAY, 41)
+    login(client, people["bob"])
+    url = f"/o/{org.slug}/usage/data.json?range=30&metric=api_calls"
+
+    def today_value(answer) -> int:
+        assert answer.status_code == 200 and answer.mimetype == "application/json"
+        return dict(answer.get_json()["metrics"][0]["days"])[TODAY.isoformat()]
+
+    first = client.get(url)
+    assert today_value(first) == 41
+    assert client.get(url).get_data() == first.get_data()
+    factories.usage_daily(org, "api_calls", TODAY, 4100)
+    assert today_value(client.get(url)) == 4100
+    limit = client.get(url).get_json()["metrics"][0]["quota"]["limit"]
+    factories.put_on_plan(org, "growth")
+    assert client.get(url).get_json()["metrics"][0]["quota"]["limit"] != limit
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["bob"].id)
+    assert client.get(url).status_code == 404
