@@ -40,10 +40,6 @@ class Principal(UserMixin):
     auth_method: str = "password"
     mfa_method: str | None = None
     reauth_at: object = None
-    # The rest of how this session was authenticated, so an org switch carries it over
-    # without reading the row again (dashboard/auth/switching.py).
-    sso_org_id: uuid.UUID | None = None
-    signed_in_at: object = None
 
     def get_id(self) -> str:  # Flask-Login keeps the session id, not the user id
         return str(self.session_id)
@@ -73,8 +69,7 @@ _LOAD_SQL = text(
            sg.id AS support_grant_id, sg.expires_at AS support_expires_at,
            sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
-           s.auth_method, s.mfa_method, s.reauth_at, s.sso_org_id, s.signed_in_at,
-           o.settings->'security' AS security,
+           s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
            CASE WHEN b.org_id IS NOT NULL THEN jsonb_build_object(
              'display_name', b.display_name, 'primary_color', b.primary_color,
              'support_contact', b.support_contact, 'logo_sha256', b.logo_sha256,
@@ -192,7 +187,7 @@ def load_identity(
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name,
         is_staff=row.is_staff, auth_method=row.auth_method, mfa_method=row.mfa_method,
-        reauth_at=row.reauth_at, sso_org_id=row.sso_org_id, signed_in_at=row.signed_in_at,
+        reauth_at=row.reauth_at,
     )
 
 

@@ -167,11 +167,10 @@ def preferred_org(orgs: list[OrgChoice], last_org_id: uuid.UUID | None) -> OrgCh
 
 
 def open_session(
-    session: Session, user: User | uuid.UUID, org: OrgChoice | None, client: Client,
+    session: Session, user: User, org: OrgChoice | None, client: Client,
     auth: SessionAuth = PASSWORD,
 ) -> UserSession:
-    """Open a session row for ``user`` (a User or its id); refuses (EntryRefused) an org this
-    authentication may not open."""
+    """Open a session row; refuses (EntryRefused) an org this authentication may not open."""
     method = auth.method
     if org is not None:
         policies = sso_policies(session)
@@ -180,7 +179,7 @@ def open_session(
             raise EntryRefused(org, auth, policies.get(org.org_id))
     record = UserSession(
         id=uuid.uuid4(),
-        user_id=getattr(user, "id", user),
+        user_id=user.id,
         org_id=org.org_id if org else None,
         ip=client.ip[:64],
         user_agent=client.user_agent[:300],
@@ -215,20 +214,15 @@ def switch_target(session: Session, target_slug: str) -> OrgChoice | None:
 
 
 def rotate_session(
-    session: Session, user: User | uuid.UUID, old_session_id: uuid.UUID, target: OrgChoice,
-    client: Client, auth: SessionAuth | None = None,
+    session: Session, user: User, old_session_id: uuid.UUID, target: OrgChoice, client: Client
 ) -> UserSession:
     """Revoke the old session id and open a new one for ``target`` (no fixation, no replay).
 
     Run it under the target org's context so the audit row lands in the same transaction.
-    The new session keeps how the old one was authenticated (``auth``: as the principal
-    loader read it from the old row this very request; read again when not given), so SSO
-    enforcement applies: EntryRefused (changing nothing) when that authentication may not
-    open ``target``.
+    The new session keeps how the old one was authenticated, so SSO enforcement applies:
+    EntryRefused (changing nothing) when that authentication may not open ``target``.
     """
-    if auth is None:
-        auth = session_auth(session, old_session_id)
-    record = open_session(session, user, target, client, auth)
+    record = open_session(session, user, target, client, session_auth(session, old_session_id))
     revoke_session(session, old_session_id, "switched org")
     return record
 

@@ -16,6 +16,7 @@ from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.auth import service
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.models import User
 from dashboard.permissions import BUILTIN_ROLES, permissions_for
 
 
@@ -24,15 +25,8 @@ def switch_to(target: service.OrgChoice, *, via: str) -> frozenset:
     principal = g.principal
     old = g.get("membership")
     db = tenancy.bind_request(service.context_for(principal.user_id, target.org_id))
-    # How the old session was authenticated, as the loader read it from its row this request.
-    sso = principal.auth_method == "sso"
-    auth = service.SessionAuth(
-        "sso" if sso else "password", principal.sso_org_id if sso else None,
-        principal.mfa_method, principal.signed_in_at, principal.reauth_at,
-    )
-    new_session = service.rotate_session(
-        db, principal.user_id, principal.session_id, target, client_info(), auth
-    )
+    user = db.get(User, principal.user_id)
+    new_session = service.rotate_session(db, user, principal.session_id, target, client_info())
     record_audit(
         db,
         org_id=target.org_id,
@@ -43,7 +37,7 @@ def switch_to(target: service.OrgChoice, *, via: str) -> frozenset:
         after={"org": target.slug},
         details={"via": via, "method": new_session.auth_method},
     )
-    issue_token(new_session.id, principal.user_id, target.org_id, target.role, keep_csrf=True)
+    issue_token(new_session.id, user.id, target.org_id, target.role, keep_csrf=True)
     if target.role in BUILTIN_ROLES:
         return permissions_for(target.role)
     return permissions_for(target.role, service.custom_role_permissions(db, target.role))

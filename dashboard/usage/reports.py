@@ -84,7 +84,8 @@ class MetricReport:
         return [p.value for p in self.points]
 
 
-@dataclass(frozen=True)
+# eq=False: compared and hashed by identity, so the JSON memo below can key on a report.
+@dataclass(frozen=True, eq=False)
 class UsageReport:
     days: int
     start: date
@@ -156,48 +157,31 @@ def usage_report(
 ) -> UsageReport:
     """The org's usage; with ``metadata`` (key, value), only events tagged with it, and no
     quota (quotas count the whole org)."""
-    return _report_of(*_inputs(session, org_id, days, today, metrics, metadata))
-
-
-def usage_json(
-    session: Session,
-    org_id: uuid.UUID,
-    days: int = DEFAULT_RANGE,
-    *,
-    today: date | None = None,
-    metrics: Sequence[str] = tuple(METRICS),
-    metadata: tuple[str, str] | None = None,
-) -> bytes:
-    """``as_json(usage_report(...))``, serialised: the chart data endpoint's body."""
-    return _json_of(*_inputs(session, org_id, days, today, metrics, metadata))
-
-
-def _inputs(session, org_id, days, today, metrics, metadata) -> tuple:
-    """Everything a report is computed from, as one hashable tuple (the memo's key)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
     today = today or today_utc()
-    metrics = tuple(metrics)
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)
     limits = quotas.plan_quotas(session) if metadata is None else {}
     windows = {m: quotas.window(q, today)[0] for m, q in limits.items() if m in metrics}
+    rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
     since = min([previous_start, *windows.values()])
     if metadata is not None:
-        found = tagged_days(session, org_id, metadata, metrics, since, today)
-        rows = tuple(sorted((m, tuple(by_day), tuple(by_day.values()))
-                            for m, by_day in found.items() if by_day))
+        rows.update(tagged_days(session, org_id, metadata, metrics, since, today))
     else:
         # One row per metric with its days and totals as arrays: a few rows, not 2,920.
-        rows = tuple(sorted(
-            (metric, tuple(day_list), tuple(totals))
-            for metric, day_list, totals in session.execute(
-                _ROLLUPS_SQL,
-                {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
-            )
-        ))
-    quota_key = tuple((m, limits.get(m)) for m in metrics)
-    return days, today, metrics, quota_key, rows
+        for metric, day_list, totals in session.execute(
+            _ROLLUPS_SQL,
+            {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
+        ):
+            rows[metric] = dict(zip(day_list, totals, strict=True))
+    return _report_of(days, today, tuple(metrics), tuple((m, limits.get(m)) for m in metrics),
+                      tuple((m, tuple(by_day.items())) for m, by_day in rows.items()))
+
+
+def usage_json(session: Session, org_id: uuid.UUID, days: int = DEFAULT_RANGE, **kwargs) -> bytes:
+    """``as_json(usage_report(...))`` serialised: the chart data endpoint's body."""
+    return _json_of(usage_report(session, org_id, days, **kwargs))
 
 
 # Memoised per worker on the report's inputs (issue 20): the org's rollup rows themselves
@@ -206,26 +190,23 @@ def _inputs(session, org_id, days, today, metrics, metadata) -> tuple:
 # is a new key. Nothing here depends on who asks: the rows were read under the request's RLS
 # context, and a report is only ever built from rows the asker could read.
 @lru_cache(maxsize=32)
-def _report_of(days, today, metrics, quota_key, rows) -> UsageReport:
+def _report_of(days, today, metrics, quota_key, rows_key) -> UsageReport:
     limits = {m: q for m, q in quota_key if q is not None}
     windows = {m: quotas.window(q, today)[0] for m, q in limits.items()}
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)
-    by_metric: dict[str, dict[date, int]] = {name: {} for name in metrics}
-    for metric, day_list, totals in rows:
-        by_metric[metric] = dict(zip(day_list, totals, strict=True))
+    rows = {m: dict(items) for m, items in rows_key}
     span = [start + timedelta(days=i) for i in range(days)]
     reports = [
-        _metric_report(METRICS[name], by_metric[name], span, previous_start, today,
+        _metric_report(METRICS[name], rows[name], span, previous_start, today,
                        limits.get(name), windows.get(name))
         for name in metrics
     ]
     return UsageReport(days, start, today, reports)
 
 
-@lru_cache(maxsize=32)
-def _json_of(days, today, metrics, quota_key, rows) -> bytes:
-    report = _report_of(days, today, metrics, quota_key, rows)
+@lru_cache(maxsize=32)  # on the memoised report object (identity): one body per report
+def _json_of(report: UsageReport) -> bytes:
     # As Flask's JSON responses write it (sorted keys, compact, ASCII, a final newline).
     return (json.dumps(as_json(report), separators=(",", ":"), sort_keys=True) + "\n").encode()
 
