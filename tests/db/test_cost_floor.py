@@ -167,3 +167,17 @@ def test_chart_data_memo_follows_rollups_plan_and_access(client):
     factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
                       o=org.id, u=people["bob"].id)
     assert client.get(url).status_code == 404
+
+
+def test_people_are_checked_one_membership_probe_each(admin_engine):
+    """Migration 0027: the users read policy's membership check is a correlated probe
+    (``OFFSET 0``), never a hash of the org's every membership: with the benchmark's
+    100,000-member org the planner chose the hash and read 100,000 rows for 50 people."""
+    from sqlalchemy import text
+
+    with admin_engine.connect() as conn:
+        qual = conn.execute(text(
+            "SELECT qual FROM pg_policies WHERE tablename = 'users' AND policyname ="
+            " 'users_select'")).scalar()
+    assert "app_current_user()" in qual and "app_current_org()" in qual
+    assert "OFFSET 0" in qual, qual
