@@ -10,11 +10,12 @@ do not know metadata): the events that carry it, found through the metadata inde
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from sqlalchemy import text
@@ -100,7 +101,8 @@ class MetricReport:
         return [p.value for p in self.points]
 
 
-@dataclass(frozen=True)
+# eq=False: compared and hashed by identity, so the JSON memo below can key on a report.
+@dataclass(frozen=True, eq=False)
 class UsageReport:
     days: int
     start: date
@@ -192,6 +194,27 @@ def usage_report(
             {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
         ):
             rows[metric] = dict(zip(day_list, totals, strict=True))
+    return _report_of(days, today, tuple(metrics), tuple((m, limits.get(m)) for m in metrics),
+                      tuple((m, tuple(by_day.items())) for m, by_day in rows.items()))
+
+
+def usage_json(session: Session, org_id: uuid.UUID, days: int = DEFAULT_RANGE, **kwargs) -> bytes:
+    """``as_json(usage_report(...))`` serialised: the chart data endpoint's body."""
+    return _json_of(usage_report(session, org_id, days, **kwargs))
+
+
+# Memoised per worker on the report's inputs (issue 20): the org's rollup rows themselves
+# (compared in full, not by a digest), the range, today and the plan's quotas. The same
+# inputs give the same report, so a hit needs no invalidation, and any new or changed rollup
+# is a new key. Nothing here depends on who asks: the rows were read under the request's RLS
+# context, and a report is only ever built from rows the asker could read.
+@lru_cache(maxsize=32)
+def _report_of(days, today, metrics, quota_key, rows_key) -> UsageReport:
+    limits = {m: q for m, q in quota_key if q is not None}
+    windows = {m: quotas.window(q, today)[0] for m, q in limits.items()}
+    start = today - timedelta(days=days - 1)
+    previous_start = start - timedelta(days=days)
+    rows = {m: dict(items) for m, items in rows_key}
     span = [start + timedelta(days=i) for i in range(days)]
     reports = [
         _metric_report(METRICS[name], rows[name], span, previous_start, today,
@@ -199,6 +222,12 @@ def usage_report(
         for name in metrics
     ]
     return UsageReport(days, start, today, reports)
+
+
+@lru_cache(maxsize=32)  # on the memoised report object (identity): one body per report
+def _json_of(report: UsageReport) -> bytes:
+    # As Flask's JSON responses write it (sorted keys, compact, ASCII, a final newline).
+    return (json.dumps(as_json(report), separators=(",", ":"), sort_keys=True) + "\n").encode()
 
 
 def _metric_report(metric, by_day, span, previous_start, today, quota, quota_since):

@@ -103,8 +103,9 @@ def data():
         wanted = _metadata_filter()
     except metadata_rules.MetadataError as exc:
         return json_error(400, "invalid_query", exc.message)
-    report = _report(days, metrics=(metric,) if metric else tuple(METRICS), metadata=wanted)
-    return reports.as_json(report)
+    body = reports.usage_json(tenancy.request_session(), g.membership.org_id, days,
+                              metrics=(metric,) if metric else tuple(METRICS), metadata=wanted)
+    return Response(body, mimetype="application/json")
 
 
 @bp.route("/api/v1/usage/events", methods=["POST"])

@@ -103,3 +103,81 @@ def test_a_connection_that_died_while_idle_is_replaced_before_use(database_urls,
         assert second != first
     finally:
         database.dispose()
+
+
+def test_app_uuid_accepts_exactly_the_canonical_form_and_is_inlined(admin_engine, app):
+    """``app_uuid`` (migration 0026) parses the context's ids without a regular expression:
+    the canonical 8-4-4-4-12 hex form of either case is a uuid, anything else is NULL (so the
+    gate reads it as "no context", never an error); it and ``app_current_user()`` carry no
+    ``SET`` clause, so the planner inlines them instead of calling them per use."""
+    from sqlalchemy import text
+
+    good = "7b89296c-6dcb-4c50-8857-7eb1924770d3"
+    cases = {
+        good: good,
+        good.upper(): good,
+        "": None,
+        None: None,
+        good[:-1]: None,  # 35 characters
+        good + "0": None,  # 37
+        good.replace("-", ""): None,  # no dashes (uuid_in would take it; the gate does not)
+        "{" + good + "}": None,
+        "7b89296-c6dcb-4c50-8857-7eb1924770d3": None,  # a dash moved
+        "7b89296c-6dcb-4c50-8857-7eb1924770dg": None,  # not hex
+        "7b89296c 6dcb-4c50-8857-7eb1924770d3": None,
+        "7b89296c-6dcb-4c50-8857-7eb1924770d3' OR 't": None,
+        "ｆ" + good[1:]: None,  # a full-width letter
+    }
+    with admin_engine.connect() as conn:
+        for value, expected in cases.items():
+            got = conn.execute(text("SELECT app_uuid(:v)::text"), {"v": value}).scalar()
+            assert got == expected, value
+        config = dict(conn.execute(text(
+            "SELECT proname, proconfig FROM pg_proc"
+            " WHERE proname IN ('app_uuid', 'app_current_user')")).all())
+        assert config == {"app_uuid": None, "app_current_user": None}
+        plan = conn.execute(text(
+            "EXPLAIN (VERBOSE, FORMAT JSON) SELECT app_uuid(:v), app_current_user()"),
+            {"v": good}).scalar()
+        assert "app_uuid" not in str(plan) and "app_current_user" not in str(plan), plan
+
+
+def test_chart_data_memo_follows_rollups_plan_and_access(client):
+    """The chart data JSON is memoised on the report's inputs: the same rollups give the
+    same body, a changed rollup or a new plan (other quotas) a new one at once, and a
+    member removed meanwhile gets no body at all (the memo is consulted only after the
+    request's own RLS-scoped read)."""
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    factories.usage_daily(org, "api_calls", TODAY, 41)
+    login(client, people["bob"])
+    url = f"/o/{org.slug}/usage/data.json?range=30&metric=api_calls"
+
+    def today_value(answer) -> int:
+        assert answer.status_code == 200 and answer.mimetype == "application/json"
+        return dict(answer.get_json()["metrics"][0]["days"])[TODAY.isoformat()]
+
+    first = client.get(url)
+    assert today_value(first) == 41
+    assert client.get(url).get_data() == first.get_data()
+    factories.usage_daily(org, "api_calls", TODAY, 4100)
+    assert today_value(client.get(url)) == 4100
+    limit = client.get(url).get_json()["metrics"][0]["quota"]["limit"]
+    factories.put_on_plan(org, "growth")
+    assert client.get(url).get_json()["metrics"][0]["quota"]["limit"] != limit
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["bob"].id)
+    assert client.get(url).status_code == 404
+
+
+def test_people_are_checked_one_membership_probe_each(admin_engine):
+    """Migration 0027: the users read policy's membership check is a correlated probe
+    (``OFFSET 0``), never a hash of the org's every membership: with the benchmark's
+    100,000-member org the planner chose the hash and read 100,000 rows for 50 people."""
+    from sqlalchemy import text
+
+    with admin_engine.connect() as conn:
+        qual = conn.execute(text(
+            "SELECT qual FROM pg_policies WHERE tablename = 'users' AND policyname ="
+            " 'users_select'")).scalar()
+    assert "app_current_user()" in qual and "app_current_org()" in qual
+    assert "OFFSET 0" in qual, qual
