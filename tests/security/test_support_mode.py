@@ -132,7 +132,7 @@ def test_write_access_never_reaches_a_route_that_grants_lasting_access(
     lasting = [r for r in changing_requests(app, target) if r[3] in GRANTS_LASTING_ACCESS]
     endpoints = {r[0] for r in lasting}
     # Every kind of lasting access the app has today is among them.
-    assert {"apikeys.create", "invitations.create", "members.change_role", "roles.index",
+    assert {"apikeys.create", "invitations.create", "members.change_role", "roles.create",
             "sso.oidc_save", "sso.domain_claim"} <= endpoints, endpoints
     refused_and_unchanged(app, admin_engine, client, target, lasting, "lasting access")
 
