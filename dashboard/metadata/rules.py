@@ -18,9 +18,9 @@ MAX_KEYS = 20
 MAX_KEY_LENGTH = 40
 MAX_VALUE_LENGTH = 500
 KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,40}$"
-VALUE_PATTERN = r"^[^\u0000-\u001f\u007f]*$"  # no control characters (tab and newline too)
+VALUE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # no C0/C1 controls, not even tab
 _KEY = re.compile(KEY_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 KEY_RULE = f"1–{MAX_KEY_LENGTH} letters, digits, '_', '.', ':' or '-'"
 
 
