@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from dashboard.provisioning import DEFINER_ROLE
 from dashboard.tiers import catalogue, dedicated, schema
@@ -38,6 +42,13 @@ from dashboard.tiers.catalogue import quote
 
 ORG_LOCK = 7243003  # advisory lock namespace: (ORG_LOCK, hashtext(org id))
 OPEN_STATES = ("requested", "copying", "verified", "switched")
+# The owner's steps change shared tables' triggers, grants and foreign keys, whose locks
+# every request of every org also takes. Waiting for one of them is cut short (and the step
+# retried; every step is idempotent) well before PostgreSQL's deadlock check (1 s), so when a
+# step and a request wait on each other the step gives way, never the request.
+LOCK_TIMEOUT_MS = 200
+LOCK_RETRIES = 60
+LOCK_NOT_AVAILABLE = "55P03"
 
 Progress = Callable[[str, int, int], None]  # (table, rows of this table, rows in all tables)
 
@@ -83,8 +94,24 @@ class Mover:
         return self._dedicated[place.ref]
 
     # ------------------------------------------------------------------ helpers
+    @contextmanager
     def _tx(self):
-        return self.engine.begin()
+        with self.engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            yield conn
+
+    @staticmethod
+    def _giving_way(step: Callable[[], dict]) -> dict:
+        """Run ``step`` again while a lock it needs is held by requests (see LOCK_TIMEOUT_MS)."""
+        for attempt in range(LOCK_RETRIES):
+            try:
+                return step()
+            except OperationalError as exc:
+                if (getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE
+                        or attempt == LOCK_RETRIES - 1):
+                    raise
+                time.sleep(0.05 + random.random() * min(0.5, 0.05 * (attempt + 1)))  # noqa: S311
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _as_definer(conn: Connection) -> None:
@@ -173,6 +200,9 @@ class Mover:
 
     def run(self, move_id) -> dict:
         """Carry a move from whatever state it is in to ``done``."""
+        return self._giving_way(lambda: self._run(move_id))
+
+    def _run(self, move_id) -> dict:
         move = self.load(move_id)
         if move["state"] == "requested":
             self._freeze(move)
@@ -364,6 +394,9 @@ class Mover:
                          {"m": move["id"]})
 
     def abort(self, move_id) -> dict:
+        return self._giving_way(lambda: self._abort(move_id))
+
+    def _abort(self, move_id) -> dict:
         move = self.load(move_id)
         if move["state"] not in ("requested", "copying", "verified"):
             raise MoveError(f"a move in state {move['state']} cannot be aborted; resume it")
