@@ -130,6 +130,9 @@ def admit(info: dict, row, org_id: str) -> None:
 
 
 def release(info: dict) -> None:
+    # The request is over: a transaction its session opens later (a streamed download reads
+    # its rows after the response started) must not take a slot nobody would give back.
+    info.pop(REQUEST_KEY, None)
     org = info.pop(SLOT_KEY, None)
     if org is not None:
         CAP.leave(org)

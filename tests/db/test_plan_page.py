@@ -81,7 +81,8 @@ def test_an_expired_license_shows_a_banner_and_keeps_the_data(client):
     assert '<dd data-testid="member-count">2</dd>' in page  # data still there
     login(client, people["owner"])
     plan = client.get(f"/o/{org.slug}/plan").get_data(as_text=True)
-    assert '<dd data-testid="license-state">Ended 1 Jan 2020</dd>' in plan
+    assert ('<dd data-testid="license-state">Ended <time datetime="2020-01-01">1 Jan 2020</time>'
+            '</dd>') in plan
     assert "Included in Growth, but the license is not active" in _row(plan, 'data-feature="sso"')
 
 

@@ -54,7 +54,7 @@ def test_staff_change_the_plan_and_the_org_sees_it(app, client, staff):
     login(owner, people["owner"])
     page = owner.get(f"/o/{org.slug}/plan").get_data(as_text=True)
     assert '<dd data-testid="rate-limit">8,000 / min</dd>' in page
-    assert "Until 31 Dec 2999" in page
+    assert 'Until <time datetime="2999-12-31">31 Dec 2999</time>' in page
 
 
 def test_staff_override_then_clear(app, client, staff):

@@ -151,6 +151,24 @@ def test_past_its_concurrency_cap_an_org_gets_429(owner):
     assert routing.CAP.in_flight(str(org.id)) == 0  # every request gave its slot back
 
 
+def test_streamed_downloads_give_their_slot_back(owner):
+    """A download streams its rows after the response started, in a new transaction of the
+    request's session: it must not take a slot (one leaked per download locked the org out
+    with 429 after its cap was reached, as the route fuzzer found)."""
+    client, org, _ = owner
+    factories.put_on_plan(org, "enterprise")
+    factories.execute(
+        "INSERT INTO tenant_routes (org_id, max_concurrent_requests) VALUES (:o, 2)", o=org.id)
+    for _ in range(3):
+        for path in ("audit.csv", "audit.jsonl"):
+            response = client.get(f"/o/{org.slug}/{path}")
+            assert response.status_code == 200, path
+            response.get_data()
+            response.close()
+    assert routing.CAP.in_flight(str(org.id)) == 0
+    assert client.get(f"/o/{org.slug}/usage").status_code == 200
+
+
 @pytest.fixture(scope="module")
 def slow_app(database_urls, tmp_path_factory):
     """An app with one extra route that runs a deliberately slow query for an org."""
