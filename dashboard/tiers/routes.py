@@ -6,7 +6,8 @@ import uuid
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import SelectField, StringField
+from wtforms.validators import Length, Optional
 
 from dashboard import tenancy
 from dashboard.permissions import staff_only
@@ -17,7 +18,14 @@ bp = Blueprint("tiers", __name__, url_prefix="/admin")
 
 class MoveForm(FlaskForm):
     to = SelectField("Move to", choices=[("schema", "A schema of its own"),
+                                         ("dedicated", "A database of its own"),
                                          ("shared", "The shared tier")])
+    target = StringField(
+        "Dedicated database: the environment variable holding its URL",
+        validators=[Optional(), Length(max=63)],
+        description="For a database of its own only, e.g. TENANT_DB_ACME (never the URL itself:"
+                    " no password is ever stored in a row).",
+    )
 
 
 def _session():
@@ -44,8 +52,13 @@ def request_move(org_id: uuid.UUID):
     form = MoveForm()
     if not form.validate_on_submit():
         return _page(org_id, form, 400)
+    target = (form.target.data or "").strip() or None
+    problem = staff.target_problem(form.to.data, target)
+    if problem:
+        form.target.errors = [problem]
+        return _page(org_id, form, 400)
     try:
-        staff.request_move(_session(), org_id, form.to.data)
+        staff.request_move(_session(), org_id, form.to.data, target)
     except staff.MoveRefused as exc:
         form.to.errors = [str(exc)]
         return _page(org_id, form, 409)

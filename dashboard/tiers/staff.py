@@ -7,6 +7,7 @@ here (audited in the org's log, same transaction) and carried out by the owner r
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.tiers import routing
 
-MOVABLE = ("schema", "shared")
+MOVABLE = ("schema", "shared", "dedicated")
+TARGET = re.compile(r"^[A-Z][A-Z0-9_]{0,62}$")  # as app_staff_request_move checks it
 
 
 class MoveRefused(ValueError):
@@ -58,13 +60,27 @@ def view(session: Session, org_id: uuid.UUID) -> TierView | None:
     )
 
 
-def request_move(session: Session, org_id: uuid.UUID, to: str) -> uuid.UUID:
+def target_problem(to: str, target: str | None) -> str | None:
+    """What is wrong with the connection named for a move to ``to``, for a person; else None."""
+    if to != "dedicated":
+        return "Only a move to a database of its own names a connection." if target else None
+    if target is None or not TARGET.fullmatch(target):
+        return ("Name the environment variable that holds the dedicated database's URL:"
+                " capital letters, digits and _, starting with a letter (e.g. TENANT_DB_ACME).")
+    return None
+
+
+def request_move(session: Session, org_id: uuid.UUID, to: str,
+                 target: str | None = None) -> uuid.UUID:
     if to not in MOVABLE:
-        raise MoveRefused("Choose the shared tier or a schema of its own.")
+        raise MoveRefused("Choose the shared tier, a schema or a database of its own.")
+    if target_problem(to, target):
+        raise MoveRefused(target_problem(to, target))
     try:
         with session.begin_nested():
             return session.execute(
-                text("SELECT app_staff_request_move(:o, :t, NULL)"), {"o": org_id, "t": to}
+                text("SELECT app_staff_request_move(:o, :t, :r)"),
+                {"o": org_id, "t": to, "r": target},
             ).scalar_one()
     except DBAPIError as exc:
         if isinstance(exc.orig, pg_errors.UniqueViolation):

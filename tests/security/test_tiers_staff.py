@@ -14,9 +14,10 @@ from tests import tiers as t
 from tests.helpers import csrf_token, login
 
 
-def request(client, org, to):
+def request(client, org, to, target=""):
     token = csrf_token(client, f"/admin/orgs/{org.id}/tier")
-    return client.post(f"/admin/orgs/{org.id}/tier/move", data={"csrf_token": token, "to": to})
+    return client.post(f"/admin/orgs/{org.id}/tier/move",
+                       data={"csrf_token": token, "to": to, "target": target})
 
 
 def test_only_staff_see_an_orgs_tier(client, admin_engine):
@@ -39,7 +40,8 @@ def test_staff_request_a_move_see_its_state_and_the_org_keeps_its_audit(
     assert 'data-testid="tier">shared' in page
     assert "15000 ms" in page or "60000 ms" in page or "5000 ms" in page
 
-    assert request(client, org, "dedicated").status_code == 400  # not a choice here
+    assert request(client, org, "dedicated").status_code == 400  # names no connection
+    assert request(client, org, "schema", "TENANT_DB_X").status_code == 400  # not for a schema
     assert request(client, org, "shared").status_code == 409  # already there
     assert client.get(f"/admin/orgs/{org.id}/tier").status_code == 200
     answer = request(client, org, "schema")
@@ -73,3 +75,22 @@ def test_staff_request_a_move_see_its_state_and_the_org_keeps_its_audit(
         mover.run(mover.start(org.slug, "shared", requested_by="test"))
     finally:
         mover.close()
+
+
+def test_staff_request_a_move_to_a_dedicated_database_by_naming_its_variable(
+        client, admin_engine):
+    org, _ = factories.org_with_members(owner="owner")
+    staff = factories.UserFactory()
+    factories.make_staff(staff)
+    login(client, staff)
+    for bad in ("tenant_db", "1DB", "postgresql://u:secret@db/x", "X" * 64, "DB NAME"):
+        answer = request(client, org, "dedicated", bad)
+        assert answer.status_code == 400, bad
+        assert "environment variable" in answer.get_data(as_text=True)
+    assert factories.execute("SELECT count(*) FROM tenant_moves WHERE org_id = :o",
+                             o=org.id).scalar_one() == 0
+    assert request(client, org, "dedicated", "TENANT_DB_ACME").status_code == 303
+    row = factories.execute("SELECT to_tier, to_ref, state FROM tenant_moves WHERE org_id = :o",
+                            o=org.id).one()
+    assert tuple(row) == ("dedicated", "TENANT_DB_ACME", "requested")
+    assert t.route(admin_engine, org) is None  # nothing moves until the owner role runs it
