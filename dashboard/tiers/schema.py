@@ -219,22 +219,22 @@ def _sync_constraints(conn: Connection, schema: str, table: str) -> list[str]:
     have = {r.conname: r for r in conn.execute(_CONSTRAINTS, {"s": schema, "t": table})}
     target = f"{quote(schema)}.{quote(table)}"
     done = []
-    try:
-        # Compared by definition: LIKE ... INCLUDING ALL may name a copied constraint apart.
-        want_defs = {(c.contype, c.definition): name for name, c in want.items()}
-        have_defs = {(c.contype, c.definition): name for name, c in have.items()}
-        for key, name in have_defs.items():
-            if key not in want_defs:
-                conn.execute(text(f"ALTER TABLE {target} DROP CONSTRAINT {quote(name)} CASCADE"))
-                done.append(f"{table}: dropped constraint {name}")
-        for key, name in want_defs.items():
-            if key in have_defs:
-                continue
-            named = f"CONSTRAINT {quote(name)} " if name not in have else ""
-            conn.execute(text(f"ALTER TABLE {target} ADD {named}{key[1]}"))
-            done.append(f"{table}: added constraint {name}")
-    finally:
-        conn.execute(text("SET LOCAL search_path = public"))
+    # Compared by definition: LIKE ... INCLUDING ALL may name a copied constraint apart.
+    want_defs = {(c.contype, c.definition): name for name, c in want.items()}
+    have_defs = {(c.contype, c.definition): name for name, c in have.items()}
+    for key, name in have_defs.items():
+        if key not in want_defs:
+            conn.execute(text(f"ALTER TABLE {target} DROP CONSTRAINT {quote(name)} CASCADE"))
+            done.append(f"{table}: dropped constraint {name}")
+    for key, name in want_defs.items():
+        if key in have_defs:
+            continue
+        named = f"CONSTRAINT {quote(name)} " if name not in have else ""
+        conn.execute(text(f"ALTER TABLE {target} ADD {named}{key[1]}"))
+        done.append(f"{table}: added constraint {name}")
+    # Not in a finally: after a failed statement the transaction is aborted and rolls back
+    # (taking this SET LOCAL with it); a statement there would hide the first error.
+    conn.execute(text("SET LOCAL search_path = public"))
     return done
 
 

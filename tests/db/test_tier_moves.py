@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -192,3 +193,30 @@ def test_a_second_move_waits_for_the_open_one(database_urls):
         mover.run(mover.start(org.slug, "shared", requested_by="test"))
     finally:
         mover.close()
+
+
+def test_a_move_gives_way_to_a_request_holding_a_lock_it_needs(admin_engine, database_urls):
+    """A request's write lock on ``users`` blocks the foreign key the schema copy adds: the
+    move's step times out (LOCK_TIMEOUT_MS), rolls back and retries until the lock is gone,
+    and the first error reaches the retry (a statement after it would hide it)."""
+    org, _ = seeded_org(days=2)
+    holder = admin_engine.connect()
+    holding = holder.begin()
+    holder.execute(text("LOCK TABLE users IN ROW EXCLUSIVE MODE"))  # what an UPDATE takes
+    released = threading.Event()
+
+    def release() -> None:
+        holding.rollback()
+        released.set()
+
+    timer = threading.Timer(1.0, release)
+    timer.start()
+    try:
+        move = t.move(database_urls, org, "schema")
+    finally:
+        timer.join()
+        holder.close()
+    assert released.is_set()
+    assert move["state"] == "done"
+    assert t.route(admin_engine, org)["tier"] == "schema"
+    assert t.move(database_urls, org, "shared")["state"] == "done"
