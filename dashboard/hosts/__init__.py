@@ -7,7 +7,10 @@
    is dropped before it is read, ``/o/<other-slug>/...`` answers 404, and
    ``tenancy.bind_request`` refuses (404) any transaction for another org, whoever asks
    (browser, API key, SCIM token, partner);
-3. templates get ``brand`` (name, logo, colour, white label); mails take theirs from
+3. a browser session used on an org's host is bound to that host (``bind_session``): once
+   the host stops serving the org (its custom domain removed or un-verified, the org
+   suspended or renamed) or the cookie turns up on any other host, it is dropped unread;
+4. templates get ``brand`` (name, logo, colour, white label); mails take theirs from
    ``mail.py`` (the org's look and its own host in every link).
 
 Session cookies carry no ``Domain`` attribute (``SESSION_COOKIE_DOMAIN`` stays None), so a
@@ -28,6 +31,8 @@ from dashboard.hosts import brand as brands
 from dashboard.hosts.resolve import HostOrg, classify, host_and_port, installation_host, look_up
 from dashboard.hosts.resolve import normalized_suffix as _suffix
 
+HOST_BINDING = "host"  # session key: the HostOrg.binding this session is bound to
+
 
 def current_host() -> HostOrg | None:
     """The org this request's host serves; None on the installation's own pages."""
@@ -39,25 +44,54 @@ def resolve_host() -> None:
     g.host_org_id = None  # read by tenancy.bind_request
     if request.endpoint == "static":
         return  # the same public files everywhere
+    host = _look_up_host()
+    _drop_foreign_session(host)
+    if host is None:
+        return  # the installation's pages
+    g.host_org, g.host_org_id = host, host.org_id
+    slug = g.get("org_slug")  # URL value preprocessors ran already
+    if slug is not None and slug != host.slug:
+        abort(404)  # another org's pages under this host: exactly like a missing org
+
+
+def _look_up_host() -> HostOrg | None:
     config = current_app.config
     hostname, port = host_and_port(request.host)
     name = classify(hostname, installation_host(config["BASE_URL"]),
                     _suffix(config.get("TENANT_HOST_SUFFIX")))
     if name is None:
-        return
+        return None
     # Rebuilt from the parsed parts, never the raw header: it goes into links and redirects.
     base_url = f"{request.scheme}://{hostname}" + (f":{port}" if port else "")
-    host = look_up(tenancy.request_session(), name, base_url)
+    # None: no such org, a domain not (or no longer) verified, a suspended org.
+    return look_up(tenancy.request_session(), name, base_url)
+
+
+def _drop_foreign_session(host: HostOrg | None) -> None:
+    """Forget, before the principal loader reads it, a browser session this host may not
+    serve: on an org's host, one of another org (or of no org); anywhere, one bound to a
+    host that is not this one, or that no longer serves its org."""
+    if not session.get("_user_id"):
+        return
+    bound = session.get(HOST_BINDING)
     if host is None:
-        return  # no such org (or not verified, or suspended): the installation's pages
-    g.host_org, g.host_org_id = host, host.org_id
-    if session.get("_user_id") and session.get("oid") != str(host.org_id):
-        # Only sessions in this org live on its host (sign-in here opens this org). Any
-        # other is forgotten before the principal loader reads it.
+        foreign = bound is not None
+    else:
+        foreign = session.get("oid") != str(host.org_id) or bound not in (None, host.binding)
+    if foreign:
         session.clear()
-    slug = g.get("org_slug")  # URL value preprocessors ran already
-    if slug is not None and slug != host.slug:
-        abort(404)  # another org's pages under this host: exactly like a missing org
+
+
+def bind_session(response):
+    """Bind a session used on an org's host to that host (after the view, so a sign-in on
+    the host is bound by its own response). A cookie is host-only in the browser; the
+    binding makes the server agree, so removing a custom domain ends what was opened on it."""
+    host = current_host()
+    if (host is not None and session.get("_user_id")
+            and session.get("oid") == str(host.org_id)
+            and session.get(HOST_BINDING) != host.binding):
+        session[HOST_BINDING] = host.binding
+    return response
 
 
 def current_brand() -> brands.Brand:
@@ -103,6 +137,7 @@ def init_app(app) -> None:
 
     # Registered before the principal loader (create_app calls this first).
     app.before_request(resolve_host)
+    app.after_request(bind_session)
     # Lazy: a fragment that never shows the brand costs no query.
     brand = LocalProxy(current_brand)
     app.context_processor(lambda: {"brand": brand, "host_org": current_host()})

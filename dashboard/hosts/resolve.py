@@ -42,6 +42,14 @@ class HostOrg:
     owner_break_glass: bool = True
     branding: dict = field(default_factory=dict)
     license: dict = field(default_factory=dict)
+    domain_id: uuid.UUID | None = None  # the verified custom domain row (None: suffix host)
+
+    @property
+    def binding(self) -> str:
+        """What a session used on this host is bound to (``hosts.bind_session``): the custom
+        domain's row (removed or un-verified, it is gone; claimed again, a new row), or the
+        slug host's name."""
+        return f"d:{self.domain_id}" if self.domain_id else f"s:{self.slug}"
 
     @property
     def password_allowed(self) -> bool:
@@ -103,12 +111,14 @@ def look_up(db: Session, name: HostName, base_url: str) -> HostOrg | None:
     row = db.execute(_LOOKUP, {"slug": name.slug, "domain": name.domain}).one_or_none()
     if row is None:
         return None
+    branding = dict(row.branding or {})
+    domain_id = branding.pop("host_domain_id", None)  # migration 0035: not a branding fact
     return HostOrg(
         org_id=row.org_id, slug=row.slug, name=row.name,
         via="suffix" if name.slug else "custom-domain", base_url=base_url,
         connection_id=row.connection_id, require_sso=row.require_sso,
-        owner_break_glass=row.owner_break_glass, branding=row.branding or {},
-        license=row.license or {},
+        owner_break_glass=row.owner_break_glass, branding=branding,
+        license=row.license or {}, domain_id=uuid.UUID(domain_id) if domain_id else None,
     )
 
 

@@ -248,3 +248,60 @@ def test_another_orgs_verified_domain_is_refused(app, acme):
             app.config["DNS_RESOLVER"] = "127.0.0.1:9"
     assert response.status_code == 400
     assert "Another organization has verified" in response.get_data(as_text=True)
+
+
+def _verified_domain(org) -> str:
+    domain = f"login.{factories.unique('bound')}.example.com"
+    factories.CustomDomainFactory(org_id=org.id, domain=domain,
+                                  verified_at=factories.execute("SELECT now()").scalar_one())
+    return domain
+
+
+@pytest.mark.parametrize("how", ["removed", "unverified", "removed-and-claimed-again"])
+def test_a_custom_domain_that_stops_serving_the_org_ends_the_sessions_opened_on_it(
+        app, client, acme, how):
+    org, people = acme
+    domain = _verified_domain(org)
+    custom = OnHost(client, domain)
+    assert custom.login(people["admin"]).status_code == 302
+    assert custom.signed_in() and custom.get(f"/o/{org.slug}/").status_code == 200
+    kept = client.get_cookie("tenantdesk_session", domain=domain).value
+    if how == "unverified":
+        factories.execute("UPDATE custom_domains SET verified_at = NULL WHERE domain = :d",
+                          d=domain)
+    else:
+        owner = _signed_in(app, people["owner"])
+        row = factories.execute("SELECT id FROM custom_domains WHERE domain = :d",
+                                d=domain).scalar_one()
+        token = csrf_token(owner, f"/o/{org.slug}/domains")
+        removed = owner.post(f"/o/{org.slug}/domains/{row}/delete", data={"csrf_token": token})
+        assert removed.status_code == 303
+        if how == "removed-and-claimed-again":  # the same name, a new row: still ended
+            factories.CustomDomainFactory(
+                org_id=org.id, domain=domain,
+                verified_at=factories.execute("SELECT now()").scalar_one())
+    # The very next request on that host: signed out, not served as the org.
+    page = custom.get(f"/o/{org.slug}/")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert not custom.signed_in()
+    # The cookie kept from before, replayed on that host or on the installation's: no one.
+    for host in (domain, "localhost", host_of(org)):
+        replay = app.test_client()
+        replay.set_cookie("tenantdesk_session", kept, domain=host)
+        assert not OnHost(replay, host).signed_in(), host
+        assert OnHost(replay, host).get(f"/o/{org.slug}/").status_code in (302, 404), host
+
+
+def test_a_session_bound_to_an_org_host_is_refused_on_every_other_host(app, client, acme):
+    org, people = acme
+    other, other_people = factories.org_with_members(owner="owner")
+    factories.MembershipFactory(org_id=other.id, user_id=people["admin"].id, role="admin")
+    on_acme = OnHost(client, host_of(org))
+    on_acme.login(people["admin"])
+    assert on_acme.signed_in()  # and so the binding is in the cookie now
+    kept = client.get_cookie("tenantdesk_session", domain=host_of(org)).value
+    for host in ("localhost", _verified_domain(other)):
+        replay = app.test_client()
+        replay.set_cookie("tenantdesk_session", kept, domain=host)
+        assert not OnHost(replay, host).signed_in(), host
+    assert on_acme.signed_in()  # on its own host it still is

@@ -4,6 +4,10 @@ navigation marks what the plan excludes, and the staff console's org list has pa
 from __future__ import annotations
 
 import re
+import uuid
+
+import pytest
+from sqlalchemy import text
 
 from tests import factories
 from tests.helpers import csrf_from, csrf_token, login, post
@@ -102,3 +106,97 @@ def test_the_staff_org_list_has_pages_and_search(app, client):
     assert client.get(f"/admin/?q=Paged+{tag}&page=9").status_code == 303
     assert "No organization matches" in client.get("/admin/?q=zz-nothing-zz").get_data(
         as_text=True)
+
+
+# --------------------------------------------------- "mark handled": the route under attack
+
+
+def _handled_url(org_id, request_id) -> str:
+    return f"/admin/upgrade-requests/{org_id}/{request_id}/handled"
+
+
+def _open_request(org, feature="scim") -> str:
+    return str(factories.execute(
+        "INSERT INTO upgrade_requests (org_id, feature, requested_by)"
+        " VALUES (:o, :f, (SELECT user_id FROM memberships WHERE org_id = :o LIMIT 1))"
+        " RETURNING id", o=org.id, f=feature).scalar_one())
+
+
+def _staff_client(app, *, staff=True):
+    user = factories.UserFactory()
+    factories.make_staff(user)
+    client = app.test_client()
+    login(client, user)
+    client.csrf = csrf_token(client, "/admin/")
+    if not staff:  # staff when signing in, not any more: the flag is read on every request
+        factories.make_staff(user, staff=False)
+    return client
+
+
+def test_marking_an_upgrade_request_handled_refuses_every_wrong_caller_and_id(
+        app, admin_engine):
+    from tests.security.prober import RowDump
+
+    org_a, a_people = factories.org_with_members(owner="owner")
+    org_b, _ = factories.org_with_members(owner="owner")
+    req_a, req_b = _open_request(org_a), _open_request(org_b)
+    done = _open_request(org_a, "sso")
+    factories.execute("UPDATE upgrade_requests SET handled_at = now() WHERE id = :r", r=done)
+    staff = _staff_client(app)
+    customer = app.test_client()
+    login(customer, a_people["owner"])  # the org's own owner is a customer, not staff
+    customer.csrf = csrf_token(customer, "/switcher")
+    key, _ = factories.api_key(org_a, ["org:write"])
+    nobody = app.test_client()
+    nobody.csrf = csrf_token(nobody, "/login")
+    dumps = [RowDump(admin_engine, org.id) for org in (org_a, org_b)]
+    before = [d.take() for d in dumps]  # with every caller signed in already
+    attempts = {
+        "signed out": (nobody, _handled_url(org_a.id, req_a), True, {}),
+        "an API key of the org": (nobody, _handled_url(org_a.id, req_a), True,
+                                  {"Authorization": f"Bearer {key}"}),
+        "the org's owner": (customer, _handled_url(org_a.id, req_a), True, {}),
+        "staff no longer": (_staff_client(app, staff=False), _handled_url(org_a.id, req_a),
+                            True, {}),
+        "staff, no CSRF token": (staff, _handled_url(org_a.id, req_a), False, {}),
+        "staff, another session's CSRF token": (staff, _handled_url(org_a.id, req_a),
+                                                customer.csrf, {}),
+        "staff, unknown id": (staff, _handled_url(org_a.id, uuid.uuid4()), True, {}),
+        "staff, B's request under A": (staff, _handled_url(org_a.id, req_b), True, {}),
+        "staff, A's request under B": (staff, _handled_url(org_b.id, req_a), True, {}),
+        "staff, unknown org": (staff, _handled_url(uuid.uuid4(), req_a), True, {}),
+        "staff, not an id": (staff, f"/admin/upgrade-requests/{org_a.id}/1%20OR%201=1/handled",
+                             True, {}),
+        "staff, handled already": (staff, _handled_url(org_a.id, done), True, {}),
+    }
+    expected = {"signed out": (302, 401), "an API key of the org": (302, 401),
+                "staff, no CSRF token": (400,), "staff, another session's CSRF token": (400,)}
+    problems = []
+    for name, (client, url, csrf, headers) in attempts.items():
+        data = {"csrf_token": client.csrf if csrf is True else csrf} if csrf else {}
+        response = client.post(url, data=data, headers=headers)
+        body = response.get_data(as_text=True)
+        allowed = expected.get(name, (404,))
+        if response.status_code not in allowed or "Traceback" in body:
+            problems.append(f"{name}: {response.status_code}, wanted {allowed}")
+        if response.status_code in (302, 303) and "/login" not in response.headers["Location"]:
+            problems.append(f"{name}: redirected to {response.headers['Location']}")
+    assert staff.get(_handled_url(org_a.id, req_a)).status_code == 405  # never by a GET
+    assert not problems, "\n".join(problems)
+    after = [d.take() for d in dumps]
+    assert before == after, RowDump.diff(before[0] + before[1], after[0] + after[1])
+
+    # The database refuses a non-staff caller whatever the app does.
+    with pytest.raises(Exception, match="staff only"), admin_engine.connect() as conn:
+        conn.execute(text("SET LOCAL ROLE tenantdesk_app"))  # this transaction only
+        conn.execute(text("SELECT set_config('app.user_id', :u, true)"),
+                     {"u": str(a_people["owner"].id)})
+        conn.execute(text("SELECT app_staff_handle_upgrade_request(:o, :r)"),
+                     {"o": org_a.id, "r": req_a})
+    # ... and the real staff action still works on the right pair (the control).
+    assert staff.post(_handled_url(org_a.id, req_a),
+                      data={"csrf_token": staff.csrf}).status_code == 303
+    handled = dict(factories.execute(
+        "SELECT id::text, handled_at IS NOT NULL FROM upgrade_requests"
+        " WHERE org_id IN (:a, :b)", a=org_a.id, b=org_b.id).all())
+    assert handled == {req_a: True, req_b: False, done: True}
