@@ -51,6 +51,8 @@ class ApiScope(StrEnum):
     AUDIT_READ = "audit:read"  # the audit log is append-only: there is no audit:write
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    API_KEYS_READ = "api_keys:read"  # the org's keys (never a secret) and their metadata
+    API_KEYS_WRITE = "api_keys:write"  # a key's metadata (creating keys stays in the page)
 
 
 ALL_API_SCOPES = frozenset(ApiScope)
@@ -71,6 +73,8 @@ SCOPE_PERMISSION: dict[ApiScope, Permission] = {
     ApiScope.AUDIT_READ: Permission.AUDIT_VIEW,
     ApiScope.WEBHOOKS_READ: Permission.WEBHOOKS_MANAGE,
     ApiScope.WEBHOOKS_WRITE: Permission.WEBHOOKS_MANAGE,
+    ApiScope.API_KEYS_READ: Permission.APIKEYS_MANAGE,
+    ApiScope.API_KEYS_WRITE: Permission.APIKEYS_MANAGE,
 }
 
 # Rank orders the built-in roles: nobody grants a role ranked above their own.

@@ -41,6 +41,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "account.session_list": "Looked at their sessions",
     "apikey.create": "Created an API key",
     "apikey.revoke": "Revoked an API key",
+    "apikey.update": "Changed an API key's metadata",
     "audit_stream.create": "Added an audit-log stream",
     "audit_stream.update": "Changed an audit-log stream",
     "audit_stream.rotate_secret": "Rotated an audit-log stream's secret",

@@ -18,6 +18,8 @@ SCOPE_LABELS = {
     "audit:read": "Audit log: read",
     "webhooks:read": "Webhooks: read endpoints and deliveries",
     "webhooks:write": "Webhooks: create, change, rotate, redeliver",
+    "api_keys:read": "API keys: list, with their metadata",
+    "api_keys:write": "API keys: change their metadata",
 }
 
 

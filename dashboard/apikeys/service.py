@@ -179,9 +179,8 @@ def create_key(
     return CreatedKey(credential.id, name, plaintext)
 
 
-def list_keys(session: Session) -> list[KeyRow]:
-    """The current org's API keys (RLS decides which org), newest first, with metadata."""
-    rows = session.execute(
+def _keys_query(metadata: tuple[str, str] | None = None):
+    query = (
         select(
             OrgCredential.org_id,
             OrgCredential.id,
@@ -197,12 +196,62 @@ def list_keys(session: Session) -> list[KeyRow]:
         .outerjoin(User, User.id == OrgCredential.created_by)
         .where(OrgCredential.kind == "api_key")
         .order_by(OrgCredential.created_at.desc(), OrgCredential.id)
-    ).all()
+    )
+    if metadata is not None:  # one exact key=value, through the metadata index
+        query = query.where(text(
+            "EXISTS (SELECT 1 FROM api_key_metadata m WHERE m.org_id = org_credentials.org_id"
+            " AND m.credential_id = org_credentials.id AND m.key = :meta_key"
+            " AND m.value = :meta_value)"
+        ).bindparams(meta_key=metadata[0], meta_value=metadata[1]))
+    return query
+
+
+def _with_metadata(session: Session, rows) -> list[KeyRow]:
     if not rows:
         return []
     found = metadata_service.read(session, metadata_service.API_KEY, rows[0].org_id,
                                   [row.id for row in rows])
     return [KeyRow(*row[1:], metadata=found.get(row.id, {})) for row in rows]
+
+
+def list_keys(session: Session) -> list[KeyRow]:
+    """The current org's API keys (RLS decides which org), newest first, with metadata."""
+    return _with_metadata(session, session.execute(_keys_query()).all())
+
+
+def key_page(session: Session, *, offset: int, limit: int,
+             metadata: tuple[str, str] | None = None) -> tuple[list[KeyRow], bool]:
+    """One page of the current org's keys (newest first), optionally only those whose
+    metadata has ``key = value``; and whether another page follows."""
+    rows = session.execute(_keys_query(metadata).offset(offset).limit(limit + 1)).all()
+    return _with_metadata(session, rows[:limit]), len(rows) > limit
+
+
+def _key_row(session: Session, key_id: uuid.UUID):
+    return session.execute(_keys_query().where(OrgCredential.id == key_id)).one_or_none()
+
+
+def get_key(session: Session, key_id: uuid.UUID) -> KeyRow | None:
+    """One of the current org's keys; None for a missing one or another org's (the same)."""
+    row = _key_row(session, key_id)
+    return None if row is None else _with_metadata(session, [row])[0]
+
+
+def replace_key_metadata(session: Session, key_id: uuid.UUID, values: dict[str, str], *,
+                         actor: Actor) -> KeyRow | None:
+    """Replace a key's whole metadata map (revoked keys too: it is bookkeeping, not access);
+    audited as ``apikey.update`` when anything changed. None: no such key in this org."""
+    row = _key_row(session, key_id)
+    if row is None:
+        return None
+    before = _with_metadata(session, [row])[0].metadata
+    values = metadata_rules.check(values)
+    if values != before:
+        metadata_service.replace_key_metadata(session, row.org_id, key_id, values)
+        record_audit(session, org_id=row.org_id, actor=actor, action="apikey.update",
+                     target=f"apikey:{row.prefix}", before={"metadata": before},
+                     after={"metadata": values})
+    return get_key(session, key_id)
 
 
 def revoke_key(session: Session, key_id: uuid.UUID, actor: Actor) -> KeyRow | None:

@@ -54,6 +54,7 @@ class EventType(StrEnum):
     SCIM_GROUP_DELETED = "scim.group_deleted"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_UPDATED = "api_key.updated"
     PLAN_CHANGED = "plan.changed"
     LICENSE_UPDATED = "license.updated"
     USAGE_QUOTA_WARNING = "usage.quota_warning"
@@ -128,6 +129,7 @@ CATALOGUE: dict[EventType, EventSpec] = {
     E.SCIM_GROUP_DELETED: _spec("A directory group was deleted.", "scim.group.delete"),
     E.API_KEY_CREATED: _spec("An org API key was created.", "apikey.create"),
     E.API_KEY_REVOKED: _spec("An org API key was revoked.", "apikey.revoke"),
+    E.API_KEY_UPDATED: _spec("An org API key's metadata changed.", "apikey.update"),
     E.PLAN_CHANGED: _spec("The organization's plan changed.", "license.change_plan"),
     E.LICENSE_UPDATED: _spec("A feature override was set or cleared.",
                              "license.set_override", "license.clear_override"),

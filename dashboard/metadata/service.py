@@ -4,7 +4,7 @@ One table per owner (``org_metadata``, ``member_metadata``, ``api_key_metadata``
 ``usage_event_metadata``), each a tenant table under the gate: a query here never names
 another org's rows, and if it did the gate would return none. A change that alters anything
 writes an audit row in the same transaction, so the events outbox carries it
-(``organization.updated``, ``membership.updated``).
+(``organization.updated``, ``membership.updated``, ``api_key.updated``).
 """
 
 from __future__ import annotations
@@ -97,8 +97,14 @@ def replace_member_metadata(session: Session, org_id: uuid.UUID, user_id: uuid.U
 
 def add_key_metadata(session: Session, org_id: uuid.UUID, credential_id: uuid.UUID,
                      values: dict[str, str]) -> None:
-    """A new key's metadata (keys' metadata is set once, when the key is made)."""
+    """A new key's metadata, given when the key is made."""
     _write(session, API_KEY, org_id, credential_id, rules.check(values), replace=False)
+
+
+def replace_key_metadata(session: Session, org_id: uuid.UUID, credential_id: uuid.UUID,
+                         values: dict[str, str]) -> None:
+    """Replace a key's whole map (the JSON API; the caller audits: apikeys/service.py)."""
+    _write(session, API_KEY, org_id, credential_id, rules.check(values), replace=True)
 
 
 def staff_org_metadata(session: Session, org_id: uuid.UUID) -> dict[str, str]:

@@ -1,10 +1,12 @@
 """Metadata through the JSON API: on the org (PATCH /org), on members (PATCH /members/<id>,
-?metadata[key]=value on the list), on usage events (ingested, then filtered series); every
-change audited so the events outbox carries it; bad input refused and nothing stored."""
+?metadata[key]=value on the list), on API keys (PATCH /api-keys/<id>, the same filter), on
+usage events (ingested, then filtered series); every change audited so the events outbox
+carries it; bad input refused and nothing stored."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -23,6 +25,12 @@ def org_rows(org) -> dict:
 def member_rows(org, user) -> dict:
     rows = factories.execute("SELECT key, value FROM member_metadata"
                              " WHERE org_id = :o AND user_id = :u", o=org.id, u=user.id)
+    return {r.key: r.value for r in rows}
+
+
+def key_rows(key_id) -> dict:
+    rows = factories.execute("SELECT key, value FROM api_key_metadata WHERE credential_id = :k",
+                             k=key_id)
     return {r.key: r.value for r in rows}
 
 
@@ -74,11 +82,15 @@ def test_the_outbox_carries_the_metadata_change(client, org_key):
     from dashboard.events.catalogue import payload, types_for
 
     org, people, headers = org_key
+    _, key_id = factories.api_key(org, ["usage:write"])
     client.patch("/api/v1/org", json={"metadata": {"tier": "gold"}}, headers=headers)
     client.patch(f"/api/v1/members/{people['bob'].id}", json={"metadata": {"team": "ops"}},
                  headers=headers)
+    client.patch(f"/api/v1/api-keys/{key_id}", json={"metadata": {"env": "prod"}},
+                 headers=headers)
     for action, event_type, after in (("org.update", "organization.updated", {"tier": "gold"}),
-                                      ("member.update", "membership.updated", {"team": "ops"})):
+                                      ("member.update", "membership.updated", {"team": "ops"}),
+                                      ("apikey.update", "api_key.updated", {"env": "prod"})):
         assert [t.value for t in types_for(action)] == [event_type]
         row = factories.execute(
             "SELECT id, org_id, at, action, actor, target, details FROM audit_events"
@@ -185,9 +197,12 @@ def test_bad_org_and_member_metadata_is_refused_and_changes_nothing(client, org_
                                                                     says):
     org, people, headers = org_key
     bob = people["bob"]
+    _, key_id = factories.api_key(org, ["usage:write"])
     client.patch("/api/v1/org", json={"metadata": {"keep": "1"}}, headers=headers)
     client.patch(f"/api/v1/members/{bob.id}", json={"metadata": {"keep": "2"}}, headers=headers)
-    for url in ("/api/v1/org", f"/api/v1/members/{bob.id}"):
+    client.patch(f"/api/v1/api-keys/{key_id}", json={"metadata": {"keep": "3"}},
+                 headers=headers)
+    for url in ("/api/v1/org", f"/api/v1/members/{bob.id}", f"/api/v1/api-keys/{key_id}"):
         response = client.patch(url, json={"metadata": metadata}, headers=headers)
         if _guarded(metadata):
             _refused_by_guard(response)
@@ -196,6 +211,7 @@ def test_bad_org_and_member_metadata_is_refused_and_changes_nothing(client, org_
         error = response.get_json()["error"]
         assert error["code"] == "validation_error" and says in error["message"], error
     assert org_rows(org) == {"keep": "1"} and member_rows(org, bob) == {"keep": "2"}
+    assert key_rows(key_id) == {"keep": "3"}
 
 
 def test_an_empty_member_change_is_refused(client, org_key):
@@ -205,13 +221,131 @@ def test_an_empty_member_change_is_refused(client, org_key):
     assert "role, metadata or both" in response.get_json()["error"]["message"]
 
 
+def test_api_key_metadata_is_set_listed_filtered_and_audited(client, org_key):
+    org, people, headers = org_key
+    ops, _ = factories.api_key(org, ["usage:write"], name="ops key",
+                               created_by=people["owner"])
+    _, ops_id = ops, factories.execute(
+        "SELECT id FROM org_credentials WHERE org_id = :o AND name = 'ops key'",
+        o=org.id).scalar_one()
+    _, gone_id = factories.api_key(org, ["usage:read"], name="old key", revoked=True)
+    before = factories.execute("SELECT name, scopes, expires_at, revoked_at FROM org_credentials"
+                               " WHERE id = :k", k=ops_id).one()
+    changed = client.patch(f"/api/v1/api-keys/{ops_id}",
+                           json={"metadata": {"tenant_id": "t-1", "label": VERBATIM}},
+                           headers=headers)
+    assert changed.status_code == 200, changed.get_json()
+    body = changed.get_json()
+    assert body["metadata"] == {"tenant_id": "t-1", "label": VERBATIM}
+    assert body["name"] == "ops key" and body["scopes"] == ["usage:write"]
+    assert body["status"] == "active" and body["created_by"] == people["owner"].email
+    assert body["prefix"].startswith("td_") and "secret" not in json.dumps(body)
+    assert key_rows(ops_id) == {"tenant_id": "t-1", "label": VERBATIM}
+    # Only the metadata changed: name, scopes, expiry and revocation stand.
+    assert factories.execute("SELECT name, scopes, expires_at, revoked_at FROM org_credentials"
+                             " WHERE id = :k", k=ops_id).one() == before
+    # A revoked key's bookkeeping may change too; it stays revoked.
+    old = client.patch(f"/api/v1/api-keys/{gone_id}", json={"metadata": {"tenant_id": "t-2"}},
+                       headers=headers)
+    assert old.status_code == 200 and old.get_json()["status"] == "revoked"
+
+    listed = client.get("/api/v1/api-keys", headers=headers).get_json()
+    by_id = {k["id"]: k["metadata"] for k in listed["items"]}
+    assert by_id[str(ops_id)]["tenant_id"] == "t-1" and len(by_id) == 3
+    found = client.get("/api/v1/api-keys", query_string={"metadata[tenant_id]": "t-1"},
+                       headers=headers).get_json()["items"]
+    assert [k["id"] for k in found] == [str(ops_id)]
+    assert client.get("/api/v1/api-keys", query_string={"metadata[tenant_id]": "t"},
+                      headers=headers).get_json()["items"] == []
+    one = client.get(f"/api/v1/api-keys/{ops_id}", headers=headers).get_json()
+    assert one["metadata"] == {"tenant_id": "t-1", "label": VERBATIM}
+    # The same map again writes nothing; {} clears it.
+    client.patch(f"/api/v1/api-keys/{ops_id}",
+                 json={"metadata": {"label": VERBATIM, "tenant_id": "t-1"}}, headers=headers)
+    rows = audits(org, "apikey.update")
+    assert len(rows) == 2 and rows[0].target.startswith("apikey:")
+    assert rows[0].details["before"] == {"metadata": {}}
+    assert rows[0].details["after"] == {"metadata": {"tenant_id": "t-1", "label": VERBATIM}}
+    cleared = client.patch(f"/api/v1/api-keys/{ops_id}", json={"metadata": {}}, headers=headers)
+    assert cleared.get_json()["metadata"] == {} and key_rows(ops_id) == {}
+    assert client.patch(f"/api/v1/api-keys/{ops_id}", json={},
+                        headers=headers).status_code == 422  # metadata is required
+    assert client.get(f"/api/v1/api-keys/{uuid.uuid4()}", headers=headers).status_code == 404
+
+
+def test_api_keys_pages_with_a_cursor_that_keeps_its_filter(client):
+    org, _ = api_org(owner="owner", bob="member")
+    key, _ = factories.api_key(org, all_scopes())
+    made = [factories.api_key(org, ["usage:write"], name=f"k{i}")[1] for i in range(5)]
+    for key_id in made[:4]:
+        client.patch(f"/api/v1/api-keys/{key_id}", json={"metadata": {"g": "x"}},
+                     headers=bearer(key))
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 3, "metadata[g]": "x", **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/api-keys", query_string=query,
+                          headers=bearer(key)).get_json()
+        seen += [k["id"] for k in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(str(k) for k in made[:4])
+    first = client.get("/api/v1/api-keys", query_string={"limit": 3, "metadata[g]": "x"},
+                       headers=bearer(key)).get_json()["next_cursor"]
+    for other in ({"limit": 3, "cursor": first}, {"limit": 2, "metadata[g]": "x",
+                                                  "cursor": first}):
+        assert client.get("/api/v1/api-keys", query_string=other,
+                          headers=bearer(key)).status_code == 400
+    members_cursor = client.get("/api/v1/members", query_string={"limit": 1},
+                                headers=bearer(key)).get_json()["next_cursor"]
+    assert members_cursor  # a real cursor, of another list
+    assert client.get("/api/v1/api-keys", query_string={"cursor": members_cursor},
+                      headers=bearer(key)).status_code == 400
+
+
+def test_api_key_metadata_needs_its_scope_and_permission(client):
+    from tests.helpers import bearer_headers, login
+
+    org, people = api_org(owner="owner", bob="member")
+    _, target = factories.api_key(org, ["usage:write"])
+    narrow, _ = factories.api_key(org, [s for s in all_scopes() if not s.startswith("api_keys")])
+    reader, _ = factories.api_key(org, ["api_keys:read"])
+    for headers, method, status in (
+        (bearer(narrow), "get", 403), (bearer(narrow), "patch", 403),
+        (bearer(reader), "get", 200), (bearer(reader), "patch", 403),
+    ):
+        response = getattr(client, method)(
+            f"/api/v1/api-keys/{target}", headers=headers,
+            **({"json": {"metadata": {"a": "b"}}} if method == "patch" else {}))
+        assert response.status_code == status, (method, response.get_json())
+        if status == 403:
+            assert response.get_json()["error"]["code"] == "insufficient_scope"
+    # A member's access token: the role lacks apikeys.manage.
+    login(client, people["bob"])
+    member = bearer_headers(client)
+    assert client.get("/api/v1/api-keys", headers=member).status_code == 403
+    assert client.patch(f"/api/v1/api-keys/{target}", json={"metadata": {"a": "b"}},
+                        headers=member).status_code == 403
+    # No way to make, re-scope or revoke a key here.
+    assert client.post("/api/v1/api-keys", json={"name": "x"},
+                       headers=bearer(reader)).status_code == 405
+    assert client.delete(f"/api/v1/api-keys/{target}", headers=bearer(reader)).status_code == 405
+    patched = client.patch(f"/api/v1/api-keys/{target}",
+                           json={"metadata": {}, "scopes": ["api_keys:write"]},
+                           headers=bearer(reader))
+    assert patched.status_code in (403, 422)
+    assert key_rows(target) == {}
+    assert factories.execute("SELECT scopes FROM org_credentials WHERE id = :k",
+                             k=target).scalar_one() == ["usage:write"]
+
+
 @pytest.mark.parametrize("query", [
     "metadata[a]=1&metadata[b]=2", "metadata[bad%20key]=1", "metadata[a]=" + "x" * 501,
     "metadata[a]=x%0Ay", "metadata[a]=1&metadata[a]=2", "metadata=1",
 ])
 def test_bad_filters_are_a_400(client, org_key, query):
     _, _, headers = org_key
-    for path in ("/api/v1/members", "/api/v1/usage/series"):
+    for path in ("/api/v1/members", "/api/v1/usage/series", "/api/v1/api-keys"):
         response = client.get(f"{path}?{query}", headers=headers)
         assert response.status_code == 400, (path, query, response.get_json())
         # A control character in the query is the input guard's to refuse (invalid_input).

@@ -435,6 +435,7 @@ FORM_DATA: dict[str, Callable[[ProbeOrg, ProbeOrg], dict]] = {
     },
     "partner.update_org": lambda a, b: {"name": "Probe Renamed", "plan": "free"},
     "api.change_member_role": lambda a, b: {"role": "member"},
+    "api.update_api_key": lambda a, b: {"metadata": {"probe": "a"}},
     # A well-formed SCIM PatchOp, so the probe reaches the resource look-up.
     "scim_api.user": lambda a, b: _SCIM_PATCH,
     "scim_api.group": lambda a, b: _SCIM_PATCH,

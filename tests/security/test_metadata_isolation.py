@@ -1,7 +1,7 @@
-"""Metadata filters never cross orgs: orgs A and B tag a member, an API key and usage events
-with the same value, and every route (JSON API, usage CSV and chart data, the partner API,
-the dashboard pages, the staff console) answers with the caller's own rows only. Writes with
-another org's ids change nothing."""
+"""Metadata filters never cross orgs: orgs A and B tag a member, an API key (through the API)
+and usage events with the same value, and every route (JSON API, usage CSV and chart data,
+the partner API, the dashboard pages, the staff console) answers with the caller's own rows
+only. Writes with another org's ids change nothing."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def _tag_everything(client, quantity):
                         headers=headers).status_code == 200
     assert client.patch(f"/api/v1/members/{people['bob'].id}", json={"metadata": SHARED},
                         headers=headers).status_code == 200
+    assert client.patch(f"/api/v1/api-keys/{key_id}", json={"metadata": SHARED},
+                        headers=headers).status_code == 200
+    people["key_id"] = key_id
     now = datetime.now(UTC).isoformat()
     sent = client.post("/api/v1/usage/events", headers=headers, json={"events": [
         {"metric": "api_calls", "quantity": quantity, "timestamp": now,
@@ -53,16 +56,26 @@ def test_the_api_filters_return_only_the_callers_rows(client, two_orgs):
                             query_string={"range": 7, "metric": "api_calls", **FILTER},
                             headers=headers).get_json()
         assert series["metrics"][0]["total"] == quantity
-    # A's key naming B's member: 404, and B's metadata unchanged.
-    bob_b = people_b["bob"]
+        keys = client.get("/api/v1/api-keys", query_string=FILTER, headers=headers).get_json()
+        assert [k["id"] for k in keys["items"]] == [str(people["key_id"])]
+    # A's key naming B's member or key: 404, and B's metadata unchanged.
+    bob_b, key_b = people_b["bob"], people_b["key_id"]
     for request in (
         lambda: client.get(f"/api/v1/members/{bob_b.id}", headers=headers_a),
         lambda: client.patch(f"/api/v1/members/{bob_b.id}", json={"metadata": {"x": "y"}},
+                             headers=headers_a),
+        lambda: client.get(f"/api/v1/api-keys/{key_b}", headers=headers_a),
+        lambda: client.patch(f"/api/v1/api-keys/{key_b}", json={"metadata": {"x": "y"}},
+                             headers=headers_a),
+        lambda: client.patch(f"/api/v1/api-keys/{key_b}", json={"metadata": {}},
                              headers=headers_a),
     ):
         assert request().status_code == 404
     rows = factories.execute("SELECT key, value FROM member_metadata WHERE user_id = :u",
                              u=bob_b.id).all()
+    assert [tuple(r) for r in rows] == [("tenant_id", "shared-7")]
+    rows = factories.execute("SELECT key, value FROM api_key_metadata WHERE credential_id = :k",
+                             k=key_b).all()
     assert [tuple(r) for r in rows] == [("tenant_id", "shared-7")]
 
 

@@ -6,6 +6,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Imported for their @operation side effects, in the order the docs list them.
 from dashboard.api.routes import (  # noqa: E402, F401
+    apikeys,
     audit,
     docs,
     features,
