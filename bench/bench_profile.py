@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
 import pstats
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,6 +101,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                     pass
             return total
 
+        targets = []  # (key, path, request function, expected status)
         for page in pages.PAGES:
             if pages_wanted and page.key not in pages_wanted:
                 continue
@@ -108,17 +112,23 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
             if path is None:
                 out[page.key] = {"not_available": note}
                 continue
-            client = clients[page.slug]
+            targets.append((page.key, path, partial(clients[page.slug].get, path), 200))
+        if not pages_wanted or "switch" in pages_wanted:
+            targets.append(("switch", "POST /switch", _switcher(app, dataset), 303))
+        engine = app.extensions["tenantdesk.db"].engine
+        for key, path, call, expected in targets:
             for _ in range(max(10, requests // 10)):  # warm-up: pool, plans, templates
-                status = client.get(path).status_code
-            if status != 200:
-                out[page.key] = {"not_available": f"answered {status}"}
+                status = call().status_code
+            if status != expected:
+                out[key] = {"not_available": f"answered {status}"}
                 continue
+            with _counting(engine) as statements:
+                call()
             admin.execute("SELECT pg_stat_reset()")
             time.sleep(0.6)  # the stats collector's flush interval (PG 15+: at commit, ~1 s)
             app_0, db_0, wall_0 = time.process_time(), db_cpu(), time.perf_counter()
             for _ in range(requests):
-                client.get(path)
+                call()
             app_s, db_s = time.process_time() - app_0, db_cpu() - db_0
             wall_s = time.perf_counter() - wall_0
             time.sleep(1.1)
@@ -128,7 +138,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
             profiler = cProfile.Profile(time.process_time)  # CPU, not waiting on PostgreSQL
             profiler.enable()
             for _ in range(profile_requests):
-                client.get(path)
+                call()
             profiler.disable()
             stats = pstats.Stats(profiler)
             layers: Counter = Counter()
@@ -145,6 +155,8 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 "app_cpu_ms": round(app_s * per, 3),
                 "db_cpu_ms": round(db_s * per, 3) if db else None,
                 "wall_ms": round(wall_s * per, 3),
+                # cursor executions; psycopg's BEGIN and COMMIT come on top
+                "statements_per_request": len(statements),
                 "gate_calls_per_request": round(gate[0] / requests, 2),
                 "gate_ms_per_request": round(float(gate[1]) / requests, 3),
                 "layers_pct": {k: round(100 * v / total, 1) for k, v in layers.most_common()},
@@ -155,8 +167,9 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
             }
             if db:
                 entry["total_cpu_ms"] = round(entry["app_cpu_ms"] + entry["db_cpu_ms"], 3)
-            out[page.key] = entry
-            log(f"  {page.key}: app {entry['app_cpu_ms']} + db {entry['db_cpu_ms']} ms CPU,"
+            out[key] = entry
+            log(f"  {key}: app {entry['app_cpu_ms']} + db {entry['db_cpu_ms']} ms CPU,"
+                f" {len(statements)} statements + BEGIN/COMMIT,"
                 f" gate {entry['gate_calls_per_request']} calls"
                 f" {entry['gate_ms_per_request']} ms; {entry['layers_pct']}")
     finally:
@@ -164,6 +177,33 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
         admin.close()
         app.extensions["tenantdesk.db"].dispose()
     return out
+
+
+def _switcher(app, dataset):
+    """POST /switch between the two switch orgs, as its own benchmark login (a new token each
+    time; the test client keeps the newest cookie)."""
+    import load
+
+    client = sign_in(app, dataset.logins[3], dataset.password)
+    csrf = load._CSRF.search(client.get("/switcher").get_data(as_text=True)).group(1)
+    slugs = itertools.cycle(dataset.switch_slugs[:2])
+    return lambda: client.post("/switch", data={"csrf_token": csrf, "slug": next(slugs)})
+
+
+@contextmanager
+def _counting(engine):
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def _short(filename: str) -> str:

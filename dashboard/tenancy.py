@@ -128,9 +128,11 @@ GLOBAL_TABLES = tables_of(Kind.PERSON, Kind.CATALOGUE, Kind.SYSTEM)
 PERSON_TABLES = tables_of(Kind.PERSON)
 
 _CONTEXT_KEY = "tenant_context"
+_FIRST_KEY = "first_query"  # (sql, params) riding on the context statement (begin_with)
+_FIRST_ROW_KEY = "first_row"
 # The same statement reads the org's route (tier, limits, move state) and applies it
 # transaction-locally: search_path, statement_timeout (dashboard/tiers/routing.py).
-_SET_CONTEXT_SQL = text(
+_CONTEXT_SELECT = (
     "SELECT set_config('app.user_id', :user_id, true),"
     " set_config('app.org_id', :org_id, true),"
     " set_config('app.credential_id', :credential_id, true),"
@@ -138,6 +140,29 @@ _SET_CONTEXT_SQL = text(
     + routing.CONTEXT_COLUMNS
     + routing.CONTEXT_FROM
 )
+_SET_CONTEXT_SQL = text(_CONTEXT_SELECT)
+_ROUTE_COLUMNS = ("tier", "revision", "state", "max_concurrent", "timeout_ms", "connection_ref",
+                  "pool_size", "ticket")  # what routing.admit reads
+_PACKED: dict[str, object] = {}
+
+
+def _packed(sql: str):
+    """The context statement with ``sql`` after it, in one statement (one round trip).
+
+    ``sql`` runs only once the context is set: the context is a MATERIALIZED CTE, the outer
+    side of a LEFT JOIN LATERAL ... ON true, which PostgreSQL can only run as a nested loop
+    that reads its one outer row (so runs every set_config) before it runs the inner query
+    (OFFSET 0 keeps it a query of its own, not merged into the join). Were it ever run first,
+    it would see no context: every row-level-security check fails closed (no row)."""
+    packed = _PACKED.get(sql)
+    if packed is None:
+        packed = _PACKED[sql] = text(
+            f"WITH ctx AS MATERIALIZED ({_CONTEXT_SELECT})"
+            f" SELECT {', '.join('ctx.' + c for c in _ROUTE_COLUMNS)},"
+            f" q.* FROM ctx LEFT JOIN LATERAL"
+            f" (SELECT true AS first_found, f.* FROM ({sql}) AS f OFFSET 0) AS q ON true"
+        )
+    return packed
 
 
 @dataclass(frozen=True)
@@ -217,8 +242,32 @@ def _apply_context(session: Session, transaction, connection) -> None:
         # A dedicated org's database: the same context, with the shared gate's verdict.
         dedicated.apply_context(connection, params, routing.route_of(session.info))
         return
-    row = connection.execute(_SET_CONTEXT_SQL, params).one()
+    first = session.info.pop(_FIRST_KEY, None)
+    if first is None:
+        row = connection.execute(_SET_CONTEXT_SQL, params).one()
+    else:
+        sql, first_params = first
+        row = connection.execute(_packed(sql), {**first_params, **params}).one()
+        session.info[_FIRST_ROW_KEY] = row if row.first_found else None
     routing.admit(session.info, row, params["org_id"])
+
+
+def begin_with(session: Session, sql: str, params: dict):
+    """Begin the session's next transaction with ``sql`` packed into the context statement
+    (one statement, one round trip instead of two) and return its first row, or None.
+
+    ``sql`` runs under the transaction's context exactly as it would as the transaction's
+    first statement; its parameters must not be named like the context's (user_id, org_id,
+    credential_id, provider_id). A transaction already open is committed first (``bind``).
+    """
+    if session.in_transaction():
+        session.commit()
+    session.info[_FIRST_KEY] = (sql, params)
+    try:
+        session.connection()  # begins: _apply_context runs the packed statement
+    finally:
+        session.info.pop(_FIRST_KEY, None)
+    return session.info.pop(_FIRST_ROW_KEY, None)
 
 
 @contextmanager
