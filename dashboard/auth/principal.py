@@ -41,6 +41,7 @@ class Principal(UserMixin):
     mfa_method: str | None = None
     reauth_at: object = None
     time_zone: str | None = None  # IANA name; None until the browser or the profile sets it
+    sso_org_id: uuid.UUID | None = None  # an SSO session's org (the switch keeps it there)
 
     def get_id(self) -> str:  # Flask-Login keeps the session id, not the user id
         return str(self.session_id)
@@ -70,6 +71,7 @@ _LOAD_QUERY = """
            sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
            s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
+           s.sso_org_id,
            extract(epoch FROM now() - s.signed_in_at) AS age_s,
            extract(epoch FROM now() - s.last_seen_at) AS idle_s,
            -- last, so columns named by position above keep their places (dashboard/hosts)
@@ -185,7 +187,7 @@ def load_identity(
     return Principal(
         session_id=row.sid, user_id=row.uid, email=row.email, name=row.name,
         is_staff=row.is_staff, auth_method=row.auth_method, mfa_method=row.mfa_method,
-        reauth_at=row.reauth_at, time_zone=row.time_zone,
+        reauth_at=row.reauth_at, time_zone=row.time_zone, sso_org_id=row.sso_org_id,
     )
 
 

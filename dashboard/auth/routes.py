@@ -217,9 +217,10 @@ def switch():
     if not form.validate_on_submit():
         flash("Choose an organization to switch to.", "error")
         return redirect(url_for("auth.switcher"), 303)
-    target = service.switch_target(tenancy.request_session(), form.slug.data)
-    if target is None:
+    found = service.switch_target(tenancy.request_session(), form.slug.data)
+    if found is None:
         abort(404)  # not a member, no such org, or suspended: all alike
+    target = found.org
     host = current_host()
     if host is not None and target.org_id != host.org_id:
         # Another org lives on its own host (its session cookie too): go there.
@@ -234,7 +235,7 @@ def switch():
         permissions = current.permissions  # already there: nothing to reissue
     else:
         via = "switched-page" if request.form.get("via") == "switched-page" else "switcher"
-        permissions = switch_to(target, via=via)
+        permissions = switch_to(found, via=via)
     landing = same_page_in_org(safe_next(form.next.data), target.slug, permissions)
     if request.headers.get("HX-Request"):
         response = current_app.response_class(status=204)

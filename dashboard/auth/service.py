@@ -158,6 +158,12 @@ def enterable_orgs(
     return [o for o in orgs if entry_method(o, auth, policies) is not None]
 
 
+def auth_of(auth_method: str, sso_org_id: uuid.UUID | None) -> SessionAuth:
+    """How a live session was authenticated, as the switch needs it (from the principal)."""
+    sso = auth_method == "sso"
+    return SessionAuth("sso" if sso else "password", sso_org_id if sso else None)
+
+
 def session_auth(session: Session, session_id: uuid.UUID) -> SessionAuth:
     record = session.get(UserSession, session_id)
     if record is None:
@@ -222,25 +228,93 @@ def revoke_session(session: Session, session_id: uuid.UUID, reason: str) -> None
     )
 
 
-def switch_target(session: Session, target_slug: str) -> OrgChoice | None:
-    """The signed-in user's active org with that slug, or None (not a member, suspended)."""
-    return next(
-        (o for o in user_orgs(session) if o.slug == target_slug and o.status == "active"), None
-    )
+@dataclass(frozen=True)
+class SwitchTarget:
+    """An org of the signed-in user's, with its SSO policy, read in one statement."""
+
+    org: OrgChoice
+    sso: SsoPolicy | None  # None: the org has no SSO connection
+
+    @property
+    def policies(self) -> dict[uuid.UUID, SsoPolicy]:
+        return {self.org.org_id: self.sso} if self.sso is not None else {}
+
+
+# Both definer functions answer for app.user_id only (the user's own orgs and policies).
+_TARGET_SQL = text(
+    "SELECT o.org_id, o.slug, o.name, o.status, o.role,"
+    " p.connection_id, p.require_sso, p.owner_break_glass"
+    " FROM app_user_orgs() o LEFT JOIN app_user_sso_policies() p ON p.org_id = o.org_id"
+    " WHERE o.slug = :slug"
+)
+
+
+def switch_target(
+    session: Session, target_slug: str, *, active_only: bool = True
+) -> SwitchTarget | None:
+    """The signed-in user's org with that slug, or None (not a member; suspended unless
+    ``active_only`` is False)."""
+    row = session.execute(_TARGET_SQL, {"slug": target_slug}).first()
+    if row is None or (active_only and row.status != "active"):
+        return None
+    policy = (SsoPolicy(row.connection_id, row.require_sso, row.owner_break_glass)
+              if row.connection_id is not None else None)
+    return SwitchTarget(OrgChoice(*row[:5]), policy)
+
+
+class SessionEnded(Exception):
+    """The session being switched was revoked meanwhile: nothing opened."""
+
+
+# Revoke the old session and open the new one in one statement: the new row is inserted only
+# if this statement revoked the old one (a session revoked meanwhile opens nothing). The
+# membership's "last active" and the person's last org follow only then.
+_ROTATE_SQL = text(
+    """
+    WITH old AS (
+      UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'switched org'
+       WHERE id = :old AND user_id = :uid AND revoked_at IS NULL
+      RETURNING sso_org_id, mfa_method, signed_in_at, reauth_at),
+    new AS (
+      INSERT INTO user_sessions (id, user_id, org_id, ip, user_agent, auth_method, sso_org_id,
+                                 mfa_method, signed_in_at, reauth_at)
+      SELECT :new, :uid, :org, :ip, :ua, :method, old.sso_org_id, old.mfa_method,
+             old.signed_in_at, old.reauth_at
+        FROM old
+      RETURNING id),
+    seen AS (
+      UPDATE memberships SET last_active_at = now()
+       WHERE org_id = :org AND user_id = :uid AND EXISTS (SELECT 1 FROM new))
+    SELECT (SELECT count(*) FROM new) AS opened,
+           CASE WHEN EXISTS (SELECT 1 FROM new) THEN app_set_last_org(:org) END AS last_org
+    """
+)
 
 
 def rotate_session(
-    session: Session, user: User, old_session_id: uuid.UUID, target: OrgChoice, client: Client
-) -> UserSession:
-    """Revoke the old session id and open a new one for ``target`` (no fixation, no replay).
+    session: Session, user_id: uuid.UUID, old_session_id: uuid.UUID, auth: SessionAuth,
+    target: SwitchTarget, client: Client,
+) -> tuple[uuid.UUID, str]:
+    """Revoke the old session id and open a new one for ``target`` (no fixation, no replay);
+    returns the new session's id and authentication method.
 
     Run it under the target org's context so the audit row lands in the same transaction.
-    The new session keeps how the old one was authenticated, so SSO enforcement applies:
+    The new session keeps how the old one was authenticated (``auth``, the principal's; the
+    row's SSO org, second factor, sign-in and step-up times), so SSO enforcement applies:
     EntryRefused (changing nothing) when that authentication may not open ``target``.
+    SessionEnded when the old session was revoked meanwhile.
     """
-    record = open_session(session, user, target, client, session_auth(session, old_session_id))
-    revoke_session(session, old_session_id, "switched org")
-    return record
+    method = entry_method(target.org, auth, target.policies)
+    if method is None:
+        raise EntryRefused(target.org, auth, target.sso)
+    new_id = uuid.uuid4()
+    opened = session.execute(_ROTATE_SQL, {
+        "old": old_session_id, "uid": user_id, "new": new_id, "org": target.org.org_id,
+        "ip": client.ip[:64], "ua": client.user_agent[:300], "method": method,
+    }).scalar_one()
+    if not opened:
+        raise SessionEnded()
+    return new_id, method
 
 
 def custom_role_permissions(session: Session, role: str) -> list[str]:

@@ -1,43 +1,51 @@
 """The org switch, shared by the switcher (POST /switch) and deep links (/o/<other>/...).
 
-Membership is checked by ``service.switch_target`` (the user's own orgs, active only). Then,
-in ONE transaction under the new org's RLS context: the old session id is revoked, a new
-session row is opened, and the switch is written to the new org's audit log. Only then is
-the new browser token issued. The old token (cookie replay) and every access token minted
-from it are refused from the next request on.
+Membership is checked by ``service.switch_target`` (the user's own orgs, with the org's SSO
+policy, in one statement). Then, in ONE transaction under the new org's RLS context: the old
+session id is revoked and a new session row opened (one statement, only if the old one was
+still live), and the switch is written to the new org's audit log. Only then is the new
+browser token issued. The old token (cookie replay) and every access token minted from it are
+refused from the next request on.
 """
 
 from __future__ import annotations
 
-from flask import g
+from flask import abort, g, redirect, session, url_for
 
 from dashboard import tenancy
 from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.auth import service
 from dashboard.auth.principal import client_info, issue_token
-from dashboard.models import User
 from dashboard.permissions import BUILTIN_ROLES, permissions_for
 
 
-def switch_to(target: service.OrgChoice, *, via: str) -> frozenset:
+def switch_to(target: service.SwitchTarget, *, via: str) -> frozenset:
     """Switch the signed-in user to ``target``; returns their permissions there."""
     principal = g.principal
     old = g.get("membership")
-    db = tenancy.bind_request(service.context_for(principal.user_id, target.org_id))
-    user = db.get(User, principal.user_id)
-    new_session = service.rotate_session(db, user, principal.session_id, target, client_info())
+    org = target.org
+    db = tenancy.bind_request(service.context_for(principal.user_id, org.org_id))
+    try:
+        new_id, method = service.rotate_session(
+            db, principal.user_id, principal.session_id,
+            service.auth_of(principal.auth_method, principal.sso_org_id), target, client_info())
+    except service.SessionEnded:
+        # Revoked between the session check and the switch: signed out, as on the next request.
+        tenancy.bind_request(tenancy.NOBODY)
+        session.clear()
+        abort(redirect(url_for("auth.login"), 303))
     record_audit(
         db,
-        org_id=target.org_id,
+        org_id=org.org_id,
         actor=request_actor(),
         action="session.switch",
-        target=f"org:{target.slug}",
+        target=f"org:{org.slug}",
         before={"org": old.slug if old else None},
-        after={"org": target.slug},
-        details={"via": via, "method": new_session.auth_method},
+        after={"org": org.slug},
+        details={"via": via, "method": method},
     )
-    issue_token(new_session.id, user.id, target.org_id, target.role, keep_csrf=True)
-    if target.role in BUILTIN_ROLES:
-        return permissions_for(target.role)
-    return permissions_for(target.role, service.custom_role_permissions(db, target.role))
+    issue_token(new_id, principal.user_id, org.org_id, org.role, keep_csrf=True)
+    if org.role in BUILTIN_ROLES:
+        return permissions_for(org.role)
+    return permissions_for(org.role, service.custom_role_permissions(db, org.role))

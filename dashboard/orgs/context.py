@@ -41,11 +41,10 @@ def resolve_org_slug() -> None:
     membership = g.get("membership")
     if membership is not None and membership.slug == slug:
         return
-    choice = next(
-        (o for o in auth_service.user_orgs(tenancy.request_session()) if o.slug == slug), None
-    )
-    if choice is None:
+    found = auth_service.switch_target(tenancy.request_session(), slug, active_only=False)
+    if found is None:
         abort(404)
+    choice = found.org
     if choice.status == "suspended":
         abort(make_response(render_template("errors/suspended.html", org_name=choice.name), 403))
     if request.method not in ("GET", "HEAD") or request.headers.get("HX-Request"):
@@ -53,7 +52,7 @@ def resolve_org_slug() -> None:
     from dashboard.auth.switching import switch_to
 
     previous = g.get("membership")
-    switch_to(choice, via="link")
+    switch_to(found, via="link")
     # A link or the Back button changed the working org: say so, naming both, never silently.
     if previous is not None:
         flash(f"You switched from {previous.name} to {choice.name}: the page you opened "
