@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 
 from tests import factories
-from tests.helpers import login
+from tests.helpers import csrf_token, login
 
 GROW_BY = 120  # more than any page size, so a per-row query would show
 
@@ -93,6 +93,8 @@ def add_usage(org, days: int = 365) -> None:
 
 # Add a row here for each main page.
 PAGES = {
+    # the floor (issue 20): the session check, in the statement that sets the RLS context
+    "whoami": PageCase("/o/<slug>/whoami.json", budget=1, grow=(add_members, add_activity)),
     # the overview, the usage sparklines, and one statement for the getting-started
     # checklist, the newest pending invitations and the newest audit events (issue 21)
     "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members, add_activity)),
@@ -204,3 +206,31 @@ def test_members_page_at_100000_members_runs_the_same_statements_and_reads_one_p
     # (people are readable only as members of the current org): a few per listed member, never
     # the org's 100,000.
     assert memberships_rows(plans[0]) <= 4 * 51, plans[0]
+
+
+SWITCH_BUDGET = 5  # check + target (old org), context + rotation + audit (new org)
+
+
+def test_the_org_switch_runs_five_statements_however_many_orgs_the_user_has(app, client):
+    """Issue 20: POST /switch runs the session check (packed with the RLS context), the target
+    org and its SSO policy, then in the new org's transaction the context, the rotation (old
+    session revoked, new one opened) and the audit row. Not one more for a user of many orgs."""
+    org_a, people = factories.org_with_members(me="owner")
+    org_b = factories.OrgFactory()
+    factories.MembershipFactory(org_id=org_b.id, user_id=people["me"].id, role="member")
+    login(client, people["me"])
+
+    def switch_statements(slug: str) -> list[str]:
+        token = csrf_token(client, "/switcher")
+        with counting(app.extensions["tenantdesk.db"].engine) as statements:
+            response = client.post("/switch", data={"csrf_token": token, "slug": slug})
+        assert response.status_code == 303, response.status_code
+        return list(statements)
+
+    switch_statements(org_b.slug)  # warm-up
+    small = switch_statements(org_a.slug)
+    for _ in range(GROW_BY // 10):
+        extra = factories.OrgFactory()
+        factories.MembershipFactory(org_id=extra.id, user_id=people["me"].id, role="member")
+    big = switch_statements(org_b.slug)
+    assert len(small) == len(big) <= SWITCH_BUDGET, big

@@ -125,6 +125,37 @@ def test_the_new_token_never_serves_the_old_org(pclient, two_org_user):
     assert audit_count(org_b, "probe.action") == before
 
 
+def test_a_session_revoked_during_the_switch_opens_no_new_one(client, app, two_org_user):
+    """The switch checks the session at the start of the request and rotates it later in the
+    request: a revocation landing in between (sign out everywhere, an admin, the idle limit)
+    must win. The rotation inserts the new row only if it revoked a live old one."""
+    from sqlalchemy import event
+
+    me, org_a, org_b = two_org_user
+    login(client, me)
+    old_sid = current_sid(client)
+    engine = app.extensions["tenantdesk.db"].engine
+
+    def revoke_first(conn, cursor, statement, parameters, context, executemany):
+        if "WITH old AS" in statement:  # the rotation, about to run
+            factories.execute("UPDATE user_sessions SET revoked_at = now(),"
+                              " revoked_reason = 'elsewhere' WHERE id = :s", s=old_sid)
+
+    event.listen(engine, "before_cursor_execute", revoke_first)
+    try:
+        response = switch(client, org_b.slug)
+    finally:
+        event.remove(engine, "before_cursor_execute", revoke_first)
+    assert response.status_code == 303 and "/login" in response.headers["Location"]
+    assert session_row(old_sid).revoked_reason == "elsewhere"
+    live = factories.execute("SELECT count(*) FROM user_sessions WHERE user_id = :u"
+                             " AND revoked_at IS NULL", u=me.id).scalar()
+    assert live == 0
+    assert audit_count(org_b, "session.switch") == 0
+    response = client.get(f"/o/{org_b.slug}/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
 def test_switching_to_the_active_org_keeps_the_session(client, two_org_user):
     me, org_a, _ = two_org_user
     login(client, me)
