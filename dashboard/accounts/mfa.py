@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from dashboard import secretbox
+from dashboard.accounts.passkeys import RelyingParty
 from dashboard.models import MfaFailure, Passkey, RecoveryCode, TotpFactor
 
 ISSUER = "Tenantdesk"
@@ -34,24 +35,31 @@ class Factors:
     totp: bool
     passkeys: int
     recovery_left: int
+    passkeys_here: int = 0  # usable on the relying party of the request (see factors())
 
     @property
     def any(self) -> bool:
         return self.totp or self.passkeys > 0
 
 
-def factors(session: Session, user_id: uuid.UUID) -> Factors:
+def factors(session: Session, user_id: uuid.UUID,
+            rp: RelyingParty | None = None) -> Factors:
+    """The person's factors; ``passkeys_here`` counts those a browser can use for ``rp``
+    (each passkey is bound to the host it was made on), or all of them without ``rp``."""
     row = session.execute(
         text(
             "SELECT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = :u"
             "               AND confirmed_at IS NOT NULL) AS totp,"
             " (SELECT count(*) FROM passkeys WHERE user_id = :u) AS passkeys,"
+            " (SELECT count(*) FROM passkeys WHERE user_id = :u"
+            "  AND coalesce(rp_id, :legacy) = :rp) AS passkeys_here,"
             " (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = :u"
             "  AND used_at IS NULL) AS recovery_left"
         ),
-        {"u": user_id},
+        {"u": user_id, "rp": rp.id if rp else None, "legacy": rp.legacy_id if rp else None},
     ).one()
-    return Factors(row.totp, row.passkeys, row.recovery_left)
+    return Factors(row.totp, row.passkeys, row.recovery_left,
+                   row.passkeys_here if rp else row.passkeys)
 
 
 # ------------------------------------------------------------------------ TOTP

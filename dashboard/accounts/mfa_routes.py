@@ -7,7 +7,6 @@ counts as having shown it (orgs that require MFA). Removing one is a step-up act
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit
 
 import segno
 from flask import (
@@ -27,10 +26,12 @@ from markupsafe import Markup
 from dashboard import tenancy
 from dashboard.accounts import mfa, notices, passkeys, profile
 from dashboard.accounts.forms import CodeForm, ConfirmForm
+from dashboard.accounts.relying_party import relying_party
 from dashboard.accounts.routes import bp
 from dashboard.accounts.signin import finish, pending_user_id
 from dashboard.accounts.stepup import step_up
 from dashboard.auth import service as auth_service
+from dashboard.auth.routes import NotMemberHere
 from dashboard.permissions import authenticated, public
 from dashboard.redirects import safe_next
 
@@ -131,16 +132,6 @@ def recovery_codes():
 # ------------------------------------------------------------------------ passkeys
 
 
-def relying_party() -> passkeys.RelyingParty:
-    config = current_app.config
-    base = urlsplit(config["BASE_URL"])
-    return passkeys.RelyingParty(
-        id=config.get("WEBAUTHN_RP_ID") or base.hostname or "localhost",
-        name=config.get("WEBAUTHN_RP_NAME") or "Tenantdesk",
-        origin=(config.get("WEBAUTHN_ORIGIN") or f"{base.scheme}://{base.netloc}").rstrip("/"),
-    )
-
-
 def _keep_challenge(purpose: str, challenge: bytes) -> None:
     session[CHALLENGE] = {"purpose": purpose, "value": passkeys.challenge_text(challenge)}
 
@@ -154,7 +145,9 @@ def _take_challenge(purpose: str) -> bytes:
 
 
 def _json_error(message: str, status: int = 400):
-    return jsonify({"error": {"code": "passkey_refused", "message": message}}), status
+    response = jsonify({"error": {"code": "passkey_refused", "message": message}})
+    response.status_code = status
+    return response  # a Response (not a tuple): abort() takes it as is
 
 
 @bp.route("/account/passkeys/options", methods=["POST"])
@@ -260,5 +253,11 @@ def passkey_login_finish(step: str):
         return jsonify({"redirect": response.location})
     db = tenancy.bind_request(auth_service.context_for(verified.user_id, None))
     passkeys.record_use(db, verified)
-    response = finish(verified.user_id, "passkey")
+    try:
+        response = finish(verified.user_id, "passkey")
+    except NotMemberHere as exc:  # a passkey of this host, its owner no longer a member
+        return _json_error(f"This account is not a member of {exc.org_name}.", 403)
+    except auth_service.EntryRefused as exc:
+        return _json_error(f"{exc.org.name} requires single sign-on: use its sign-in button.",
+                           403)
     return jsonify({"redirect": response.location})

@@ -11,6 +11,11 @@ passes the relying party it serves (id and origin).
   passkey's owner; for the second-factor step the owner must be the person who passed the
   password. So a passkey of A never signs in as B. The signature counter must grow (clone
   detection) unless the authenticator keeps none (0).
+- Relying parties: the installation's host and each org host (suffix host, verified custom
+  domain) are relying parties of their own. Each passkey stores the RP ID it was made for;
+  options offer only the passkeys of the RP being served, and a passkey of another RP is
+  refused before its signature is checked. Rows from before the column (NULL) belong to the
+  installation's RP.
 """
 
 from __future__ import annotations
@@ -52,6 +57,16 @@ class RelyingParty:
     id: str  # a registrable domain of the origin (not an IP address)
     name: str
     origin: str
+    installation_id: str = ""  # the installation's RP ID: where NULL rows belong
+
+    @property
+    def legacy_id(self) -> str:
+        return self.installation_id or self.id
+
+
+def _works_on(rp: RelyingParty):
+    """The passkeys a browser can use for ``rp`` (it binds each credential to its RP ID)."""
+    return func.coalesce(Passkey.rp_id, rp.legacy_id) == rp.id
 
 
 @dataclass(frozen=True)
@@ -60,20 +75,24 @@ class PasskeyView:
     name: str
     created_at: datetime
     last_used_at: datetime | None
+    works_on: str  # the host name (RP ID) where the browser offers it
+    here: bool  # works on the relying party of this request
 
 
-def list_passkeys(session: Session, user_id: uuid.UUID) -> list[PasskeyView]:
+def list_passkeys(session: Session, user_id: uuid.UUID, rp: RelyingParty) -> list[PasskeyView]:
+    works_on = func.coalesce(Passkey.rp_id, rp.legacy_id)
     rows = session.execute(
-        select(Passkey.id, Passkey.name, Passkey.created_at, Passkey.last_used_at)
+        select(Passkey.id, Passkey.name, Passkey.created_at, Passkey.last_used_at, works_on)
         .where(Passkey.user_id == user_id).order_by(Passkey.created_at))
-    return [PasskeyView(*row) for row in rows]
+    return [PasskeyView(*row, here=row[4] == rp.id) for row in rows]
 
 
 def registration_options(
     session: Session, rp: RelyingParty, user_id: uuid.UUID, email: str, name: str
 ) -> tuple[str, bytes]:
     """(options JSON for navigator.credentials.create, the challenge to keep)."""
-    existing = session.scalars(select(Passkey.credential_id).where(Passkey.user_id == user_id))
+    existing = session.scalars(select(Passkey.credential_id)
+                               .where(Passkey.user_id == user_id, _works_on(rp)))
     options = generate_registration_options(
         rp_id=rp.id, rp_name=rp.name, user_id=user_id.bytes, user_name=email,
         user_display_name=name,
@@ -107,7 +126,7 @@ def register(
     passkey_id = uuid.uuid4()
     session.execute(insert(Passkey).values(
         user_id=user_id, id=passkey_id, credential_id=verified.credential_id,
-        public_key=verified.credential_public_key, sign_count=verified.sign_count,
+        public_key=verified.credential_public_key, sign_count=verified.sign_count, rp_id=rp.id,
         name=(name.strip() or "Passkey")[:60],
         transports=[str(t)[:20] for t in transports if isinstance(t, str)][:8]))
     return passkey_id
@@ -121,7 +140,7 @@ def authentication_options(
     allow = []
     if user_id is not None:
         allow = [PublicKeyCredentialDescriptor(id=c) for c in session.scalars(
-            select(Passkey.credential_id).where(Passkey.user_id == user_id))]
+            select(Passkey.credential_id).where(Passkey.user_id == user_id, _works_on(rp)))]
     options = generate_authentication_options(
         rp_id=rp.id, allow_credentials=allow,
         user_verification=(UserVerificationRequirement.PREFERRED if user_id
@@ -147,10 +166,14 @@ def verify(
     except (KeyError, TypeError, ValueError) as exc:
         raise PasskeyError("The passkey answer is malformed.") from exc
     row = session.execute(
-        text("SELECT user_id, passkey_id, public_key, sign_count FROM app_passkey_lookup(:c)"),
+        text("SELECT user_id, passkey_id, public_key, sign_count, rp_id"
+             " FROM app_passkey_lookup(:c)"),
         {"c": raw_id}).one_or_none()
     if row is None:
         raise PasskeyError("This passkey is not registered here.")
+    if (row.rp_id or rp.legacy_id) != rp.id:
+        # Made for another host: browsers never offer it here; a hand-made answer is refused.
+        raise PasskeyError("This passkey was made for another address and does not work here.")
     if expected_user is not None and row.user_id != expected_user:
         raise PasskeyError("This passkey belongs to another account.")
     try:

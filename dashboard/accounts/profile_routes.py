@@ -17,6 +17,7 @@ from dashboard.accounts.forms import (
     PasswordChangeForm,
 )
 from dashboard.accounts.passkeys import list_passkeys
+from dashboard.accounts.relying_party import relying_party
 from dashboard.accounts.routes import _problem, bp
 from dashboard.auth import service as auth_service
 from dashboard.auth import sessions
@@ -28,6 +29,7 @@ from dashboard.redirects import safe_next
 def _render(status: int = 200, **forms):
     db = tenancy.request_session()
     principal = g.principal
+    rp = relying_party()
     orgs = auth_service.user_orgs(db)
     idle = timedelta(days=current_app.config["SESSION_IDLE_DAYS"])
     live = sessions.active_sessions(db, principal.user_id, principal.session_id,
@@ -41,8 +43,9 @@ def _render(status: int = 200, **forms):
         button=ConfirmForm(formdata=None),
         has_password=own.password_hash(db) is not None,
         pending_email=own.pending_email(db, principal.user_id),
-        factors=mfa.factors(db, principal.user_id),
-        passkeys=list_passkeys(db, principal.user_id),
+        factors=mfa.factors(db, principal.user_id, rp),
+        passkeys=list_passkeys(db, principal.user_id, rp),
+        rp=rp,
         sessions=live[:10],
         session_count=len(live),
         next_path=safe_next(request.args.get("next")) or "",

@@ -8,6 +8,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from dashboard import tenancy
 from dashboard.accounts import mfa, profile
 from dashboard.accounts.forms import ReauthForm
+from dashboard.accounts.relying_party import relying_party
 from dashboard.accounts.routes import bp
 from dashboard.accounts.signin import TooManyCodes, check_code
 from dashboard.audit.service import record_audit
@@ -25,7 +26,7 @@ def confirm_page(next_path: str, *, purpose: str = "reauth", form=None, error=No
     """The "Confirm it's you" page (step-up), or "Verify your second factor" (org policy)."""
     db = tenancy.request_session()
     principal = g.principal
-    have = mfa.factors(db, principal.user_id)
+    have = mfa.factors(db, principal.user_id, relying_party())
     has_password = purpose == "reauth" and profile.password_hash(db) is not None
     return render_template(
         "accounts/confirm.html", form=form or ReauthForm(formdata=None), purpose=purpose,

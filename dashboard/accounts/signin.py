@@ -16,6 +16,7 @@ from flask import current_app, redirect, render_template, request, session, url_
 from dashboard import tenancy
 from dashboard.accounts import mfa, notices
 from dashboard.accounts.forms import CodeForm
+from dashboard.accounts.relying_party import relying_party
 from dashboard.accounts.routes import bp
 from dashboard.auth import service as auth_service
 from dashboard.models import User
@@ -95,7 +96,7 @@ def second_factor():
     if user_id is None:
         return redirect(url_for("auth.login", password=1))
     db = tenancy.bind_request(auth_service.context_for(user_id, None))
-    have = mfa.factors(db, user_id)
+    have = mfa.factors(db, user_id, relying_party())
     form = CodeForm()
     error, status = None, 200
     if form.validate_on_submit():

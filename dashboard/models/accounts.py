@@ -72,3 +72,6 @@ class Passkey(Base):
     transports: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     created_at: Mapped[datetime] = created_at()
     last_used_at: Mapped[datetime | None]
+    # The relying party (host name) it was made for; NULL: the installation's (made before
+    # passkeys worked on org hosts).
+    rp_id: Mapped[str | None]
