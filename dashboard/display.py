@@ -14,7 +14,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time, format_timedelta
+from babel.dates import TIMEDELTA_UNITS, format_date, format_time, format_timedelta
 from babel.numbers import format_decimal
 from markupsafe import Markup, escape
 
@@ -54,9 +54,9 @@ def _aware(value: datetime) -> datetime:
 
 
 # Zone names are the slow part of babel's formatting (~0.1 ms each): look each up once per
-# zone and offset (standard and summer time differ), not once per time on a page.
-@lru_cache(maxsize=1024)
-def _zone_names(zone_name: str, offset: timedelta, sample: datetime) -> tuple[str, str]:
+# zone, offset and abbreviation (standard and summer time differ), not once per time shown.
+def _zone_names(zone_name: str, offset: timedelta, tzname: str | None,
+                sample: datetime) -> tuple[str, str]:
     tz = zone(zone_name)
     abbreviation = format_time(sample, "z", tzinfo=tz, locale=LOCALE)
     if not (len(abbreviation) <= 5 and abbreviation[0].isalpha()):
@@ -68,34 +68,90 @@ def _zone_names(zone_name: str, offset: timedelta, sample: datetime) -> tuple[st
     return abbreviation, format_time(sample, "zzzz", tzinfo=tz, locale=LOCALE)
 
 
+def _names(local: datetime) -> tuple[str, str]:
+    # Keyed without the instant itself: any instant with the same zone, offset and
+    # abbreviation has the same names.
+    key = (local.tzinfo.key, local.utcoffset(), local.tzname())
+    names = _NAMES.get(key)
+    if names is None:
+        names = _NAMES[key] = _zone_names(*key, local)
+        if len(_NAMES) > 1024:
+            _NAMES.clear()
+    return names
+
+
+_NAMES: dict[tuple, tuple[str, str]] = {}
+
+# The locale's month and day names, read once: babel's format_datetime looks them up through
+# its pattern parser for every call (~40 µs a time; a members page shows 100 times).
+_MONTHS = tuple(LOCALE.months["format"]["abbreviated"][m] for m in range(1, 13))
+_MONTHS_WIDE = tuple(LOCALE.months["format"]["wide"][m] for m in range(1, 13))
+_WEEKDAYS = tuple(LOCALE.days["format"]["wide"][d] for d in range(7))  # Monday first
+
+
+def _short(local: datetime) -> str:
+    """babel's 'd MMM y, HH:mm' for LOCALE."""
+    return (f"{local.day} {_MONTHS[local.month - 1]} {local.year}, "
+            f"{local.hour:02d}:{local.minute:02d}")
+
+
+def _full(local: datetime) -> str:
+    """babel's 'EEEE, d MMMM y, HH:mm:ss' for LOCALE."""
+    return (f"{_WEEKDAYS[local.weekday()]}, {local.day} {_MONTHS_WIDE[local.month - 1]} "
+            f"{local.year}, {local.hour:02d}:{local.minute:02d}:{local.second:02d}")
+
+
+@lru_cache(maxsize=2048)
+def _relative_text(unit: str, count: int, future: bool) -> str:
+    # babel's wording for exactly ``count`` ``unit``s (an infinite threshold keeps the unit).
+    seconds = count * _UNIT_SECONDS[unit]
+    return format_timedelta(seconds if future else -seconds, granularity=unit,
+                            threshold=float("inf"), add_direction=True, format="short",
+                            locale=LOCALE)
+
+
+_UNIT_SECONDS = dict(TIMEDELTA_UNITS)
+
+
 def relative(value: datetime, now: datetime | None = None) -> str:
     delta = _aware(value) - (now or datetime.now(UTC))
     if abs(delta) < JUST_NOW:
         return "just now"
-    return format_timedelta(delta, add_direction=True, format="short", locale=LOCALE)
+    # babel's format_timedelta(threshold=0.85): the largest unit that reaches 0.85 of one,
+    # rounded; only the wording goes through babel, once per (unit, count, direction).
+    seconds = delta.total_seconds()
+    for unit, per_unit in TIMEDELTA_UNITS:
+        amount = abs(seconds) / per_unit
+        if amount >= 0.85 or unit == "second":
+            if unit == "second" and amount > 0:
+                amount = max(1, amount)
+            return _relative_text(unit, int(round(amount)), seconds >= 0)
+    return ""  # not reached: "second" always matches
+
+
+def _parts(value: datetime, zone_name: str | None,
+           now: datetime | None = None) -> tuple[str, str, str, str]:
+    """(iso, short, relative, full): Moment's fields without building one (when_html runs
+    for every time on a page)."""
+    value = _aware(value)
+    local = value.astimezone(zone(zone_name))
+    abbreviation, long_name = _names(local)
+    return (value.isoformat(), f"{_short(local)} {abbreviation}", relative(value, now),
+            f"{_full(local)} {long_name}")
 
 
 def moment(value: datetime, zone_name: str | None, now: datetime | None = None) -> Moment:
-    value = _aware(value)
-    tz = zone(zone_name)
-    local = value.astimezone(tz)
-    abbreviation, long_name = _zone_names(tz.key, local.utcoffset(), local)
-    return Moment(
-        iso=value.isoformat(),
-        short=f"{format_datetime(local, 'd MMM y, HH:mm', locale=LOCALE)} {abbreviation}",
-        relative=relative(value, now),
-        full=f"{format_datetime(local, 'EEEE, d MMMM y, HH:mm:ss', locale=LOCALE)} {long_name}",
-    )
+    return Moment(*_parts(value, zone_name, now))
 
 
 def when_html(value: datetime | None, zone_name: str | None, *, empty: str = "—") -> Markup:
     """``<time>`` with the absolute and relative time and the full timestamp on hover."""
     if value is None:
         return Markup('<span class="muted">{}</span>').format(empty)
-    m = moment(value, zone_name)
-    # Plain concatenation of escaped parts: Markup.format costs more than babel here.
-    return Markup(f'<time datetime="{escape(m.iso)}" title="{escape(m.full)}">'  # noqa: S704
-                  f'{escape(m.short)} <span class="muted">· {escape(m.relative)}</span></time>')
+    iso, short, ago, full = _parts(value, zone_name)
+    # Plain concatenation of escaped parts: Markup.format costs more than the formatting.
+    return Markup(f'<time datetime="{escape(iso)}" title="{escape(full)}">'  # noqa: S704
+                  f'{escape(short)} <span class="muted">· {escape(ago)}</span></time>')
 
 
 def day_html(value: date | datetime | None, zone_name: str | None = None) -> Markup:

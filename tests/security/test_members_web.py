@@ -141,6 +141,31 @@ def test_admin_sees_controls_for_members_but_not_for_owners(client):
     assert 'value="owner"' not in select and 'value="admin"' in select
 
 
+HOSTILE = '<script>alert("x")</script> & \'q\''
+
+
+def test_names_and_roles_are_escaped_in_rows_selects_and_the_htmx_row(client):
+    """Rows are written by dashboard/members/rows.py, not an autoescaped template: a member's
+    name, email and a custom role's name must still come out as text everywhere they show."""
+    org, people = factories.org_with_members(owner="owner", bob="member", cat="member")
+    factories.execute("UPDATE users SET name = :n WHERE id = :u", n=HOSTILE, u=people["bob"].id)
+    factories.CustomRoleFactory(org_id=org.id, key="evil", name="<b>Evil</b> & co")
+    factories.execute("UPDATE memberships SET role = 'evil' WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["cat"].id)
+    login(client, people["owner"])
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;q&#39;"
+    for html in (
+        client.get(f"/o/{org.slug}/members").get_data(as_text=True),
+        post(client, f"/o/{org.slug}/members/{people['bob'].id}/role", {"role": "admin"},
+             headers={"HX-Request": "true"}).get_data(as_text=True),
+    ):
+        assert "<script>alert" not in html and "<b>Evil" not in html
+        assert f">{escaped}</a>" in html  # the name's link
+        assert f"Role of {escaped}</label>" in html
+        assert f'Remove<span class="visually-hidden"> {escaped}</span>' in html
+    assert ">&lt;b&gt;Evil&lt;/b&gt; &amp; co</option>" in html  # the custom role, offered
+
+
 def test_inline_role_change_returns_the_row_and_audits(client):
     org, people = factories.org_with_members(owner="owner", bob="member")
     login(client, people["owner"])

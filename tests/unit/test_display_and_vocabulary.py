@@ -104,3 +104,36 @@ def test_every_audit_action_the_code_writes_has_a_readable_name():
 def test_an_unnamed_key_is_still_readable():
     assert vocabulary.action_label("widget.made_up_thing") == "Widget: made up thing"
     assert vocabulary.action_label("license.change_plan") == "Changed the plan"
+
+
+def test_fast_formatting_says_exactly_what_babel_says():
+    """display.moment reads babel's names once and formats by hand: for a spread of instants,
+    zones (summer and standard time, half-hour offsets, no abbreviation) and distances, every
+    string equals babel's own format_datetime / format_time / format_timedelta."""
+    import random
+
+    from babel.dates import format_datetime, format_time, format_timedelta
+
+    rng = random.Random(20)
+    zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Tokyo",
+             "Australia/Lord_Howe", "America/St_Johns", "Pacific/Chatham", None]
+    for _ in range(400):
+        value = NOW + timedelta(seconds=rng.randint(-3 * 365 * 86400, 400 * 86400),
+                                microseconds=rng.randint(0, 999_999))
+        distance = rng.choice([0, 30, 61, 3000, 5400, 86_000, 86_400 * 6, 86_400 * 26,
+                               86_400 * 40, 86_400 * 340, rng.randint(0, 10 ** 8)])
+        now = value + timedelta(seconds=rng.choice([-1, 1]) * distance)
+        name = rng.choice(zones)
+        tz = display.zone(name)
+        local = value.astimezone(tz)
+        m = display.moment(value, name, now=now)
+        short = format_datetime(local, "d MMM y, HH:mm", locale=display.LOCALE)
+        full = format_datetime(local, "EEEE, d MMMM y, HH:mm:ss", locale=display.LOCALE)
+        assert m.short.startswith(short + " "), (m.short, short)
+        assert m.full == f"{full} {format_time(local, 'zzzz', tzinfo=tz, locale=display.LOCALE)}"
+        babel_abbreviation = format_time(local, "z", tzinfo=tz, locale=display.LOCALE)
+        if babel_abbreviation[0].isalpha() and len(babel_abbreviation) <= 5:
+            assert m.short == f"{short} {babel_abbreviation}"
+        expected = "just now" if abs(value - now) < display.JUST_NOW else format_timedelta(
+            value - now, add_direction=True, format="short", locale=display.LOCALE)
+        assert m.relative == expected, (value - now, m.relative, expected)
