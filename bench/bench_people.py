@@ -106,14 +106,14 @@ def measure(urls, session_row, iterations: int, rounds: int) -> dict[str, dict[s
     import psycopg
 
     from dashboard import provisioning
-    from dashboard.auth.principal import _LOAD_SQL
+    from dashboard.auth.principal import _BUILTIN, _LOAD_SQL
 
     sid, uid, oid = (str(v) for v in session_row)
     loader = str(_LOAD_SQL.compile(compile_kwargs={})).replace(":touch", "%(touch)s")
-    for name in ("idle", "sid", "uid", "oid", "sg"):
+    for name in ("idle", "sid", "uid", "oid", "sg", "builtin"):
         loader = loader.replace(f":{name}", f"%({name})s")
     params = {"sid": sid, "uid": uid, "oid": oid, "sg": "", "touch": timedelta(seconds=60),
-              "idle": timedelta(days=14)}
+              "idle": timedelta(days=14), "builtin": _BUILTIN}
     queries = {"principal loader": (loader, params),
                "members page (50 of 5,000)": (MEMBERS_SQL, {"oid": oid}),
                "members search 'ada'": (SEARCH_SQL, {"oid": oid})}

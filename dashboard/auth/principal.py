@@ -19,7 +19,7 @@ from sqlalchemy import text
 from dashboard import tenancy
 from dashboard.accounts.policy import session_end_reason
 from dashboard.api.bearer import is_bearer_api_request
-from dashboard.permissions import SUPPORT_PERMISSIONS, permissions_for
+from dashboard.permissions import BUILTIN_ROLES, SUPPORT_PERMISSIONS, permissions_for
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -66,7 +66,11 @@ _LOAD_QUERY = """
            o.id AS org_id, o.slug, o.name AS org_name, o.plan,
            coalesce(m.role, CASE WHEN sg.id IS NOT NULL THEN 'support' END) AS role,
            m.role IS NOT NULL AS is_member,
-           r.permissions AS custom_permissions,
+           -- A custom role's permissions: read only for one (a built-in role's come from
+           -- code), so the gate is not asked for a roles row nobody uses.
+           CASE WHEN m.role <> ALL(:builtin) THEN (
+             SELECT r.permissions FROM roles r WHERE r.org_id = m.org_id AND r.key = m.role)
+           END AS custom_permissions,
            sg.id AS support_grant_id, sg.expires_at AS support_expires_at,
            sg.reason AS support_reason, sg.write_reason AS support_write_reason,
            now() - s.last_seen_at > :touch AS stale,
@@ -82,18 +86,20 @@ _LOAD_QUERY = """
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
       LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)
-      -- Staff in support mode: an unexpired, unrevoked grant named by the token.
-      LEFT JOIN support_grants sg ON sg.id = app_uuid(:sg) AND sg.org_id = app_uuid(:oid)
+      -- Staff in support mode: an unexpired, unrevoked grant named by the token (none named:
+      -- the join is not run at all, nor the gate for it).
+      LEFT JOIN support_grants sg ON :sg <> '' AND sg.id = app_uuid(:sg)
+             AND sg.org_id = app_uuid(:oid)
              AND sg.staff_user_id = u.id AND u.is_staff
              AND sg.revoked_at IS NULL AND sg.expires_at > now()
       LEFT JOIN organizations o ON o.id = coalesce(m.org_id, sg.org_id) AND o.status = 'active'
-      LEFT JOIN roles r ON r.org_id = m.org_id AND r.key = m.role
       LEFT JOIN org_branding b ON b.org_id = o.id  -- the top bar's brand (dashboard/hosts)
      WHERE s.id = app_uuid(:sid) AND s.user_id = app_uuid(:uid)
        AND s.org_id IS NOT DISTINCT FROM app_uuid(:oid)
        AND s.revoked_at IS NULL
        AND s.last_seen_at > now() - :idle
     """
+_BUILTIN = sorted(BUILTIN_ROLES)
 _LOAD_SQL = text(_LOAD_QUERY)  # the same query on its own (bench/bench_people.py)
 
 
@@ -132,6 +138,7 @@ def load_identity(
             "uid": user_id,
             "oid": org_id,
             "sg": support_grant,
+            "builtin": _BUILTIN,
             "touch": TOUCH_EVERY,
             "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
         },
