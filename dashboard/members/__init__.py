@@ -4,7 +4,7 @@
 - roles.py            role catalogue, who may grant what, custom roles (no Flask)
 - invitations.py      invitation tokens, sending, accepting (no Flask)
 - seats.py            the seat-limit hook the licenses area backs with plans
-- routes.py, invitation_routes.py, role_routes.py   HTTP only
+- routes.py, invitation_routes.py, role_routes.py, metadata_routes.py   HTTP only
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from __future__ import annotations
 
 def init_app(app) -> None:
     from dashboard import navigation
-    from dashboard.members import invitation_routes, role_routes, routes
+    from dashboard.members import (
+        invitation_routes,
+        metadata_routes,  # noqa: F401 - adds its route to routes.bp
+        role_routes,
+        routes,
+    )
     from dashboard.permissions import Permission
 
     app.register_blueprint(routes.bp)

@@ -73,3 +73,50 @@ class MultiCheckboxField(SelectMultipleField):
 class CustomRoleForm(FlaskForm):
     name = StringField("Role name", validators=[DataRequired(), Length(max=60)])
     permissions = MultiCheckboxField("Permissions", validate_choice=True)
+
+
+# ---------------------------------------------------------------------------- member metadata
+
+METADATA_BLANK_ROWS = 3  # empty rows offered for new keys (save, then edit again for more)
+METADATA_MAX_ROWS = 64  # rows a crafted form may post before it is refused outright
+
+
+class MetadataRowsError(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def metadata_rows(values: dict[str, str], max_keys: int) -> list[tuple[str, str]]:
+    """The rows the edit form shows: the current pairs by key, then a few empty ones."""
+    rows = sorted(values.items())
+    return rows + [("", "")] * max(0, min(METADATA_BLANK_ROWS, max_keys - len(rows)))
+
+
+def posted_metadata_rows(form) -> list[tuple[str, str]]:
+    """The ``key-N`` / ``value-N`` rows as posted (keys lose surrounding spaces; values are
+    kept verbatim, as the API keeps them)."""
+    indices = set()
+    for name in form:
+        prefix, _, number = name.partition("-")
+        if prefix in ("key", "value") and number.isdigit():
+            indices.add(int(number))
+    if any(i >= METADATA_MAX_ROWS for i in indices):
+        raise MetadataRowsError(f"Send at most {METADATA_MAX_ROWS} rows.")
+    return [(form.get(f"key-{i}", "").strip(), form.get(f"value-{i}", ""))
+            for i in sorted(indices)]
+
+
+def metadata_from_rows(rows: list[tuple[str, str]]) -> dict[str, str]:
+    """The map the rows make. Only their shape is checked here (a value needs a key, a key
+    once); the metadata rules (dashboard/metadata/rules.py, the API's) judge the map."""
+    values: dict[str, str] = {}
+    for number, (key, value) in enumerate(rows, start=1):
+        if not key:
+            if value:
+                raise MetadataRowsError(f"Row {number} has a value but no key.")
+            continue
+        if key in values:
+            raise MetadataRowsError(f"The key \u201c{key[:50]}\u201d appears twice.")
+        values[key] = value
+    return values
