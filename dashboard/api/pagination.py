@@ -35,3 +35,13 @@ def decode(cursor: str | None, resource: str, org_id) -> Any:
     if not isinstance(data, dict) or data.get("r") != resource or data.get("o") != str(org_id):
         raise ApiError(400, "invalid_cursor", "The cursor is not valid for this list.")
     return data.get("p")
+
+
+def query_position(cursor: str | None, resource: str, org_id, query_fingerprint: str) -> Any:
+    """Like ``decode`` for a list whose cursor also carries its query (``{"f": fingerprint,
+    ...}``): a cursor of the same list under another filter or page size is a 400 too."""
+    position = decode(cursor, resource, org_id)
+    if position is not None and (not isinstance(position, dict)
+                                 or position.get("f") != query_fingerprint):
+        raise ApiError(400, "invalid_cursor", "The cursor belongs to a different query.")
+    return position

@@ -7,13 +7,11 @@ and by one org only (``app_custom_domain_taken`` plus a unique index for the rac
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from dashboard.audit.service import Actor, record_audit
+from dashboard.audit.service import Actor
 from dashboard.hosts.resolve import normalized_suffix
 from dashboard.models import CustomDomain
 from dashboard.sso import domains as dns_proof
@@ -30,12 +28,15 @@ class DomainRefused(ValueError):
         self.message = message
 
 
-def list_domains(db: Session) -> list[CustomDomain]:
-    return list(db.scalars(select(CustomDomain).order_by(CustomDomain.domain)))
+TABLE = dns_proof.DomainTable(
+    CustomDomain, "SELECT app_custom_domain_taken(:d)", limit=MAX_DOMAINS, target="host",
+    claimed="host.domain_added", verified="host.domain_verified",
+    removed="host.domain_removed", refused=DomainRefused)
 
 
-def _taken(db: Session, domain: str) -> bool:
-    return bool(db.scalar(text("SELECT app_custom_domain_taken(:d)"), {"d": domain}))
+def listed(db: Session) -> list[tuple]:
+    """``(row, TXT record name, TXT record value)`` of the org's custom domains."""
+    return dns_proof.listed(db, TABLE)
 
 
 def _installations_own(domain: str, installation_host: str, suffix: str) -> bool:
@@ -51,43 +52,19 @@ def claim(db: Session, org_id: uuid.UUID, actor: Actor, value: str, *,
         raise DomainRefused("domain", "Enter a host name such as login.example.com.")
     try:
         domain = dns_proof.normalize_domain(value)
-        if _installations_own(domain, installation_host, suffix):
-            raise dns_proof.DomainError("That host belongs to this installation; enter a "
-                                        "domain of your own.")
-        domain = dns_proof.claimable(db, CustomDomain, domain, limit=MAX_DOMAINS,
-                                     taken=lambda d: _taken(db, d))
     except dns_proof.DomainError as exc:
         raise DomainRefused("domain", str(exc)) from exc
-    row = CustomDomain(id=uuid.uuid4(), org_id=org_id, domain=domain,
-                       token=secrets.token_urlsafe(24))
-    db.add(row)
-    db.flush()
-    record_audit(db, org_id=org_id, actor=actor, action="host.domain_added",
-                 target=f"host:{domain}")
-    return row
+    if _installations_own(domain, installation_host, suffix):
+        raise DomainRefused("domain", "That host belongs to this installation; enter a "
+                                      "domain of your own.")
+    return dns_proof.claim(db, TABLE, org_id, actor, domain)
 
 
 def verify(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.UUID,
            resolver) -> CustomDomain | None:
     """Look for the TXT record; None when the domain is not this org's (404)."""
-    row = db.get(CustomDomain, (org_id, domain_id))
-    if row is None or row.verified_at is not None:
-        return row
-    try:
-        dns_proof.mark_verified(db, row, resolver, taken=lambda d: _taken(db, d))
-    except dns_proof.DomainError as exc:
-        raise DomainRefused("verify", str(exc)) from exc
-    record_audit(db, org_id=org_id, actor=actor, action="host.domain_verified",
-                 target=f"host:{row.domain}")
-    return row
+    return dns_proof.verify(db, TABLE, org_id, actor, domain_id, resolver)
 
 
 def delete(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.UUID) -> bool:
-    row = db.get(CustomDomain, (org_id, domain_id))
-    if row is None:
-        return False
-    db.delete(row)
-    db.flush()
-    record_audit(db, org_id=org_id, actor=actor, action="host.domain_removed",
-                 target=f"host:{row.domain}", before={"verified": row.verified_at is not None})
-    return True
+    return dns_proof.delete(db, TABLE, org_id, actor, domain_id)

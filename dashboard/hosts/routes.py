@@ -147,9 +147,7 @@ def theme(color: str):
 
 def _domains_page(form: forms.DomainForm | None = None, error: str | None = None,
                   status: int = 200):
-    db = tenancy.request_session()
-    rows = [(row, *dns_proof.challenge(row.domain, row.token))
-            for row in custom_domains.list_domains(db)]
+    rows = custom_domains.listed(tenancy.request_session())
     config = current_app.config
     return render_template(
         "hosts/domains.html", rows=rows, error=error,

@@ -1,6 +1,7 @@
 """Domain ownership through a DNS TXT record (dnspython), with a configurable resolver.
 Shared by SSO (email) domains and custom hosts (dashboard/hosts/domains.py): the claim
-checks, the proof and the race-safe "verified" mark are the same for both.
+checks, the proof, the race-safe "verified" mark and the claim / verify / remove steps with
+their audit rows are the same for both; each names its table once (``DomainTable``).
 
 The org publishes ``tenantdesk-verification=<token>`` at ``_tenantdesk-challenge.<domain>``.
 ``DNS_RESOLVER`` ("127.0.0.1:5353", or several comma-separated) picks the servers asked;
@@ -11,13 +12,19 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dns.exception
 import dns.resolver
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dashboard.audit.service import Actor, record_audit
 
 CHALLENGE_LABEL = "_tenantdesk-challenge"
 TAKEN = "Another organization has verified this domain."
@@ -134,3 +141,77 @@ def mark_verified(db, row, resolver: dns.resolver.Resolver, *,
             db.flush()
     except IntegrityError as exc:  # another org verified it at the same moment
         raise DomainError(TAKEN) from exc
+
+
+# ------------------------------------------------------------- claim, verify, remove
+
+
+@dataclass(frozen=True)
+class DomainTable:
+    """One kind of claimed domain: its table (under RLS), the definer check that another org
+    verified the name, how many an org may claim, its audit target and actions, and the
+    area's own error (``refused(field, message)``: "domain" or "verify")."""
+
+    model: type
+    taken_sql: str  # "SELECT app_..._taken(:d)": verified by an org other than the current
+    limit: int
+    target: str  # audit target prefix: "<target>:<domain>"
+    claimed: str  # audit actions
+    verified: str
+    removed: str
+    refused: Callable[[str, str], Exception]
+
+    def taken(self, db: Session, domain: str) -> bool:
+        return bool(db.scalar(text(self.taken_sql), {"d": domain}))
+
+
+def listed(db: Session, table: DomainTable) -> list[tuple]:
+    """The org's domains by name, each with the TXT record it must publish:
+    ``(row, record name, record value)``."""
+    rows = db.scalars(select(table.model).order_by(table.model.domain))
+    return [(row, *challenge(row.domain, row.token)) for row in rows]
+
+
+def claim(db: Session, table: DomainTable, org_id: uuid.UUID, actor: Actor, value: str):
+    """A new pending row for ``value``; ``table.refused("domain", why)``, nothing stored."""
+    try:
+        domain = claimable(db, table.model, value, limit=table.limit,
+                           taken=lambda d: table.taken(db, d))
+    except DomainError as exc:
+        raise table.refused("domain", str(exc)) from exc
+    row = table.model(id=uuid.uuid4(), org_id=org_id, domain=domain,
+                      token=secrets.token_urlsafe(24))
+    db.add(row)
+    db.flush()
+    record_audit(db, org_id=org_id, actor=actor, action=table.claimed,
+                 target=f"{table.target}:{domain}")
+    return row
+
+
+def verify(db: Session, table: DomainTable, org_id: uuid.UUID, actor: Actor,
+           domain_id: uuid.UUID, resolver):
+    """Look for the TXT record (``table.refused("verify", why)`` when it is not there); None
+    when the domain is not this org's (404). A verified row is returned as it is."""
+    row = db.get(table.model, (org_id, domain_id))
+    if row is None or row.verified_at is not None:
+        return row
+    try:
+        mark_verified(db, row, resolver, taken=lambda d: table.taken(db, d))
+    except DomainError as exc:
+        raise table.refused("verify", str(exc)) from exc
+    record_audit(db, org_id=org_id, actor=actor, action=table.verified,
+                 target=f"{table.target}:{row.domain}")
+    return row
+
+
+def delete(db: Session, table: DomainTable, org_id: uuid.UUID, actor: Actor,
+           domain_id: uuid.UUID) -> bool:
+    row = db.get(table.model, (org_id, domain_id))
+    if row is None:
+        return False
+    db.delete(row)
+    db.flush()
+    record_audit(db, org_id=org_id, actor=actor, action=table.removed,
+                 target=f"{table.target}:{row.domain}",
+                 before={"verified": row.verified_at is not None})
+    return True

@@ -46,9 +46,7 @@ def _page(status: int = 200, **given):
         options.default_role.choices = _role_choices(db)
     oidc_form = given.get("oidc_form") or forms.OidcForm(
         formdata=None, **(_oidc_values(conn) if conn and conn.kind == "oidc" else {}))
-    domain_rows = [
-        (row, *domains.challenge(row.domain, row.token)) for row in service.list_domains(db)
-    ]
+    domain_rows = service.listed_domains(db)
     connection_id = conn.id if conn else service.planned_connection_id(g.membership.org_id)
     sp = sp_keys.sp_config(db, crypto.key_from_config(current_app.config), base, connection_id)
     values = guides.SpValues(entity_id=sp.entity_id, acs_url=sp.acs_url,

@@ -330,56 +330,29 @@ def delete_connection(db: Session, org_id: uuid.UUID, actor: Actor) -> bool:
 # =========================================================================== domains
 
 
-def list_domains(db: Session) -> list[SsoDomain]:
-    return list(db.scalars(select(SsoDomain).order_by(SsoDomain.domain)))
+DOMAINS = domains.DomainTable(
+    SsoDomain, "SELECT app_sso_domain_taken(:d)", limit=50, target="domain",
+    claimed="sso.domain_claimed", verified="sso.domain_verified",
+    removed="sso.domain_removed", refused=SsoConfigError)
 
 
-def _domain_taken(db: Session, domain: str) -> bool:
-    return bool(db.scalar(text("SELECT app_sso_domain_taken(:d)"), {"d": domain}))
+def listed_domains(db: Session) -> list[tuple]:
+    """``(row, TXT record name, TXT record value)`` of the org's SSO domains."""
+    return domains.listed(db, DOMAINS)
 
 
 def claim_domain(db: Session, org_id: uuid.UUID, actor: Actor, value: str) -> SsoDomain:
-    try:
-        domain = domains.claimable(db, SsoDomain, value, limit=50,
-                                   taken=lambda d: _domain_taken(db, d))
-    except domains.DomainError as exc:
-        raise SsoConfigError("domain", str(exc)) from exc
-    row = SsoDomain(id=uuid.uuid4(), org_id=org_id, domain=domain,
-                    token=secrets.token_urlsafe(24))
-    db.add(row)
-    db.flush()
-    record_audit(db, org_id=org_id, actor=actor, action="sso.domain_claimed",
-                 target=f"domain:{domain}")
-    return row
+    return domains.claim(db, DOMAINS, org_id, actor, value)
 
 
 def verify_domain(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.UUID,
                   resolver) -> SsoDomain | None:
     """Look for the TXT record; None when the domain is not this org's (404)."""
-    row = db.get(SsoDomain, (org_id, domain_id))
-    if row is None:
-        return None
-    if row.verified_at is not None:
-        return row
-    try:
-        domains.mark_verified(db, row, resolver, taken=lambda d: _domain_taken(db, d))
-    except domains.DomainError as exc:
-        raise SsoConfigError("verify", str(exc)) from exc
-    record_audit(db, org_id=org_id, actor=actor, action="sso.domain_verified",
-                 target=f"domain:{row.domain}")
-    return row
+    return domains.verify(db, DOMAINS, org_id, actor, domain_id, resolver)
 
 
 def delete_domain(db: Session, org_id: uuid.UUID, actor: Actor, domain_id: uuid.UUID) -> bool:
-    row = db.get(SsoDomain, (org_id, domain_id))
-    if row is None:
-        return False
-    db.delete(row)
-    db.flush()
-    record_audit(db, org_id=org_id, actor=actor, action="sso.domain_removed",
-                 target=f"domain:{row.domain}",
-                 before={"verified": row.verified_at is not None})
-    return True
+    return domains.delete(db, DOMAINS, org_id, actor, domain_id)
 
 
 # =========================================================================== login: connection

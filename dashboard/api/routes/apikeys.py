@@ -68,12 +68,9 @@ def list_api_keys(query: ApiKeyQuery):
     principal = current_principal()
     wanted = next(iter(query.metadata.items())) if query.metadata else None
     fingerprint = hashlib.sha256(repr((query.limit, wanted)).encode()).hexdigest()[:16]
-    position = pagination.decode(query.cursor, "api_keys", principal.org_id)
-    offset = 0
-    if position is not None:
-        if not isinstance(position, dict) or position.get("f") != fingerprint:
-            raise ApiError(400, "invalid_cursor", "The cursor belongs to a different query.")
-        offset = int(position.get("o", 0))
+    position = pagination.query_position(query.cursor, "api_keys", principal.org_id,
+                                         fingerprint)
+    offset = int(position.get("o", 0)) if position else 0
     found, more = keys.key_page(tenancy.request_session(), offset=offset, limit=query.limit,
                                 metadata=wanted)
     next_cursor = None
