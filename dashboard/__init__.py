@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard.config import PROJECT_ROOT
+from dashboard.flask_app import App
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -44,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dashboard.trust import routes as trust_routes
     from dashboard.usage import routes as usage_routes
 
-    app = Flask(
+    app = App(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),

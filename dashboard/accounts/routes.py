@@ -212,9 +212,12 @@ def join_by_domain(org_id: uuid.UUID):
     role = links.join_by_domain(db, org_id) if offer else None
     if role is None:
         abort(404)  # not offered to this person: alike for every other org
-    choice = auth_service.OrgChoice(offer.org_id, offer.slug, offer.name, "active", role)
+    # The org as the switch needs it (role and SSO policy), the new membership included.
+    target = auth_service.switch_target(db, offer.slug)
+    if target is None:
+        abort(404)
     try:
-        switch_to(choice, via="domain-join")
+        switch_to(target, via="domain-join")
     except auth_service.EntryRefused:
         db.commit()  # the join stands; the org wants its identity provider for the session
         flash(f"You joined {offer.name}. It signs in through single sign-on: use your "
