@@ -17,14 +17,15 @@ ORG_HOME = re.compile(r"/o/[^/]+/$")
 
 
 def sign_in(page: Page, user_or_email, password: str = TEST_PASSWORD) -> None:
-    """Sign in through the form and wait for the landing page (an org home or 'create org')."""
+    """Sign in through the form and wait for the landing page (an org home, 'create org', or
+    the staff console for staff without an org)."""
     email = getattr(user_or_email, "email", user_or_email)
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_role("button", name="Continue").click()  # email first, then the password
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/o/[^/]+/|/orgs/new"))
+    page.wait_for_url(re.compile(r"/o/[^/]+/|/orgs/new|/admin/$"))
 
 
 def sign_out(page: Page) -> None:
