@@ -12,20 +12,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dashboard.licenses.features import Feature
-from dashboard.models import (
-    AuditEvent,
-    Invitation,
-    MemberCount,
-    OrgCredential,
-    SsoConnection,
-    SsoDomain,
-)
 from dashboard.permissions import Permission
 
 SHOWN = 5
@@ -80,13 +72,41 @@ class HomePanels:
     events: list[RecentEvent] | None  # None: you may not read the audit log
 
 
-def _json_rows(columns, where, newest_first):
-    """A scalar subquery: the newest ``SHOWN`` rows as one JSON array of arrays."""
-    inner = (select(*columns).where(*where).order_by(newest_first.desc()).limit(SHOWN)
-             .subquery())
-    first = inner.c[newest_first.key]
-    rows = func.json_agg(aggregate_order_by(func.json_build_array(*inner.c), first.desc()))
-    return select(func.coalesce(rows, func.json_build_array())).scalar_subquery()
+# The panels' statement as SQL text, built once per shape (which panels this viewer may
+# see) rather than as a SQLAlchemy expression per request (issue 20: building it cost more
+# CPU than running it). Named columns, never SELECT *: the runtime role cannot read every
+# column. Each list is the newest SHOWN rows as one JSON array of arrays.
+_CHECKLIST = """
+    (SELECT coalesce(sum(c.members), 0) FROM member_counts c
+      WHERE c.org_id = CAST(:org_id AS uuid)) > 1
+      OR EXISTS (SELECT i.id FROM invitations i WHERE i.org_id = CAST(:org_id AS uuid))
+      AS invite,
+    EXISTS (SELECT d.org_id FROM sso_domains d
+             WHERE d.org_id = CAST(:org_id AS uuid) AND d.verified_at IS NOT NULL) AS domain,
+    EXISTS (SELECT s.id FROM sso_connections s WHERE s.org_id = CAST(:org_id AS uuid)) AS sso,
+    EXISTS (SELECT k.id FROM org_credentials k
+             WHERE k.org_id = CAST(:org_id AS uuid) AND k.kind = 'api_key') AS api_key"""
+_PENDING = ("i.org_id = CAST(:org_id AS uuid) AND i.status = 'pending'"
+            " AND i.expires_at > now()")
+_INVITATIONS = f"""
+    (SELECT coalesce(json_agg(json_build_array(r.id, r.email, r.role, r.sent_at, r.expires_at)
+                              ORDER BY r.sent_at DESC), json_build_array())
+       FROM (SELECT i.id, i.email, i.role, i.sent_at, i.expires_at FROM invitations i
+              WHERE {_PENDING} ORDER BY i.sent_at DESC LIMIT {SHOWN}) r) AS invitations,
+    (SELECT count(*) FROM invitations i WHERE {_PENDING}) AS invitations_total"""
+_EVENTS = f"""
+    (SELECT coalesce(json_agg(json_build_array(r.at, r.actor, r.action, r.target)
+                              ORDER BY r.at DESC), json_build_array())
+       FROM (SELECT a.at, a.actor, a.action, a.target FROM audit_events a
+              WHERE a.org_id = CAST(:org_id AS uuid) ORDER BY a.at DESC LIMIT {SHOWN}) r)
+      AS events"""
+
+
+@lru_cache(maxsize=8)
+def _panels_sql(checklist: bool, invitations: bool, events: bool):
+    parts = [sql for wanted, sql in ((checklist, _CHECKLIST), (invitations, _INVITATIONS),
+                                     (events, _EVENTS)) if wanted]
+    return text("SELECT " + ",".join(parts))
 
 
 def panels(session: Session, org_id: uuid.UUID, permissions: frozenset[str]) -> HomePanels:
@@ -94,34 +114,10 @@ def panels(session: Session, org_id: uuid.UUID, permissions: frozenset[str]) -> 
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
-    columns = {}
-    if steps:
-        members = (select(func.coalesce(func.sum(MemberCount.members), 0))
-                   .where(MemberCount.org_id == org_id).scalar_subquery())
-        # Named columns, never SELECT *: the runtime role cannot read every column.
-        columns["invite"] = (members > 1) | select(Invitation.id).where(
-            Invitation.org_id == org_id).exists()
-        columns["domain"] = select(SsoDomain.org_id).where(
-            SsoDomain.org_id == org_id, SsoDomain.verified_at.is_not(None)).exists()
-        columns["sso"] = select(SsoConnection.id).where(
-            SsoConnection.org_id == org_id).exists()
-        columns["api_key"] = select(OrgCredential.id).where(
-            OrgCredential.org_id == org_id, OrgCredential.kind == "api_key").exists()
-    pending = (Invitation.org_id == org_id, Invitation.status == "pending",
-               Invitation.expires_at > func.now())
-    if may_invite:
-        columns["invitations"] = _json_rows(
-            (Invitation.id, Invitation.email, Invitation.role, Invitation.sent_at,
-             Invitation.expires_at), pending, Invitation.sent_at)
-        columns["invitations_total"] = (select(func.count()).select_from(Invitation)
-                                        .where(*pending).scalar_subquery())
-    if may_audit:
-        columns["events"] = _json_rows(
-            (AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.target),
-            (AuditEvent.org_id == org_id,), AuditEvent.at)
-    if not columns:
+    if not (steps or may_invite or may_audit):
         return HomePanels(None, None, 0, None)
-    row = session.execute(select(*(c.label(k) for k, c in columns.items()))).one()._mapping
+    row = session.execute(_panels_sql(bool(steps), may_invite, may_audit),
+                          {"org_id": org_id}).one()._mapping
     checklist = None
     if steps:
         checklist = [Step(key, label, hint, endpoint, permission, feature, bool(row[key]))

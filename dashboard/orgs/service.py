@@ -6,12 +6,11 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dashboard.auth import service as auth_service
-from dashboard.models import MemberCount, Organization
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset({"admin", "api", "new", "static", "login", "logout", "www"})
@@ -65,19 +64,13 @@ def create_org(session: Session, name: str, slug: str) -> uuid.UUID:
 def overview(session: Session) -> OrgOverview | None:
     """The current org (from the RLS context) with its member count, in one query. The count
     is kept per role by a trigger (``member_counts``): a few rows, whatever the org's size."""
-    members = (
-        select(func.coalesce(func.sum(MemberCount.members), 0))
-        .where(MemberCount.org_id == Organization.id)
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(
-            Organization.id,
-            Organization.slug,
-            Organization.name,
-            Organization.plan,
-            Organization.status,
-            members,
-        )
-    ).one_or_none()
+    row = session.execute(_OVERVIEW_SQL).one_or_none()
     return OrgOverview(*row) if row else None
+
+
+# SQL text, not an expression built per request (issue 20): the org home runs it every time.
+_OVERVIEW_SQL = text(
+    "SELECT o.id, o.slug, o.name, o.plan, o.status,"
+    " (SELECT coalesce(sum(c.members), 0) FROM member_counts c WHERE c.org_id = o.id)"
+    " FROM organizations o"
+)
