@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,18 +56,22 @@ UNKNOWN = RoleInfo(key="", name="Unknown role", permissions=frozenset(), builtin
 
 
 def builtin_roles() -> list[RoleInfo]:
-    ordered = sorted(BUILTIN_ROLES.items(), key=lambda item: -item[1]["rank"])
-    return [RoleInfo(k, v["name"], frozenset(v["permissions"]), True) for k, v in ordered]
+    return list(_BUILTIN)
+
+
+_BUILTIN = tuple(
+    RoleInfo(k, v["name"], frozenset(v["permissions"]), True)
+    for k, v in sorted(BUILTIN_ROLES.items(), key=lambda item: -item[1]["rank"])
+)
+# Every org page that lists members or roles reads this: SQL text, not an expression built
+# per request (issue 20). No org filter: RLS gives the current org's roles only.
+_CUSTOM_ROLES_SQL = text("SELECT key, name, permissions FROM roles ORDER BY lower(name)")
 
 
 def catalogue(session: Session) -> dict[str, RoleInfo]:
     """Every role of the current org (RLS): built-in first, then custom by name. One query."""
-    roles = {r.key: r for r in builtin_roles()}
-    for key, name, permissions in session.execute(
-        select(CustomRole.key, CustomRole.name, CustomRole.permissions).order_by(
-            func.lower(CustomRole.name)
-        )
-    ):
+    roles = {r.key: r for r in _BUILTIN}
+    for key, name, permissions in session.execute(_CUSTOM_ROLES_SQL):
         roles[key] = RoleInfo(key, name, permissions_for(key, permissions), False)
     return roles
 
