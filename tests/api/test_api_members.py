@@ -104,3 +104,35 @@ def test_invitations_create_list_and_revoke(client, mail_server):
     refused = client.post("/api/v1/invitations", headers=h,
                           json={"emails": ["boss@example.com"], "role": "owner"})
     assert refused.status_code == 403
+
+
+def test_the_members_cursor_is_checked_by_the_shared_query_cursor_rule(client, monkeypatch):
+    """One rule for cursors that carry their query (api/pagination.query_position): the
+    members list and the API keys list refuse a foreign-query cursor the same way."""
+    from dashboard.api import pagination
+
+    org, _ = api_org(owner="owner", a="member", b="member", c="member")
+    key, _ = factories.api_key(org, ["members:read", "api_keys:read"])
+    factories.api_key(org, ["members:read"])
+    factories.api_key(org, ["members:read"])
+    checked = []
+    shared = pagination.query_position
+
+    def spy(cursor, resource, org_id, fingerprint):
+        checked.append(resource)
+        return shared(cursor, resource, org_id, fingerprint)
+
+    monkeypatch.setattr(pagination, "query_position", spy)
+    refusals = []
+    for path in ("/api/v1/members", "/api/v1/api-keys"):
+        first = client.get(path, query_string={"limit": 1},
+                           headers=bearer(key)).get_json()["next_cursor"]
+        assert first
+        assert client.get(path, query_string={"limit": 1, "cursor": first},
+                          headers=bearer(key)).status_code == 200
+        refused = client.get(path, query_string={"limit": 2, "cursor": first},
+                             headers=bearer(key))
+        assert refused.status_code == 400
+        refusals.append(refused.get_json()["error"])
+    assert refusals[0] == refusals[1]
+    assert checked.count("members") == 3 and checked.count("api_keys") == 3

@@ -138,12 +138,8 @@ def list_members(query: MemberQuery):
     session = tenancy.request_session()
     wanted = next(iter(query.metadata.items())) if query.metadata else None
     fingerprint = _fingerprint(query.q, query.role, query.limit, wanted)
-    position = pagination.decode(query.cursor, "members", principal.org_id)
-    page_number = 1
-    if position is not None:
-        if not isinstance(position, dict) or position.get("f") != fingerprint:
-            raise ApiError(400, "invalid_cursor", "The cursor belongs to a different query.")
-        page_number = int(position.get("p", 1))
+    position = pagination.query_position(query.cursor, "members", principal.org_id, fingerprint)
+    page_number = int(position.get("p", 1)) if position is not None else 1
     editor, _ = _editor(session, principal)
     page = member_rules.list_members(
         session, org_id=principal.org_id, editor=editor,
