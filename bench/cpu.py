@@ -21,22 +21,30 @@ def postmaster_pid(admin: str) -> int | None:
         return None
 
 
-def _tree_seconds(pid: int | None) -> float:
+def _tree_seconds(pid: int | None) -> dict[int, float]:
+    """CPU seconds of ``pid`` and each of its descendants, by process id."""
     if pid is None:
-        return 0.0
+        return {}
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0.0
-    total = 0.0
+        return {}
+    seconds = {}
     for process in processes:
         try:
             times = process.cpu_times()
-            total += times.user + times.system
+            seconds[process.pid] = times.user + times.system
         except psutil.Error:
             continue
-    return total
+    return seconds
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """CPU seconds spent between two samples, per process: a process that ended in between
+    took its seconds with it (it is counted as lost, never subtracted)."""
+    spent = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    return spent, len(set(before) - set(after))
 
 
 class CpuMeter:
@@ -48,13 +56,17 @@ class CpuMeter:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.app = _tree_seconds(self.app_pid) - self.app0
-        self.db = _tree_seconds(self.db_pid) - self.db0 if self.db_pid else None
+        self.app, lost_app = _spent(self.app0, _tree_seconds(self.app_pid))
+        db, lost_db = _spent(self.db0, _tree_seconds(self.db_pid))
+        self.db = db if self.db_pid else None
+        self.lost_processes = lost_app + lost_db
 
     def per_request(self, requests: int) -> dict:
         """Milliseconds of CPU per request in the app (gunicorn) and in PostgreSQL."""
         n = max(requests, 1)
         out = {"app_ms": round(self.app * 1000 / n, 3)}
+        if self.lost_processes:
+            out["processes_ended"] = self.lost_processes  # their CPU is missing
         if self.db is not None:
             out["db_ms"] = round(self.db * 1000 / n, 3)
             out["total_ms"] = round(out["app_ms"] + out["db_ms"], 3)

@@ -58,7 +58,7 @@ LOGINS = [
     ("alex@example.com", "owner of Acme, admin of Globex, member of Initech"),
     ("blake@example.com", "admin of Acme"),
     ("casey@example.com", "guest in Globex"),
-    ("sam@example.com", "Tenantdesk staff (changes plans at /admin/orgs/<id>/plan)"),
+    ("sam@example.com", "Tenantdesk staff (lands in the staff console, /admin/)"),
 ]
 
 # Tenantdesk's own support person: staff, member of no org. Sets the demo plans below through

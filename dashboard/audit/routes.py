@@ -17,7 +17,8 @@ navigation.register("Audit log", "audit.index", Permission.AUDIT_VIEW, order=80)
 
 def _parse():
     try:
-        return filters.parse(request.args), None
+        zone_name = getattr(g.get("principal"), "time_zone", None)
+        return filters.parse(request.args, zone_name), None
     except filters.FilterError as exc:
         return filters.AuditFilters(), str(exc)
 

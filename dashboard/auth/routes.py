@@ -49,6 +49,8 @@ def index():
         # Signed in without an active org (never had one, removed, or it was suspended).
         if service.user_orgs(tenancy.request_session()):
             return redirect(url_for("auth.switcher"))
+        if g.principal.is_staff:  # the operator's staff work in the console, not in an org
+            return redirect(url_for("console.index"))
         return redirect(url_for("orgs.create"))
     return redirect(url_for("auth.login"))
 

@@ -83,10 +83,15 @@ class FeatureState:
 
     @property
     def why(self) -> str:
+        return self.explained()
+
+    def explained(self, vendor: str = "Tenantdesk") -> str:
+        """Why the feature is on or off; ``vendor`` names who turned it on or off by hand
+        (pages pass the brand's: a white-labelled org never reads "Tenantdesk")."""
         if self.source == "override":
             verb = "Turned on" if self.enabled else "Turned off"
             until = f" until {_when(self.until)}" if self.until else ""
-            return f"{verb} for your organization by Tenantdesk{until}"
+            return f"{verb} for your organization by {vendor}{until}"
         if self.source == "plan":
             return f"Included in the {self.plan_name} plan"
         if self.source == "license-inactive":

@@ -142,3 +142,26 @@ def test_the_download_button_follows_the_audit_export_feature(client, audited_or
     assert "Download CSV" not in page and "not included in your plan" in page
     factories.put_on_plan(org_a, "growth")
     assert "Download CSV" in client.get(f"/o/{org_a.slug}/audit").get_data(as_text=True)
+
+
+def test_date_filters_are_days_in_the_readers_time_zone(client):
+    """An event at 23:30 UTC on 2 March is 3 March for a reader in Tokyo (UTC+9): it is found
+    by filtering on 3 March there, not on 2 March."""
+    org, people = factories.org_with_members(owner="owner")
+    factories.execute(
+        "INSERT INTO audit_events (org_id, actor, action, target, at)"
+        " VALUES (:o, 'someone', 'zone.check', 'late-evening-utc', '2026-03-02 23:30:00+00')",
+        o=org.id,
+    )
+    login(client, people["owner"])
+
+    def found(day: str) -> bool:
+        html = client.get(f"/o/{org.slug}/audit?from={day}&to={day}").get_data(as_text=True)
+        return "late-evening-utc" in html
+
+    assert found("2026-03-02") and not found("2026-03-03")  # UTC until a zone is known
+    factories.execute("UPDATE users SET time_zone = 'Asia/Tokyo' WHERE id = :u",
+                      u=people["owner"].id)
+    assert found("2026-03-03") and not found("2026-03-02")
+    html = client.get(f"/o/{org.slug}/audit?from=2026-03-03").get_data(as_text=True)
+    assert 'value="2026-03-03"' in html and "Asia/Tokyo" in html

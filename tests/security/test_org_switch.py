@@ -239,6 +239,15 @@ def test_a_user_without_an_org_is_sent_to_create_one(client):
     assert "Create an organization" in client.get("/orgs/new").get_data(as_text=True)
 
 
+def test_staff_without_an_org_land_in_the_console(client):
+    staff = factories.UserFactory()
+    factories.make_staff(staff)
+    response = login(client, staff)
+    response = client.get(response.headers["Location"])
+    assert response.headers["Location"].endswith("/admin/")
+    assert client.get("/admin/").status_code == 200
+
+
 def test_removed_from_the_active_org_the_user_is_offered_the_others(client, two_org_user):
     me, org_a, org_b = two_org_user
     login(client, me)
