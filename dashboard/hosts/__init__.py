@@ -4,7 +4,9 @@
 
 1. the request's host is resolved to an org (``resolve.py``) or to the installation;
 2. on an org's host, only that org exists: a browser session of another org (or of no org)
-   is dropped before it is read, ``/o/<other-slug>/...`` answers 404, and
+   is dropped before it is read (a session without an org only lives on the host that
+   opened it: someone who signed up there and is offered that org's way in, ``/welcome``),
+   ``/o/<other-slug>/...`` answers 404, and
    ``tenancy.bind_request`` refuses (404) any transaction for another org, whoever asks
    (browser, API key, SCIM token, partner);
 3. a browser session used on an org's host is bound to that host (``bind_session``): once
@@ -76,6 +78,10 @@ def _drop_foreign_session(host: HostOrg | None) -> None:
     bound = session.get(HOST_BINDING)
     if host is None:
         foreign = bound is not None
+    elif not session.get("oid"):
+        # A person without an org (signed up here, not a member yet) keeps the session
+        # this host opened, on this host only (``bind_session`` bound it with its response).
+        foreign = bound != host.binding
     else:
         foreign = session.get("oid") != str(host.org_id) or bound not in (None, host.binding)
     if foreign:
@@ -87,8 +93,9 @@ def bind_session(response):
     the host is bound by its own response). A cookie is host-only in the browser; the
     binding makes the server agree, so removing a custom domain ends what was opened on it."""
     host = current_host()
+    # An org-less session here is one this request opened (any other was dropped unread).
     if (host is not None and session.get("_user_id")
-            and session.get("oid") == str(host.org_id)
+            and session.get("oid") in (str(host.org_id), "", None)
             and session.get(HOST_BINDING) != host.binding):
         session[HOST_BINDING] = host.binding
     return response
