@@ -25,6 +25,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.local import LocalProxy
 
@@ -91,14 +92,24 @@ def _drop_foreign_session(host: HostOrg | None) -> None:
 def bind_session(response):
     """Bind a session used on an org's host to that host (after the view, so a sign-in on
     the host is bound by its own response). A cookie is host-only in the browser; the
-    binding makes the server agree, so removing a custom domain ends what was opened on it."""
+    binding makes the server agree, so removing a custom domain ends what was opened on it.
+    On a custom domain the session row records it too, in the request's own transaction
+    (this hook runs before it commits), and the domain's removal revokes the row."""
     host = current_host()
     # An org-less session here is one this request opened (any other was dropped unread).
-    if (host is not None and session.get("_user_id")
+    if (host is not None and response.status_code < 400 and session.get("_user_id")
             and session.get("oid") in (str(host.org_id), "", None)
             and session.get(HOST_BINDING) != host.binding):
+        if host.domain_id is not None:
+            tenancy.request_session().execute(_RECORD_DOMAIN, {
+                "domain": host.domain_id, "sid": session["_user_id"]})
         session[HOST_BINDING] = host.binding
     return response
+
+
+# One's own row only (the person policy); revoked by custom_domains' trigger (0037).
+_RECORD_DOMAIN = text("UPDATE user_sessions SET host_domain_id = :domain"
+                      " WHERE id = app_uuid(:sid)")
 
 
 def current_brand() -> brands.Brand:

@@ -166,8 +166,12 @@ def test_the_org_less_session_lives_on_its_own_host_only(app, client, mail_serve
         replay = app.test_client()
         replay.set_cookie("tenantdesk_session", kept, domain=host)
         assert not OnHost(replay, host).signed_in(), host
-    # The custom domain un-verified: the session opened on it ends there too.
+    # The custom domain un-verified: the session opened on it ends, its row revoked too.
     factories.execute("UPDATE custom_domains SET verified_at = NULL WHERE domain = :d", d=domain)
+    assert factories.execute(
+        "SELECT s.revoked_reason FROM user_sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE lower(u.email) = lower(:e)", e=email).scalars().all() == [
+        "custom domain unverified"]
     assert not custom.signed_in()
 
 
