@@ -26,6 +26,7 @@ from dashboard.auth import service as auth_service
 from dashboard.auth.passwords import password_problem
 from dashboard.auth.principal import client_info, issue_token
 from dashboard.auth.switching import switch_to
+from dashboard.hosts import current_host
 from dashboard.hosts import mail as hosts_mail
 from dashboard.models import User
 from dashboard.permissions import authenticated, public
@@ -133,15 +134,18 @@ def signup():
         if problem:
             form.password.errors.append(problem)
         else:
+            # Asked on an org's host: the mail is in its look and links back to that host.
             background().submit(_send_signup_link, email, name,
                                 _passwords().hash(form.password.data),
-                                request.remote_addr or "unknown")
+                                request.remote_addr or "unknown", hosts_mail.for_request())
             return render_template("accounts/signup_sent.html", email=email)
     return render_template("accounts/signup.html", form=form), (
         400 if request.method == "POST" else 200)
 
 
-def _send_signup_link(email: str, name: str, password_hash: str, ip: str) -> None:
+def _send_signup_link(email: str, name: str, password_hash: str, ip: str,
+                      brand: hosts_mail.MailBrand | None = None) -> None:
+    brand = brand or hosts_mail.installation()
     config = current_app.config
     factory = current_app.extensions["tenantdesk.db"].sessionmaker
     with tenancy.scoped_session(factory, tenancy.NOBODY) as db:
@@ -150,19 +154,21 @@ def _send_signup_link(email: str, name: str, password_hash: str, ip: str) -> Non
             max_per_hour=config["ACCOUNT_MAILS_PER_HOUR"], ip=ip)
     if outcome == "sent":
         notices.send_now([notices.mail(
-            email, "Confirm your email for Tenantdesk",
-            f"Hello {name},\n\nConfirm your address to create your Tenantdesk account:\n\n"
-            f"{notices.absolute('/signup/verify/' + token)}\n\n"
+            email, f"Confirm your email for {brand.product}",
+            f"Hello {name},\n\nConfirm your address to create your {brand.product} "
+            f"account:\n\n{brand.link('/signup/verify/' + token)}\n\n"
             f"The link works once and expires in {config['SIGNUP_TTL_HOURS']} hours. If you "
             "did not sign up, ignore this mail.",
+            brand.signature,
         )])
     elif outcome == "exists":
         notices.send_now([notices.mail(
-            email, "You already have a Tenantdesk account",
+            email, f"You already have a {brand.product} account",
             "Someone (we hope you) tried to sign up with this address, which already has an "
-            f"account. Sign in at {notices.absolute('/login')} or, if you "
+            f"account. Sign in at {brand.link('/login')} or, if you "
             f"forgot the password, reset it at "
-            f"{notices.absolute('/forgot-password')}.",
+            f"{brand.link('/forgot-password')}.",
+            brand.signature,
         )])
 
 
@@ -195,11 +201,27 @@ def signup_verify(token: str):
 @bp.route("/welcome")
 @authenticated
 def welcome():
-    """A person without an org: join one by email domain, or create one."""
-    offers = links.joinable_orgs(tenancy.request_session())
+    """A person without an org: join one by email domain, or create one. On an org's own
+    host only that org is offered: join it by domain where it allows that, else a page
+    saying its invitation is the way in (with a sign-out), never another org's anything."""
+    db = tenancy.request_session()
+    host = current_host()
+    if host is not None and any(o.org_id == host.org_id for o in auth_service.user_orgs(db)):
+        return redirect(url_for("orgs.home", slug=host.slug))  # a member by now: enter it
+    offers = _offers(db)
+    if host is not None and not offers:
+        return render_template("accounts/needs_invitation.html", form=ConfirmForm())
     if not offers:
         return redirect(url_for("orgs.create"))
     return render_template("accounts/welcome.html", offers=offers, form=ConfirmForm())
+
+
+def _offers(db) -> list[links.Joinable]:
+    offers = links.joinable_orgs(db)
+    host = current_host()
+    if host is not None:  # an org's host offers that org and nothing else
+        offers = [o for o in offers if o.org_id == host.org_id]
+    return offers
 
 
 @bp.route("/welcome/join/<uuid:org_id>", methods=["POST"])
@@ -208,10 +230,10 @@ def join_by_domain(org_id: uuid.UUID):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     db = tenancy.request_session()
-    offer = next((o for o in links.joinable_orgs(db) if o.org_id == org_id), None)
+    offer = next((o for o in _offers(db) if o.org_id == org_id), None)
     role = links.join_by_domain(db, org_id) if offer else None
     if role is None:
-        abort(404)  # not offered to this person: alike for every other org
+        abort(404)  # not offered to this person (or not on this host): alike for every org
     # The org as the switch needs it (role and SSO policy), the new membership included.
     target = auth_service.switch_target(db, offer.slug)
     if target is None:

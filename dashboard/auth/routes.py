@@ -47,6 +47,8 @@ def index():
         return redirect(url_for("orgs.home", slug=membership.slug))
     if g.get("principal"):
         # Signed in without an active org (never had one, removed, or it was suspended).
+        if current_host() is not None:
+            return redirect(url_for("accounts.welcome"))  # this org's way in, nothing else
         if service.user_orgs(tenancy.request_session()):
             return redirect(url_for("auth.switcher"))
         if g.principal.is_staff:  # the operator's staff work in the console, not in an org
@@ -116,8 +118,9 @@ def _sign_in(user: User, mfa_method: str | None = None):
     orgs = service.user_orgs(db)
     host = current_host()
     if host is not None:  # an org's own host opens a session in that org or none
+        elsewhere = bool(orgs)
         orgs = [o for o in orgs if o.org_id == host.org_id]
-        if not orgs:
+        if not orgs and not _may_wait_here(db, host, elsewhere):
             raise NotMemberHere(host.name)
     allowed = service.enterable_orgs(db, orgs)  # SSO enforcement: no password session there
     if orgs and not allowed:
@@ -146,12 +149,23 @@ def _sign_in(user: User, mfa_method: str | None = None):
         record.id, user.id, org.org_id if org else None, org.role if org else None,
         keep_csrf=False,
     )
+    if org is None and host is not None:
+        return redirect(url_for("accounts.welcome"))  # this org's way in (join, invitation)
     target = safe_next(request.args.get("next"))
     if target:
         return redirect(target)
     if org is None:
         return redirect(url_for("auth.index"))
     return redirect(url_for("orgs.home", slug=org.slug))
+
+
+def _may_wait_here(db, host, elsewhere: bool) -> bool:
+    """A non-member signing in on an org's host gets a session there without an org (its
+    welcome page: join by domain, or how to get an invitation) when this org lets them join
+    by their email domain, or when they have no org anywhere else to be sent to."""
+    from dashboard.accounts.links import joinable_orgs
+
+    return not elsewhere or any(o.org_id == host.org_id for o in joinable_orgs(db))
 
 
 class NotMemberHere(Exception):

@@ -4,7 +4,9 @@
 
 1. the request's host is resolved to an org (``resolve.py``) or to the installation;
 2. on an org's host, only that org exists: a browser session of another org (or of no org)
-   is dropped before it is read, ``/o/<other-slug>/...`` answers 404, and
+   is dropped before it is read (a session without an org only lives on the host that
+   opened it: someone who signed up there and is offered that org's way in, ``/welcome``),
+   ``/o/<other-slug>/...`` answers 404, and
    ``tenancy.bind_request`` refuses (404) any transaction for another org, whoever asks
    (browser, API key, SCIM token, partner);
 3. a browser session used on an org's host is bound to that host (``bind_session``): once
@@ -23,6 +25,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.local import LocalProxy
 
@@ -76,6 +79,10 @@ def _drop_foreign_session(host: HostOrg | None) -> None:
     bound = session.get(HOST_BINDING)
     if host is None:
         foreign = bound is not None
+    elif not session.get("oid"):
+        # A person without an org (signed up here, not a member yet) keeps the session
+        # this host opened, on this host only (``bind_session`` bound it with its response).
+        foreign = bound != host.binding
     else:
         foreign = session.get("oid") != str(host.org_id) or bound not in (None, host.binding)
     if foreign:
@@ -85,13 +92,24 @@ def _drop_foreign_session(host: HostOrg | None) -> None:
 def bind_session(response):
     """Bind a session used on an org's host to that host (after the view, so a sign-in on
     the host is bound by its own response). A cookie is host-only in the browser; the
-    binding makes the server agree, so removing a custom domain ends what was opened on it."""
+    binding makes the server agree, so removing a custom domain ends what was opened on it.
+    On a custom domain the session row records it too, in the request's own transaction
+    (this hook runs before it commits), and the domain's removal revokes the row."""
     host = current_host()
-    if (host is not None and session.get("_user_id")
-            and session.get("oid") == str(host.org_id)
+    # An org-less session here is one this request opened (any other was dropped unread).
+    if (host is not None and response.status_code < 400 and session.get("_user_id")
+            and session.get("oid") in (str(host.org_id), "", None)
             and session.get(HOST_BINDING) != host.binding):
+        if host.domain_id is not None:
+            tenancy.request_session().execute(_RECORD_DOMAIN, {
+                "domain": host.domain_id, "sid": session["_user_id"]})
         session[HOST_BINDING] = host.binding
     return response
+
+
+# One's own row only (the person policy); revoked by custom_domains' trigger (0037).
+_RECORD_DOMAIN = text("UPDATE user_sessions SET host_domain_id = :domain"
+                      " WHERE id = app_uuid(:sid)")
 
 
 def current_brand() -> brands.Brand:

@@ -53,6 +53,9 @@ class UserSession(Base):
     signed_in_at: Mapped[datetime] = mapped_column(server_default=func.now())
     reauth_at: Mapped[datetime] = mapped_column(server_default=func.now())
     mfa_method: Mapped[str | None]
+    # The verified custom domain this session was used on (dashboard/hosts binds it): the
+    # domain removed or un-verified, a trigger revokes the row (migration 0037).
+    host_domain_id: Mapped[uuid.UUID | None]
 
 
 class LoginAttempt(Base):

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from dashboard import tenancy
 from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token
+from dashboard.hosts import current_host
 from dashboard.orgs import home as home_panels
 from dashboard.orgs import service
 from dashboard.orgs.forms import CreateOrgForm
@@ -48,6 +59,12 @@ def whoami():
 @bp.route("/orgs/new", methods=["GET", "POST"])
 @authenticated
 def create():
+    if current_host() is not None:
+        # An org's host serves that org only: a new org would be another org's session here.
+        flash("New organizations are created on "
+              f"{current_app.config['BASE_URL'].rstrip('/')}, not on {current_host().name}'s "
+              "address.", "info")
+        return redirect(url_for("auth.index"), 303)
     form = CreateOrgForm()
     status = 200
     if form.validate_on_submit():

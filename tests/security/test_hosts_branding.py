@@ -266,6 +266,14 @@ def test_a_custom_domain_that_stops_serving_the_org_ends_the_sessions_opened_on_
     assert custom.login(people["admin"]).status_code == 302
     assert custom.signed_in() and custom.get(f"/o/{org.slug}/").status_code == 200
     kept = client.get_cookie("tenantdesk_session", domain=domain).value
+    admin = people["admin"]
+    # The session row records the domain it was opened on; the same person elsewhere: not.
+    opened_here = factories.execute(
+        "SELECT s.id FROM user_sessions s JOIN custom_domains d ON d.id = s.host_domain_id"
+        " WHERE s.user_id = :u AND d.domain = :d AND s.revoked_at IS NULL",
+        u=admin.id, d=domain).scalars().all()
+    assert len(opened_here) == 1
+    elsewhere = _signed_in(app, admin)
     if how == "unverified":
         factories.execute("UPDATE custom_domains SET verified_at = NULL WHERE domain = :d",
                           d=domain)
@@ -280,6 +288,12 @@ def test_a_custom_domain_that_stops_serving_the_org_ends_the_sessions_opened_on_
             factories.CustomDomainFactory(
                 org_id=org.id, domain=domain,
                 verified_at=factories.execute("SELECT now()").scalar_one())
+    # The server-side row is revoked in the same transaction, before any request comes.
+    reason = factories.execute("SELECT revoked_reason FROM user_sessions WHERE id = :s",
+                               s=opened_here[0]).scalar_one()
+    assert reason == ("custom domain unverified" if how == "unverified"
+                      else "custom domain removed")
+    assert OnHost(elsewhere, "localhost").signed_in()  # the installation's session lives on
     # The very next request on that host: signed out, not served as the org.
     page = custom.get(f"/o/{org.slug}/")
     assert page.status_code == 302 and "/login" in page.headers["Location"]
