@@ -23,6 +23,7 @@ def init_app(app) -> None:
         support = g.get("support")
         if support is None:
             return None
+        g.support_context = g.get("tenant_context")  # the org's, as the principal loader bound it
         view = app.view_functions.get(request.endpoint)
         why = support_refusal(getattr(view, "access_rule", None), request.endpoint,
                               request.method, writes=support.writes)
@@ -37,6 +38,12 @@ def init_app(app) -> None:
             return response
         if response.status_code < 400:
             actor = request_actor()
+            context = g.get("support_context")
+            if context is not None and g.get("tenant_context") != context:
+                # A staff console page (/admin/orgs/<id>, its tier page) rebound the request
+                # to the staff context, where the org's audit rows are out of reach: the row
+                # goes in under the org's own context again (the console's reads committed).
+                tenancy.bind_request(context)
             record_audit(
                 tenancy.request_session(),
                 org_id=membership.org_id,

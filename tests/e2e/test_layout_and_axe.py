@@ -14,8 +14,10 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests import factories
+from tests.conftest import TEST_PASSWORD
 from tests.e2e.support import sign_in
 from tests.pages import enterprise_org_with_staff_owner, main_page_paths
 
@@ -64,19 +66,12 @@ def _shot_name(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root"
 
 
-def test_every_main_page_fits_a_phone_and_passes_axe(app, new_context, long_named_org,
-                                                     tmp_path_factory):
-    org, owner = long_named_org
+def _walk(page, paths, widths, shots) -> dict:
+    """Open every path at every width: pages wider than the screen, axe violations, pages
+    not shown (5xx); a screenshot of each under ``shots/<width>/``."""
     axe_source = AXE.read_text(encoding="utf-8")
-    shots = tmp_path_factory.getbasetemp() / "screenshots"
-    context = new_context(viewport={"width": WIDTHS[0], "height": 844})
-    page = context.new_page()
-    sign_in(page, owner)
-    paths = [*main_page_paths(app, org.slug, org.id), "/api/v1/docs"]  # the API reference too
-    assert len(paths) >= 20, paths
-
     too_wide, violations, not_shown = {}, {}, []
-    for width in WIDTHS:
+    for width in widths:
         page.set_viewport_size({"width": width, "height": 844 if width < 800 else 768})
         folder = shots / str(width)
         folder.mkdir(parents=True, exist_ok=True)
@@ -96,9 +91,56 @@ def test_every_main_page_fits_a_phone_and_passes_axe(app, new_context, long_name
             found = page.evaluate(RUN_AXE)
             if found:
                 violations[f"{width}px {path}"] = found
+    return {"not shown": not_shown, "wider than the screen": too_wide,
+            "axe violations": violations}
+
+
+def test_every_main_page_fits_a_phone_and_passes_axe(app, new_context, long_named_org,
+                                                     tmp_path_factory):
+    org, owner = long_named_org
+    shots = tmp_path_factory.getbasetemp() / "screenshots"
+    context = new_context(viewport={"width": WIDTHS[0], "height": 844})
+    page = context.new_page()
+    sign_in(page, owner)
+    paths = [*main_page_paths(app, org.slug, org.id), "/api/v1/docs"]  # the API reference too
+    assert len(paths) >= 20, paths
+    problems = _walk(page, paths, WIDTHS, shots)
     print(f"screenshots of {len(paths)} pages at {WIDTHS} px: {shots}")
-    problems = {"not shown": not_shown, "wider than the screen": too_wide,
-                "axe violations": violations}
+    assert not any(problems.values()), pprint.pformat(problems, width=100)
+
+
+def test_support_mode_pages_fit_a_phone_and_pass_axe(app, new_context, long_named_org,
+                                                     tmp_path_factory):
+    """Staff who are not members enter the org in support mode (banner on every page) and
+    open every one of its pages at 390 px, and the staff console's pages of that org."""
+    org, _ = long_named_org
+    staff = factories.UserFactory()
+    factories.make_staff(staff)
+    context = new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill(staff.email)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/admin"))
+    page.goto(f"/admin/orgs/{org.id}")
+    card = page.locator("section", has=page.get_by_role(
+        "heading", name="Enter this organization (support mode)"))
+    card.get_by_label("Reason (recorded in the organization's audit log)").fill(
+        "Ticket #4711: checking the pages on a phone")
+    card.get_by_role("button", name=re.compile("^Enter ")).click()
+    page.wait_for_url(re.compile(rf"/o/{org.slug}/"))
+    banner = page.get_by_test_id("support-banner")
+    expect(banner).to_be_visible()
+
+    paths = [p for p in main_page_paths(app, org.slug, org.id)
+             if p.startswith((f"/o/{org.slug}/", f"/admin/orgs/{org.id}"))]
+    assert len(paths) >= 15, paths
+    problems = _walk(page, paths, (390,),
+                     tmp_path_factory.getbasetemp() / "screenshots-support")
+    page.goto(f"/o/{org.slug}/")
+    expect(banner).to_be_visible()  # still in support mode after the walk
     assert not any(problems.values()), pprint.pformat(problems, width=100)
 
 
