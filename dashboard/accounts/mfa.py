@@ -36,6 +36,7 @@ class Factors:
     passkeys: int
     recovery_left: int
     passkeys_here: int = 0  # usable on the relying party of the request (see factors())
+    passkey_hosts: tuple[str, ...] = ()  # where the person's passkeys work (with ``rp``)
 
     @property
     def any(self) -> bool:
@@ -53,13 +54,16 @@ def factors(session: Session, user_id: uuid.UUID,
             " (SELECT count(*) FROM passkeys WHERE user_id = :u) AS passkeys,"
             " (SELECT count(*) FROM passkeys WHERE user_id = :u"
             "  AND coalesce(rp_id, :legacy) = :rp) AS passkeys_here,"
+            " (SELECT array_agg(DISTINCT coalesce(rp_id, :legacy)) FROM passkeys"
+            "  WHERE user_id = :u) AS passkey_hosts,"
             " (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = :u"
             "  AND used_at IS NULL) AS recovery_left"
         ),
         {"u": user_id, "rp": rp.id if rp else None, "legacy": rp.legacy_id if rp else None},
     ).one()
     return Factors(row.totp, row.passkeys, row.recovery_left,
-                   row.passkeys_here if rp else row.passkeys)
+                   row.passkeys_here if rp else row.passkeys,
+                   tuple(sorted(row.passkey_hosts or ())) if rp else ())
 
 
 # ------------------------------------------------------------------------ TOTP
