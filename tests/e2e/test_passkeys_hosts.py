@@ -218,3 +218,19 @@ def test_a_passkey_of_the_installation_host_is_refused_on_an_org_host(server, pa
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
     expect(page.get_by_test_id("passkeys-elsewhere")).to_contain_text("they work on localhost")
     expect(page.get_by_role("button", name="Use a passkey")).to_have_count(0)
+
+
+def test_a_passkey_of_someone_no_longer_a_member_opens_nothing_on_the_org_host(server, page):
+    acme, people = factories.org_with_members(owner="owner", leaver="member")
+    leaver = people["leaver"]
+    base = on(server, f"{acme.slug}.localhost")[:-1]
+    password_sign_in(page, base + "/login", leaver)
+    page.wait_for_url(re.compile(rf"/o/{acme.slug}/"))
+    register_passkey(page, base, "Old laptop")
+    sign_out(page)
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=acme.id, u=leaver.id)
+    page.get_by_role("button", name="Use a passkey instead").click()
+    expect(page.get_by_role("alert").filter(has_text="not a member")).to_be_visible()
+    assert factories.execute("SELECT count(*) FROM user_sessions WHERE user_id = :u"
+                             " AND revoked_at IS NULL", u=leaver.id).scalar() == 0
