@@ -152,7 +152,7 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str):
     outer = "page.sort_name, page.user_id"
     limit = " LIMIT CAST(:limit AS integer)"
     if mode == "offset":
-        limit += " OFFSET CAST(:offset AS integer)"
+        limit += " OFFSET CAST(:offset AS bigint)"
     else:
         where += (" AND (m.sort_name, m.user_id) {} (CAST(:cursor_name AS varchar),"
                   " CAST(:cursor_id AS uuid))").format(">" if mode == "after" else "<")
@@ -223,7 +223,9 @@ def list_members(
     else:
         mode = "offset"
         page = max(1, page)
-        params["offset"] = (page - 1) * per_page
+        # A page typed by hand can be any number: past the end is an empty page, never an
+        # out-of-range error (bigint, and clamped well inside it).
+        params["offset"] = min((page - 1) * per_page, 2**62)
     stmt = _list_sql(pattern is not None, bool(role), metadata is not None, mode)
     records = session.execute(stmt, params).all()
     more = len(records) > per_page
