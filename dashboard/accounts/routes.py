@@ -233,7 +233,7 @@ def join_by_domain(org_id: uuid.UUID):
     offer = next((o for o in _offers(db) if o.org_id == org_id), None)
     role = links.join_by_domain(db, org_id) if offer else None
     if role is None:
-        abort(404)  # not offered to this person (or not on this host): alike for every org
+        abort(404)  # not offered to this person: alike for every other org
     choice = auth_service.OrgChoice(offer.org_id, offer.slug, offer.name, "active", role)
     try:
         switch_to(choice, via="domain-join")
