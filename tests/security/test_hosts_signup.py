@@ -46,6 +46,8 @@ def _host_name(org, kind: str) -> str:
 
 def _sign_up_and_confirm(app, host: OnHost, email: str, smtp_server):
     """Sign up on ``host``, open the mailed link (which must point at ``host``), confirm."""
+    page = host.get("/signup").get_data(as_text=True)
+    assert "Create your account for" in page and "create your organization" not in page
     asked = host.post("/signup", {"email": email, "name": "Nora Newcomer",
                                   "password": PASSWORD}, csrf_from_path="/signup")
     assert asked.status_code == 200
