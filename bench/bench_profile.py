@@ -29,7 +29,6 @@ import pstats
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -75,6 +74,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
     import psycopg
 
     from dashboard import create_app, provisioning
+    from dashboard.db import recording_statements
 
     app = create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2})
     admin = psycopg.connect(provisioning.libpq_url(urls.admin), autocommit=True)
@@ -122,7 +122,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
             if status != expected:
                 out[key] = {"not_available": f"answered {status}"}
                 continue
-            with _counting(engine) as statements:
+            with recording_statements(engine) as statements:
                 call()
             admin.execute("SELECT pg_stat_reset()")
             time.sleep(0.6)  # the stats collector's flush interval (PG 15+: at commit, ~1 s)
@@ -188,22 +188,6 @@ def _switcher(app, dataset):
     csrf = load._CSRF.search(client.get("/switcher").get_data(as_text=True)).group(1)
     slugs = itertools.cycle(dataset.switch_slugs[:2])
     return lambda: client.post("/switch", data={"csrf_token": csrf, "slug": next(slugs)})
-
-
-@contextmanager
-def _counting(engine):
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _short(filename: str) -> str:

@@ -6,6 +6,8 @@ Sessions made here carry no tenant: ``tenancy.py`` decides who they act for.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, event, exc, text
@@ -149,3 +151,19 @@ def check_runtime_role(engine: Engine) -> None:
             f"Refusing to start: database role {row.rolname!r} {', '.join(problems)}, so "
             f"row-level security would not isolate tenants. {FIX_ROLES_HINT}"
         )
+
+
+@contextmanager
+def recording_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends while the block runs, in order (the statements-per-
+    page test and ``bench/bench_profile.py`` count them)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

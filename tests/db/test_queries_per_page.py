@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import event
 
+from dashboard.db import recording_statements
 from tests import factories
 from tests.helpers import csrf_token, login
 
@@ -116,22 +116,8 @@ def endpoint_for(app, rule: str) -> str | None:
     return None
 
 
-@contextmanager
-def counting(engine):
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def statements_for(app, client, url: str) -> list[str]:
-    with counting(app.extensions["tenantdesk.db"].engine) as statements:
+    with recording_statements(app.extensions["tenantdesk.db"].engine) as statements:
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
     return list(statements)
@@ -222,7 +208,7 @@ def test_the_org_switch_runs_five_statements_however_many_orgs_the_user_has(app,
 
     def switch_statements(slug: str) -> list[str]:
         token = csrf_token(client, "/switcher")
-        with counting(app.extensions["tenantdesk.db"].engine) as statements:
+        with recording_statements(app.extensions["tenantdesk.db"].engine) as statements:
             response = client.post("/switch", data={"csrf_token": token, "slug": slug})
         assert response.status_code == 303, response.status_code
         return list(statements)

@@ -197,14 +197,14 @@ def test_mail_links_use_the_org_host(app, client, two_orgs, mail_server):
 
 
 def test_the_host_step_costs_one_statement_and_none_off_org_hosts(app, client, two_orgs):
-    from tests.db.test_queries_per_page import counting
+    from dashboard.db import recording_statements
 
     acme, *_ = two_orgs
     engine = app.extensions["tenantdesk.db"].engine
-    with counting(engine) as installation:
+    with recording_statements(engine) as installation:
         assert client.get("/login").status_code == 200
     assert installation == []  # the installation's host: classified without the database
-    with counting(engine) as org_host:
+    with recording_statements(engine) as org_host:
         assert OnHost(client, host_of(acme.org)).get("/login").status_code == 200
     host_steps = [s for s in org_host if "app_host_org" in s]
     assert len(host_steps) == 1
