@@ -167,7 +167,7 @@ def summarise(runs: list[tuple]) -> dict:
 
 def statements_per_request(app, dataset: seed.Dataset, paths: dict[str, str]) -> dict:
     """Count SQL statements per page in-process (same listener as the test)."""
-    from sqlalchemy import event
+    from dashboard.db import recording_statements
 
     client = app.test_client()
     form = client.get("/login").get_data(as_text=True)
@@ -178,16 +178,8 @@ def statements_per_request(app, dataset: seed.Dataset, paths: dict[str, str]) ->
     engine = app.extensions["tenantdesk.db"].engine
     for key, path in paths.items():
         client.get(path)  # warm-up
-        seen: list[str] = []
-
-        def count(conn, cursor, statement, *args, seen=seen):
-            seen.append(statement)
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with recording_statements(engine) as seen:
             status = client.get(path).status_code
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         counts[key] = len(seen) if status == 200 else f"status {status}"
     return counts
 

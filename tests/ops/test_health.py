@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
+from dashboard.db import recording_statements
 from tests import factories
 from tests.conftest import make_app
 from tests.helpers import login
@@ -13,15 +13,8 @@ from tests.helpers import login
 @pytest.fixture
 def statements(app):
     """Statements the app's own engine sends while the test runs."""
-    sent = []
-    engine = app.extensions["tenantdesk.db"].engine
-
-    def record(conn, cursor, statement, *args):
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(engine, "before_cursor_execute", record)
+    with recording_statements(app.extensions["tenantdesk.db"].engine) as sent:
+        yield sent
 
 
 def test_healthz_answers_without_the_database_even_for_a_signed_in_browser(client, statements):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
+from dashboard.db import recording_statements
 from tests import factories
 from tests.helpers import login, post
 
@@ -23,21 +22,6 @@ def audit_actions(org, action):
         "SELECT details FROM audit_events WHERE org_id = :o AND action = :a ORDER BY at",
         o=org.id, a=action,
     ).scalars().all()
-
-
-@contextmanager
-def count_queries(app):
-    statements = []
-    engine = app.extensions["tenantdesk.db"].engine
-
-    def _count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", _count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", _count)
 
 
 def test_members_page_lists_name_email_role_joined_and_last_active(client):
@@ -104,7 +88,7 @@ def test_the_number_of_queries_does_not_grow_with_the_page_size(app, client):
     client.get(f"/o/{org.slug}/members")  # warm up (session touch, slug resolution)
     counts = {}
     for per_page in (5, 50, 100):
-        with count_queries(app) as statements:
+        with recording_statements(app.extensions["tenantdesk.db"].engine) as statements:
             response = client.get(f"/o/{org.slug}/members?per_page={per_page}&q=counted")
         assert response.get_data(as_text=True).count('data-testid="member-row"') == per_page
         counts[per_page] = len(statements)
