@@ -91,13 +91,15 @@ def owner_of(admin_url: str, org_id: str) -> str:
 
 def typical_org(admin_url: str) -> tuple[str, str, int]:
     """An org with a median number of rollup rows: (id, slug, rows). Only orgs whose plan is
-    in the catalogue (the seeder also writes plans the catalogue does not have)."""
+    in the catalogue (the seeder also writes plans the catalogue does not have) and includes
+    the 365-day history the chart reads ask for (else the report refuses, as it should)."""
     with psycopg.connect(admin_url) as conn:
         row = conn.execute(
             """
             WITH per_org AS (
               SELECT d.org_id, count(*) AS n FROM usage_daily d
-                JOIN organizations o ON o.id = d.org_id JOIN plans p ON p.key = o.plan
+                JOIN organizations o ON o.id = d.org_id
+                JOIN plan_features f ON f.plan = o.plan AND f.feature = 'advanced-analytics'
                GROUP BY d.org_id)
             SELECT p.org_id, o.slug, p.n FROM per_org p JOIN organizations o ON o.id = p.org_id
              ORDER BY p.n OFFSET (SELECT count(*) / 2 FROM per_org) LIMIT 1
