@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from dashboard import people, tenancy
+from dashboard.audit.service import AUDIT_INSERT, audit_params
 from dashboard.auth.passwords import Passwords
 from dashboard.models import CustomRole, Membership, User, UserSession
 
@@ -268,7 +269,8 @@ class SessionEnded(Exception):
 
 # Revoke the old session and open the new one in one statement: the new row is inserted only
 # if this statement revoked the old one (a session revoked meanwhile opens nothing). The
-# membership's "last active" and the person's last org follow only then.
+# membership's "last active", the person's last org and the switch's audit row (in the new
+# org's log) follow only then.
 _ROTATE_SQL = text(
     """
     WITH old AS (
@@ -284,7 +286,9 @@ _ROTATE_SQL = text(
       RETURNING id),
     seen AS (
       UPDATE memberships SET last_active_at = now()
-       WHERE org_id = :org AND user_id = :uid AND EXISTS (SELECT 1 FROM new))
+       WHERE org_id = :org AND user_id = :uid AND EXISTS (SELECT 1 FROM new)),
+    audited AS (
+      """ + AUDIT_INSERT + """ FROM new)
     SELECT (SELECT count(*) FROM new) AS opened,
            CASE WHEN EXISTS (SELECT 1 FROM new) THEN app_set_last_org(:org) END AS last_org
     """
@@ -293,12 +297,13 @@ _ROTATE_SQL = text(
 
 def rotate_session(
     session: Session, user_id: uuid.UUID, old_session_id: uuid.UUID, auth: SessionAuth,
-    target: SwitchTarget, client: Client,
+    target: SwitchTarget, client: Client, audit: dict,
 ) -> tuple[uuid.UUID, str]:
     """Revoke the old session id and open a new one for ``target`` (no fixation, no replay);
     returns the new session's id and authentication method.
 
-    Run it under the target org's context so the audit row lands in the same transaction.
+    ``audit`` is the switch's audit row (``audit_values``), written by the same statement, in
+    the target org's log: run it under the target org's context.
     The new session keeps how the old one was authenticated (``auth``, the principal's; the
     row's SSO org, second factor, sign-in and step-up times), so SSO enforcement applies:
     EntryRefused (changing nothing) when that authentication may not open ``target``.
@@ -311,6 +316,7 @@ def rotate_session(
     opened = session.execute(_ROTATE_SQL, {
         "old": old_session_id, "uid": user_id, "new": new_id, "org": target.org.org_id,
         "ip": client.ip[:64], "ua": client.user_agent[:300], "method": method,
+        **audit_params({**audit, "details": {**audit["details"], "method": method}}),
     }).scalar_one()
     if not opened:
         raise SessionEnded()
