@@ -28,6 +28,18 @@ _AT_MOST = 200  # the statements are fixed in code; more would be a bug, not a w
 
 def first_row(connection, sql: str, params: dict):
     """Run ``sql`` as the first statement of ``connection``'s transaction; its one row."""
+    return _run(connection, sql, params, pipeline=True)
+
+
+def row(session, sql: str, params: dict):
+    """Run ``sql`` in ``session``'s transaction on the shared database (beginning it, with its
+    context statement, if none is open); its first row, or None. For a hot text statement
+    (the org switch's): what ``session.execute(text(sql), params).first()`` does, less the
+    result machinery. Like that, it flushes no pending ORM object (text is not ORM)."""
+    return _run(session.connection(), sql, params, pipeline=False)
+
+
+def _run(connection, sql: str, params: dict, pipeline: bool):
     known = _COMPILED.get(sql)
     if known is None:
         known = (str(text(sql).compile(dialect=connection.dialect)), None)
@@ -40,7 +52,10 @@ def first_row(connection, sql: str, params: dict):
         for listener in connection.dispatch.before_cursor_execute:
             query, params = listener(connection, cursor, query, params, context, False)
     try:
-        with raw.pipeline():
+        if pipeline:
+            with raw.pipeline():
+                cursor.execute(query, params)
+        else:
             cursor.execute(query, params)
         values = cursor.fetchone()
         if row_class is None:
@@ -55,7 +70,7 @@ def first_row(connection, sql: str, params: dict):
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, query, params, context, False)
     cursor.close()
-    return row_class._make(values)
+    return None if values is None else row_class._make(values)
 
 
 def _remember(sql: str, query: str, description) -> type:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from dashboard import people, tenancy
+from dashboard import first_statement, people, tenancy
 from dashboard.audit.service import AUDIT_INSERT, audit_params
 from dashboard.auth.passwords import Passwords
 from dashboard.models import CustomRole, Membership, User, UserSession
@@ -242,7 +242,7 @@ class SwitchTarget:
 
 
 # Both definer functions answer for app.user_id only (the user's own orgs and policies).
-_TARGET_SQL = text(
+_TARGET_SQL = (
     "SELECT o.org_id, o.slug, o.name, o.status, o.role,"
     " p.connection_id, p.require_sso, p.owner_break_glass"
     " FROM app_user_orgs() o LEFT JOIN app_user_sso_policies() p ON p.org_id = o.org_id"
@@ -255,7 +255,7 @@ def switch_target(
 ) -> SwitchTarget | None:
     """The signed-in user's org with that slug, or None (not a member; suspended unless
     ``active_only`` is False)."""
-    row = session.execute(_TARGET_SQL, {"slug": target_slug}).first()
+    row = first_statement.row(session, _TARGET_SQL, {"slug": target_slug})
     if row is None or (active_only and row.status != "active"):
         return None
     policy = (SsoPolicy(row.connection_id, row.require_sso, row.owner_break_glass)
@@ -271,7 +271,7 @@ class SessionEnded(Exception):
 # if this statement revoked the old one (a session revoked meanwhile opens nothing). The
 # membership's "last active", the person's last org and the switch's audit row (in the new
 # org's log) follow only then.
-_ROTATE_SQL = text(
+_ROTATE_SQL = (
     """
     WITH old AS (
       UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'switched org'
@@ -313,11 +313,11 @@ def rotate_session(
     if method is None:
         raise EntryRefused(target.org, auth, target.sso)
     new_id = uuid.uuid4()
-    opened = session.execute(_ROTATE_SQL, {
+    opened = first_statement.row(session, _ROTATE_SQL, {
         "old": old_session_id, "uid": user_id, "new": new_id, "org": target.org.org_id,
         "ip": client.ip[:64], "ua": client.user_agent[:300], "method": method,
         **audit_params({**audit, "details": {**audit["details"], "method": method}}),
-    }).scalar_one()
+    }).opened
     if not opened:
         raise SessionEnded()
     return new_id, method
