@@ -68,7 +68,7 @@ def sign_in(app, email: str, password: str, org_path: str | None = None):
 
 
 def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_requests: int = 100,
-            db_pid: int | None = None, log=print) -> dict:
+            db_pid: int | None = None, log=print, top: int = 0) -> dict:
     import pages
     import psutil
     import psycopg
@@ -172,11 +172,24 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 f" {len(statements)} statements + BEGIN/COMMIT,"
                 f" gate {entry['gate_calls_per_request']} calls"
                 f" {entry['gate_ms_per_request']} ms; {entry['layers_pct']}")
+            if top:
+                _print_top(stats, total, profile_requests, top, log)
     finally:
         admin.execute(f'ALTER DATABASE "{dataset.database}" RESET track_functions')
         admin.close()
         app.extensions["tenantdesk.db"].dispose()
     return out
+
+
+def _print_top(stats, total: float, requests: int, top: int, log) -> None:
+    """The ``top`` functions by own CPU, then by cumulative CPU (what calls what costly)."""
+    rows = [(own, cum, calls, f"{name} ({_short(filename)}:{line})")
+            for (filename, line, name), (_, calls, own, cum, _) in stats.stats.items()]
+    for label, index in (("own", 0), ("cumulative", 1)):
+        log(f"    top {top} by {label} CPU (us per request, calls per request, own %):")
+        for own, cum, calls, where in sorted(rows, key=lambda r: r[index], reverse=True)[:top]:
+            log(f"    {1e6 * own / requests:8.1f} {1e6 * cum / requests:8.1f}"
+                f" {calls / requests:6.1f} {100 * own / total:5.1f}%  {where}")
 
 
 def _switcher(app, dataset):
@@ -215,6 +228,8 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--profile-requests", type=int, default=100)
     parser.add_argument("--pages", default="", help="comma-separated page keys (bench/pages.py)")
+    parser.add_argument("--top", type=int, default=0,
+                        help="also print the N costliest functions of each page (own, cumulative)")
     args = parser.parse_args(argv)
     admin, source = seed.admin_url()
     dataset = seed.read_dataset(admin, args.database)
@@ -223,7 +238,7 @@ def main(argv=None) -> int:
     urls = provisioning.bootstrap(admin, args.database)
     print(f"In-process profile on {args.database} ({source})")
     measure(urls, dataset, [p for p in args.pages.split(",") if p], args.requests,
-            args.profile_requests, cpu.postmaster_pid(admin))
+            args.profile_requests, cpu.postmaster_pid(admin), top=args.top)
     return 0
 
 

@@ -196,8 +196,7 @@ def context_cost(urls, org_id, transactions: int = 2000) -> dict[str, float]:
              " set_config('app.org_id', %(org_id)s, true),"
              " set_config('app.credential_id', %(credential_id)s, true),"
              " set_config('app.provider_id', %(provider_id)s, true)")
-    routed = str(tenancy._SET_CONTEXT_SQL.compile(
-        compile_kwargs={"literal_binds": False})).replace(":user_id", "%(user_id)s")
+    routed = tenancy._SET_CONTEXT_SQL.replace(":user_id", "%(user_id)s")
     for name in ("org_id", "credential_id", "provider_id"):
         routed = routed.replace(f":{name}", f"%({name})s")
     with psycopg.connect(provisioning.libpq_url(urls.admin), autocommit=True) as conn:

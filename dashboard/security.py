@@ -37,20 +37,34 @@ CSP = "; ".join(
 )
 
 
+_ALWAYS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+_NO_STORE = ("Cache-Control", "no-store")
+
+
+def security_headers(present: set[str], secure: bool, html: bool) -> list[tuple[str, str]]:
+    """The headers to add to a response that already has ``present`` (lower-cased names):
+    each one the view did not set itself."""
+    wanted = [*_ALWAYS, *((_HSTS,) if secure else ()), *((_NO_STORE,) if html else ())]
+    return [(k, v) for k, v in wanted if k.lower() not in present]
+
+
 def init_app(app) -> None:
     csrf.init_app(app)
 
     @app.after_request
     def _headers(response):
+        # One pass over the response's headers, not one search per header (issue 20: about
+        # 2 % of a minimal signed-in request's CPU went to seven ``setdefault`` calls).
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "text/html":
-            headers.setdefault("Cache-Control", "no-store")
+        headers.extend(security_headers(
+            {k.lower() for k, _ in headers.items()}, bool(app.config.get("SESSION_COOKIE_SECURE")),
+            response.mimetype == "text/html"))
         return response

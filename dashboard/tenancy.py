@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import column, event, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from dashboard.first_statement import first_row
 from dashboard.tiers import dedicated, routing
 
 
@@ -142,15 +143,12 @@ _CONTEXT_SELECT = (
 )
 _ROUTE_COLUMNS = ("tier", "revision", "state", "max_concurrent", "timeout_ms", "connection_ref",
                   "pool_size", "ticket")  # what routing.admit reads
-# Named result columns (a subquery with set_config is never merged into the outer query, so
-# it still runs once): SQLAlchemy sets the result up once, not on every transaction.
-_SET_CONTEXT_SQL = text(
-    f"SELECT {', '.join(_ROUTE_COLUMNS)} FROM ({_CONTEXT_SELECT}) AS ctx"
-).columns(*map(column, _ROUTE_COLUMNS))
-_PACKED: dict[str, object] = {}
+# A subquery with set_config is never merged into the outer query, so it still runs once.
+_SET_CONTEXT_SQL = f"SELECT {', '.join(_ROUTE_COLUMNS)} FROM ({_CONTEXT_SELECT}) AS ctx"
+_PACKED: dict[str, str] = {}
 
 
-def _packed_sql(sql: str):
+def _packed_sql(sql: str) -> str:
     """The context statement with ``sql`` after it, in one statement (one round trip).
 
     ``sql`` runs only once the context is set: the context is a MATERIALIZED CTE, the outer
@@ -158,26 +156,15 @@ def _packed_sql(sql: str):
     that reads its one outer row (so runs every set_config) before it runs the inner query
     (OFFSET 0 keeps it a query of its own, not merged into the join). Were it ever run first,
     it would see no context: every row-level-security check fails closed (no row)."""
-    return text(
-        f"WITH ctx AS MATERIALIZED ({_CONTEXT_SELECT})"
-        f" SELECT {', '.join('ctx.' + c for c in _ROUTE_COLUMNS)},"
-        f" q.* FROM ctx LEFT JOIN LATERAL"
-        f" (SELECT true AS first_found, f.* FROM ({sql}) AS f OFFSET 0) AS q ON true"
-    )
-
-
-def _run_packed(connection, sql: str, params: dict):
-    known = _PACKED.get(sql)
-    if known is not None:
-        return connection.execute(known, params).one()
-    statement = _packed_sql(sql)
-    result = connection.execute(statement, params)
-    names = list(result.keys())
-    row = result.one()
-    if len(set(names)) == len(names):
-        # The names PostgreSQL gave, in its order: from now on the result is set up once.
-        _PACKED[sql] = statement.columns(*map(column, names))
-    return row
+    packed = _PACKED.get(sql)
+    if packed is None:
+        packed = _PACKED[sql] = (
+            f"WITH ctx AS MATERIALIZED ({_CONTEXT_SELECT})"
+            f" SELECT {', '.join('ctx.' + c for c in _ROUTE_COLUMNS)},"
+            f" q.* FROM ctx LEFT JOIN LATERAL"
+            f" (SELECT true AS first_found, f.* FROM ({sql}) AS f OFFSET 0) AS q ON true"
+        )
+    return packed
 
 
 @dataclass(frozen=True)
@@ -259,10 +246,10 @@ def _apply_context(session: Session, transaction, connection) -> None:
         return
     first = session.info.pop(_FIRST_KEY, None)
     if first is None:
-        row = connection.execute(_SET_CONTEXT_SQL, params).one()
+        row = first_row(connection, _SET_CONTEXT_SQL, params)
     else:
         sql, first_params = first
-        row = _run_packed(connection, sql, {**first_params, **params})
+        row = first_row(connection, _packed_sql(sql), {**first_params, **params})
         session.info[_FIRST_ROW_KEY] = row if row.first_found else None
     routing.admit(session.info, row, params["org_id"])
 

@@ -6,6 +6,7 @@ records rolls back with it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -39,24 +40,55 @@ def record_audit(
     after: Any = None,
     details: dict | None = None,
 ) -> None:
+    session.add(AuditEvent(**audit_values(
+        org_id=org_id, actor=actor, action=action, target=target, before=before, after=after,
+        details=details)))
+    session.flush()
+
+
+def audit_values(
+    *,
+    org_id: uuid.UUID,
+    actor: Actor,
+    action: str,
+    target: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    details: dict | None = None,
+) -> dict[str, Any]:
+    """An audit row's columns, as ``record_audit`` writes them (lengths bounded). Also for a
+    statement that writes the row itself (``AUDIT_INSERT``): ``details`` is then JSON text."""
     payload = dict(details or {})
     if before is not None:
         payload["before"] = before
     if after is not None:
         payload["after"] = after
-    session.add(
-        AuditEvent(
-            org_id=org_id,
-            actor_user_id=actor.user_id,
-            actor=actor.label[:200],
-            action=action,
-            target=target[:300] if target else None,
-            ip=actor.ip,
-            user_agent=(actor.user_agent or "")[:300] or None,
-            details=payload,
-        )
-    )
-    session.flush()
+    return {
+        "org_id": org_id,
+        "actor_user_id": actor.user_id,
+        "actor": actor.label[:200],
+        "action": action,
+        "target": target[:300] if target else None,
+        "ip": actor.ip,
+        "user_agent": (actor.user_agent or "")[:300] or None,
+        "details": payload,
+    }
+
+
+# The same row written by a larger statement (as a data-modifying CTE, e.g. the org switch's):
+# parameters named audit_<column>, ``details`` as JSON text (``audit_params``).
+AUDIT_INSERT = (
+    "INSERT INTO audit_events (org_id, actor_user_id, actor, action, target, ip, user_agent,"
+    " details)"
+    " SELECT CAST(:audit_org_id AS uuid), CAST(:audit_actor_user_id AS uuid),"
+    " CAST(:audit_actor AS text), CAST(:audit_action AS text), CAST(:audit_target AS text),"
+    " CAST(:audit_ip AS text), CAST(:audit_user_agent AS text), CAST(:audit_details AS jsonb)"
+)
+
+
+def audit_params(values: dict[str, Any]) -> dict[str, Any]:
+    """``audit_values`` as the parameters of ``AUDIT_INSERT``."""
+    return {f"audit_{k}": json.dumps(v) if k == "details" else v for k, v in values.items()}
 
 
 # ------------------------------------------------------------------------------- reading

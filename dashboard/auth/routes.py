@@ -221,6 +221,7 @@ def logout():
 def end_browser_session() -> None:
     """Drop the browser token (the session row is already revoked)."""
     logout_user()
+    g.principal = None  # signed out for the rest of this request too
     session.clear()
 
 

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from dashboard import people, tenancy
+from dashboard import first_statement, people, tenancy
+from dashboard.audit.service import AUDIT_INSERT, audit_params
 from dashboard.auth.passwords import Passwords
 from dashboard.models import CustomRole, Membership, User, UserSession
 
@@ -241,7 +242,7 @@ class SwitchTarget:
 
 
 # Both definer functions answer for app.user_id only (the user's own orgs and policies).
-_TARGET_SQL = text(
+_TARGET_SQL = (
     "SELECT o.org_id, o.slug, o.name, o.status, o.role,"
     " p.connection_id, p.require_sso, p.owner_break_glass"
     " FROM app_user_orgs() o LEFT JOIN app_user_sso_policies() p ON p.org_id = o.org_id"
@@ -254,7 +255,7 @@ def switch_target(
 ) -> SwitchTarget | None:
     """The signed-in user's org with that slug, or None (not a member; suspended unless
     ``active_only`` is False)."""
-    row = session.execute(_TARGET_SQL, {"slug": target_slug}).first()
+    row = first_statement.row(session, _TARGET_SQL, {"slug": target_slug})
     if row is None or (active_only and row.status != "active"):
         return None
     policy = (SsoPolicy(row.connection_id, row.require_sso, row.owner_break_glass)
@@ -268,8 +269,9 @@ class SessionEnded(Exception):
 
 # Revoke the old session and open the new one in one statement: the new row is inserted only
 # if this statement revoked the old one (a session revoked meanwhile opens nothing). The
-# membership's "last active" and the person's last org follow only then.
-_ROTATE_SQL = text(
+# membership's "last active", the person's last org and the switch's audit row (in the new
+# org's log) follow only then.
+_ROTATE_SQL = (
     """
     WITH old AS (
       UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'switched org'
@@ -284,7 +286,9 @@ _ROTATE_SQL = text(
       RETURNING id),
     seen AS (
       UPDATE memberships SET last_active_at = now()
-       WHERE org_id = :org AND user_id = :uid AND EXISTS (SELECT 1 FROM new))
+       WHERE org_id = :org AND user_id = :uid AND EXISTS (SELECT 1 FROM new)),
+    audited AS (
+      """ + AUDIT_INSERT + """ FROM new)
     SELECT (SELECT count(*) FROM new) AS opened,
            CASE WHEN EXISTS (SELECT 1 FROM new) THEN app_set_last_org(:org) END AS last_org
     """
@@ -293,12 +297,13 @@ _ROTATE_SQL = text(
 
 def rotate_session(
     session: Session, user_id: uuid.UUID, old_session_id: uuid.UUID, auth: SessionAuth,
-    target: SwitchTarget, client: Client,
+    target: SwitchTarget, client: Client, audit: dict,
 ) -> tuple[uuid.UUID, str]:
     """Revoke the old session id and open a new one for ``target`` (no fixation, no replay);
     returns the new session's id and authentication method.
 
-    Run it under the target org's context so the audit row lands in the same transaction.
+    ``audit`` is the switch's audit row (``audit_values``), written by the same statement, in
+    the target org's log: run it under the target org's context.
     The new session keeps how the old one was authenticated (``auth``, the principal's; the
     row's SSO org, second factor, sign-in and step-up times), so SSO enforcement applies:
     EntryRefused (changing nothing) when that authentication may not open ``target``.
@@ -308,10 +313,11 @@ def rotate_session(
     if method is None:
         raise EntryRefused(target.org, auth, target.sso)
     new_id = uuid.uuid4()
-    opened = session.execute(_ROTATE_SQL, {
+    opened = first_statement.row(session, _ROTATE_SQL, {
         "old": old_session_id, "uid": user_id, "new": new_id, "org": target.org.org_id,
         "ip": client.ip[:64], "ua": client.user_agent[:300], "method": method,
-    }).scalar_one()
+        **audit_params({**audit, "details": {**audit["details"], "method": method}}),
+    }).opened
     if not opened:
         raise SessionEnded()
     return new_id, method

@@ -2,10 +2,10 @@
 
 Membership is checked by ``service.switch_target`` (the user's own orgs, with the org's SSO
 policy, in one statement). Then, in ONE transaction under the new org's RLS context: the old
-session id is revoked and a new session row opened (one statement, only if the old one was
-still live), and the switch is written to the new org's audit log. Only then is the new
-browser token issued. The old token (cookie replay) and every access token minted from it are
-refused from the next request on.
+session id is revoked, a new session row opened and the switch written to the new org's audit
+log (one statement, which does all of it only if the old session was still live). Only then
+is the new browser token issued. The old token (cookie replay) and every access token minted
+from it are refused from the next request on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import abort, g, redirect, session, url_for
 
 from dashboard import tenancy
-from dashboard.audit.service import record_audit
+from dashboard.audit.service import audit_values
 from dashboard.audit.web import request_actor
 from dashboard.auth import service
 from dashboard.auth.principal import client_info, issue_token
@@ -26,25 +26,25 @@ def switch_to(target: service.SwitchTarget, *, via: str) -> frozenset:
     old = g.get("membership")
     org = target.org
     db = tenancy.bind_request(service.context_for(principal.user_id, org.org_id))
-    try:
-        new_id, method = service.rotate_session(
-            db, principal.user_id, principal.session_id,
-            service.auth_of(principal.auth_method, principal.sso_org_id), target, client_info())
-    except service.SessionEnded:
-        # Revoked between the session check and the switch: signed out, as on the next request.
-        tenancy.bind_request(tenancy.NOBODY)
-        session.clear()
-        abort(redirect(url_for("auth.login"), 303))
-    record_audit(
-        db,
+    audit = audit_values(
         org_id=org.org_id,
         actor=request_actor(),
         action="session.switch",
         target=f"org:{org.slug}",
         before={"org": old.slug if old else None},
         after={"org": org.slug},
-        details={"via": via, "method": method},
+        details={"via": via},  # and the entry method, added by rotate_session
     )
+    try:
+        new_id, _method = service.rotate_session(
+            db, principal.user_id, principal.session_id,
+            service.auth_of(principal.auth_method, principal.sso_org_id), target, client_info(),
+            audit)
+    except service.SessionEnded:
+        # Revoked between the session check and the switch: signed out, as on the next request.
+        tenancy.bind_request(tenancy.NOBODY)
+        session.clear()
+        abort(redirect(url_for("auth.login"), 303))
     issue_token(new_id, principal.user_id, org.org_id, org.role, keep_csrf=True)
     if org.role in BUILTIN_ROLES:
         return permissions_for(org.role)

@@ -95,13 +95,29 @@ def endpoint_label() -> str:
     return request.url_rule.endpoint if request.url_rule is not None else "unmatched"
 
 
+# (endpoint, method, status class) -> its request counter and latency histogram. Looking a
+# labelled child up in prometheus-client takes a lock and rebuilds its key each time; the
+# label values are bounded (see above), so each child is looked up once per process.
+_CHILDREN: dict[tuple[str, str, str], tuple] = {}
+
+
+def _children(endpoint: str, method: str, status: str) -> tuple:
+    key = (endpoint, method, status)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = (REQUESTS.labels(endpoint, method, status),
+                                  LATENCY.labels(endpoint, method))
+    return found
+
+
 def observe(response, seconds: float) -> None:
     """Count one answered request (called once per request by dashboard/ops/request_hooks.py)."""
     endpoint = endpoint_label()
     method = request.method if request.method in _METHODS else "OTHER"
     status = response.status_code
-    REQUESTS.labels(endpoint, method, status_class(status)).inc()
-    LATENCY.labels(endpoint, method).observe(seconds)
+    requests, latency = _children(endpoint, method, status_class(status))
+    requests.inc()
+    latency.observe(seconds)
     if current_app.config.get("METRICS_PER_TIER"):
         REQUESTS_BY_TIER.labels(str(g.get("tier") or "shared"), status_class(status)).inc()
     if status == 429:

@@ -1,0 +1,80 @@
+"""A transaction's first statement (the RLS context, and what rides on it) sent straight
+through psycopg (issue 20: the cost floor).
+
+Every transaction starts with the context statement (``tenancy.py``); on a minimal signed-in
+request it is the only one. Through SQLAlchemy's ``execute`` it cost more CPU than
+PostgreSQL spent running it (parameter processing, the result object, and psycopg building
+a description of every column, about 36, on each execution: SQLAlchemy reads it). Here the
+same SQL, compiled by SQLAlchemy once, goes on the transaction's own DBAPI connection, and
+the row comes back as a named tuple whose class is made once per statement.
+
+It runs in psycopg's pipeline mode, so the ``BEGIN`` psycopg sends first leaves in the same
+network write as the statement: one round trip instead of two. The statement is the same
+and still the first of its transaction; ``before_cursor_execute`` / ``after_cursor_execute``
+listeners see it as any other (the statements-per-page test, tracing), and a database error
+becomes SQLAlchemy's, with a lost connection invalidated as SQLAlchemy would.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from types import SimpleNamespace
+
+from sqlalchemy import text
+
+_COMPILED: dict[str, tuple[str, type | None]] = {}  # SQL text -> (psycopg SQL, row class)
+_AT_MOST = 200  # the statements are fixed in code; more would be a bug, not a workload
+
+
+def first_row(connection, sql: str, params: dict):
+    """Run ``sql`` as the first statement of ``connection``'s transaction; its one row."""
+    return _run(connection, sql, params, pipeline=True)
+
+
+def row(session, sql: str, params: dict):
+    """Run ``sql`` in ``session``'s transaction on the shared database (beginning it, with its
+    context statement, if none is open); its first row, or None. For a hot text statement
+    (the org switch's): what ``session.execute(text(sql), params).first()`` does, less the
+    result machinery. Like that, it flushes no pending ORM object (text is not ORM)."""
+    return _run(session.connection(), sql, params, pipeline=False)
+
+
+def _run(connection, sql: str, params: dict, pipeline: bool):
+    known = _COMPILED.get(sql)
+    if known is None:
+        known = (str(text(sql).compile(dialect=connection.dialect)), None)
+    query, row_class = known
+    raw = connection.connection.dbapi_connection
+    cursor = raw.cursor()
+    context = SimpleNamespace()  # what execution listeners may note things on (tracing)
+    events = connection._has_events or connection.engine._has_events
+    if events:
+        for listener in connection.dispatch.before_cursor_execute:
+            query, params = listener(connection, cursor, query, params, context, False)
+    try:
+        if pipeline:
+            with raw.pipeline():
+                cursor.execute(query, params)
+        else:
+            cursor.execute(query, params)
+        values = cursor.fetchone()
+        if row_class is None:
+            row_class = _remember(sql, known[0], cursor.description)
+    except Exception as error:
+        cursor.close()
+        # SQLAlchemy's own handling: the same exception classes, and a dead connection is
+        # invalidated (the pool replaces it) exactly as on any other statement.
+        connection._handle_dbapi_exception(error, query, params, cursor, None)
+        raise  # not reached: the call above raises
+    if events:
+        for listener in connection.dispatch.after_cursor_execute:
+            listener(connection, cursor, query, params, context, False)
+    cursor.close()
+    return None if values is None else row_class._make(values)
+
+
+def _remember(sql: str, query: str, description) -> type:
+    row_class = namedtuple("Row", [column.name for column in description], rename=True)
+    if len(_COMPILED) < _AT_MOST:
+        _COMPILED[sql] = (query, row_class)
+    return row_class
