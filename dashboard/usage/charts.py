@@ -8,7 +8,9 @@ Every figure is also in the data table under the chart. A 365-day chart costs ~0
 
 Charts and tables are also memoised per worker on their content (metric, the days and
 values, the quota): the same figures give the same SVG, so the key needs no org and no
-invalidation. A new rollup changes the values and misses; only the last 64 are kept.
+invalidation. A new rollup changes the values and misses; only the last 64 are kept. A page's
+charts and tables are also kept with its report (``report_charts``, ``report_tables``), so a
+report served from the revision cache (cache.py) is drawn once, not hashed again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from flask import current_app
 from markupsafe import Markup, escape
 
 from dashboard.usage.metrics import Metric, format_value
-from dashboard.usage.reports import MetricReport
+from dashboard.usage.reports import MetricReport, UsageReport
 
 _TEMPLATE = "usage/partials/chart.svg"
 
@@ -211,6 +213,23 @@ def _usage_chart(metric: Metric, points: tuple, quota, used_before: bool = False
         x_label=lambda i: f"{points[i].day:%b} {points[i].day.day}", dots=days <= 31,
         no_data=no_data, level=line, partial_last=True,
     )
+
+
+def report_charts(report: UsageReport) -> dict[str, Markup]:
+    """Every metric's chart, by metric name; drawn once per report (a report served from
+    the cache, dashboard/usage/cache.py, brings them along)."""
+    drawn = report.memo.get("charts")
+    if drawn is None:
+        drawn = report.memo["charts"] = {m.metric.name: usage_chart(m) for m in report.metrics}
+    return drawn
+
+
+def report_tables(report: UsageReport) -> dict[str, Markup]:
+    """Every metric's data-table rows, by metric name; written once per report."""
+    written = report.memo.get("tables")
+    if written is None:
+        written = report.memo["tables"] = {m.metric.name: table_rows(m) for m in report.metrics}
+    return written
 
 
 def sparkline(item: MetricReport) -> Markup:

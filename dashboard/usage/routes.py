@@ -58,8 +58,8 @@ def index():
         # Kept on the range links and the CSV link: ?metadata[key]=value.
         "metadata_filter": wanted,
         "filter_args": {f"metadata[{wanted[0]}]": wanted[1]} if wanted else {},
-        "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
-        "table_rows": charts.table_rows,
+        "charts": charts.report_charts(report),
+        "tables": charts.report_tables(report),
         "ranges": reports.RANGES,
         "locked_ranges": reports.locked_ranges(tenancy.request_session()),
         "format_value": format_value,
