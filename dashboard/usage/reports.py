@@ -133,10 +133,10 @@ _ROLLUPS_SQL = text(
       FROM usage_daily
      WHERE org_id = :org_id AND metric = ANY(CAST(:metrics AS text[]))
        AND day BETWEEN :since AND :until
-       AND (SELECT revision FROM rev) IS DISTINCT FROM CAST(:known AS bigint)
+       AND NOT coalesce((SELECT revision FROM rev) = CAST(:known AS bigint), false)
      GROUP BY metric
     """
-)
+)  # no .columns(): the tier router reads table names from a plain text() only
 
 
 # The same per-day figure as usage_daily (sum for flows, peak for levels), from the events
