@@ -6,11 +6,10 @@ through its class names (``serie-N``/``color-N``, ``line``, ``dot``, ``axis``, `
 Every figure is also in the data table under the chart. A 365-day chart costs ~0.3 ms
 (pygal, before issue 20, took 20-30 ms) and its 365-row table about as much.
 
-Charts and tables are also memoised per worker on their content (metric, the days and
-values, the quota): the same figures give the same SVG, so the key needs no org and no
-invalidation. A new rollup changes the values and misses; only the last 64 are kept. A page's
-charts and tables are also kept with its report (``report_charts``, ``report_tables``), so a
-report served from the revision cache (cache.py) is drawn once, not hashed again.
+The usage page keeps its whole charts section with the report (dashboard/usage/routes.py): a
+report served from the revision cache (cache.py) is drawn once, and the drawing goes with it.
+Sparklines are memoised per worker on their content (metric and values: the same figures
+give the same SVG, so the key needs no org and no invalidation); only the last 64 are kept.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from flask import current_app
 from markupsafe import Markup, escape
 
 from dashboard.usage.metrics import Metric, format_value
-from dashboard.usage.reports import MetricReport, UsageReport
+from dashboard.usage.reports import MetricReport
 
 _TEMPLATE = "usage/partials/chart.svg"
 
@@ -189,7 +188,6 @@ def _report(metric, points, quota) -> MetricReport:
     return MetricReport(metric, list(points), None, None, quota, 0)
 
 
-@lru_cache(maxsize=64)
 def _usage_chart(metric: Metric, points: tuple, quota, used_before: bool = False) -> Markup:
     item = _report(metric, points, quota)
     days = len(item.points)
@@ -215,23 +213,6 @@ def _usage_chart(metric: Metric, points: tuple, quota, used_before: bool = False
     )
 
 
-def report_charts(report: UsageReport) -> dict[str, Markup]:
-    """Every metric's chart, by metric name; drawn once per report (a report served from
-    the cache, dashboard/usage/cache.py, brings them along)."""
-    drawn = report.memo.get("charts")
-    if drawn is None:
-        drawn = report.memo["charts"] = {m.metric.name: usage_chart(m) for m in report.metrics}
-    return drawn
-
-
-def report_tables(report: UsageReport) -> dict[str, Markup]:
-    """Every metric's data-table rows, by metric name; written once per report."""
-    written = report.memo.get("tables")
-    if written is None:
-        written = report.memo["tables"] = {m.metric.name: table_rows(m) for m in report.metrics}
-    return written
-
-
 def sparkline(item: MetricReport) -> Markup:
     """A tiny trend line for the org home page (figures are shown beside it as text)."""
     return _sparkline(item.metric, tuple(item.values))
@@ -246,7 +227,6 @@ def _sparkline(metric: Metric, values: tuple) -> Markup:
     )
 
 
-@lru_cache(maxsize=64)
 def _table_rows(metric: Metric, points: tuple, quota) -> Markup:
     """One ``<tr>`` per day (1,460 on a 365-day page). Written here, like the chart's path,
     because a template loop cost ~4 µs a row (20 ms a page); text is escaped."""

@@ -2,10 +2,13 @@
 
 A report costs one query whatever the range (plus the org's entitlements, which every org page
 already reads once per transaction): the rollup rows of the range, the previous range (for
-"change vs previous period") and the quota windows, read through the (org_id, metric, day)
-primary key. Raw events are read only for a report filtered by a metadata value (rollups
-do not know metadata): the events that carry it, found through the metadata index
-(org_id, key, value, event_id), summed per day by the same rule as the rollups.
+"change vs previous period") and the quota windows, read from the covering index
+usage_daily_chart (org_id, metric, day) INCLUDE (total). The same statement reads the org's
+rollup revision under RLS; a report built from the same revision is kept per worker
+(cache.py) and served without the rows. Raw events are read only for a report filtered by a
+metadata value (rollups do not know metadata; such reports are never kept): the events that
+carry it, found through the metadata index (org_id, key, value, event_id), summed per day by
+the same rule as the rollups.
 """
 
 from __future__ import annotations
@@ -108,8 +111,9 @@ class UsageReport:
     start: date
     end: date
     metrics: list[MetricReport]
-    # What is drawn from this report (JSON body, charts, tables), kept with it: a report
-    # served from the cache (cache.py) brings them along and takes them when it goes.
+    # What is drawn from this report (the JSON body, the page's charts section), kept with
+    # it: a report served from the cache (cache.py) brings them along and takes them when
+    # it goes.
     memo: dict = field(default_factory=dict, repr=False)
 
     @property

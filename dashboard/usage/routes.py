@@ -89,8 +89,8 @@ def _charts_section(report: reports.UsageReport, wanted, locked_ranges) -> Marku
         "show_all_link": url_for("usage.index", range=report.days) if wanted else None,
         "range_links": links,
         "csv_link": csv_link,
-        "charts": charts.report_charts(report),
-        "tables": charts.report_tables(report),
+        "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
+        "tables": {m.metric.name: charts.table_rows(m) for m in report.metrics},
         "locked_ranges": locked_ranges,
         "format_value": format_value,
     }
