@@ -376,6 +376,10 @@ def _derived(conn: psycopg.Connection) -> None:
         conn.execute("DELETE FROM member_counts")
         conn.execute("INSERT INTO member_counts (org_id, role, members)"
                      " SELECT org_id, role, count(*) FROM memberships GROUP BY 1, 2")
+    if _table_exists(conn, "usage_revisions"):  # what the ingest statement raises
+        conn.execute("DELETE FROM usage_revisions")
+        conn.execute("INSERT INTO usage_revisions (org_id, revision)"
+                     " SELECT DISTINCT org_id, 1 FROM usage_daily")
 
 
 SEEDERS += [

@@ -66,6 +66,7 @@ TABLE_KINDS: dict[str, Kind] = {
     "feature_overrides": T,
     "usage_events": T,
     "usage_daily": T,
+    "usage_revisions": T,  # per-org rollup revision: what the usage cache is keyed on
     "usage_alerts": T,
     "invitations": T,
     "upgrade_requests": T,  # "request upgrade" from the not-in-plan page (issue 21)

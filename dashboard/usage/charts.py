@@ -6,9 +6,10 @@ through its class names (``serie-N``/``color-N``, ``line``, ``dot``, ``axis``, `
 Every figure is also in the data table under the chart. A 365-day chart costs ~0.3 ms
 (pygal, before issue 20, took 20-30 ms) and its 365-row table about as much.
 
-Charts and tables are also memoised per worker on their content (metric, the days and
-values, the quota): the same figures give the same SVG, so the key needs no org and no
-invalidation. A new rollup changes the values and misses; only the last 64 are kept.
+The usage page keeps its whole charts section with the report (dashboard/usage/routes.py): a
+report served from the revision cache (cache.py) is drawn once, and the drawing goes with it.
+Sparklines are memoised per worker on their content (metric and values: the same figures
+give the same SVG, so the key needs no org and no invalidation); only the last 64 are kept.
 """
 
 from __future__ import annotations
@@ -187,7 +188,6 @@ def _report(metric, points, quota) -> MetricReport:
     return MetricReport(metric, list(points), None, None, quota, 0)
 
 
-@lru_cache(maxsize=64)
 def _usage_chart(metric: Metric, points: tuple, quota, used_before: bool = False) -> Markup:
     item = _report(metric, points, quota)
     days = len(item.points)
@@ -227,7 +227,6 @@ def _sparkline(metric: Metric, values: tuple) -> Markup:
     )
 
 
-@lru_cache(maxsize=64)
 def _table_rows(metric: Metric, points: tuple, quota) -> Markup:
     """One ``<tr>`` per day (1,460 on a 365-day page). Written here, like the chart's path,
     because a template loop cost ~4 µs a row (20 ms a page); text is escaped."""

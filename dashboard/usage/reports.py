@@ -2,10 +2,13 @@
 
 A report costs one query whatever the range (plus the org's entitlements, which every org page
 already reads once per transaction): the rollup rows of the range, the previous range (for
-"change vs previous period") and the quota windows, read through the (org_id, metric, day)
-primary key. Raw events are read only for a report filtered by a metadata value (rollups
-do not know metadata): the events that carry it, found through the metadata index
-(org_id, key, value, event_id), summed per day by the same rule as the rollups.
+"change vs previous period") and the quota windows, read from the covering index
+usage_daily_chart (org_id, metric, day) INCLUDE (total). The same statement reads the org's
+rollup revision under RLS; a report built from the same revision is kept per worker
+(cache.py) and served without the rows. Raw events are read only for a report filtered by a
+metadata value (rollups do not know metadata; such reports are never kept): the events that
+carry it, found through the metadata index (org_id, key, value, event_id), summed per day by
+the same rule as the rollups.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache, partial
+from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy import text
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 from dashboard.licenses import enforcement
 from dashboard.licenses.features import Feature
 from dashboard.usage import quotas
+from dashboard.usage.cache import REPORTS
 from dashboard.usage.metrics import GAUGES, METRICS, Metric, Rollup
 
 RANGES = (7, 30, 90, 365)
@@ -101,28 +105,42 @@ class MetricReport:
         return [p.value for p in self.points]
 
 
-# eq=False: compared and hashed by identity, so the JSON memo below can key on a report.
 @dataclass(frozen=True, eq=False)
 class UsageReport:
     days: int
     start: date
     end: date
     metrics: list[MetricReport]
+    # What is drawn from this report (the JSON body, the page's charts section), kept with
+    # it: a report served from the cache (cache.py) brings them along and takes them when
+    # it goes.
+    memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def warnings(self) -> list[MetricReport]:
         return [m for m in self.metrics if m.near_quota]
 
 
+# The org's rollup revision (first row, metric NULL; NULL when the gate lets nothing
+# through) and, unless it is the revision the cache already holds (:known), one row per
+# metric with its days and totals as arrays: a few rows, not 2,920. One statement, one
+# snapshot: the rows are those of the revision returned. The covering index
+# usage_daily_chart (0039) makes the rows an index-only scan.
 _ROLLUPS_SQL = text(
     """
-    SELECT metric, array_agg(day ORDER BY day), array_agg(total ORDER BY day)
+    WITH rev AS MATERIALIZED (
+      SELECT revision FROM usage_revisions WHERE org_id = :org_id)
+    SELECT (SELECT revision FROM rev) AS revision, NULL AS metric,
+           NULL::date[] AS days, NULL::bigint[] AS totals
+    UNION ALL
+    SELECT NULL, metric, array_agg(day ORDER BY day), array_agg(total ORDER BY day)
       FROM usage_daily
      WHERE org_id = :org_id AND metric = ANY(CAST(:metrics AS text[]))
        AND day BETWEEN :since AND :until
+       AND NOT coalesce((SELECT revision FROM rev) = CAST(:known AS bigint), false)
      GROUP BY metric
     """
-)
+)  # no .columns(): the tier router reads table names from a plain text() only
 
 
 # The same per-day figure as usage_daily (sum for flows, peak for levels), from the events
@@ -185,17 +203,37 @@ def usage_report(
     windows = {m: quotas.window(q, today)[0] for m, q in limits.items() if m in metrics}
     rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
     since = min([previous_start, *windows.values()])
+    quota_key = tuple((m, limits.get(m)) for m in metrics)
     if metadata is not None:
         rows.update(tagged_days(session, org_id, metadata, metrics, since, today))
-    else:
-        # One row per metric with its days and totals as arrays: a few rows, not 2,920.
-        for metric, day_list, totals in session.execute(
-            _ROLLUPS_SQL,
-            {"org_id": org_id, "metrics": list(metrics), "since": since, "until": today},
-        ):
+        return _report_of(days, today, tuple(metrics), quota_key, rows)
+    key = (org_id, days, today, tuple(metrics), quota_key)
+    known = REPORTS.revision_of(key)
+    revision = _read_rollups(session, org_id, metrics, since, today, known, rows)
+    if revision is not None and revision == known:  # the database skipped the rows
+        kept = REPORTS.get(key, revision)
+        if kept is not None:
+            return kept
+        # Dropped by another thread meanwhile: read the rows after all.
+        revision = _read_rollups(session, org_id, metrics, since, today, None, rows)
+    report = _report_of(days, today, tuple(metrics), quota_key, rows)
+    REPORTS.put(key, revision, report)
+    return report
+
+
+def _read_rollups(session, org_id, metrics, since, until, known, rows) -> int | None:
+    """Fill ``rows`` unless the org's revision is ``known``; return the revision (None:
+    nothing readable, e.g. no longer a member)."""
+    revision = None
+    for found, metric, day_list, totals in session.execute(_ROLLUPS_SQL, {
+        "org_id": org_id, "metrics": list(metrics), "since": since, "until": until,
+        "known": known,
+    }):
+        if metric is None:
+            revision = found
+        else:
             rows[metric] = dict(zip(day_list, totals, strict=True))
-    return _report_of(days, today, tuple(metrics), tuple((m, limits.get(m)) for m in metrics),
-                      tuple((m, tuple(by_day.items())) for m, by_day in rows.items()))
+    return revision
 
 
 def usage_json(session: Session, org_id: uuid.UUID, days: int = DEFAULT_RANGE, **kwargs) -> bytes:
@@ -203,18 +241,11 @@ def usage_json(session: Session, org_id: uuid.UUID, days: int = DEFAULT_RANGE, *
     return _json_of(usage_report(session, org_id, days, **kwargs))
 
 
-# Memoised per worker on the report's inputs (issue 20): the org's rollup rows themselves
-# (compared in full, not by a digest), the range, today and the plan's quotas. The same
-# inputs give the same report, so a hit needs no invalidation, and any new or changed rollup
-# is a new key. Nothing here depends on who asks: the rows were read under the request's RLS
-# context, and a report is only ever built from rows the asker could read.
-@lru_cache(maxsize=32)
-def _report_of(days, today, metrics, quota_key, rows_key) -> UsageReport:
+def _report_of(days, today, metrics, quota_key, rows) -> UsageReport:
     limits = {m: q for m, q in quota_key if q is not None}
     windows = {m: quotas.window(q, today)[0] for m, q in limits.items()}
     start = today - timedelta(days=days - 1)
     previous_start = start - timedelta(days=days)
-    rows = {m: dict(items) for m, items in rows_key}
     span = [start + timedelta(days=i) for i in range(days)]
     reports = [
         _metric_report(METRICS[name], rows[name], span, previous_start, today,
@@ -224,10 +255,14 @@ def _report_of(days, today, metrics, quota_key, rows_key) -> UsageReport:
     return UsageReport(days, start, today, reports)
 
 
-@lru_cache(maxsize=32)  # on the memoised report object (identity): one body per report
 def _json_of(report: UsageReport) -> bytes:
-    # As Flask's JSON responses write it (sorted keys, compact, ASCII, a final newline).
-    return (json.dumps(as_json(report), separators=(",", ":"), sort_keys=True) + "\n").encode()
+    """As Flask's JSON responses write it (sorted keys, compact, ASCII, a final newline);
+    kept with the report (a report served from the cache brings its body along)."""
+    body = report.memo.get("json")
+    if body is None:
+        body = json.dumps(as_json(report), separators=(",", ":"), sort_keys=True) + "\n"
+        body = report.memo["json"] = body.encode()
+    return body
 
 
 def _metric_report(metric, by_day, span, previous_start, today, quota, quota_since):

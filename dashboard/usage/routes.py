@@ -6,7 +6,8 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from markupsafe import Markup
 
 from dashboard import navigation, tenancy
 from dashboard.api.auth import api_scope
@@ -53,20 +54,50 @@ def index():
     except metadata_rules.MetadataError as exc:
         return render_template("errors/error.html", status=400, message=exc.message), 400
     report = _report(days, metadata=wanted)
+    section = _charts_section(report, wanted, reports.locked_ranges(tenancy.request_session()))
+    if request.headers.get("HX-Request"):
+        return section
+    return render_template("usage/index.html", report=report, charts_section=section,
+                           format_value=format_value)  # the quota banner's figures
+
+
+_SECTION = "usage/partials/charts.html"
+
+
+def _charts_section(report: reports.UsageReport, wanted, locked_ranges) -> Markup:
+    """The page's charts, figures and tables (also the htmx answer to a range link).
+
+    Written once per report and kept with it (``report.memo``: a report served from the
+    revision cache brings it along): it depends only on the report and on what is in the
+    key: the links (the org's slug, the script root, the metadata filter) and the ranges the
+    plan locks. Nothing about the viewer is in it.
+    """
+    filter_args = {f"metadata[{wanted[0]}]": wanted[1]} if wanted else {}
+    # One link stands for all of them in the key (url_for costs ~40 µs): the same rules
+    # (script root, the org's slug, the filter) build them all.
+    this_range = url_for("usage.index", range=report.days, **filter_args)
+    key = (this_range, locked_ranges, wanted)
+    kept = report.memo.get("section")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    links = {days: url_for("usage.index", range=days, **filter_args) for days in reports.RANGES}
+    csv_link = url_for("usage.export_csv", range=report.days, **filter_args)
     context = {
         "report": report,
         # Kept on the range links and the CSV link: ?metadata[key]=value.
         "metadata_filter": wanted,
-        "filter_args": {f"metadata[{wanted[0]}]": wanted[1]} if wanted else {},
+        "show_all_link": url_for("usage.index", range=report.days) if wanted else None,
+        "range_links": links,
+        "csv_link": csv_link,
         "charts": {m.metric.name: charts.usage_chart(m) for m in report.metrics},
-        "table_rows": charts.table_rows,
-        "ranges": reports.RANGES,
-        "locked_ranges": reports.locked_ranges(tenancy.request_session()),
+        "tables": {m.metric.name: charts.table_rows(m) for m in report.metrics},
+        "locked_ranges": locked_ranges,
         "format_value": format_value,
     }
-    if request.headers.get("HX-Request"):
-        return render_template("usage/partials/charts.html", **context)
-    return render_template("usage/index.html", **context)
+    # The bare template: it needs none of the page's context processors.
+    section = Markup(current_app.jinja_env.get_template(_SECTION).render(context))  # noqa: S704
+    report.memo["section"] = (key, section)
+    return section
 
 
 @bp.route("/o/<slug>/usage.csv")

@@ -8,7 +8,8 @@ sees a conflict (or inserts it, if the first rolled back).
 
 Locks are taken in one global order (event keys sorted, then rollup rows sorted by metric and
 day, all in the same statement), so overlapping batches wait for each other instead of
-deadlocking.
+deadlocking. The same statement raises the org's rollup revision (``usage_revisions``), which
+the cached charts and chart data are keyed on: a rollup changes only with its revision.
 """
 
 from __future__ import annotations
@@ -108,9 +109,18 @@ _INGEST_TEMPLATE = """
                   ELSE sum(quantity)::bigint END AS total,
              count(*) AS n
         FROM inserted GROUP BY 1, 2
+    ), revised AS (
+      -- The org's rollup revision (dashboard/usage/cache.py), raised once per statement
+      -- that changes a rollup. Its row is locked BEFORE any rollup row (upserted waits for
+      -- it): writers of one org queue here, in commit order, and never deadlock on it.
+      INSERT INTO usage_revisions AS r (org_id, revision)
+      SELECT CAST(:org_id AS uuid), 1 WHERE EXISTS (SELECT FROM per_day)
+      ON CONFLICT (org_id) DO UPDATE SET revision = r.revision + 1
+      RETURNING revision
     ), upserted AS (
       INSERT INTO usage_daily AS d (org_id, metric, day, total)
-      SELECT CAST(:org_id AS uuid), metric, day, total FROM per_day ORDER BY metric, day
+      SELECT CAST(:org_id AS uuid), metric, day, total FROM per_day
+       WHERE EXISTS (SELECT FROM revised) ORDER BY metric, day
       ON CONFLICT (org_id, metric, day) DO UPDATE
          SET total = CASE WHEN d.metric = ANY(CAST(:gauges AS text[]))
                           THEN GREATEST(d.total, EXCLUDED.total)
