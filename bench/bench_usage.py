@@ -129,7 +129,8 @@ def ingest_orgs(admin_url: str, owner_id: str) -> list[str]:
 
 def forget_ingested(admin_url: str, org_ids: list[str]) -> None:
     with psycopg.connect(admin_url) as conn:
-        for table in ("usage_alerts", "usage_daily", "usage_events"):
+        # usage_revisions too: what is left of these orgs' rollups is never cached.
+        for table in ("usage_alerts", "usage_daily", "usage_revisions", "usage_events"):
             conn.execute(f"DELETE FROM {table} WHERE org_id = ANY(%s::uuid[])", (org_ids,))
 
 
