@@ -68,7 +68,7 @@ def sign_in(app, email: str, password: str, org_path: str | None = None):
 
 
 def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_requests: int = 100,
-            db_pid: int | None = None, log=print) -> dict:
+            db_pid: int | None = None, log=print, top: int = 8) -> dict:
     import pages
     import psutil
     import psycopg
@@ -163,7 +163,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 "top_functions": [
                     {"function": f, "calls_per_request": round(c / profile_requests, 1),
                      "own_pct": round(100 * own / total, 1)}
-                    for own, c, f in functions[:8]],
+                    for own, c, f in functions[:top]],
             }
             if db:
                 entry["total_cpu_ms"] = round(entry["app_cpu_ms"] + entry["db_cpu_ms"], 3)
@@ -172,6 +172,10 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 f" {len(statements)} statements + BEGIN/COMMIT,"
                 f" gate {entry['gate_calls_per_request']} calls"
                 f" {entry['gate_ms_per_request']} ms; {entry['layers_pct']}")
+            if top != 8:  # asked for on the command line: the top functions too
+                for f in entry["top_functions"]:
+                    log(f"    {f['own_pct']:5.1f} %  {f['calls_per_request']:8.1f}/req"
+                        f"  {f['function']}")
     finally:
         admin.execute(f'ALTER DATABASE "{dataset.database}" RESET track_functions')
         admin.close()
@@ -215,6 +219,7 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--profile-requests", type=int, default=100)
     parser.add_argument("--pages", default="", help="comma-separated page keys (bench/pages.py)")
+    parser.add_argument("--top", type=int, default=8, help="print this many top functions")
     args = parser.parse_args(argv)
     admin, source = seed.admin_url()
     dataset = seed.read_dataset(admin, args.database)
@@ -223,7 +228,7 @@ def main(argv=None) -> int:
     urls = provisioning.bootstrap(admin, args.database)
     print(f"In-process profile on {args.database} ({source})")
     measure(urls, dataset, [p for p in args.pages.split(",") if p], args.requests,
-            args.profile_requests, cpu.postmaster_pid(admin))
+            args.profile_requests, cpu.postmaster_pid(admin), top=args.top)
     return 0
 
 
