@@ -163,21 +163,38 @@ def when_html(value: datetime | None, zone_name: str | None, *, empty: str = "�
               now: datetime | None = None) -> Markup:
     """``<time>`` with the absolute and relative time and the full timestamp on hover.
 
-    A members page shows 100 of these: every piece is escaped once where it comes from (zone
-    names when first looked up, relative phrases when first worded, the locale's names at
-    import; ``isoformat`` is digits and ``-:+.T``), so a call builds one string and one Markup.
+    A members page shows 100 of these. All but the relative phrase depends only on the
+    instant and the zone, so it is memoised per worker (a page seen again, or the next
+    person's view of it, formats no dates); the phrase is worded each time.
     """
     if value is None:
         return _empty_html(empty)
     value = _aware(value)
+    # fold and tzinfo in the key: two instants with the same wall time in one zone (the
+    # hour repeated when summer time ends) compare equal as datetimes.
+    key = (value, value.fold, value.tzinfo, zone_name)
+    head = _TIME_HEADS.get(key)
+    if head is None:
+        if len(_TIME_HEADS) >= 4096:
+            _TIME_HEADS.clear()
+        head = _TIME_HEADS[key] = _time_head(value, zone_name)
+    return Markup(f'{head}{_relative_html(relative(value, now))}</span></time>')  # noqa: S704
+
+
+def _time_head(value: datetime, zone_name: str | None) -> str:
+    """The element up to the relative phrase. Every piece is escaped once where it comes
+    from (zone names when first looked up, the locale's names at import; ``isoformat`` is
+    digits and ``-:+.T``)."""
     local = value.astimezone(zone(zone_name))
     _, _, abbreviation, long_name = _zone_entry(local)
     short, full = _short(local), _full(local)
     if not _PLAIN_NAMES:
         short, full = escape(short), escape(full)
-    return Markup(f'<time datetime="{value.isoformat()}" title="{full} {long_name}">'  # noqa: S704
-                  f'{short} {abbreviation} <span class="muted">· '
-                  f'{_relative_html(relative(value, now))}</span></time>')
+    return (f'<time datetime="{value.isoformat()}" title="{full} {long_name}">'
+            f'{short} {abbreviation} <span class="muted">· ')
+
+
+_TIME_HEADS: dict[tuple, str] = {}  # (instant, fold, tzinfo, zone) -> _time_head(...)
 
 
 @lru_cache(maxsize=64)

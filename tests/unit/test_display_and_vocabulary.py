@@ -167,3 +167,17 @@ def test_the_time_element_is_the_escaped_moment_piece_by_piece():
         '<span class="muted">&lt;b&gt;</span>')
     assert display.when_html(None, None) == Markup('<span class="muted">—</span>')
     assert escape(display.when_html(NOW, "UTC")) == display.when_html(NOW, "UTC")
+
+
+def test_the_memoised_time_element_tells_repeated_wall_times_apart():
+    """The hour repeated when summer time ends: two instants, one wall time in Berlin; each
+    keeps its own offset in the memoised element."""
+    berlin = display.zone("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)
+    second = first.replace(fold=1)
+    assert first == second  # same tzinfo: Python compares the wall times
+    a = str(display.when_html(first, "UTC", now=NOW))
+    b = str(display.when_html(second, "UTC", now=NOW))
+    assert 'datetime="2026-10-25T02:30:00+02:00"' in a and "00:30 UTC" in a
+    assert 'datetime="2026-10-25T02:30:00+01:00"' in b and "01:30 UTC" in b
+    assert str(display.when_html(first, "UTC", now=NOW)) == a
