@@ -163,7 +163,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 "top_functions": [
                     {"function": f, "calls_per_request": round(c / profile_requests, 1),
                      "own_pct": round(100 * own / total, 1)}
-                    for own, c, f in functions[:8]],
+                    for own, c, f in functions[:max(top, 8)]],
             }
             if db:
                 entry["total_cpu_ms"] = round(entry["app_cpu_ms"] + entry["db_cpu_ms"], 3)

@@ -69,36 +69,51 @@ def _zone_names(zone_name: str, offset: timedelta, tzname: str | None,
 
 
 def _names(local: datetime) -> tuple[str, str]:
-    # Keyed without the instant itself: any instant with the same zone, offset and
-    # abbreviation has the same names.
+    return _zone_entry(local)[:2]
+
+
+def _zone_entry(local: datetime) -> tuple[str, str, str, str]:
+    """(abbreviation, long name) and the same escaped for HTML, each worked out once.
+
+    Keyed without the instant itself: any instant with the same zone, offset and
+    abbreviation has the same names."""
     key = (local.tzinfo.key, local.utcoffset(), local.tzname())
-    names = _NAMES.get(key)
-    if names is None:
-        names = _NAMES[key] = _zone_names(*key, local)
-        if len(_NAMES) > 1024:
+    entry = _NAMES.get(key)
+    if entry is None:
+        abbreviation, long_name = _zone_names(*key, local)
+        entry = (abbreviation, long_name, str(escape(abbreviation)), str(escape(long_name)))
+        if len(_NAMES) >= 1024:
             _NAMES.clear()
-    return names
+        _NAMES[key] = entry
+    return entry
 
 
-_NAMES: dict[tuple, tuple[str, str]] = {}
+_NAMES: dict[tuple, tuple[str, str, str, str]] = {}
 
 # The locale's month and day names, read once: babel's format_datetime looks them up through
 # its pattern parser for every call (~40 µs a time; a members page shows 100 times).
 _MONTHS = tuple(LOCALE.months["format"]["abbreviated"][m] for m in range(1, 13))
 _MONTHS_WIDE = tuple(LOCALE.months["format"]["wide"][m] for m in range(1, 13))
 _WEEKDAYS = tuple(LOCALE.days["format"]["wide"][d] for d in range(7))  # Monday first
+# _short and _full are these names, digits, spaces and punctuation: when no name has a
+# character HTML would escape, their output goes into HTML as it is (checked once, here).
+_PLAIN_NAMES = all(str(escape(n)) == n for n in (*_MONTHS, *_MONTHS_WIDE, *_WEEKDAYS))
+
+
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))  # "07": a look-up costs less than :02d
 
 
 def _short(local: datetime) -> str:
     """babel's 'd MMM y, HH:mm' for LOCALE."""
     return (f"{local.day} {_MONTHS[local.month - 1]} {local.year}, "
-            f"{local.hour:02d}:{local.minute:02d}")
+            f"{_TWO_DIGITS[local.hour]}:{_TWO_DIGITS[local.minute]}")
 
 
 def _full(local: datetime) -> str:
     """babel's 'EEEE, d MMMM y, HH:mm:ss' for LOCALE."""
     return (f"{_WEEKDAYS[local.weekday()]}, {local.day} {_MONTHS_WIDE[local.month - 1]} "
-            f"{local.year}, {local.hour:02d}:{local.minute:02d}:{local.second:02d}")
+            f"{local.year}, {_TWO_DIGITS[local.hour]}:{_TWO_DIGITS[local.minute]}:"
+            f"{_TWO_DIGITS[local.second]}")
 
 
 @lru_cache(maxsize=2048)
@@ -144,14 +159,59 @@ def moment(value: datetime, zone_name: str | None, now: datetime | None = None) 
     return Moment(*_parts(value, zone_name, now))
 
 
-def when_html(value: datetime | None, zone_name: str | None, *, empty: str = "—") -> Markup:
-    """``<time>`` with the absolute and relative time and the full timestamp on hover."""
+def when_html(value: datetime | None, zone_name: str | None, *, empty: str = "—",
+              now: datetime | None = None) -> Markup:
+    """``<time>`` with the absolute and relative time and the full timestamp on hover.
+
+    A members page shows 100 of these. All but the relative phrase depends only on the
+    instant and the zone, so it is memoised per worker (a page seen again, or the next
+    person's view of it, formats no dates); the phrase is worded each time.
+    """
     if value is None:
-        return Markup('<span class="muted">{}</span>').format(empty)
-    iso, short, ago, full = _parts(value, zone_name)
-    # Plain concatenation of escaped parts: Markup.format costs more than the formatting.
-    return Markup(f'<time datetime="{escape(iso)}" title="{escape(full)}">'  # noqa: S704
-                  f'{escape(short)} <span class="muted">· {escape(ago)}</span></time>')
+        return _empty_html(empty)
+    value = _aware(value)
+    # fold and tzinfo in the key: two instants with the same wall time in one zone (the
+    # hour repeated when summer time ends) compare equal as datetimes.
+    key = (value, value.fold, value.tzinfo, zone_name)
+    head = _TIME_HEADS.get(key)
+    if head is None:
+        if len(_TIME_HEADS) >= 4096:
+            _TIME_HEADS.clear()
+        head = _TIME_HEADS[key] = _time_head(value, zone_name)
+    return Markup(f'{head}{_relative_html(relative(value, now))}</span></time>')  # noqa: S704
+
+
+def _time_head(value: datetime, zone_name: str | None) -> str:
+    """The element up to the relative phrase. Every piece is escaped once where it comes
+    from (zone names when first looked up, the locale's names at import; ``isoformat`` is
+    digits and ``-:+.T``)."""
+    local = value.astimezone(zone(zone_name))
+    _, _, abbreviation, long_name = _zone_entry(local)
+    short, full = _short(local), _full(local)
+    if not _PLAIN_NAMES:
+        short, full = escape(short), escape(full)
+    return (f'<time datetime="{value.isoformat()}" title="{full} {long_name}">'
+            f'{short} {abbreviation} <span class="muted">· ')
+
+
+_TIME_HEADS: dict[tuple, str] = {}  # (instant, fold, tzinfo, zone) -> _time_head(...)
+
+
+@lru_cache(maxsize=64)
+def _empty_html(empty: str) -> Markup:
+    return Markup('<span class="muted">{}</span>').format(empty)
+
+
+def _relative_html(phrase: str) -> str:
+    html = _RELATIVE_HTML.get(phrase)
+    if html is None:
+        if len(_RELATIVE_HTML) >= 4096:
+            _RELATIVE_HTML.clear()
+        html = _RELATIVE_HTML[phrase] = str(escape(phrase))
+    return html
+
+
+_RELATIVE_HTML: dict[str, str] = {}  # a few hundred phrases: units × counts × direction
 
 
 def day_html(value: date | datetime | None, zone_name: str | None = None) -> Markup:

@@ -40,9 +40,8 @@ def init_app(app) -> None:
     app.add_template_filter(lambda value, empty="—": display.when_html(
         value, _person_zone(), empty=empty), "when")
     # The same with the zone given: for loops that show many times (the members list reads
-    # the viewer's zone once, not once per time).
-    app.add_template_filter(lambda value, zone, empty="—": display.when_html(
-        value, zone, empty=empty), "when_in")
+    # the viewer's zone once, not once per time), with no wrapper call of its own.
+    app.add_template_filter(display.when_html, "when_in")
     app.add_template_filter(lambda value: display.day_html(value, _person_zone()), "day")
     app.add_template_filter(display.number, "number")
     app.add_template_filter(vocabulary.action_label, "action_label")

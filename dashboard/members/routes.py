@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from dashboard import tenancy
 from dashboard.accounts.stepup import require_recent_auth
 from dashboard.audit.web import request_actor
-from dashboard.members import ownership, service
+from dashboard.members import ownership, service, table
 from dashboard.members import roles as role_rules
 from dashboard.members.forms import ConfirmForm, RoleChangeForm, TransferForm, role_choices
 from dashboard.members.web import editor, is_htmx, problem
@@ -46,7 +46,8 @@ def index():
         db, org_id=g.membership.org_id, editor=editor(), roles=roles, **_page_args()
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
-    return render_template(template, page=page, roles=roles, options=_options(roles))
+    return render_template(template, page=page, rows=table.cells(page.rows), roles=roles,
+                           options=_options(roles))
 
 
 @bp.route("/o/<slug>/members/<uuid:user_id>")
@@ -91,7 +92,7 @@ def change_role(user_id: uuid.UUID):
         if row is None:  # you demoted yourself out of sight, or the member is gone
             abort(404)
         return render_template(
-            "members/partials/row.html", row=row, options=_options(roles),
+            "members/partials/row.html", rows=table.cells([row]), options=_options(roles),
             error=error, saved=error is None,
         ), status
     if error:

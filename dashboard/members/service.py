@@ -171,15 +171,29 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str):
     # ``users`` spans the whole installation: the person is looked up for the page's rows
     # only (the OFFSET 0 fence keeps it one key probe per row). ``m.org_id = ...``: RLS
     # decides too; this picks the index.
+    person = (" CROSS JOIN LATERAL (SELECT u.name, u.email FROM users u"
+              " WHERE u.id = page.user_id OFFSET 0) AS person")
+    if not (search or metadata):
+        return text(
+            "SELECT page.user_id, person.name, person.email, page.role, page.created_at,"
+            f" page.last_active_at, page.sort_name, ({total}) AS total"
+            " FROM (SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
+            " FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid)"
+            f"{where} ORDER BY {order}{limit}) AS page{person} ORDER BY {outer}"
+        )
+    # A search passes over many more memberships than it keeps (a page of 51 read ~740 for
+    # "ana" in 5,000): it cuts the page from the index alone (search_key and role are in
+    # it, so no table row is read for a member who does not match), then reads the kept
+    # rows' dates by key.
     return text(
-        "SELECT page.user_id, person.name, person.email, page.role, page.created_at,"
-        f" page.last_active_at, page.sort_name, ({total}) AS total"
-        " FROM (SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
+        "SELECT page.user_id, person.name, person.email, kept.role, kept.created_at,"
+        f" kept.last_active_at, page.sort_name, ({total}) AS total"
+        " FROM (SELECT m.user_id, m.sort_name"
         " FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid)"
         f"{where} ORDER BY {order}{limit}) AS page"
-        " CROSS JOIN LATERAL (SELECT u.name, u.email FROM users u"
-        " WHERE u.id = page.user_id OFFSET 0) AS person"
-        f" ORDER BY {outer}"
+        " CROSS JOIN LATERAL (SELECT k.role, k.created_at, k.last_active_at FROM memberships k"
+        " WHERE k.org_id = CAST(:org_id AS uuid) AND k.user_id = page.user_id OFFSET 0) AS kept"
+        f"{person} ORDER BY {outer}"
     )
 
 

@@ -129,8 +129,8 @@ HOSTILE = '<script>alert("x")</script> & \'q\''
 
 
 def test_names_and_roles_are_escaped_in_rows_selects_and_the_htmx_row(client):
-    """Rows are written by dashboard/members/rows.py, not an autoescaped template: a member's
-    name, email and a custom role's name must still come out as text everywhere they show."""
+    """The rows template escapes a person's values by hand (its loop is not autoescaped): a
+    member's name and a custom role's name must still come out as text everywhere they show."""
     org, people = factories.org_with_members(owner="owner", bob="member", cat="member")
     factories.execute("UPDATE users SET name = :n WHERE id = :u", n=HOSTILE, u=people["bob"].id)
     factories.CustomRoleFactory(org_id=org.id, key="evil", name="<b>Evil</b> & co")
@@ -148,6 +148,23 @@ def test_names_and_roles_are_escaped_in_rows_selects_and_the_htmx_row(client):
         assert f"Role of {escaped}</label>" in html
         assert f'Remove<span class="visually-hidden"> {escaped}</span>' in html
     assert ">&lt;b&gt;Evil&lt;/b&gt; &amp; co</option>" in html  # the custom role, offered
+
+
+def test_emails_and_read_only_role_names_are_escaped_too(client):
+    """The rows template writes values safe by construction as they are (issue 20) and
+    escapes each value a person controls by hand: the email, and a role name shown as text
+    (a viewer who may not change roles) must come out as text as well."""
+    org, people = factories.org_with_members(owner="owner", bob="member", cat="member")
+    factories.execute("UPDATE users SET email = :e WHERE id = :u",
+                      e='"><script>x</script>@example.com', u=people["cat"].id)
+    factories.CustomRoleFactory(org_id=org.id, key="evil", name="<b>Evil</b> & co")
+    factories.execute("UPDATE memberships SET role = 'evil' WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["cat"].id)
+    login(client, people["bob"])
+    html = client.get(f"/o/{org.slug}/members").get_data(as_text=True)
+    assert "<script>x" not in html and "<b>Evil" not in html
+    assert "<td>&#34;&gt;&lt;script&gt;x&lt;/script&gt;@example.com</td>" in html
+    assert '<span data-testid="member-role">&lt;b&gt;Evil&lt;/b&gt; &amp; co</span>' in html
 
 
 def test_inline_role_change_returns_the_row_and_audits(client):

@@ -137,3 +137,47 @@ def test_fast_formatting_says_exactly_what_babel_says():
         expected = "just now" if abs(value - now) < display.JUST_NOW else format_timedelta(
             value - now, add_direction=True, format="short", locale=display.LOCALE)
         assert m.relative == expected, (value - now, m.relative, expected)
+
+
+def test_the_time_element_is_the_escaped_moment_piece_by_piece():
+    """when_html escapes each piece once where it comes from (issue 20): the result is exactly
+    the moment's four strings, each escaped, in the element, for any zone and distance."""
+    import random
+
+    from markupsafe import Markup, escape
+
+    rng = random.Random(21)
+    zones = ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kolkata", "Asia/Tokyo",
+             "Australia/Lord_Howe", "Mars/Olympus", None]
+    for _ in range(300):
+        value = NOW + timedelta(seconds=rng.randint(-3 * 365 * 86400, 400 * 86400),
+                                microseconds=rng.choice([0, rng.randint(0, 999_999)]))
+        now = value + timedelta(seconds=rng.choice([0, 30, 5400, 86_400 * 40, 10 ** 8]))
+        name = rng.choice(zones)
+        m = display.moment(value, name, now=now)
+        expected = Markup(
+            '<time datetime="{}" title="{}">{} <span class="muted">· {}</span></time>'
+        ).format(m.iso, m.full, m.short, m.relative)
+        assert display.when_html(value, name, now=now) == expected
+        assert display.when_html(value.replace(tzinfo=None), name, now=now) == (
+            display.when_html(value, name, now=now))
+    assert display.when_html(None, "UTC", empty="Never") == Markup(
+        '<span class="muted">Never</span>')
+    assert display.when_html(None, None, empty="<b>") == Markup(
+        '<span class="muted">&lt;b&gt;</span>')
+    assert display.when_html(None, None) == Markup('<span class="muted">—</span>')
+    assert escape(display.when_html(NOW, "UTC")) == display.when_html(NOW, "UTC")
+
+
+def test_the_memoised_time_element_tells_repeated_wall_times_apart():
+    """The hour repeated when summer time ends: two instants, one wall time in Berlin; each
+    keeps its own offset in the memoised element."""
+    berlin = display.zone("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)
+    second = first.replace(fold=1)
+    assert first == second  # same tzinfo: Python compares the wall times
+    a = str(display.when_html(first, "UTC", now=NOW))
+    b = str(display.when_html(second, "UTC", now=NOW))
+    assert 'datetime="2026-10-25T02:30:00+02:00"' in a and "00:30 UTC" in a
+    assert 'datetime="2026-10-25T02:30:00+01:00"' in b and "01:30 UTC" in b
+    assert str(display.when_html(first, "UTC", now=NOW)) == a
