@@ -55,7 +55,7 @@ def writing_to(session_factory):
 
 
 def unique(prefix: str) -> str:
-    return f"{prefix}{next(_seq):06d}x{id(_state) % 10000}"
+    return f"{prefix}{next(_seq)}x{id(_state) % 10000}"
 
 
 class _Base(factory.alchemy.SQLAlchemyModelFactory):

@@ -222,6 +222,8 @@ def test_switch_lands_on_the_same_page_when_the_role_allows_it(pclient):
     (org_admin,) = add_orgs(me, 1, role="admin")
     (org_guest,) = add_orgs(me, 1, role="guest")
     login(pclient, me)
+    # Sign-in lands in one of the three orgs (by name); start from org A whichever it is.
+    pclient.get(f"/o/{org_a.slug}/", follow_redirects=True)
     here = f"/o/{org_a.slug}/probe/admin-page?q=1"
     assert pclient.get(here).status_code == 200
     response = switch(pclient, org_admin.slug, here)
