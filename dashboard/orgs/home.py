@@ -2,7 +2,8 @@
 getting-started checklist, pending invitations and recent audit events). No Flask; the
 caller passes its RLS-scoped session.
 
-Page cost (issue 20): the overview and every panel the viewer may use are one statement
+Page cost (issue 20): the overview, the org's entitlements (read on every org page) and
+every panel the viewer may use are one statement
 (one round trip, one plan; the member count read once for the overview and the checklist),
 over indexes that lead with ``org_id`` (primary keys, ``audit_events_org_at_idx``), with a
 fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,000-member
@@ -20,6 +21,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from dashboard import first_statement
+from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.orgs.service import OrgOverview
 from dashboard.permissions import Permission
@@ -76,15 +78,15 @@ class HomePanels:
     events: list[RecentEvent] | None  # None: you may not read the audit log
 
 
-# The home's statement as SQL text, built once per shape (which panels this viewer may
-# see) rather than as a SQLAlchemy expression per request (issue 20: building it cost more
-# CPU than running it). Named columns, never SELECT *: the runtime role cannot read every
-# column. Each list is the newest SHOWN rows as one JSON array of arrays. The org row is
-# the one RLS lets through (the current org) and must be :org_id, the viewer's membership:
-# no row, no page (404).
-_OVERVIEW = "o.id, o.slug, o.name, o.plan, o.status, mc.members"
-_FROM = """
-  FROM organizations o,
+# The home's statement as SQL text (with the org's entitlements, licenses/service.py),
+# built once per shape (which panels this viewer may see) rather than as a SQLAlchemy
+# expression per request (issue 20: building it cost more CPU than running it). Named
+# columns, never SELECT *: the runtime role cannot read every column. Each list is the
+# newest SHOWN rows as one JSON array of arrays. The org row is the one RLS lets through
+# (the current org) and must be :org_id, the viewer's membership: no row, no page (404).
+_OVERVIEW = "o.id, o.slug, o.name, o.status, mc.members"  # o.plan: with the entitlements
+_FROM = f"""
+  FROM {licenses.ENTITLEMENTS_FROM},
        LATERAL (SELECT coalesce(sum(c.members), 0) AS members FROM member_counts c
                  WHERE c.org_id = CAST(:org_id AS uuid)) mc
  WHERE o.id = CAST(:org_id AS uuid)"""
@@ -115,7 +117,8 @@ _EVENTS = f"""
 
 @lru_cache(maxsize=8)
 def _home_sql(checklist: bool, invitations: bool, events: bool) -> str:
-    parts = [sql for wanted, sql in ((True, _OVERVIEW), (checklist, _CHECKLIST),
+    parts = [sql for wanted, sql in ((True, _OVERVIEW), (True, licenses.ENTITLEMENTS_COLUMNS),
+                                     (checklist, _CHECKLIST),
                                      (invitations, _INVITATIONS), (events, _EVENTS)) if wanted]
     return "SELECT " + ",".join(parts) + _FROM
 
@@ -130,9 +133,12 @@ def home(session: Session, org_id: uuid.UUID,
     # Raw psycopg for this hot text statement (first_statement.row: no result machinery);
     # text is never ORM, so nothing is flushed either way.
     row = first_statement.row(session, _home_sql(bool(steps), may_invite, may_audit),
-                              {"org_id": org_id})
+                              {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN})
     if row is None:
         return None
+    # The org's entitlements rode along (every org page reads them: the plan's quotas, the
+    # navigation's features); the rest of the request takes them from here.
+    licenses.remember_entitlements(session, licenses.current_org(session), row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
     if steps:
