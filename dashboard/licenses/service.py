@@ -108,19 +108,21 @@ def feature_catalogue(session: Session) -> list[FeatureInfo]:
 
 # Everything the rules need in one statement (it runs on every org page for the banner):
 # the clock, the license, the overrides, the two plans that can apply and the catalogue.
+ENTITLEMENTS_COLUMNS = f"""
+    now() AS now, o.plan, l.id IS NOT NULL AS has_license, l.seats,
+    l.rate_limit_per_minute, l.valid_from, l.valid_until,
+    ARRAY(SELECT jsonb_build_object('feature', f.feature, 'enabled', f.enabled,
+                                    'expires_at', f.expires_at, 'reason', f.reason)
+            FROM feature_overrides f WHERE f.org_id = o.id) AS overrides,
+    ARRAY(SELECT {_PLAN_JSON} FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
+    ARRAY(SELECT jsonb_build_array(x.key, x.name, x.description) FROM features x) AS catalogue
+"""
+# The FROM the columns above need. A statement that reads the org row anyway (the org
+# home's) may carry them too (with :fallback = FALLBACK_PLAN) and hand its row to
+# ``remember_entitlements``: one statement fewer, the same row.
+ENTITLEMENTS_FROM = " organizations o LEFT JOIN licenses l ON l.org_id = o.id"
 _ENTITLEMENTS_SQL = text(
-    f"""
-    SELECT now() AS now, o.plan, l.id IS NOT NULL AS has_license, l.seats,
-           l.rate_limit_per_minute, l.valid_from, l.valid_until,
-           ARRAY(SELECT jsonb_build_object('feature', f.feature, 'enabled', f.enabled,
-                                           'expires_at', f.expires_at, 'reason', f.reason)
-                   FROM feature_overrides f WHERE f.org_id = o.id) AS overrides,
-           ARRAY(SELECT {_PLAN_JSON} FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
-           ARRAY(SELECT jsonb_build_array(x.key, x.name, x.description)
-                   FROM features x) AS catalogue
-      FROM organizations o LEFT JOIN licenses l ON l.org_id = o.id
-     WHERE o.id = :org
-    """
+    f"SELECT {ENTITLEMENTS_COLUMNS} FROM {ENTITLEMENTS_FROM} WHERE o.id = :org"
 )
 
 
@@ -146,6 +148,13 @@ def entitlements(session: Session, org_id: uuid.UUID | None = None) -> Entitleme
     ).one_or_none()
     if row is None:
         raise OrgNotVisible(str(org_id))
+    return remember_entitlements(session, org_id, row)
+
+
+def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitlements:
+    """The entitlements from a row with ``ENTITLEMENTS_COLUMNS`` read in this transaction
+    under RLS for ``org_id``, the current org as ``current_org`` gives it (the key the
+    transaction's copy is found by); kept for the transaction like ``entitlements``."""
     facts = LicenseFacts(
         plan=row.plan,
         has_license=row.has_license,

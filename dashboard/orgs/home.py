@@ -1,10 +1,14 @@
-"""What the org home shows besides the overview: a getting-started checklist, pending
-invitations and recent audit events. No Flask; the caller passes its RLS-scoped session.
+"""What the org home reads: the overview (the org and its member count) and the panels (a
+getting-started checklist, pending invitations and recent audit events). No Flask; the
+caller passes its RLS-scoped session.
 
-Page cost (issue 20): each panel is one statement over indexes that lead with ``org_id``
-(primary keys, ``audit_events_org_at_idx``), read only for a viewer who may use it, with a
+Page cost (issue 20): the overview, the org's entitlements (read on every org page) and
+every panel the viewer may use are one statement
+(one round trip, one plan; the member count read once for the overview and the checklist),
+over indexes that lead with ``org_id`` (primary keys, ``audit_events_org_at_idx``), with a
 fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,000-member
-one (tests/db/test_queries_per_page.py).
+one (tests/db/test_queries_per_page.py). Each table is a control-plane table (tiers/
+catalogue.py), so the statement runs on the shared database for every tier.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dashboard import first_statement
+from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
+from dashboard.orgs.service import OrgOverview
 from dashboard.permissions import Permission
 
 SHOWN = 5
@@ -72,13 +78,20 @@ class HomePanels:
     events: list[RecentEvent] | None  # None: you may not read the audit log
 
 
-# The panels' statement as SQL text, built once per shape (which panels this viewer may
-# see) rather than as a SQLAlchemy expression per request (issue 20: building it cost more
-# CPU than running it). Named columns, never SELECT *: the runtime role cannot read every
-# column. Each list is the newest SHOWN rows as one JSON array of arrays.
+# The home's statement as SQL text (with the org's entitlements, licenses/service.py),
+# built once per shape (which panels this viewer may see) rather than as a SQLAlchemy
+# expression per request (issue 20: building it cost more CPU than running it). Named
+# columns, never SELECT *: the runtime role cannot read every column. Each list is the
+# newest SHOWN rows as one JSON array of arrays. The org row is the one RLS lets through
+# (the current org) and must be :org_id, the viewer's membership: no row, no page (404).
+_OVERVIEW = "o.id, o.slug, o.name, o.status, mc.members"  # o.plan: with the entitlements
+_FROM = f"""
+  FROM {licenses.ENTITLEMENTS_FROM},
+       LATERAL (SELECT coalesce(sum(c.members), 0) AS members FROM member_counts c
+                 WHERE c.org_id = CAST(:org_id AS uuid)) mc
+ WHERE o.id = CAST(:org_id AS uuid)"""
 _CHECKLIST = """
-    (SELECT coalesce(sum(c.members), 0) FROM member_counts c
-      WHERE c.org_id = CAST(:org_id AS uuid)) > 1
+    mc.members > 1
       OR EXISTS (SELECT i.id FROM invitations i WHERE i.org_id = CAST(:org_id AS uuid))
       AS invite,
     EXISTS (SELECT d.org_id FROM sso_domains d
@@ -103,36 +116,48 @@ _EVENTS = f"""
 
 
 @lru_cache(maxsize=8)
-def _panels_sql(checklist: bool, invitations: bool, events: bool):
-    parts = [sql for wanted, sql in ((checklist, _CHECKLIST), (invitations, _INVITATIONS),
-                                     (events, _EVENTS)) if wanted]
-    return text("SELECT " + ",".join(parts))
+def _home_sql(checklist: bool, invitations: bool, events: bool) -> str:
+    parts = [sql for wanted, sql in ((True, _OVERVIEW), (True, licenses.ENTITLEMENTS_COLUMNS),
+                                     (checklist, _CHECKLIST),
+                                     (invitations, _INVITATIONS), (events, _EVENTS)) if wanted]
+    return "SELECT " + ",".join(parts) + _FROM
 
 
-def panels(session: Session, org_id: uuid.UUID, permissions: frozenset[str]) -> HomePanels:
-    """Everything the home's panels need, for what this viewer may see, in one statement."""
+def home(session: Session, org_id: uuid.UUID,
+         permissions: frozenset[str]) -> tuple[OrgOverview, HomePanels] | None:
+    """The overview and the panels this viewer may see, in one statement; None when the org
+    is not visible (the caller answers 404)."""
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
-    if not (steps or may_invite or may_audit):
-        return HomePanels(None, None, 0, None)
-    row = session.execute(_panels_sql(bool(steps), may_invite, may_audit),
-                          {"org_id": org_id}).one()._mapping
+    # Raw psycopg for this hot text statement (first_statement.row: no result machinery);
+    # text is never ORM, so nothing is flushed either way.
+    row = first_statement.row(session, _home_sql(bool(steps), may_invite, may_audit),
+                              {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN})
+    if row is None:
+        return None
+    # The org's entitlements rode along (every org page reads them: the plan's quotas, the
+    # navigation's features); the rest of the request takes them from here.
+    licenses.remember_entitlements(session, licenses.current_org(session), row)
+    overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
     if steps:
-        checklist = [Step(key, label, hint, endpoint, permission, feature, bool(row[key]))
+        checklist = [Step(key, label, hint, endpoint, permission, feature,
+                          bool(getattr(row, key)))
                      for key, label, hint, endpoint, permission, feature in steps]
         if all(step.done for step in checklist):
             checklist = None
     invitations = None
+    invitations_total = 0
     if may_invite:
         invitations = [PendingInvite(uuid.UUID(i), email, role, _at(sent), _at(expires))
-                       for i, email, role, sent, expires in row["invitations"]]
+                       for i, email, role, sent, expires in row.invitations]
+        invitations_total = row.invitations_total or 0
     events = None
     if may_audit:
         events = [RecentEvent(_at(at), actor, action, target)
-                  for at, actor, action, target in row["events"]]
-    return HomePanels(checklist, invitations, row.get("invitations_total", 0) or 0, events)
+                  for at, actor, action, target in row.events]
+    return overview, HomePanels(checklist, invitations, invitations_total, events)
 
 
 def _at(value: str) -> datetime:

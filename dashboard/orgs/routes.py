@@ -30,14 +30,14 @@ bp = Blueprint("orgs", __name__)
 @bp.route("/o/<slug>/")
 @requires(Permission.ORG_VIEW)
 def home():
-    db = tenancy.request_session()
-    overview = service.overview(db)
-    if overview is None:
+    membership = g.membership
+    found = home_panels.home(tenancy.request_session(), membership.org_id,
+                             frozenset(membership.permissions))
+    if found is None:
         abort(404)
-    return render_template(
-        "orgs/home.html", overview=overview, usage_home=usage_web.home_panel(),
-        panels=home_panels.panels(db, overview.id, frozenset(g.membership.permissions)),
-    )
+    overview, panels = found
+    return render_template("orgs/home.html", overview=overview,
+                           usage_home=usage_web.home_panel(), panels=panels)
 
 
 @bp.route("/o/<slug>/whoami.json")

@@ -6,7 +6,8 @@ import uuid
 from datetime import UTC, datetime, time
 from functools import wraps
 
-from flask import current_app, g, has_app_context, make_response
+from flask import current_app, g, has_app_context, make_response, url_for
+from markupsafe import Markup
 
 from dashboard import mail, tenancy
 from dashboard.errors import json_error
@@ -80,16 +81,38 @@ def metered(view):
     return wrapper
 
 
-def home_panel():
-    """Sparklines of the main metrics for the org home page, or None if not allowed."""
+_HOME_SECTION = "usage/partials/home.html"
+
+
+def home_panel() -> Markup | None:
+    """The org home's usage section (quota warnings, sparklines of the main metrics), or
+    None if not allowed.
+
+    Written once per report and kept with it (``report.memo``, as the usage page's charts:
+    a report served from the revision cache brings it along). It depends only on the report
+    (the org's, read under RLS this request) and on its links, which are the key; nothing
+    about the viewer is in it (USAGE_VIEW is checked above, every request).
+    """
     org_id = current_org_id()
     if org_id is None or not can(Permission.USAGE_VIEW):
         return None
     report = reports.usage_report(
         tenancy.request_session(), org_id, 30, metrics=HOME_METRICS
     )
-    return {
+    key = (url_for("usage.index"), url_for("static", filename="css/usage.css"))
+    kept = report.memo.get("home")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    section = render_home_panel(report)
+    report.memo["home"] = (key, section)
+    return section
+
+
+def render_home_panel(report: reports.UsageReport) -> Markup:
+    context = {"usage_home": {
         "report": report,
         "sparks": {m.metric.name: charts.sparkline(m) for m in report.metrics},
         "format": format_value,
-    }
+    }}
+    # The bare template: it needs none of the page's context processors.
+    return Markup(current_app.jinja_env.get_template(_HOME_SECTION).render(context))  # noqa: S704

@@ -95,9 +95,10 @@ def add_usage(org, days: int = 365) -> None:
 PAGES = {
     # the floor (issue 20): the session check, in the statement that sets the RLS context
     "whoami": PageCase("/o/<slug>/whoami.json", budget=1, grow=(add_members, add_activity)),
-    # the overview, the usage sparklines, and one statement for the getting-started
-    # checklist, the newest pending invitations and the newest audit events (issue 21)
-    "org home": PageCase("/o/<slug>/", budget=6, grow=(add_members, add_activity)),
+    # the context, the usage sparklines' rollups, and one statement for the entitlements,
+    # the overview, the getting-started checklist, the newest pending invitations and the
+    # newest audit events (issues 20, 21)
+    "org home": PageCase("/o/<slug>/", budget=3, grow=(add_members, add_activity)),
     "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
     "members search": PageCase("/o/<slug>/members", budget=8, grow=(add_members,),
                                query="q=grown"),
