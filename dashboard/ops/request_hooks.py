@@ -16,8 +16,9 @@ def init_app(app) -> None:
 
     @app.before_request
     def _start():
-        g.ops_started = time.perf_counter()
-        g.request_id = logs.request_id(current_app.config["TRUST_REQUEST_ID"])
+        request_g = g._get_current_object()
+        request_g.ops_started = time.perf_counter()
+        request_g.request_id = logs.request_id(current_app.config["TRUST_REQUEST_ID"])
 
     @app.after_request
     def _finish(response):
