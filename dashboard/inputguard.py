@@ -135,18 +135,19 @@ def check_json_body(raw: bytes) -> None:
 
 
 def check_request() -> None:
-    if _ANY_CONTROL.search(request.path):
+    req = request._get_current_object()  # the proxy read once (every request comes here)
+    if _ANY_CONTROL.search(req.path):
         raise BadAddress("Not found: the address contains a control character.")
-    for name, value in request.args.items(multi=True):
+    for name, value in req.args.items(multi=True):
         check_text("A query parameter name", name, lines_allowed=False)
         check_text(f"'{name}'", value, lines_allowed=False)
         check_bounded(name, value)
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    if req.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if request.is_json:
-        check_json_body(request.get_data(cache=True))
+    if req.is_json:
+        check_json_body(req.get_data(cache=True))
         return
-    for name, value in request.form.items(multi=True):
+    for name, value in req.form.items(multi=True):
         check_text("A form field name", name, lines_allowed=False)
         check_text(f"'{name}'", value, lines_allowed=True)
         check_bounded(name, value)

@@ -238,9 +238,10 @@ def requires(permission: Permission | str) -> Callable[[Callable], Callable]:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if g.get("principal") is None:
+            request_g = g._get_current_object()  # one proxy read on every guarded request
+            if request_g.get("principal") is None:
                 abort(401)
-            membership = g.get("membership")
+            membership = request_g.get("membership")
             if membership is None:
                 abort(404)
             if permission not in membership.permissions:

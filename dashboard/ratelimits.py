@@ -22,6 +22,7 @@ import math
 import time
 
 from flask import current_app, g, render_template, request
+from flask.globals import request_ctx
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits.errors import StorageError
@@ -113,6 +114,31 @@ class _Limiter(Limiter):
         if any(exempt() for exempt in self._request_filters):
             return None
         return super()._check_request_limit(callable_name, in_middleware)
+
+    def init_app(self, app) -> None:
+        # Stock, Flask-Limiter registers its three hooks for a limiter it has not seen yet.
+        # Ours go in their place, in the same order: its after/teardown hooks run only when
+        # this request used the limiter (~7 proxy reads and a context each otherwise).
+        app.extensions.setdefault("limiter", set()).add(self)
+        super().init_app(app)
+        app.before_request(self._check_request_limit)
+        app.after_request(self._after_request)
+        app.teardown_request(self._teardown_request)
+
+    def _used(self) -> bool:
+        # Flask-Limiter keeps each limiter's per-request state in this dict on the request
+        # context, created on first use; no entry: nothing to deduct, no header, nothing to reset.
+        used = getattr(request_ctx._get_current_object(), "_limiter_request_context", None)
+        return used is not None and self in used
+
+    def _after_request(self, response):
+        if self._used():
+            return self._Limiter__inject_headers(response)
+        return response
+
+    def _teardown_request(self, exc=None) -> None:
+        if self._used():
+            self._Limiter__release_context(exc)
 
 
 def api_limiter(app=None) -> Limiter:

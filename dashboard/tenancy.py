@@ -297,12 +297,15 @@ def scoped_session(factory, context: TenantContext) -> Iterator[Session]:
 def request_session() -> Session:
     from flask import current_app, g
 
-    if "db_session" not in g:
+    # Called several times a request: g is read through its proxy once.
+    request_g = g._get_current_object()
+    session = request_g.get("db_session")
+    if session is None:
         session = current_app.extensions["tenantdesk.db"].sessionmaker()
-        session.info[_CONTEXT_KEY] = g.get("tenant_context", NOBODY)
+        session.info[_CONTEXT_KEY] = request_g.get("tenant_context", NOBODY)
         session.info[routing.REQUEST_KEY] = True  # counts against the org's concurrency cap
-        g.db_session = session
-    return g.db_session
+        request_g.db_session = session
+    return session
 
 
 def bind_request(context: TenantContext) -> Session:
@@ -312,11 +315,12 @@ def bind_request(context: TenantContext) -> Session:
     """
     from flask import abort, g
 
-    host_org = g.get("host_org_id")
+    request_g = g._get_current_object()
+    host_org = request_g.get("host_org_id")
     if host_org is not None and context.org_id is not None \
             and _text(context.org_id) != _text(host_org):
         abort(404)
-    g.tenant_context = context
+    request_g.tenant_context = context
     session = request_session()
     bind(session, context)
     return session

@@ -21,8 +21,9 @@ ALLOWED_ENDPOINTS = frozenset({"static", "auth.logout", "auth.switch", "auth.swi
 
 
 def _check():
-    principal = g.get("principal")
-    membership = g.get("membership")
+    request_g = g._get_current_object()
+    principal = request_g.get("principal")
+    membership = request_g.get("membership")
     if principal is None or membership is None:
         return None
     if not mfa_missing(membership.security, principal.auth_method, principal.mfa_method):

@@ -33,7 +33,8 @@ def init_app(app) -> None:
     # hooks in reverse order): the audit row shares the request's transaction.
     @app.after_request
     def _audit_staff(response):
-        support, membership = g.get("support"), g.get("membership")
+        request_g = g._get_current_object()
+        support, membership = request_g.get("support"), request_g.get("membership")
         if support is None or membership is None or request.endpoint in _NOT_AUDITED_HERE:
             return response
         if response.status_code < 400:

@@ -174,18 +174,19 @@ def load_identity(
                 ),
                 {"org": row.org_id, "uid": row.uid},
             )
-    g.membership = None
-    g.support = None
+    request_g = g._get_current_object()
+    request_g.membership = None
+    request_g.support = None
     if row.support_grant_id is not None:
-        g.support = SupportMode(row.support_grant_id, row.support_expires_at, row.support_reason,
-                                row.support_write_reason)
+        request_g.support = SupportMode(row.support_grant_id, row.support_expires_at,
+                                        row.support_reason, row.support_write_reason)
     if row.org_id is not None:
         permissions = (
             permissions_for(row.role, row.custom_permissions)
             if row.is_member
             else SUPPORT_PERMISSIONS
         )
-        g.membership = ActiveMembership(
+        request_g.membership = ActiveMembership(
             org_id=row.org_id,
             slug=row.slug,
             name=row.org_name,
@@ -204,15 +205,16 @@ def load_identity(
 
 @login_manager.user_loader
 def load_principal(session_id: str) -> Principal | None:
+    cookie = session._get_current_object()  # the proxy read once, not five times
     principal = load_identity(
         session_id,
-        str(session.get("uid") or ""),
-        str(session.get("oid") or ""),
-        support_grant=str(session.get("sg") or ""),
+        str(cookie.get("uid") or ""),
+        str(cookie.get("oid") or ""),
+        support_grant=str(cookie.get("sg") or ""),
     )
     membership = g.get("membership")
-    if membership is not None and session.get("role") != membership.role:
-        session["role"] = membership.role  # role changed since the token was issued
+    if membership is not None and cookie.get("role") != membership.role:
+        cookie["role"] = membership.role  # role changed since the token was issued
     return principal
 
 
@@ -248,10 +250,6 @@ def issue_token(
     session.permanent = True
 
 
-def _is_api_request() -> bool:
-    return request.path.startswith("/api/")
-
-
 def init_app(app) -> None:
     login_manager.init_app(app)
 
@@ -259,13 +257,15 @@ def init_app(app) -> None:
     def _load():
         from flask_login import current_user
 
-        g.tenant_context = tenancy.NOBODY
-        g.membership = None
-        g.support = None
-        g.principal = None
-        if request.endpoint == "static":
+        request_g = g._get_current_object()  # one proxy read for the four writes
+        request_g.tenant_context = tenancy.NOBODY
+        request_g.membership = None
+        request_g.support = None
+        request_g.principal = None
+        req = request._get_current_object()
+        if req.endpoint == "static":
             return
-        if _is_api_request():
+        if req.path.startswith("/api/"):
             from dashboard.auth.bearer import bearer_jwt, load_bearer_principal
 
             if bearer_jwt() is not None:
@@ -280,7 +280,7 @@ def init_app(app) -> None:
         if principal.is_authenticated:
             # The object, not Flask-Login's proxy: every later read of g.principal would go
             # through the proxy and Flask-Login's user lookup again.
-            g.principal = principal
+            request_g.principal = principal
         elif session.get("_user_id"):
             # A revoked, expired or tampered-with session: forget it, keep nothing from it.
             session.clear()

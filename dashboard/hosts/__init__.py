@@ -43,29 +43,31 @@ def current_host() -> HostOrg | None:
 
 
 def resolve_host() -> None:
-    g.host_org = None
-    g.host_org_id = None  # read by tenancy.bind_request
-    if request.endpoint == "static":
+    request_g = g._get_current_object()  # proxies read once (this runs on every request)
+    request_g.host_org = None
+    request_g.host_org_id = None  # read by tenancy.bind_request
+    req = request._get_current_object()
+    if req.endpoint == "static":
         return  # the same public files everywhere
-    host = _look_up_host()
+    host = _look_up_host(req)
     _drop_foreign_session(host)
     if host is None:
         return  # the installation's pages
-    g.host_org, g.host_org_id = host, host.org_id
-    slug = g.get("org_slug")  # URL value preprocessors ran already
+    request_g.host_org, request_g.host_org_id = host, host.org_id
+    slug = request_g.get("org_slug")  # URL value preprocessors ran already
     if slug is not None and slug != host.slug:
         abort(404)  # another org's pages under this host: exactly like a missing org
 
 
-def _look_up_host() -> HostOrg | None:
+def _look_up_host(req) -> HostOrg | None:
     config = current_app.config
-    hostname, port = host_and_port(request.host)
+    hostname, port = host_and_port(req.host)
     name = classify(hostname, installation_host(config["BASE_URL"]),
                     _suffix(config.get("TENANT_HOST_SUFFIX")))
     if name is None:
         return None
     # Rebuilt from the parsed parts, never the raw header: it goes into links and redirects.
-    base_url = f"{request.scheme}://{hostname}" + (f":{port}" if port else "")
+    base_url = f"{req.scheme}://{hostname}" + (f":{port}" if port else "")
     # None: no such org, a domain not (or no longer) verified, a suspended org.
     return look_up(tenancy.request_session(), name, base_url)
 
@@ -74,19 +76,20 @@ def _drop_foreign_session(host: HostOrg | None) -> None:
     """Forget, before the principal loader reads it, a browser session this host may not
     serve: on an org's host, one of another org (or of no org); anywhere, one bound to a
     host that is not this one, or that no longer serves its org."""
-    if not session.get("_user_id"):
+    cookie = session._get_current_object()
+    if not cookie.get("_user_id"):
         return
-    bound = session.get(HOST_BINDING)
+    bound = cookie.get(HOST_BINDING)
     if host is None:
         foreign = bound is not None
-    elif not session.get("oid"):
+    elif not cookie.get("oid"):
         # A person without an org (signed up here, not a member yet) keeps the session
         # this host opened, on this host only (``bind_session`` bound it with its response).
         foreign = bound != host.binding
     else:
-        foreign = session.get("oid") != str(host.org_id) or bound not in (None, host.binding)
+        foreign = cookie.get("oid") != str(host.org_id) or bound not in (None, host.binding)
     if foreign:
-        session.clear()
+        cookie.clear()
 
 
 def bind_session(response):

@@ -75,33 +75,39 @@ def request_id(trusted: bool) -> str:
     return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
-def who() -> dict:
+def who(request_g=None) -> dict:
     """The ids of who the request acted for (never names, emails or credentials)."""
-    context = g.get("tenant_context")
+    if request_g is None:
+        request_g = g._get_current_object()
+    context = request_g.get("tenant_context")
     fields = {
         "user_id": getattr(context, "user_id", None),
         "org_id": getattr(context, "org_id", None),
         "credential_id": getattr(context, "credential_id", None),
-        "tier": g.get("tier"),
+        "tier": request_g.get("tier"),
     }
     return {k: str(v) for k, v in fields.items() if v is not None}
 
 
-def log_request(response, seconds: float) -> None:
+def log_request(response, seconds: float, req=None, request_g=None) -> None:
+    """``req`` and ``request_g``: the request and g objects when the caller has them."""
     if not REQUEST_LOG.isEnabledFor(logging.INFO):
         return
-    rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    if req is None:
+        req = request._get_current_object()
+    url_rule = req.url_rule
+    rule = url_rule.rule if url_rule is not None else "(no route)"
     fields = {
-        "method": request.method,
+        "method": req.method,
         "route": rule,
-        "endpoint": request.endpoint or "-",
+        "endpoint": req.endpoint or "-",
         "status": response.status_code,
         "duration_ms": round(seconds * 1000, 1),
-        **who(),
+        **who(request_g),
     }
     ids = " ".join(f"{k}={fields[k]}" for k in ("user_id", "org_id", "credential_id", "tier")
                    if k in fields)
     REQUEST_LOG.info(
-        "%s %s %s %.1fms %s", request.method, rule, response.status_code,
+        "%s %s %s %.1fms %s", fields["method"], rule, response.status_code,
         fields["duration_ms"], ids, extra=fields,
     )

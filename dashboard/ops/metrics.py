@@ -91,8 +91,9 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def endpoint_label() -> str:
-    return request.url_rule.endpoint if request.url_rule is not None else "unmatched"
+def endpoint_label(req=None) -> str:
+    url_rule = (req or request).url_rule
+    return url_rule.endpoint if url_rule is not None else "unmatched"
 
 
 # (endpoint, method, status class) -> its request counter and latency histogram. Looking a
@@ -110,21 +111,25 @@ def _children(endpoint: str, method: str, status: str) -> tuple:
     return found
 
 
-def observe(response, seconds: float) -> None:
-    """Count one answered request (called once per request by dashboard/ops/request_hooks.py)."""
-    endpoint = endpoint_label()
-    method = request.method if request.method in _METHODS else "OTHER"
+def observe(response, seconds: float, req=None) -> None:
+    """Count one answered request (called once per request by dashboard/ops/request_hooks.py,
+    which hands over the request object: ``request`` is a proxy, read once)."""
+    if req is None:
+        req = request._get_current_object()
+    endpoint = endpoint_label(req)
+    method = req.method if req.method in _METHODS else "OTHER"
     status = response.status_code
     requests, latency = _children(endpoint, method, status_class(status))
     requests.inc()
     latency.observe(seconds)
-    if current_app.config.get("METRICS_PER_TIER"):
+    app = current_app._get_current_object()
+    if app.config.get("METRICS_PER_TIER"):
         REQUESTS_BY_TIER.labels(str(g.get("tier") or "shared"), status_class(status)).inc()
     if status == 429:
         _count_refusal(endpoint, response)
-    elif status == 401 and endpoint == "auth.login" and request.method == "POST":
+    elif status == 401 and endpoint == "auth.login" and req.method == "POST":
         LOGIN_FAILURES.inc()
-    _sample_pool()
+    _sample_pool(app)
 
 
 def _count_refusal(endpoint: str, response) -> None:
@@ -136,8 +141,8 @@ def _count_refusal(endpoint: str, response) -> None:
         RATE_LIMITED.labels("api").inc()
 
 
-def _sample_pool() -> None:
-    database = current_app.extensions.get("tenantdesk.db")
+def _sample_pool(app=None) -> None:
+    database = (app or current_app).extensions.get("tenantdesk.db")
     if database is None:
         return
     pool = database.engine.pool

@@ -16,24 +16,27 @@ def init_app(app) -> None:
 
     @app.before_request
     def _start():
-        g.ops_started = time.perf_counter()
-        g.request_id = logs.request_id(current_app.config["TRUST_REQUEST_ID"])
+        request_g = g._get_current_object()
+        request_g.ops_started = time.perf_counter()
+        request_g.request_id = logs.request_id(current_app.config["TRUST_REQUEST_ID"])
 
     @app.after_request
     def _finish(response):
         # Runs last. After an error raised by another after_request hook, Flask runs the hooks
         # again for the error page: count that one.
-        if g.get("ops_done"):
-            return response
-        g.ops_done = True
-        seconds = time.perf_counter() - g.get("ops_started", time.perf_counter())
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        if metrics_on:
-            metrics.observe(response, seconds)
         from flask import request
 
-        if request.endpoint not in health.PROBES:
-            logs.log_request(response, seconds)
+        # The proxies are read once here and handed on (each read costs more than the use).
+        request_g, req = g._get_current_object(), request._get_current_object()
+        if request_g.get("ops_done"):
+            return response
+        request_g.ops_done = True
+        seconds = time.perf_counter() - request_g.get("ops_started", time.perf_counter())
+        response.headers["X-Request-ID"] = request_g.get("request_id", "")
+        if metrics_on:
+            metrics.observe(response, seconds, req)
+        if req.endpoint not in health.PROBES:
+            logs.log_request(response, seconds, req, request_g)
         if tracing_on:
-            tracing.annotate(logs.who())
+            tracing.annotate(logs.who(request_g))
         return response

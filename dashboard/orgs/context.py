@@ -32,13 +32,14 @@ def take_slug(endpoint, values) -> None:
 
 
 def resolve_org_slug() -> None:
-    slug = g.get("org_slug")
+    request_g = g._get_current_object()  # one proxy read (this runs on every request)
+    slug = request_g.get("org_slug")
     if slug is None:
         return
-    principal = g.get("principal")
+    principal = request_g.get("principal")
     if principal is None:
         return  # the route guard sends the visitor to sign in
-    membership = g.get("membership")
+    membership = request_g.get("membership")
     if membership is not None and membership.slug == slug:
         return
     found = auth_service.switch_target(tenancy.request_session(), slug, active_only=False)

@@ -48,9 +48,9 @@ def whoami():
     It pays every check any page pays (the session row, the membership and role under the RLS
     gate, the slug against the token's org) and nothing else.
     """
-    membership = g.membership
+    membership, principal = g.membership, g.principal
     return {
-        "user": {"id": str(g.principal.user_id), "email": g.principal.email},
+        "user": {"id": str(principal.user_id), "email": principal.email},
         "org": {"id": str(membership.org_id), "slug": membership.slug},
         "role": membership.role,
     }
