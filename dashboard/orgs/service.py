@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,3 +59,19 @@ def create_org(session: Session, name: str, slug: str) -> uuid.UUID:
             return auth_service.create_org(session, name, slug)
     except IntegrityError as exc:
         raise OrgError("slug", "That address is taken. Choose another.") from exc
+
+
+def overview(session: Session) -> OrgOverview | None:
+    """The current org (from the RLS context) with its member count, in one query. The count
+    is kept per role by a trigger (``member_counts``): a few rows, whatever the org's size."""
+    row = session.execute(_OVERVIEW_SQL).one_or_none()
+    return OrgOverview(*row) if row else None
+
+
+# SQL text, not an expression built per request (issue 20). The API's org endpoint reads it;
+# the org home reads the same figures inside its one statement (orgs/home.py).
+_OVERVIEW_SQL = text(
+    "SELECT o.id, o.slug, o.name, o.plan, o.status,"
+    " (SELECT coalesce(sum(c.members), 0) FROM member_counts c WHERE c.org_id = o.id)"
+    " FROM organizations o"
+)
