@@ -298,15 +298,18 @@ def run_pages(admin: str, datasets: list[seed.Dataset], s: Settings, results: di
             trivial_runs.append(page_round(trivial_base, "/", [load.SignedIn("", "-", "")], s,
                                            trivial_meter))
             log(f"  trivial route: {_brief(trivial_runs[-1])}")
+            # The datasets take turns going first, so a page's growth ratio is not always
+            # measured in the same order (the second run of a pair meets warmer caches).
+            in_turn = targets if r % 2 == 0 else targets[::-1]
             for page in pages.PAGES:
-                for t in targets:
+                for t in in_turn:
                     if page.key in t.paths:
                         runs = t.runs.setdefault(page.key, [])
                         runs.append(page_round(t.base, t.paths[page.key],
                                                readers_for(t, page.key), s, t.meter))
                         log(f"  {page.key} @ {t.dataset.scale['orgs']} orgs: "
                             f"{_brief(runs[-1])}")
-            for t in targets:
+            for t in in_turn:
                 runs = t.runs.setdefault("switch", [])
                 runs.append(switch_round(t, s))
                 log(f"  switch @ {t.dataset.scale['orgs']} orgs: {_brief(runs[-1])}")
@@ -346,6 +349,18 @@ def _cpu_total(entry: dict) -> float | None:
     return cpu_.get("total_ms", cpu_.get("app_ms"))
 
 
+def _paired_cpu_ratio(big: dict, small: dict) -> float | None:
+    """Median over rounds of big/small CPU per request, each pair measured back to back in
+    the same round: drift between rounds (other users of the machine) cancels out."""
+    ratios = []
+    for a, b in zip(big.get("rounds", []), small.get("rounds", []), strict=False):
+        ca, cb = a["loaded"].get("cpu", {}), b["loaded"].get("cpu", {})
+        ta, tb = ca.get("total_ms", ca.get("app_ms")), cb.get("total_ms", cb.get("app_ms"))
+        if ta and tb:
+            ratios.append(ta / tb)
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
 def derive(results: dict, big: str, small: str) -> None:
     trivial = results["ceilings"]["trivial"]
     trivial_rps, trivial_cpu = trivial["loaded"]["rps"], _cpu_total(trivial)
@@ -361,12 +376,15 @@ def derive(results: dict, big: str, small: str) -> None:
         other = results["pages"].get(small, {}).get(key, {})
         if "loaded" in other:
             other_cpu = _cpu_total(other)
+            paired = _paired_cpu_ratio(entry, other)
             growth[key] = {
                 "p50_alone": round(entry["one_connection"]["p50_ms"]
                                    / other["one_connection"]["p50_ms"], 3),
                 "p50_loaded": round(entry["loaded"]["p50_ms"] / other["loaded"]["p50_ms"], 3),
                 "throughput": round(other["loaded"]["rps"] / entry["loaded"]["rps"], 3),
-                "cpu": round(page_cpu / other_cpu, 3) if page_cpu and other_cpu else None,
+                "cpu": paired,
+                "cpu_of_medians": (round(page_cpu / other_cpu, 3)
+                                   if page_cpu and other_cpu else None),
             }
     results["fraction_of_trivial"] = fraction
     results["growth_100_to_10000"] = growth
@@ -452,7 +470,8 @@ def table(results: dict, big: str, small: str) -> str:
         f" server time); req/s, p50, p99 and CPU at {load_['connections']} connections,"
         f" {load_['seconds_per_round']} s per round.",
         "'of trivial' = req/s share / CPU share of the trivial route's;"
-        f" growth {small} -> {big} = p50 alone / req/s / CPU per request.",
+        f" growth {small} -> {big} = p50 alone / req/s / CPU per request (CPU: median of"
+        " the per-round ratios, the two datasets measured back to back, in turns).",
         f"pgbench -S: {pg.get('tps')} tps, {pg.get('latency_avg_ms')} ms average,"
         f" {pg.get('clients')} clients.",
     ]
