@@ -1,75 +1,96 @@
 """RLS overhead, measured inside PostgreSQL: the members queries through the RLS context
 (runtime role, ``app.user_id``/``app.org_id`` set, the policies add the org filter) vs. the
-same queries as a superuser (RLS does not apply) with an explicit ``WHERE m.org_id = $1``,
-the org id bound as a parameter the way the app would send it.
+same queries as a superuser (RLS does not apply), the org id bound as a parameter the way the
+app sends it.
 
-The members page (issue 5) sends its own ``m.org_id = $1`` too ("RLS decides too; this
-helps the planner"), so the headline queries are the very same SQL on both sides and differ
-only by the policies. One more pair shows the RLS filter alone against the explicit one.
+The statements are the members page's own, taken from ``dashboard/members/service.py``
+(``_list_sql``), so the benchmark follows the app: the page sends its own ``m.org_id = $1``
+("RLS decides too; this picks the index"), so the headline queries are the very same SQL on
+both sides and differ only by the policies. One more pair shows the RLS filter alone (the
+explicit org filters removed on the RLS side) against the explicit one.
 
 Each side runs a plpgsql loop of many iterations and times it with clock_timestamp(), in two
 ways: a cached plan (static SQL in plpgsql: what a prepared statement gets, as psycopg does
-after 5 runs of a statement on a connection) and planned on every call (EXECUTE).
-Rounds alternate between the two sides and the median is kept, so drift on a shared
-machine hits both alike.
+after 5 runs of a statement on a connection; the values are plpgsql variables, i.e. bound
+parameters) and planned on every call (EXECUTE ... USING). Rounds alternate between the two
+sides and the median is kept, so drift on a shared machine hits both alike.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import psycopg
 
 from dashboard import provisioning
+from dashboard.members import service as members
 
-# The members page's queries for the big org, as dashboard/members/service.py builds them
-# (issue 20): one page of 50 (+1) in (sort_name, user_id) order from the index inside the org,
-# each person looked up by key, the total from member_counts; and the same with a search,
-# whose total counts the org's matching memberships.
-_PAGE = ("SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
-         " FROM memberships m {where} ORDER BY m.sort_name, m.user_id LIMIT 51 OFFSET 0")
-_SEARCH_PAGE = ("SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
-                " FROM memberships m WHERE m.search_key LIKE '%%ana%%' {and_where}"
-                " ORDER BY m.sort_name, m.user_id LIMIT 51 OFFSET 0")
-_PERSON = ("CROSS JOIN LATERAL (SELECT u.name, u.email FROM users u"
-           " WHERE u.id = k.user_id OFFSET 0) p ORDER BY k.sort_name, k.user_id")
-_LIST = ("SELECT k.user_id, p.name, p.email, k.role, k.created_at, k.last_active_at,"
-         " (SELECT coalesce(sum(c.members), 0) FROM member_counts c {c_where}) AS total"
-         f" FROM ({_PAGE}) k {_PERSON}")
-_SEARCH = ("SELECT k.user_id, p.name, p.email, k.role, k.created_at, k.last_active_at,"
-           " (SELECT count(*) FROM memberships s"
-           " WHERE s.search_key LIKE '%%ana%%' {s_and_where}) AS total"
-           f" FROM ({_SEARCH_PAGE}) k {_PERSON}")
+SEARCH = "ana"  # the benchmark's search (load.py sends the same)
 
-# name -> (template, whether the RLS side sends the explicit org filter too, in the goal ratio)
+# The app's parameters -> (plpgsql variable, its declaration, its value). A page of 50 (+1),
+# the first page, as the members page sends them.
+_PARAMETERS = {
+    "org_id": ("v_org", "uuid"),
+    "limit": ("v_limit", "integer"),
+    "offset": ("v_offset", "bigint"),
+    "pattern": ("v_pattern", "varchar"),
+}
+_VALUES = {"limit": "51", "offset": "0", "pattern": f"'{members._like(SEARCH)}'"}
+
+
+def _app_sql(search: bool) -> str:
+    """The members statement exactly as the app sends it (first page, no role filter)."""
+    return members._list_sql(search, False, False, "offset").text
+
+
+# name -> (SQL with :name parameters, whether the RLS side keeps the explicit org filter,
+# in the goal ratio)
 QUERIES = {
-    "members page (as the app sends it)": (_LIST, True, True),
-    "members search (as the app sends it)": (_SEARCH, True, True),
-    "members page, RLS filter alone": (_LIST, False, False),
+    "members page (as the app sends it)": (_app_sql(False), True, True),
+    "members search (as the app sends it)": (_app_sql(True), True, True),
+    "members page, RLS filter alone": (_app_sql(False), False, False),
 }
 
-
-def _sql(template: str, org: str | None) -> str:
-    """The query through RLS (org None), or with an explicit filter on ``org``: an SQL
-    expression, a bound parameter as the app would send it."""
-    return template.format(
-        where=f"WHERE m.org_id = {org}" if org else "",
-        and_where=f"AND m.org_id = {org}" if org else "",
-        c_where=f"WHERE c.org_id = {org}" if org else "",
-        s_and_where=f"AND s.org_id = {org}" if org else "",
-    ).replace("%%", "%")
+_EXPLICIT_ORG = re.compile(r"\b\w+\.org_id = CAST\(:org_id AS uuid\)")
 
 
-def _loop(query: str, iterations: int, planned_each_call: bool, org_id: str | None) -> str:
-    """A plpgsql loop timing ``query``; with ``org_id``, the query filters on v_org / $1."""
+def _sql(template: str, explicit_org: bool, style: str, org_id: str = "") -> str:
+    """``template`` with its parameters as plpgsql variables (style "var"), as $n (style "n"),
+    or as literals (style "literal", for one plain run of ``org_id``); without
+    ``explicit_org``, the explicit org filters are dropped (RLS alone)."""
+    if not explicit_org:
+        template = _EXPLICIT_ORG.sub("true", template)
+    names = [n for n in _PARAMETERS if f":{n}" in template]
+
+    def bind(match: re.Match) -> str:
+        name = match.group(1)
+        if style == "var":
+            return _PARAMETERS[name][0]
+        if style == "n":
+            return f"${names.index(name) + 1}"
+        return _VALUES.get(name, f"'{org_id}'")
+
+    return re.sub(r"(?<!:):(\w+)", bind, template)
+
+
+def _loop(query: str, iterations: int, planned_each_call: bool, org_id: str,
+          explicit_org: bool) -> str:
+    """A plpgsql loop timing ``query`` with the org id (and the page's values) bound."""
+    if not explicit_org:
+        query = _EXPLICIT_ORG.sub("true", query)
+    names = [n for n in _PARAMETERS if f":{n}" in query]
     if planned_each_call:
-        statement = f"EXECUTE $q${_sql(query, '$1' if org_id else None)}$q$"
-        statement += " USING v_org" if org_id else ""
+        statement = f"EXECUTE $q${_sql(query, explicit_org, 'n')}$q$"
+        if names:
+            statement += " USING " + ", ".join(_PARAMETERS[n][0] for n in names)
     else:
-        statement = "PERFORM " + _sql(query, "v_org" if org_id else None).removeprefix("SELECT ")
+        statement = "PERFORM " + _sql(query, explicit_org, "var").removeprefix("SELECT ")
+    values = {**_VALUES, "org_id": f"'{org_id}'"}
+    declare = " ".join(f"{var} {kind} := {values[n]};" for n, (var, kind) in _PARAMETERS.items())
     return f"""
 DO $bench$
-DECLARE t0 timestamptz; v_org uuid := {f"'{org_id}'" if org_id else "NULL"};
+DECLARE t0 timestamptz; {declare}
 BEGIN
   FOR i IN 1..5 LOOP {statement}; END LOOP;
   t0 := clock_timestamp();
@@ -99,13 +120,14 @@ class _Side:
 
     def rows(self, query: str) -> list:
         self._begin()
-        rows = self.conn.execute(query.replace("%", "%%")).fetchall()
+        rows = self.conn.execute(query).fetchall()  # no parameters: sent as written
         self.conn.rollback()
         return rows
 
-    def time(self, template: str, iterations: int, planned: bool, org_id=None) -> float:
+    def time(self, template: str, iterations: int, planned: bool, org_id: str,
+             explicit_org: bool = True) -> float:
         self._begin()
-        self.conn.execute(_loop(template, iterations, planned, org_id))
+        self.conn.execute(_loop(template, iterations, planned, org_id, explicit_org))
         self.conn.rollback()
         return self.last.pop()
 
@@ -120,28 +142,28 @@ def measure(urls: provisioning.DatabaseUrls, org_id: str, user_id: str, *,
     as_superuser = _Side(urls.admin, None)
     results: dict = {"queries": {}}
 
-    def iterations(template: str, planned: bool, org: str | None = None) -> int:
-        probe = through_rls.time(template, 5, planned, org)  # a calibration run
+    def iterations(template: str, planned: bool, explicit_org: bool = True) -> int:
+        probe = through_rls.time(template, 5, planned, org_id, explicit_org)  # calibration
         return max(10, min(20_000, int(seconds * 1e6 / max(probe, 1.0))))
 
+    gate = "SELECT app_current_org()"
     try:
-        gate_n = iterations("SELECT app_current_org()", False)
+        gate_n = iterations(gate, False)
         results["gate_us"] = round(
-            statistics.median(through_rls.time("SELECT app_current_org()", gate_n, False)
+            statistics.median(through_rls.time(gate, gate_n, False, org_id)
                               for _ in range(rounds)), 1)
         for name, (template, rls_where, in_goal) in QUERIES.items():
-            rls_org = org_id if rls_where else None
-            owner_sql = _sql(template, f"'{org_id}'")
-            rls_sql = owner_sql if rls_where else _sql(template, None)
+            owner_sql = _sql(template, True, "literal", org_id)
+            rls_sql = _sql(template, rls_where, "literal", org_id)
             same = through_rls.rows(rls_sql) == as_superuser.rows(owner_sql)
             entry: dict = {"same_rows": same, "in_goal_ratio": in_goal,
-                           "rls_sql": _sql(template, "$1" if rls_where else None),
-                           "owner_sql": _sql(template, "$1")}
+                           "rls_sql": _sql(template, rls_where, "n"),
+                           "owner_sql": _sql(template, True, "n")}
             for mode, planned in (("cached_plan", False), ("planned_each_call", True)):
-                n = iterations(template, planned, rls_org)
+                n = iterations(template, planned, rls_where)
                 rls, owner = [], []
                 for _ in range(rounds):
-                    rls.append(through_rls.time(template, n, planned, rls_org))
+                    rls.append(through_rls.time(template, n, planned, org_id, rls_where))
                     owner.append(as_superuser.time(template, n, planned, org_id))
                 r, o = statistics.median(rls), statistics.median(owner)
                 entry[mode] = {"rls_us": round(r, 1), "owner_us": round(o, 1),

@@ -42,7 +42,9 @@ from dashboard import migrate, provisioning
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
 BENCH_PASSWORD = "bench-password-1"  # noqa: S105 - published benchmark credential
-SEED_VERSION = 2  # bump when the generator changes shape: existing databases are reseeded
+SEED_VERSION = 3  # bump when the generator changes shape: existing databases are reseeded
+# 3: memberships.person_name/person_email written by COPY (migration 0040), so a run measures
+#    a freshly loaded table, not one whose every row the migration's backfill rewrote.
 BENCH_USERS = 16
 BIG_SLUG, SWITCH_SLUGS = "bench-big", ("bench-a", "bench-b")
 HUGE_SLUG = "bench-huge"  # the 100,000-member org (issue 20): org index len(SWITCH_SLUGS) + 1
@@ -203,6 +205,7 @@ class _Rows:
         self.events: list[int] = []
         self.names: list[str] = []  # users' names, for the memberships' sort keys
         self.key_columns = False  # memberships.sort_name/search_key exist (migration 0020)
+        self.person_columns = False  # memberships.person_name/person_email (migration 0040)
 
     def slug(self, i: int) -> str:
         if i == 0:
@@ -277,6 +280,8 @@ def _membership_lines(rows: _Rows) -> Iterable[str]:
             if rows.key_columns:  # as the migration's trigger computes them (COPY escapes \n)
                 name = rows.names[u].lower()
                 keys = f"\t{name}\t{name}\\nuser{u}@bench.example"
+            if rows.person_columns:  # as users holds them
+                keys += f"\t{rows.names[u]}\tuser{u}@bench.example"
             yield f"{org_id}\t{users[u]}\t{role}\t{rng.choice(rows.created)}\t{active}{keys}\n"
 
 
@@ -367,6 +372,9 @@ def _seed_memberships(conn, rows: _Rows, **_) -> int:
     columns = "org_id, user_id, role, created_at, last_active_at"
     if rows.key_columns:
         columns += ", sort_name, search_key"
+    rows.person_columns = rows.key_columns and _column_exists(conn, "memberships", "person_name")
+    if rows.person_columns:
+        columns += ", person_name, person_email"
     return _copy(conn, f"memberships ({columns})", _membership_lines(rows))
 
 

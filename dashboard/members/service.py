@@ -114,10 +114,13 @@ def _row(editor: Editor, roles: dict[str, RoleInfo], record, *, can_edit: bool,
 
 
 def _member_columns():
+    # The person's name and email as the membership keeps them (migration 0040): one tenant
+    # table under the org's policy, no look-up in users through its own.
     return select(
-        Membership.user_id, User.name, User.email, Membership.role, Membership.created_at,
+        Membership.user_id, Membership.person_name.label("name"),
+        Membership.person_email.label("email"), Membership.role, Membership.created_at,
         Membership.last_active_at,
-    ).join(User, User.id == Membership.user_id)
+    )
 
 
 # The list's statement, as SQL text built once per shape (search or not, role filter or not,
@@ -130,6 +133,12 @@ _HAS_METADATA = (
     " AND x.value = CAST(:meta_value AS varchar))"
 )
 
+# What a row of the page shows, all from the membership: the person's name and email are
+# the membership's copies (migration 0040), so the statement reads only the org's own rows,
+# each table reference under the one tenant policy (one gate call each).
+_SHOWN = ("{m}.person_name AS name, {m}.person_email AS email,"
+          " {m}.role, {m}.created_at, {m}.last_active_at")
+
 
 def _filters(alias: str, search: bool, role: bool, metadata: bool) -> str:
     sql = f" AND {alias}.search_key LIKE CAST(:pattern AS varchar) ESCAPE '\\'" if search else ""
@@ -140,60 +149,55 @@ def _filters(alias: str, search: bool, role: bool, metadata: bool) -> str:
     return sql
 
 
+def _keyset(alias: str, mode: str) -> tuple[str, str, str]:
+    """(cursor condition, ORDER BY, LIMIT/OFFSET) of a page in (sort_name, user_id) order."""
+    limit = " LIMIT CAST(:limit AS integer)"
+    if mode == "offset":
+        return "", f"{alias}.sort_name, {alias}.user_id", limit + " OFFSET CAST(:offset AS bigint)"
+    after = mode == "after"
+    cursor = (f"({alias}.sort_name, {alias}.user_id) {'>' if after else '<'}"
+              " (CAST(:cursor_name AS varchar), CAST(:cursor_id AS uuid))")
+    direction = "" if after else " DESC"
+    return cursor, f"{alias}.sort_name{direction}, {alias}.user_id{direction}", limit
+
+
 @lru_cache(maxsize=32)
 def _list_sql(search: bool, role: bool, metadata: bool, mode: str):
     """One page (+1 row, to know whether more follow) in (sort_name, user_id) order from the
-    index inside the org, each person looked up by key after the page is cut, and the total.
+    index inside the org, and the total.
 
     ``mode``: "offset" (LIMIT/OFFSET), "after" or "before" a (sort_name, user_id) cursor.
+    ``m.org_id = ...``: RLS decides too; this picks the index.
     """
-    where = _filters("m", search, role, metadata)
-    order = "m.sort_name, m.user_id"
-    outer = "page.sort_name, page.user_id"
-    limit = " LIMIT CAST(:limit AS integer)"
-    if mode == "offset":
-        limit += " OFFSET CAST(:offset AS bigint)"
-    else:
-        where += (" AND (m.sort_name, m.user_id) {} (CAST(:cursor_name AS varchar),"
-                  " CAST(:cursor_id AS uuid))").format(">" if mode == "after" else "<")
-        if mode == "before":
-            order = "m.sort_name DESC, m.user_id DESC"
-            outer = "page.sort_name DESC, page.user_id DESC"
-    if search or metadata:
-        # A search counts the org's matching memberships, from the org's own rows only.
-        total = ("SELECT count(*) FROM memberships s WHERE s.org_id = CAST(:org_id AS uuid)"
-                 + _filters("s", search, role, metadata))
-    else:
+    cursor, order, limit = _keyset("m", mode)
+    where = _filters("m", search, role, metadata) + (f" AND {cursor}" if cursor else "")
+    if not (search or metadata):
         # member_counts: a few rows per org (one per role), whatever the org's size.
         total = ("SELECT coalesce(sum(c.members), 0) FROM member_counts c"
                  " WHERE c.org_id = CAST(:org_id AS uuid)"
                  + (" AND c.role = CAST(:role AS varchar)" if role else ""))
-    # ``users`` spans the whole installation: the person is looked up for the page's rows
-    # only (the OFFSET 0 fence keeps it one key probe per row). ``m.org_id = ...``: RLS
-    # decides too; this picks the index.
-    person = (" CROSS JOIN LATERAL (SELECT u.name, u.email FROM users u"
-              " WHERE u.id = page.user_id OFFSET 0) AS person")
-    if not (search or metadata):
         return text(
-            "SELECT page.user_id, person.name, person.email, page.role, page.created_at,"
-            f" page.last_active_at, page.sort_name, ({total}) AS total"
-            " FROM (SELECT m.user_id, m.role, m.created_at, m.last_active_at, m.sort_name"
-            " FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid)"
-            f"{where} ORDER BY {order}{limit}) AS page{person} ORDER BY {outer}"
+            f"SELECT m.user_id, {_SHOWN.format(m='m')}, m.sort_name, ({total}) AS total"
+            f" FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid){where}"
+            f" ORDER BY {order}{limit}"
         )
     # A search passes over many more memberships than it keeps (a page of 51 read ~740 for
     # "ana" in 5,000): it cuts the page from the index alone (search_key and role are in
     # it, so no table row is read for a member who does not match), then reads the kept
-    # rows' dates by key.
+    # rows by key. The total counts the org's matching memberships, from the index too.
+    # (One pass with count(*) OVER () instead costs one gate call less but holds every
+    # match in memory: 1.6x the CPU for a search matching all 5,000, a spill to disk at
+    # 100,000; bench/README.md, fifth pass.)
+    total = ("SELECT count(*) FROM memberships s WHERE s.org_id = CAST(:org_id AS uuid)"
+             + _filters("s", search, role, metadata))
     return text(
-        "SELECT page.user_id, person.name, person.email, kept.role, kept.created_at,"
-        f" kept.last_active_at, page.sort_name, ({total}) AS total"
-        " FROM (SELECT m.user_id, m.sort_name"
-        " FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid)"
-        f"{where} ORDER BY {order}{limit}) AS page"
-        " CROSS JOIN LATERAL (SELECT k.role, k.created_at, k.last_active_at FROM memberships k"
-        " WHERE k.org_id = CAST(:org_id AS uuid) AND k.user_id = page.user_id OFFSET 0) AS kept"
-        f"{person} ORDER BY {outer}"
+        f"SELECT page.user_id, {_SHOWN.format(m='kept')}, page.sort_name, ({total}) AS total"
+        " FROM (SELECT m.user_id, m.sort_name FROM memberships m"
+        f" WHERE m.org_id = CAST(:org_id AS uuid){where} ORDER BY {order}{limit}) AS page"
+        " CROSS JOIN LATERAL (SELECT k.person_name, k.person_email, k.role, k.created_at,"
+        " k.last_active_at FROM memberships k WHERE k.org_id = CAST(:org_id AS uuid)"
+        " AND k.user_id = page.user_id OFFSET 0) AS kept"
+        f" ORDER BY {_keyset('page', mode)[1]}"
     )
 
 

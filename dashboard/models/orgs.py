@@ -39,6 +39,10 @@ class Membership(Base):
     # the members list's order and search, served by an index inside the org.
     sort_name: Mapped[str] = mapped_column(server_default="")
     search_key: Mapped[str] = mapped_column(server_default="")
+    # The person's name and email as shown, also set by that trigger (migration 0040): the
+    # members page reads only the org's memberships, never users through its policy.
+    person_name: Mapped[str] = mapped_column(server_default="")
+    person_email: Mapped[str] = mapped_column(server_default="")
 
 
 class MemberCount(Base):

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from tests import factories
-from tests.helpers import login
+from tests.helpers import login, post
 
 
 def text(html: str) -> str:
@@ -49,19 +49,27 @@ def test_keys_and_counts_follow_every_change(client):
     bob = people["bob"]
     factories.execute("UPDATE users SET name = 'Zzz Renamed', email = 'zz@example.org'"
                       " WHERE id = :u", u=bob.id)
-    keys = factories.execute("SELECT sort_name, search_key FROM memberships"
-                             " WHERE org_id = :o AND user_id = :u", o=org.id, u=bob.id).one()
-    assert keys == ("zzz renamed", "zzz renamed\nzz@example.org")
+    keys = factories.execute("SELECT sort_name, search_key, person_name, person_email"
+                             " FROM memberships WHERE org_id = :o AND user_id = :u",
+                             o=org.id, u=bob.id).one()
+    assert keys == ("zzz renamed", "zzz renamed\nzz@example.org", "Zzz Renamed", "zz@example.org")
 
     factories.execute("UPDATE memberships SET role = 'admin' WHERE org_id = :o AND user_id = :u",
                       o=org.id, u=people["eve"].id)
     factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
                       o=org.id, u=bob.id)
     # A writer cannot put its own keys in: they always come from users.
-    factories.execute("UPDATE memberships SET sort_name = 'aaa' WHERE org_id = :o", o=org.id)
+    factories.execute("UPDATE memberships SET sort_name = 'aaa', person_name = 'Forged',"
+                      " person_email = 'forged@example.org' WHERE org_id = :o", o=org.id)
     assert counts(org) == truth(org) == {"owner": 1, "member": 7, "admin": 1}
     assert factories.execute("SELECT count(*) FROM memberships WHERE org_id = :o"
-                             " AND sort_name = 'aaa'", o=org.id).scalar() == 0
+                             " AND (sort_name = 'aaa' OR person_name = 'Forged'"
+                             " OR person_email LIKE 'forged%')", o=org.id).scalar() == 0
+    # Every membership shows its person as users holds them, in every org.
+    assert factories.execute(
+        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.person_name IS DISTINCT FROM u.name OR m.person_email IS DISTINCT FROM u.email"
+    ).scalar() == 0
 
     login(client, people["owner"])
     html = client.get(f"/o/{org.slug}/members").get_data(as_text=True)
@@ -124,3 +132,21 @@ def test_search_reads_names_and_emails_of_this_org_only(client):
     assert len(rows_of(html)) == 3  # the email part of the key
     # A newline cannot reach across name and email: the input guard refuses it outright.
     assert client.get(f"/o/{org.slug}/members?q=findme%0Aowner").status_code == 400
+
+
+def test_the_page_shows_each_person_as_their_own_profile_says(client, app):
+    """The list reads the person's name and email from the membership (migration 0040): a
+    renamed person shows renamed in every org they belong to, on the very next page."""
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    other, others = factories.org_with_members(owner="owner")
+    factories.MembershipFactory(org_id=other.id, user_id=people["bob"].id, role="member")
+
+    bob = app.test_client()
+    login(bob, people["bob"])
+    assert post(bob, "/account/name", {"name": "Bob Renamed-Everywhere"}).status_code == 303
+    for where, owner in ((org, people["owner"]), (other, others["owner"])):
+        login(client, owner)
+        html = client.get(f"/o/{where.slug}/members").get_data(as_text=True)
+        assert "Bob Renamed-Everywhere" in html and people["bob"].email in html
+        found = client.get(f"/o/{where.slug}/members?q=renamed-every").get_data(as_text=True)
+        assert rows_of(found) == [str(people["bob"].id)]

@@ -74,6 +74,9 @@ def test_email_change_needs_the_new_address_and_tells_the_old(app, client, mail_
     assert post(client, link[:-2] + "zz").status_code == 404
     done = post(client, link)
     assert done.status_code == 303 and email_of(user) == new
+    # The org's members list shows the new address too (the membership's copy, migration 0040).
+    assert factories.execute("SELECT person_email FROM memberships WHERE org_id = :o"
+                             " AND user_id = :u", o=org.id, u=user.id).scalar() == new
     assert post(client, link).status_code == 410  # single use
     assert audit_count(org, "account.email_change") == 1
     smtp_server.wait_for(to=old, where=lambda m: "email was changed" in m["Subject"])
