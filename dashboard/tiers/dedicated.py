@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import TextClause
 
+from dashboard.first_statement import first_row
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE, OWNER_ROLE, sqlalchemy_url
 from dashboard.tiers import catalogue
 from dashboard.tiers.catalogue import quote
@@ -126,6 +127,10 @@ class Engines:
         with self._lock:
             return sorted(self._engines)
 
+    def open_engines(self) -> list[Engine]:
+        with self._lock:
+            return list(self._engines.values())
+
     def dispose(self) -> None:
         with self._lock:
             for engine in self._engines.values():
@@ -216,11 +221,11 @@ CONTEXT_SQL = (
 
 
 def apply_context(connection: Connection, params: dict, route) -> None:
-    connection.execute(
-        text(CONTEXT_SQL),
-        {**params, "ticket": route.ticket or "", "timeout": str(route.timeout_ms),
-         "read_only": "on" if route.read_only else "off"},
-    )
+    # Straight through psycopg, as the shared side's context statement (first_statement.py):
+    # the same statement, first of its transaction, seen by the cursor-execute listeners.
+    first_row(connection, CONTEXT_SQL,
+              {**params, "ticket": route.ticket or "", "timeout": str(route.timeout_ms),
+               "read_only": "on" if route.read_only else "off"})
 
 
 def revision(conn: Connection) -> str:
