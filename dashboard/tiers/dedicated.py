@@ -188,20 +188,35 @@ def on_dedicated(known: tuple[frozenset[str], frozenset[str]], mapper, clause) -
 
 # ------------------------------------------------------------------------ the dedicated gate
 
-# The dedicated database's app_current_org(): the shared gate's verdict, checked.
+# The dedicated database's app_current_org(): the shared gate's verdict, checked. PL/pgSQL,
+# so the ticket is split once and the key read by one cached statement (the gate runs once
+# per table per query); the cheap comparisons first, the keyed hash last (all must hold, so
+# the order changes no verdict). Same verdict as the SQL version it replaced, which read:
+#   SELECT app_uuid(<org part>) ... WHERE mac <> '' AND mac = app_tier_sign(body)
+#     AND <org, user, credential, provider parts> = <the settings, '' when unset>
+#     AND <expiry part, when 1-18 digits>::bigint > extract(epoch FROM now())
+# (tests/db/test_tier_dedicated.py: forged, foreign, expired and real tickets).
 GATE_SQL = r"""
 CREATE OR REPLACE FUNCTION app_current_org() RETURNS uuid
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path = pg_catalog, public AS $$
-  SELECT app_uuid(split_part(t.body, '|', 1))
-    FROM (SELECT split_part(x, '.', 1) AS body, split_part(x, '.', 2) AS mac
-            FROM coalesce(current_setting('app.tier_ticket', true), '') AS x) t
-   WHERE t.mac <> '' AND t.mac = app_tier_sign(t.body)
-     AND split_part(t.body, '|', 1) = coalesce(current_setting('app.org_id', true), '')
-     AND split_part(t.body, '|', 2) = coalesce(current_setting('app.user_id', true), '')
-     AND split_part(t.body, '|', 3) = coalesce(current_setting('app.credential_id', true), '')
-     AND split_part(t.body, '|', 4) = coalesce(current_setting('app.provider_id', true), '')
-     AND (CASE WHEN split_part(t.body, '|', 5) ~ '^[0-9]{1,18}$'
-               THEN split_part(t.body, '|', 5)::bigint END) > extract(epoch FROM now())
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+  v_ticket text := coalesce(current_setting('app.tier_ticket', true), '');
+  v_body text := split_part(v_ticket, '.', 1);
+  v_mac text := split_part(v_ticket, '.', 2);
+  v_expiry text := split_part(v_body, '|', 5);
+BEGIN
+  IF v_mac = ''
+     OR split_part(v_body, '|', 1) <> coalesce(current_setting('app.org_id', true), '')
+     OR split_part(v_body, '|', 2) <> coalesce(current_setting('app.user_id', true), '')
+     OR split_part(v_body, '|', 3) <> coalesce(current_setting('app.credential_id', true), '')
+     OR split_part(v_body, '|', 4) <> coalesce(current_setting('app.provider_id', true), '')
+     OR ((CASE WHEN v_expiry ~ '^[0-9]{1,18}$' THEN v_expiry::bigint END)
+         > extract(epoch FROM now())) IS NOT TRUE
+     OR v_mac IS DISTINCT FROM app_tier_sign(v_body) THEN
+    RETURN NULL;
+  END IF;
+  RETURN app_uuid(split_part(v_body, '|', 1));
+END
 $$;
 """
 
