@@ -29,6 +29,7 @@ import pstats
 import sys
 import time
 from collections import Counter
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -115,15 +116,18 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
             targets.append((page.key, path, partial(clients[page.slug].get, path), 200))
         if not pages_wanted or "switch" in pages_wanted:
             targets.append(("switch", "POST /switch", _switcher(app, dataset), 303))
-        engine = app.extensions["tenantdesk.db"].engine
+        database = app.extensions["tenantdesk.db"]
         for key, path, call, expected in targets:
             for _ in range(max(10, requests // 10)):  # warm-up: pool, plans, templates
                 status = call().status_code
             if status != expected:
                 out[key] = {"not_available": f"answered {status}"}
                 continue
-            with recording_statements(engine) as statements:
+            with ExitStack() as stack:  # the shared database and any dedicated one
+                seen = [stack.enter_context(recording_statements(e))
+                        for e in database.engines()]
                 call()
+            statements = [s for each in seen for s in each]
             admin.execute("SELECT pg_stat_reset()")
             time.sleep(0.6)  # the stats collector's flush interval (PG 15+: at commit, ~1 s)
             app_0, db_0, wall_0 = time.process_time(), db_cpu(), time.perf_counter()
@@ -135,20 +139,6 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
             gate = admin.execute(
                 "SELECT coalesce(sum(calls), 0), coalesce(sum(self_time), 0)"
                 " FROM pg_stat_user_functions WHERE funcname = 'app_current_org'").fetchone()
-            profiler = cProfile.Profile(time.process_time)  # CPU, not waiting on PostgreSQL
-            profiler.enable()
-            for _ in range(profile_requests):
-                call()
-            profiler.disable()
-            stats = pstats.Stats(profiler)
-            layers: Counter = Counter()
-            functions = []
-            total = 0.0
-            for (filename, line, name), (_, calls, own, _cum, _) in stats.stats.items():
-                layers[_layer(filename)] += own
-                total += own
-                functions.append((own, calls, f"{name} ({_short(filename)}:{line})"))
-            functions.sort(reverse=True)
             per = 1000 / requests
             entry = {
                 "path": path,
@@ -157,28 +147,54 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 "wall_ms": round(wall_s * per, 3),
                 # cursor executions; psycopg's BEGIN and COMMIT come on top
                 "statements_per_request": len(statements),
+                # of which on a dedicated org's own database (a second transaction)
+                "dedicated_statements": sum(len(each) for each in seen[1:]),
+                # the shared database's gate only (a dedicated database has its own)
                 "gate_calls_per_request": round(gate[0] / requests, 2),
                 "gate_ms_per_request": round(float(gate[1]) / requests, 3),
-                "layers_pct": {k: round(100 * v / total, 1) for k, v in layers.most_common()},
-                "top_functions": [
-                    {"function": f, "calls_per_request": round(c / profile_requests, 1),
-                     "own_pct": round(100 * own / total, 1)}
-                    for own, c, f in functions[:max(top, 8)]],
             }
             if db:
                 entry["total_cpu_ms"] = round(entry["app_cpu_ms"] + entry["db_cpu_ms"], 3)
+            stats = total = None
+            if profile_requests:
+                stats, total = _profile(call, profile_requests, top, entry)
             out[key] = entry
             log(f"  {key}: app {entry['app_cpu_ms']} + db {entry['db_cpu_ms']} ms CPU,"
                 f" {len(statements)} statements + BEGIN/COMMIT,"
                 f" gate {entry['gate_calls_per_request']} calls"
-                f" {entry['gate_ms_per_request']} ms; {entry['layers_pct']}")
-            if top:
+                f" {entry['gate_ms_per_request']} ms; {entry.get('layers_pct', '')}")
+            if top and stats is not None:
                 _print_top(stats, total, profile_requests, top, log)
     finally:
         admin.execute(f'ALTER DATABASE "{dataset.database}" RESET track_functions')
         admin.close()
         app.extensions["tenantdesk.db"].dispose()
     return out
+
+
+def _profile(call, requests: int, top: int, entry: dict):
+    """cProfile over ``requests`` more calls: own CPU by layer and the top functions go into
+    ``entry``; returns (stats, total own seconds) for ``_print_top``."""
+    profiler = cProfile.Profile(time.process_time)  # CPU, not waiting on PostgreSQL
+    profiler.enable()
+    for _ in range(requests):
+        call()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    layers: Counter = Counter()
+    functions = []
+    total = 0.0
+    for (filename, line, name), (_, calls, own, _cum, _) in stats.stats.items():
+        layers[_layer(filename)] += own
+        total += own
+        functions.append((own, calls, f"{name} ({_short(filename)}:{line})"))
+    functions.sort(reverse=True)
+    entry["layers_pct"] = {k: round(100 * v / total, 1) for k, v in layers.most_common()}
+    entry["top_functions"] = [
+        {"function": f, "calls_per_request": round(c / requests, 1),
+         "own_pct": round(100 * own / total, 1)}
+        for own, c, f in functions[:max(top, 8)]]
+    return stats, total
 
 
 def _print_top(stats, total: float, requests: int, top: int, log) -> None:

@@ -503,6 +503,17 @@ ISSUE20 = [
 ]
 
 
+def issue20_limit(target, totals: dict[str, float]) -> tuple[float | None, str]:
+    """(limit in CPU ms or None, how to print it) of one ISSUE20 target: a number, or
+    (key, factor) for a multiple of another row's total in ``totals``."""
+    if not isinstance(target, tuple):
+        return target, f"<= {target}"
+    base = totals.get(target[0])
+    limit = base * target[1] if base is not None else None
+    return limit, f"<= {target[1]} x {target[0]}" + (
+        f" ({limit:.2f})" if limit is not None else "")
+
+
 def issue20_table(results: dict, big: str, small: str) -> str:
     """Every row of issue 20's table, met or not, with throughput against the trivial route."""
     pages_big = results["pages"][big]
@@ -516,13 +527,7 @@ def issue20_table(results: dict, big: str, small: str) -> str:
         total = _cpu_total(entry) if "loaded" in entry else None
         if total is not None:
             totals[key] = total
-        if isinstance(target, tuple):
-            base = totals.get(target[0])
-            limit = base * target[1] if base is not None else None
-            target_text = f"<= {target[1]} x {target[0]}" + (
-                f" ({limit:.2f})" if limit is not None else "")
-        else:
-            limit, target_text = target, f"<= {target}"
+        limit, target_text = issue20_limit(target, totals)
         met = None if total is None or limit is None else total <= limit
         verdicts.append((label, met))
         c = entry.get("cpu_ms_per_request", {})

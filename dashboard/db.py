@@ -29,6 +29,10 @@ class Database:
     urls: provisioning.DatabaseUrls
     dedicated: Engines | None = None  # one engine per dedicated database, made on first use
 
+    def engines(self) -> list[Engine]:
+        """The shared engine, then every dedicated database's engine open now."""
+        return [self.engine, *(self.dedicated.open_engines() if self.dedicated else ())]
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.dedicated is not None:

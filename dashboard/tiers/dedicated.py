@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import TextClause
 
+from dashboard.first_statement import first_row
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE, OWNER_ROLE, sqlalchemy_url
 from dashboard.tiers import catalogue
 from dashboard.tiers.catalogue import quote
@@ -126,6 +127,10 @@ class Engines:
         with self._lock:
             return sorted(self._engines)
 
+    def open_engines(self) -> list[Engine]:
+        with self._lock:
+            return list(self._engines.values())
+
     def dispose(self) -> None:
         with self._lock:
             for engine in self._engines.values():
@@ -183,20 +188,35 @@ def on_dedicated(known: tuple[frozenset[str], frozenset[str]], mapper, clause) -
 
 # ------------------------------------------------------------------------ the dedicated gate
 
-# The dedicated database's app_current_org(): the shared gate's verdict, checked.
+# The dedicated database's app_current_org(): the shared gate's verdict, checked. PL/pgSQL,
+# so the ticket is split once and the key read by one cached statement (the gate runs once
+# per table per query); the cheap comparisons first, the keyed hash last (all must hold, so
+# the order changes no verdict). Same verdict as the SQL version it replaced, which read:
+#   SELECT app_uuid(<org part>) ... WHERE mac <> '' AND mac = app_tier_sign(body)
+#     AND <org, user, credential, provider parts> = <the settings, '' when unset>
+#     AND <expiry part, when 1-18 digits>::bigint > extract(epoch FROM now())
+# (tests/db/test_tier_dedicated.py: forged, foreign, expired and real tickets).
 GATE_SQL = r"""
 CREATE OR REPLACE FUNCTION app_current_org() RETURNS uuid
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path = pg_catalog, public AS $$
-  SELECT app_uuid(split_part(t.body, '|', 1))
-    FROM (SELECT split_part(x, '.', 1) AS body, split_part(x, '.', 2) AS mac
-            FROM coalesce(current_setting('app.tier_ticket', true), '') AS x) t
-   WHERE t.mac <> '' AND t.mac = app_tier_sign(t.body)
-     AND split_part(t.body, '|', 1) = coalesce(current_setting('app.org_id', true), '')
-     AND split_part(t.body, '|', 2) = coalesce(current_setting('app.user_id', true), '')
-     AND split_part(t.body, '|', 3) = coalesce(current_setting('app.credential_id', true), '')
-     AND split_part(t.body, '|', 4) = coalesce(current_setting('app.provider_id', true), '')
-     AND (CASE WHEN split_part(t.body, '|', 5) ~ '^[0-9]{1,18}$'
-               THEN split_part(t.body, '|', 5)::bigint END) > extract(epoch FROM now())
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+  v_ticket text := coalesce(current_setting('app.tier_ticket', true), '');
+  v_body text := split_part(v_ticket, '.', 1);
+  v_mac text := split_part(v_ticket, '.', 2);
+  v_expiry text := split_part(v_body, '|', 5);
+BEGIN
+  IF v_mac = ''
+     OR split_part(v_body, '|', 1) <> coalesce(current_setting('app.org_id', true), '')
+     OR split_part(v_body, '|', 2) <> coalesce(current_setting('app.user_id', true), '')
+     OR split_part(v_body, '|', 3) <> coalesce(current_setting('app.credential_id', true), '')
+     OR split_part(v_body, '|', 4) <> coalesce(current_setting('app.provider_id', true), '')
+     OR ((CASE WHEN v_expiry ~ '^[0-9]{1,18}$' THEN v_expiry::bigint END)
+         > extract(epoch FROM now())) IS NOT TRUE
+     OR v_mac IS DISTINCT FROM app_tier_sign(v_body) THEN
+    RETURN NULL;
+  END IF;
+  RETURN app_uuid(split_part(v_body, '|', 1));
+END
 $$;
 """
 
@@ -216,11 +236,11 @@ CONTEXT_SQL = (
 
 
 def apply_context(connection: Connection, params: dict, route) -> None:
-    connection.execute(
-        text(CONTEXT_SQL),
-        {**params, "ticket": route.ticket or "", "timeout": str(route.timeout_ms),
-         "read_only": "on" if route.read_only else "off"},
-    )
+    # Straight through psycopg, as the shared side's context statement (first_statement.py):
+    # the same statement, first of its transaction, seen by the cursor-execute listeners.
+    first_row(connection, CONTEXT_SQL,
+              {**params, "ticket": route.ticket or "", "timeout": str(route.timeout_ms),
+               "read_only": "on" if route.read_only else "off"})
 
 
 def revision(conn: Connection) -> str:
