@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from flask import current_app, g, request, session
 from flask_login import LoginManager, UserMixin
+from flask_login.config import COOKIE_NAME as _REMEMBER_COOKIE
 from sqlalchemy import text
 
 from dashboard import tenancy
@@ -205,7 +206,11 @@ def load_identity(
 
 @login_manager.user_loader
 def load_principal(session_id: str) -> Principal | None:
-    cookie = session._get_current_object()  # the proxy read once, not five times
+    return _load_principal(session._get_current_object(), session_id)
+
+
+def _load_principal(cookie, session_id: str) -> Principal | None:
+    # ``cookie``: the session itself, its proxy read once (not five times)
     principal = load_identity(
         session_id,
         str(cookie.get("uid") or ""),
@@ -215,6 +220,29 @@ def load_principal(session_id: str) -> Principal | None:
     membership = g.get("membership")
     if membership is not None and cookie.get("role") != membership.role:
         cookie["role"] = membership.role  # role changed since the token was issued
+    return principal
+
+
+def _principal_of(request_g, req, fast: bool):
+    """Flask-Login's ``current_user`` for this request, loaded the way Flask-Login loads it,
+    without its lookup chain when nothing else could apply (issue 20).
+
+    With session protection off and no request or header loader (this app registers none),
+    Flask-Login's user for a session naming a session id is the loader's answer, or the
+    anonymous user; only a remember-me cookie (never issued here) could add anything, so a
+    request carrying one goes the stock way. Stock, Flask-Login also hashes the client's
+    address and user agent for session protection before finding it off, on every request."""
+    cookie = session._get_current_object()
+    session_id = cookie.get("_user_id")
+    if not fast or session_id is None or _REMEMBER_COOKIE in req.cookies \
+            or "_login_user" in request_g:
+        from flask_login import current_user
+
+        return current_user._get_current_object()
+    principal = _load_principal(cookie, session_id)
+    if principal is None:
+        principal = login_manager.anonymous_user()
+    request_g._login_user = principal  # where current_user finds it, as Flask-Login puts it
     return principal
 
 
@@ -252,11 +280,13 @@ def issue_token(
 
 def init_app(app) -> None:
     login_manager.init_app(app)
+    # Flask-Login's own path only where it could differ (see _principal_of).
+    fast = not app.config.get("SESSION_PROTECTION", login_manager.session_protection) \
+        and login_manager._request_callback is None and login_manager._header_callback is None \
+        and app.config.get("REMEMBER_COOKIE_NAME", _REMEMBER_COOKIE) == _REMEMBER_COOKIE
 
     @app.before_request
     def _load():
-        from flask_login import current_user
-
         request_g = g._get_current_object()  # one proxy read for the four writes
         request_g.tenant_context = tenancy.NOBODY
         request_g.membership = None
@@ -276,7 +306,7 @@ def init_app(app) -> None:
                 # Any other bearer credential (an org API key) is dashboard/api/auth.py's;
                 # the cookie is not read for it either.
                 return None
-        principal = current_user._get_current_object()
+        principal = _principal_of(request_g, req, fast)
         if principal.is_authenticated:
             # The object, not Flask-Login's proxy: every later read of g.principal would go
             # through the proxy and Flask-Login's user lookup again.
