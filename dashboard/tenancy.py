@@ -227,6 +227,10 @@ class TieredSession(Session):
         engines = self.info.get(ENGINES_KEY)
         if bind is not None or engines is None or chosen is not self.bind:
             return chosen
+        if mapper is None and clause is None:
+            # ``session.connection()``: no statement names a table, so it is the shared
+            # database's (what the checks below answer), which the caller begins itself.
+            return chosen
         # The shared transaction begins first: its context statement says where the org is.
         shared = self.connection(bind_arguments={"bind": chosen})
         route = routing.route_of(self.info)
