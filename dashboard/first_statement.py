@@ -28,9 +28,13 @@ _COMPILED: dict[str, tuple[str, type | None]] = {}  # SQL text -> (psycopg SQL, 
 _AT_MOST = 200  # the statements are fixed in code; more would be a bug, not a workload
 
 
-def first_row(connection, sql: str, params: dict):
-    """Run ``sql`` as the first statement of ``connection``'s transaction; its one row."""
-    return _run(connection, sql, params)
+def first_row(connection, sql: str, params: dict, *, alone: bool = False):
+    """Run ``sql`` as the first statement of ``connection``'s transaction; its one row.
+
+    ``alone``: the statement is the whole transaction (``tenancy.begin_with``): psycopg sends
+    it in autocommit mode, so PostgreSQL runs it as an implicit transaction of its own, with
+    no BEGIN before it and nothing left open after it."""
+    return _run(connection, sql, params, alone)
 
 
 def row(session, sql: str, params: dict):
@@ -42,7 +46,7 @@ def row(session, sql: str, params: dict):
     return _run(session.connection(), sql, params)
 
 
-def _run(connection, sql: str, params: dict):
+def _run(connection, sql: str, params: dict, alone: bool = False):
     known = _COMPILED.get(sql)
     if known is None:
         known = (str(text(sql).compile(dialect=connection.dialect)), None)
@@ -55,6 +59,8 @@ def _run(connection, sql: str, params: dict):
         for listener in connection.dispatch.before_cursor_execute:
             query, params = listener(connection, cursor, query, params, context, False)
     try:
+        if alone:
+            raw.autocommit = True  # psycopg refuses it inside a transaction: none is open
         cursor.execute(query, params)
         values = cursor.fetchone()
         if row_class is None:
@@ -65,11 +71,23 @@ def _run(connection, sql: str, params: dict):
         # invalidated (the pool replaces it) exactly as on any other statement.
         connection._handle_dbapi_exception(error, query, params, cursor, None)
         raise  # not reached: the call above raises
+    finally:
+        if alone:
+            _end_autocommit(connection, raw)
     if events:
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, query, params, context, False)
     cursor.close()
     return None if values is None else row_class._make(values)
+
+
+def _end_autocommit(connection, raw) -> None:
+    """Back to transactions; a connection that cannot go back (it broke) is never pooled
+    again: in autocommit, the next transaction's statements would not share its context."""
+    try:
+        raw.autocommit = False
+    except Exception:
+        connection.invalidate()
 
 
 def _remember(sql: str, query: str, description) -> type:

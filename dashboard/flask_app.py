@@ -5,6 +5,7 @@ Each remembers an answer that can never change for the same input; nothing is sk
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 
@@ -30,6 +31,24 @@ class CookieSessions(SecureCookieSessionInterface):
     """
 
     _verified: dict = {}
+    # Flask's default is hashlib.sha1 looked up on first use (for FIPS builds); given as a
+    # Python function, hmac runs its pure-Python implementation. The same HMAC-SHA1 in C.
+    digest_method = staticmethod(hashlib.sha1)
+    _serializers: dict = {}
+
+    def get_signing_serializer(self, app):
+        """Flask's serializer, built once per set of keys (building it serializes an empty
+        payload to learn that the serializer makes text; it keeps no state of a request)."""
+        if not app.secret_key:
+            return None
+        key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            if len(self._serializers) >= _CACHE_AT_MOST:
+                self._serializers.clear()
+            self._serializers[key] = serializer
+        return serializer
 
     def open_session(self, app, request):
         value = request.cookies.get(self.get_cookie_name(app))

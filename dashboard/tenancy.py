@@ -227,6 +227,10 @@ class TieredSession(Session):
         engines = self.info.get(ENGINES_KEY)
         if bind is not None or engines is None or chosen is not self.bind:
             return chosen
+        if mapper is None and clause is None:
+            # ``session.connection()``: no statement names a table, so it is the shared
+            # database's (what the checks below answer), which the caller begins itself.
+            return chosen
         # The shared transaction begins first: its context statement says where the org is.
         shared = self.connection(bind_arguments={"bind": chosen})
         route = routing.route_of(self.info)
@@ -249,28 +253,37 @@ def _apply_context(session: Session, transaction, connection) -> None:
     if first is None:
         row = first_row(connection, _SET_CONTEXT_SQL, params)
     else:
-        sql, first_params = first
-        row = first_row(connection, _packed_sql(sql), {**first_params, **params})
+        sql, first_params, alone = first
+        row = first_row(connection, _packed_sql(sql), {**first_params, **params}, alone=alone)
         session.info[_FIRST_ROW_KEY] = row if row.first_found else None
     routing.admit(session.info, row, params["org_id"])
 
 
-def begin_with(session: Session, sql: str, params: dict):
+def begin_with(session: Session, sql: str, params: dict, *, alone: bool = False):
     """Begin the session's next transaction with ``sql`` packed into the context statement
     (one statement, one round trip instead of two) and return its first row, or None.
 
     ``sql`` runs under the transaction's context exactly as it would as the transaction's
     first statement; its parameters must not be named like the context's (user_id, org_id,
     credential_id, provider_id). A transaction already open is committed first (``bind``).
+
+    ``alone``: the statement is the whole transaction (``sql`` only reads, and the caller
+    wants nothing else in the same transaction). It runs as PostgreSQL's implicit transaction
+    of a single statement, without BEGIN and COMMIT (two round trips fewer); its context is
+    local to it as always. The session's next use begins a new transaction, with its own
+    context statement.
     """
     if session.in_transaction():
         session.commit()
-    session.info[_FIRST_KEY] = (sql, params)
+    session.info[_FIRST_KEY] = (sql, params, alone)
     try:
         session.connection()  # begins: _apply_context runs the packed statement
     finally:
         session.info.pop(_FIRST_KEY, None)
-    return session.info.pop(_FIRST_ROW_KEY, None)
+    row = session.info.pop(_FIRST_ROW_KEY, None)
+    if alone:
+        session.commit()  # nothing is open in PostgreSQL: no round trip
+    return row
 
 
 @contextmanager
@@ -334,7 +347,9 @@ def init_app(app) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code < 400:
+                if not session.in_transaction():
+                    pass  # nothing open (the request's one statement was alone: begin_with)
+                elif response.status_code < 400:
                     session.commit()
                 else:
                     session.rollback()

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from flask import current_app, g, request, session
 from flask_login import LoginManager, UserMixin
+from flask_login.config import COOKIE_NAME as _REMEMBER_COOKIE
 from sqlalchemy import text
 
 from dashboard import tenancy
@@ -123,13 +124,17 @@ class SupportMode:
 
 
 def load_identity(
-    session_id: str, user_id: str, org_id: str, *, touch: bool = True, support_grant: str = ""
+    session_id: str, user_id: str, org_id: str, *, touch: bool = True, support_grant: str = "",
+    alone: bool = False,
 ):
     """Check a session id against the database under the (user, org) RLS context.
 
     Sets ``g.membership`` (None when the membership is gone or the org is suspended) and
     returns the Principal, or None when the session is unknown, revoked, idle or its user
     is deactivated. Also used for bearer tokens, with ``touch=False``.
+
+    ``alone``: the check is a transaction of its own (``tenancy.begin_with``), for a view
+    that needs nothing else from the database (``principal_only``).
     """
     db = tenancy.bind_request(
         tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
@@ -146,6 +151,7 @@ def load_identity(
             "touch": TOUCH_EVERY,
             "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
         },
+        alone=alone,
     )
     if row is None:
         tenancy.bind_request(tenancy.NOBODY)
@@ -205,17 +211,61 @@ def load_identity(
 
 @login_manager.user_loader
 def load_principal(session_id: str) -> Principal | None:
-    cookie = session._get_current_object()  # the proxy read once, not five times
+    return _load_principal(session._get_current_object(), session_id)
+
+
+def _load_principal(cookie, session_id: str, alone: bool = False) -> Principal | None:
+    # ``cookie``: the session itself, its proxy read once (not five times)
     principal = load_identity(
         session_id,
         str(cookie.get("uid") or ""),
         str(cookie.get("oid") or ""),
         support_grant=str(cookie.get("sg") or ""),
+        alone=alone,
     )
     membership = g.get("membership")
     if membership is not None and cookie.get("role") != membership.role:
         cookie["role"] = membership.role  # role changed since the token was issued
     return principal
+
+
+def _principal_of(request_g, req, fast: bool):
+    """Flask-Login's ``current_user`` for this request, loaded the way Flask-Login loads it,
+    without its lookup chain when nothing else could apply (issue 20).
+
+    With session protection off and no request or header loader (this app registers none),
+    Flask-Login's user for a session naming a session id is the loader's answer, or the
+    anonymous user; only a remember-me cookie (never issued here) could add anything, so a
+    request carrying one goes the stock way. Stock, Flask-Login also hashes the client's
+    address and user agent for session protection before finding it off, on every request."""
+    cookie = session._get_current_object()
+    session_id = cookie.get("_user_id")
+    if not fast or session_id is None or _REMEMBER_COOKIE in req.cookies \
+            or "_login_user" in request_g:
+        from flask_login import current_user
+
+        return current_user._get_current_object()
+    principal = _load_principal(cookie, session_id, _principal_only(req))
+    if principal is None:
+        principal = login_manager.anonymous_user()
+    request_g._login_user = principal  # where current_user finds it, as Flask-Login puts it
+    return principal
+
+
+def principal_only(view):
+    """Mark a view that needs nothing from the database but what the principal loader reads
+    (the session row, the user, the membership and role, under the RLS context). The loader's
+    statement is then a transaction of its own: no BEGIN, no COMMIT, two round trips fewer
+    (issue 20: the cost floor). Every check still runs, in that statement; anything that
+    does use the database later in the request (a session touch, support mode's audit row)
+    begins a new transaction, with its context statement as every transaction."""
+    view.principal_only = True
+    return view
+
+
+def _principal_only(req) -> bool:
+    view = current_app.view_functions.get(req.endpoint)
+    return getattr(view, "principal_only", False)
 
 
 def client_info():
@@ -252,11 +302,13 @@ def issue_token(
 
 def init_app(app) -> None:
     login_manager.init_app(app)
+    # Flask-Login's own path only where it could differ (see _principal_of).
+    fast = not app.config.get("SESSION_PROTECTION", login_manager.session_protection) \
+        and login_manager._request_callback is None and login_manager._header_callback is None \
+        and app.config.get("REMEMBER_COOKIE_NAME", _REMEMBER_COOKIE) == _REMEMBER_COOKIE
 
     @app.before_request
     def _load():
-        from flask_login import current_user
-
         request_g = g._get_current_object()  # one proxy read for the four writes
         request_g.tenant_context = tenancy.NOBODY
         request_g.membership = None
@@ -276,7 +328,7 @@ def init_app(app) -> None:
                 # Any other bearer credential (an org API key) is dashboard/api/auth.py's;
                 # the cookie is not read for it either.
                 return None
-        principal = current_user._get_current_object()
+        principal = _principal_of(request_g, req, fast)
         if principal.is_authenticated:
             # The object, not Flask-Login's proxy: every later read of g.principal would go
             # through the proxy and Flask-Login's user lookup again.

@@ -107,7 +107,14 @@ def log_request(response, seconds: float, req=None, request_g=None) -> None:
     }
     ids = " ".join(f"{k}={fields[k]}" for k in ("user_id", "org_id", "credential_id", "tier")
                    if k in fields)
-    REQUEST_LOG.info(
-        "%s %s %s %.1fms %s", fields["method"], rule, response.status_code,
-        fields["duration_ms"], ids, extra=fields,
-    )
+    # What ``REQUEST_LOG.info(...)`` does, less the search of the call stack for the caller's
+    # file and line (it is always this function; issue 20): the same record, the same
+    # filters and handlers. The request id is the one RequestIdFilter would look up.
+    fields["request_id"] = (request_g if request_g is not None else g).get("request_id", "-")
+    REQUEST_LOG.handle(REQUEST_LOG.makeRecord(
+        REQUEST_LOG.name, logging.INFO, __file__, _LOG_LINE, "%s %s %s %.1fms %s",
+        (fields["method"], rule, response.status_code, fields["duration_ms"], ids), None,
+        "log_request", fields))
+
+
+_LOG_LINE = log_request.__code__.co_firstlineno

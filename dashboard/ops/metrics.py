@@ -146,10 +146,20 @@ def _sample_pool(app=None) -> None:
     if database is None:
         return
     pool = database.engine.pool
-    POOL_IN_USE.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    in_use = pool.checkedout() if hasattr(pool, "checkedout") else 0
     # QueuePool keeps waiters on its queue's condition; other pools have none.
     waiters = getattr(getattr(getattr(pool, "_pool", None), "not_empty", None), "_waiters", ())
-    POOL_WAITING.set(len(waiters))
+    # Written only when they changed: under gunicorn (PROMETHEUS_MULTIPROC_DIR) each write
+    # takes a lock and writes the worker's mmapped file, and the pool is mostly as it was.
+    # Keyed by process: a forked worker's gauges start over.
+    sample = (os.getpid(), in_use, len(waiters))
+    if sample != _last_pool_sample[0]:
+        _last_pool_sample[0] = sample
+        POOL_IN_USE.set(in_use)
+        POOL_WAITING.set(sample[2])
+
+
+_last_pool_sample: list = [None]
 
 
 def _loopback_direct() -> bool:

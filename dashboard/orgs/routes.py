@@ -16,7 +16,7 @@ from flask import (
 
 from dashboard import tenancy
 from dashboard.auth import service as auth_service
-from dashboard.auth.principal import client_info, issue_token
+from dashboard.auth.principal import client_info, issue_token, principal_only
 from dashboard.hosts import current_host
 from dashboard.orgs import home as home_panels
 from dashboard.orgs import service
@@ -41,6 +41,7 @@ def home():
 
 
 @bp.route("/o/<slug>/whoami.json")
+@principal_only  # its one statement is its transaction: no BEGIN, no COMMIT
 @requires(Permission.ORG_VIEW)
 def whoami():
     """Who you are in this org, as JSON: the smallest signed-in page (issue 20's cost floor).

@@ -45,6 +45,60 @@ def test_whoami_answers_who_you_are_and_rechecks_the_session_every_time(client):
     assert client.get(url).status_code in (302, 401)  # revoked session: signed out
 
 
+def _transaction_status_after_each_statement(app):
+    """Record, after each statement the app sends, whether its connection is left inside a
+    transaction (psycopg's view: INTRANS) or not (IDLE: the statement was its own)."""
+    from psycopg.pq import TransactionStatus
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        status = conn.connection.dbapi_connection.info.transaction_status
+        seen.append(TransactionStatus(status).name)
+
+    engine = app.extensions["tenantdesk.db"].engine
+    event.listen(engine, "after_cursor_execute", after)
+    return seen, lambda: event.remove(engine, "after_cursor_execute", after)
+
+
+def test_whoami_statement_is_its_own_transaction_and_leaves_none_behind(app, client):
+    """Issue 20: whoami's one statement (the context and the session check) runs without
+    BEGIN and COMMIT, as PostgreSQL's implicit transaction; the pooled connection goes back to
+    transactions, so a page of several statements still runs them in one (one context)."""
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["bob"])
+    client.get(f"/o/{org.slug}/")  # warm-up
+    seen, stop = _transaction_status_after_each_statement(app)
+    try:
+        assert client.get(f"/o/{org.slug}/whoami.json").status_code == 200
+        assert seen == ["IDLE"]
+        seen.clear()
+        members = client.get(f"/o/{org.slug}/members")
+        assert members.status_code == 200 and people["owner"].email in members.get_data(
+            as_text=True)
+        assert len(seen) > 1 and set(seen) == {"INTRANS"}
+    finally:
+        stop()
+
+
+def test_whoami_still_touches_a_stale_session_in_a_transaction_of_its_own(app, client):
+    org, people = factories.org_with_members(owner="owner", bob="member")
+    login(client, people["bob"])
+    factories.execute("UPDATE user_sessions SET last_seen_at = now() - interval '5 minutes'"
+                      " WHERE user_id = :u AND revoked_at IS NULL", u=people["bob"].id)
+    factories.execute("UPDATE memberships SET last_active_at = NULL"
+                      " WHERE org_id = :o AND user_id = :u", o=org.id, u=people["bob"].id)
+    answer = client.get(f"/o/{org.slug}/whoami.json")
+    assert answer.status_code == 200 and "Set-Cookie" in answer.headers  # expiry follows
+    seen_at, active_at = factories.execute(
+        "SELECT s.last_seen_at > now() - interval '1 minute', m.last_active_at IS NOT NULL"
+        " FROM user_sessions s JOIN memberships m ON m.user_id = s.user_id AND m.org_id = :o"
+        " WHERE s.user_id = :u AND s.revoked_at IS NULL", o=org.id, u=people["bob"].id).one()
+    assert seen_at and active_at
+    assert client.get(f"/o/{org.slug}/whoami.json").status_code == 200
+
+
 def test_a_new_rollup_shows_at_once_despite_the_chart_memo(client):
     org, people = factories.org_with_members(owner="owner")
     factories.execute("INSERT INTO usage_daily (org_id, metric, day, total)"
