@@ -21,12 +21,11 @@ from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
-from dashboard import first_statement
+from dashboard import first_statement, tenancy
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.orgs.service import OrgOverview
 from dashboard.permissions import Permission
-from dashboard.tiers import routing
 from dashboard.usage import reports
 
 SHOWN = 5
@@ -138,7 +137,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
     params = {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN}
-    carried = usage is not None and usage.org_id == org_id and routing.cells_are_shared(session)
+    carried = usage is not None and usage.org_id == org_id and tenancy.cells_are_shared(session)
     if carried:
         params.update(usage.params())
     # Raw psycopg for this hot text statement (first_statement.row: no result machinery);

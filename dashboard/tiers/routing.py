@@ -141,13 +141,3 @@ def release(info: dict) -> None:
 def route_of(info: dict) -> Route | None:
     return info.get(ROUTE_KEY)
 
-
-def cells_are_shared(session) -> bool:
-    """Whether the org's cell tables are in the shared database this transaction (every tier
-    but dedicated), so one statement may read them together with the control plane's.
-
-    Begins the session's transaction if none is open: its context statement reads the route.
-    """
-    session.connection()  # the shared one; open already on a request's session
-    route = session.info.get(ROUTE_KEY)
-    return route is None or route.tier != "dedicated"

@@ -30,7 +30,6 @@ from dashboard import first_statement, tenancy
 from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import FALLBACK_PLAN, Feature
-from dashboard.tiers import routing
 from dashboard.usage import quotas
 from dashboard.usage.cache import REPORTS
 from dashboard.usage.metrics import GAUGES, METRICS, Metric, Rollup
@@ -256,7 +255,7 @@ class RollupRead:
         org = tenancy.context_of(session).org_id
         if (org is not None and str(org) == str(self.org_id)
                 and licenses.known_entitlements(session, org) is None
-                and routing.cells_are_shared(session)):
+                and tenancy.cells_are_shared(session)):
             # Raw psycopg for this hot text statement (first_statement.row: no result
             # machinery); it runs on the shared database, which holds the cells too.
             row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
