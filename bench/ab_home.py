@@ -5,10 +5,11 @@ machine's drift falls on both alike.
     .venv/bin/python bench/ab_home.py --database tenantdesk_bench_o1000 --rounds 6
 
 The base's ``usage/reports.py``, ``usage/web.py`` and ``orgs/home.py`` are loaded from git as
-modules of their own; "base" puts its home view and its reports module in place, "new" this
-checkout's. Everything else (the app, the sign-in, the context statement) is the same code
-for both. Per round and variant: a warm-up, then ``--requests`` requests of each page, CPU of
-this process (app) and of the PostgreSQL server (every backend), per request.
+modules of their own; "base" puts its home view and its reports module in place and turns
+``App.url_for``'s memo off, "new" this checkout's. Everything else (the app, the sign-in,
+the context statement) is the same code for both. Per round and variant: a warm-up, then
+``--requests`` requests of each page, CPU of this process (app) and of the PostgreSQL server
+(every backend), per request.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ def variants(app, base: str) -> dict:
     def use_base():
         app.view_functions["orgs.home"] = base_home_view
         usage_routes.reports = old_reports
+        app._url_memo = False  # App.url_for goes Flask's way, as before its memo
 
     def use_new():
         app.view_functions["orgs.home"] = new_home_view
         usage_routes.reports = new_reports
+        app._url_memo = None  # decided again: on
 
     return {"base": use_base, "new": use_new}
 
