@@ -241,6 +241,18 @@ class TieredSession(Session):
         return engines.get(route.connection_ref, route.pool_size)
 
 
+def cells_are_shared(session: Session) -> bool:
+    """Whether one statement may read the org's cell tables together with the control plane's
+    in this transaction: the org's cells are in the shared database (every tier but
+    dedicated; tiers/catalogue.py). Callers need not know the tier (tiers/routing.py).
+
+    Begins the session's transaction if none is open: its context statement reads the route.
+    """
+    session.connection()  # the shared one; open already on a request's session
+    route = routing.route_of(session.info)
+    return route is None or route.tier != "dedicated"
+
+
 @event.listens_for(Session, "after_begin")
 def _apply_context(session: Session, transaction, connection) -> None:
     params = context_of(session).as_params()

@@ -139,16 +139,25 @@ def entitlements(session: Session, org_id: uuid.UUID | None = None) -> Entitleme
     Reads through RLS: the org must be the session's current org, else ``OrgNotVisible``.
     """
     org_id = org_id or current_org(session)
-    cached = session.info.get(_CACHE_KEY)
-    transaction = session.get_transaction()
-    if cached and transaction is not None and cached[0] is transaction and cached[1] == org_id:
-        return cached[2]
+    cached = known_entitlements(session, org_id)
+    if cached is not None:
+        return cached
     row = session.execute(
         _ENTITLEMENTS_SQL, {"org": org_id, "fallback": FALLBACK_PLAN}
     ).one_or_none()
     if row is None:
         raise OrgNotVisible(str(org_id))
     return remember_entitlements(session, org_id, row)
+
+
+def known_entitlements(session: Session, org_id: uuid.UUID) -> Entitlements | None:
+    """The transaction's copy of ``org_id``'s entitlements, if this transaction read them
+    already (no statement): a caller that would read them may then leave them out."""
+    cached = session.info.get(_CACHE_KEY)
+    transaction = session.get_transaction()
+    if cached and transaction is not None and cached[0] is transaction and cached[1] == org_id:
+        return cached[2]
+    return None
 
 
 def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitlements:

@@ -98,7 +98,9 @@ def init_app(app) -> None:
     app.url_value_preprocessor(take_slug)
     app.before_request(resolve_org_slug)  # registered after the principal loader
 
-    @app.url_defaults
+    # Its only input besides the endpoint and values is the current org's slug: URLs built
+    # with it may be remembered per slug (flask_app.App.url_for).
+    @app.url_defaults_keyed(lambda request_g: request_g.get("org_slug"))
     def _keep_slug(endpoint, values):
         # url_for('members.index') inside an org page keeps the current org.
         if "slug" in values or not g.get("org_slug"):

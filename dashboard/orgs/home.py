@@ -2,13 +2,14 @@
 getting-started checklist, pending invitations and recent audit events). No Flask; the
 caller passes its RLS-scoped session.
 
-Page cost (issue 20): the overview, the org's entitlements (read on every org page) and
-every panel the viewer may use are one statement
+Page cost (issue 20): the overview, the org's entitlements (read on every org page),
+every panel the viewer may use and the usage section's rollups are one statement
 (one round trip, one plan; the member count read once for the overview and the checklist),
 over indexes that lead with ``org_id`` (primary keys, ``audit_events_org_at_idx``), with a
 fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,000-member
-one (tests/db/test_queries_per_page.py). Each table is a control-plane table (tiers/
-catalogue.py), so the statement runs on the shared database for every tier.
+one (tests/db/test_queries_per_page.py). Each table but the rollups' is a control-plane
+table (tiers/catalogue.py), so the statement runs on the shared database for every tier; the
+rollups ride along only where the org's cells are there too (every tier but dedicated).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
-from dashboard import first_statement
+from dashboard import first_statement, tenancy
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.orgs.service import OrgOverview
 from dashboard.permissions import Permission
+from dashboard.usage import reports
 
 SHOWN = 5
 
@@ -88,8 +90,8 @@ _OVERVIEW = "o.id, o.slug, o.name, o.status, mc.members"  # o.plan: with the ent
 _FROM = f"""
   FROM {licenses.ENTITLEMENTS_FROM},
        LATERAL (SELECT coalesce(sum(c.members), 0) AS members FROM member_counts c
-                 WHERE c.org_id = CAST(:org_id AS uuid)) mc
- WHERE o.id = CAST(:org_id AS uuid)"""
+                 WHERE c.org_id = CAST(:org_id AS uuid)) mc"""
+_WHERE = " WHERE o.id = CAST(:org_id AS uuid)"
 _CHECKLIST = """
     mc.members > 1
       OR EXISTS (SELECT i.id FROM invitations i WHERE i.org_id = CAST(:org_id AS uuid))
@@ -115,30 +117,40 @@ _EVENTS = f"""
       AS events"""
 
 
-@lru_cache(maxsize=8)
-def _home_sql(checklist: bool, invitations: bool, events: bool) -> str:
+@lru_cache(maxsize=16)
+def _home_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> str:
     parts = [sql for wanted, sql in ((True, _OVERVIEW), (True, licenses.ENTITLEMENTS_COLUMNS),
                                      (checklist, _CHECKLIST),
-                                     (invitations, _INVITATIONS), (events, _EVENTS)) if wanted]
-    return "SELECT " + ",".join(parts) + _FROM
+                                     (invitations, _INVITATIONS), (events, _EVENTS),
+                                     (usage, reports.ROLLUP_COLUMNS)) if wanted]
+    joins = reports.ROLLUP_JOINS if usage else ""
+    return "SELECT " + ",".join(parts) + _FROM + joins + _WHERE
 
 
-def home(session: Session, org_id: uuid.UUID,
-         permissions: frozenset[str]) -> tuple[OrgOverview, HomePanels] | None:
+def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
+         usage: reports.RollupRead | None = None) -> tuple[OrgOverview, HomePanels] | None:
     """The overview and the panels this viewer may see, in one statement; None when the org
-    is not visible (the caller answers 404)."""
+    is not visible (the caller answers 404). ``usage``, the rollups of the home's usage
+    section, rides along where the org's cells are in the shared database (every tier but
+    dedicated; elsewhere it reads them itself)."""
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
+    params = {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN}
+    carried = usage is not None and usage.org_id == org_id and tenancy.cells_are_shared(session)
+    if carried:
+        params.update(usage.params())
     # Raw psycopg for this hot text statement (first_statement.row: no result machinery);
     # text is never ORM, so nothing is flushed either way.
-    row = first_statement.row(session, _home_sql(bool(steps), may_invite, may_audit),
-                              {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN})
+    row = first_statement.row(session, _home_sql(bool(steps), may_invite, may_audit, carried),
+                              params)
     if row is None:
         return None
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
     licenses.remember_entitlements(session, licenses.current_org(session), row)
+    if carried:
+        usage.take(row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
     if steps:

@@ -31,13 +31,14 @@ bp = Blueprint("orgs", __name__)
 @requires(Permission.ORG_VIEW)
 def home():
     membership = g.membership
+    usage = usage_web.home_rollups()  # read by the home's statement where it can
     found = home_panels.home(tenancy.request_session(), membership.org_id,
-                             frozenset(membership.permissions))
+                             frozenset(membership.permissions), usage)
     if found is None:
         abort(404)
     overview, panels = found
     return render_template("orgs/home.html", overview=overview,
-                           usage_home=usage_web.home_panel(), panels=panels)
+                           usage_home=usage_web.home_panel(usage), panels=panels)
 
 
 @bp.route("/o/<slug>/whoami.json")

@@ -140,3 +140,4 @@ def release(info: dict) -> None:
 
 def route_of(info: dict) -> Route | None:
     return info.get(ROUTE_KEY)
+

@@ -1,9 +1,11 @@
 """Usage reports kept per worker, keyed on the org and its rollup revision. No Flask here.
 
 A report (and what is drawn from it: the chart data's JSON body, the page's charts and
-data tables, in ``UsageReport.memo``) is kept under ``(org, range, today, metrics, quotas)``
-together with the revision of the org's rollups it was built from (``usage_revisions``,
-raised by the ingest statement whenever a rollup changes; migration 0039).
+data tables, in ``UsageReport.memo``) is kept under ``(org, range, today, metrics)`` with the
+quotas it was made under (a report under other quotas reads the rows again) and the revision
+of the org's rollups it was built from (``usage_revisions``, raised by the ingest statement
+whenever a rollup changes; migration 0039). The key leaves the quotas out so that the
+revision to ask about is known before the statement that reads the plan (reports.py).
 
 Whether a kept report may be served is decided by the database on every request, never by
 this process alone: the reading statement (reports.py) reads the revision under the

@@ -54,6 +54,11 @@ def window(quota: Quota, today: date) -> tuple[date, date]:
     return today.replace(day=1), today.replace(day=last)
 
 
+def earliest_window_start(today: date) -> date:
+    """The earliest first day ``window`` gives on ``today``, whatever the period."""
+    return min(today.replace(day=1), today - timedelta(days=CURRENT_LOOKBACK_DAYS))
+
+
 def alert_period(quota: Quota, today: date) -> date:
     """The period an 80 % e-mail is sent once for (levels: once a month at most)."""
     return today if quota.period == "day" else today.replace(day=1)

@@ -1,15 +1,17 @@
 """Reading usage for charts, tables, CSV and JSON: from the daily rollups. No Flask.
 
-A report costs one query whatever the range (plus the org's entitlements, which every org page
-already reads once per transaction): the rollup rows of the range, the previous range (for
+A report costs one statement whatever the range: the org's rollup revision and (unless the
+worker holds a report of that revision) the rollup rows of the range, the previous range (for
 "change vs previous period") and the quota windows, read from the covering index
-usage_daily_chart (org_id, metric, day) INCLUDE (total). The same statement reads the org's
-rollup revision under RLS; a report built from the same revision is kept per worker
+usage_daily_chart (org_id, metric, day) INCLUDE (total). The org's entitlements (the quotas,
+the long-history check) come in the same statement when the transaction has not read them
+yet, and the whole read may ride in another statement that reads the org (the org home's);
+both only where the org's cells share the database with the control plane (every tier but
+dedicated). A report built from the revision the database returned is kept per worker
 (cache.py) and served without the rows. Raw events are read only for a report filtered by a
 metadata value (rollups do not know metadata; such reports are never kept): the events that
 carry it, found through the metadata index (org_id, key, value, event_id), summed per day by
-the same rule as the rollups.
-"""
+the same rule as the rollups."""
 
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ from typing import NamedTuple
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dashboard import first_statement, tenancy
 from dashboard.licenses import enforcement
-from dashboard.licenses.features import Feature
+from dashboard.licenses import service as licenses
+from dashboard.licenses.features import FALLBACK_PLAN, Feature
 from dashboard.usage import quotas
 from dashboard.usage.cache import REPORTS
 from dashboard.usage.metrics import GAUGES, METRICS, Metric, Rollup
@@ -42,9 +46,7 @@ LONG_HISTORY = enforcement.point(
 
 def locked_ranges(session: Session) -> frozenset[int]:
     """The ranges the current org's plan does not include (shown with a lock)."""
-    from dashboard.licenses import service
-
-    if service.has_feature(session, Feature.ADVANCED_ANALYTICS):
+    if licenses.has_feature(session, Feature.ADVANCED_ANALYTICS):
         return frozenset()
     return frozenset(d for d in RANGES if d > BASIC_HISTORY_DAYS)
 
@@ -121,26 +123,35 @@ class UsageReport:
         return [m for m in self.metrics if m.near_quota]
 
 
-# The org's rollup revision (first row, metric NULL; NULL when the gate lets nothing
-# through) and, unless it is the revision the cache already holds (:known), one row per
-# metric with its days and totals as arrays: a few rows, not 2,920. One statement, one
-# snapshot: the rows are those of the revision returned. The covering index
-# usage_daily_chart (0039) makes the rows an index-only scan.
-_ROLLUPS_SQL = text(
-    """
-    WITH rev AS MATERIALIZED (
-      SELECT revision FROM usage_revisions WHERE org_id = :org_id)
-    SELECT (SELECT revision FROM rev) AS revision, NULL AS metric,
-           NULL::date[] AS days, NULL::bigint[] AS totals
-    UNION ALL
-    SELECT NULL, metric, array_agg(day ORDER BY day), array_agg(total ORDER BY day)
-      FROM usage_daily
-     WHERE org_id = :org_id AND metric = ANY(CAST(:metrics AS text[]))
-       AND day BETWEEN :since AND :until
-       AND NOT coalesce((SELECT revision FROM rev) = CAST(:known AS bigint), false)
-     GROUP BY metric
-    """
-)  # no .columns(): the tier router reads table names from a plain text() only
+# The org's rollup revision (NULL when the gate lets nothing through) and, unless it is the
+# revision the worker already holds (:usage_known), the range's rollups as three aligned
+# arrays (metric, day, total). One row, so it can ride in another statement that reads the
+# org on the same database (the chart data's entitlements, the org home's panels: one
+# round trip fewer), and one snapshot: the rows are those of the revision returned. The
+# OFFSET 0 keeps the revision test above the scan: on a hit neither the scan nor its RLS
+# check runs. The covering index usage_daily_chart (0039) makes the rows an index-only scan.
+ROLLUP_COLUMNS = ("ur.revision AS usage_revision, ud.metrics AS usage_metrics,"
+                  " ud.days AS usage_days, ud.totals AS usage_totals")
+ROLLUP_JOINS = """
+  LEFT JOIN LATERAL (SELECT r.revision FROM usage_revisions r
+                      WHERE r.org_id = CAST(:org_id AS uuid)) ur ON true
+  CROSS JOIN LATERAL (
+    SELECT array_agg(d.metric) AS metrics, array_agg(d.day) AS days,
+           array_agg(d.total) AS totals
+      FROM (SELECT d.metric, d.day, d.total FROM usage_daily d
+             WHERE d.org_id = CAST(:org_id AS uuid)
+               AND d.metric = ANY(CAST(:usage_metrics AS text[]))
+               AND d.day BETWEEN :usage_since AND :usage_until OFFSET 0) d
+     WHERE NOT coalesce(ur.revision = CAST(:usage_known AS bigint), false)) ud"""
+# On its own (a dedicated org's database, or the entitlements known already). No
+# .columns(): the tier router reads table names from a plain text() only.
+_ROLLUPS_SQL = text(f"SELECT {ROLLUP_COLUMNS} FROM (SELECT 1) AS one {ROLLUP_JOINS}")
+# With the org's entitlements (licenses/service.py), which a report needs anyway (the
+# quotas, the long-history check) and nothing read yet in this transaction.
+_WITH_ENTITLEMENTS_SQL = (
+    f"SELECT {licenses.ENTITLEMENTS_COLUMNS}, {ROLLUP_COLUMNS}"
+    f" FROM {licenses.ENTITLEMENTS_FROM} {ROLLUP_JOINS} WHERE o.id = CAST(:org_id AS uuid)"
+)
 
 
 # The same per-day figure as usage_daily (sum for flows, peak for levels), from the events
@@ -194,46 +205,96 @@ def usage_report(
     quota (quotas count the whole org)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
+    today = today or today_utc()
+    if metadata is None:
+        read = RollupRead(org_id, days, today, tuple(metrics))
+        read.read(session)
+        return read.report(session)
     if days > BASIC_HISTORY_DAYS:
         enforcement.require(session, LONG_HISTORY.feature)
-    today = today or today_utc()
-    start = today - timedelta(days=days - 1)
-    previous_start = start - timedelta(days=days)
-    limits = quotas.plan_quotas(session) if metadata is None else {}
-    windows = {m: quotas.window(q, today)[0] for m, q in limits.items() if m in metrics}
     rows: dict[str, dict[date, int]] = {name: {} for name in metrics}
-    since = min([previous_start, *windows.values()])
-    quota_key = tuple((m, limits.get(m)) for m in metrics)
-    if metadata is not None:
-        rows.update(tagged_days(session, org_id, metadata, metrics, since, today))
-        return _report_of(days, today, tuple(metrics), quota_key, rows)
-    key = (org_id, days, today, tuple(metrics), quota_key)
-    known = REPORTS.revision_of(key)
-    revision = _read_rollups(session, org_id, metrics, since, today, known, rows)
-    if revision is not None and revision == known:  # the database skipped the rows
-        kept = REPORTS.get(key, revision)
-        if kept is not None:
-            return kept
-        # Dropped by another thread meanwhile: read the rows after all.
-        revision = _read_rollups(session, org_id, metrics, since, today, None, rows)
-    report = _report_of(days, today, tuple(metrics), quota_key, rows)
-    REPORTS.put(key, revision, report)
-    return report
+    rows.update(tagged_days(session, org_id, metadata, metrics,
+                            _earliest_day(days, today), today))
+    return _report_of(days, today, tuple(metrics), tuple((m, None) for m in metrics), rows)
 
 
-def _read_rollups(session, org_id, metrics, since, until, known, rows) -> int | None:
-    """Fill ``rows`` unless the org's revision is ``known``; return the revision (None:
-    nothing readable, e.g. no longer a member)."""
-    revision = None
-    for found, metric, day_list, totals in session.execute(_ROLLUPS_SQL, {
-        "org_id": org_id, "metrics": list(metrics), "since": since, "until": until,
-        "known": known,
-    }):
-        if metric is None:
-            revision = found
-        else:
-            rows[metric] = dict(zip(day_list, totals, strict=True))
-    return revision
+def _earliest_day(days: int, today: date) -> date:
+    """The first day a report needs: its previous range, or the earliest day any quota's
+    window may start (so the rows serve every plan's quotas)."""
+    previous_start = today - timedelta(days=2 * days - 1)
+    return min(previous_start, quotas.earliest_window_start(today))
+
+
+class RollupRead:
+    """The rollups one report needs (org, range, today, metrics), read by a statement of its
+    own (``read``) or carried by another statement on the same database: that statement
+    adds ``ROLLUP_COLUMNS``/``ROLLUP_JOINS`` with ``params()`` and hands its row to
+    ``take``. Then ``report`` gives the report, kept per worker (cache.py) with its quotas
+    under the revision the database returned: the rows are not read again while it holds.
+    """
+
+    def __init__(self, org_id: uuid.UUID, days: int, today: date, metrics: tuple[str, ...]):
+        self.org_id, self.days, self.today, self.metrics = org_id, days, today, metrics
+        self.key = (org_id, days, today, metrics)
+        self.known = REPORTS.revision_of(self.key)
+        self.found: tuple | None = None  # (revision, metrics, days, totals)
+
+    def params(self) -> dict:
+        return {"org_id": self.org_id, "usage_metrics": list(self.metrics),
+                "usage_since": _earliest_day(self.days, self.today),
+                "usage_until": self.today, "usage_known": self.known}
+
+    def take(self, row) -> None:
+        self.found = (row.usage_revision, row.usage_metrics, row.usage_days, row.usage_totals)
+
+    def read(self, session: Session) -> None:
+        """Read the rollups unless a statement carried them; with the org's entitlements
+        when this transaction has not read them yet (one statement, not two)."""
+        if self.found is not None:
+            return
+        org = tenancy.context_of(session).org_id
+        if (org is not None and str(org) == str(self.org_id)
+                and licenses.known_entitlements(session, org) is None
+                and tenancy.cells_are_shared(session)):
+            # Raw psycopg for this hot text statement (first_statement.row: no result
+            # machinery); it runs on the shared database, which holds the cells too.
+            row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
+                                      {**self.params(), "fallback": FALLBACK_PLAN})
+            if row is None:
+                raise licenses.OrgNotVisible(str(self.org_id))
+            licenses.remember_entitlements(session, org, row)
+            self.take(row)
+            return
+        if self.days > BASIC_HISTORY_DAYS:  # checked before any row is read
+            enforcement.require(session, LONG_HISTORY.feature)
+        self.found = tuple(session.execute(_ROLLUPS_SQL, self.params()).one())
+
+    def report(self, session: Session) -> UsageReport:
+        """The report from what was read (``read`` or ``take`` first)."""
+        if self.days > BASIC_HISTORY_DAYS:  # the transaction's entitlements: no statement
+            enforcement.require(session, LONG_HISTORY.feature)
+        limits = quotas.plan_quotas(session)
+        quota_key = tuple((m, limits.get(m)) for m in self.metrics)
+        revision = self.found[0]
+        if revision is not None and revision == self.known:  # the database skipped the rows
+            kept = REPORTS.get(self.key, revision)
+            if kept is not None and kept[0] == quota_key:
+                return kept[1]
+            # Dropped by another thread meanwhile, or made under other quotas (the plan
+            # changed): read the rows after all.
+            self.known, self.found = None, None
+            self.read(session)
+            revision = self.found[0]
+        report = _report_of(self.days, self.today, self.metrics, quota_key, self._rows())
+        REPORTS.put(self.key, revision, (quota_key, report))
+        return report
+
+    def _rows(self) -> dict[str, dict[date, int]]:
+        rows: dict[str, dict[date, int]] = {name: {} for name in self.metrics}
+        _, names, day_list, totals = self.found
+        for metric, day, total in zip(names or (), day_list or (), totals or (), strict=True):
+            rows[metric][day] = total
+        return rows
 
 
 def usage_json(session: Session, org_id: uuid.UUID, days: int = DEFAULT_RANGE, **kwargs) -> bytes:

@@ -84,21 +84,29 @@ def metered(view):
 _HOME_SECTION = "usage/partials/home.html"
 
 
-def home_panel() -> Markup | None:
-    """The org home's usage section (quota warnings, sparklines of the main metrics), or
-    None if not allowed.
+def home_rollups() -> reports.RollupRead | None:
+    """What the org home's usage section reads (handed to the home's own statement, which
+    may carry it), or None when the viewer may not see usage."""
+    org_id = current_org_id()
+    if org_id is None or not can(Permission.USAGE_VIEW):
+        return None
+    return reports.RollupRead(org_id, 30, reports.today_utc(), HOME_METRICS)
+
+
+def home_panel(rollups: reports.RollupRead | None) -> Markup | None:
+    """The org home's usage section (quota warnings, sparklines of the main metrics) from
+    ``home_rollups()``'s read, or None if not allowed.
 
     Written once per report and kept with it (``report.memo``, as the usage page's charts:
     a report served from the revision cache brings it along). It depends only on the report
     (the org's, read under RLS this request) and on its links, which are the key; nothing
-    about the viewer is in it (USAGE_VIEW is checked above, every request).
+    about the viewer is in it (USAGE_VIEW is checked by ``home_rollups``, every request).
     """
-    org_id = current_org_id()
-    if org_id is None or not can(Permission.USAGE_VIEW):
+    if rollups is None:
         return None
-    report = reports.usage_report(
-        tenancy.request_session(), org_id, 30, metrics=HOME_METRICS
-    )
+    session = tenancy.request_session()
+    rollups.read(session)  # unless the home's statement carried it
+    report = rollups.report(session)
     key = (url_for("usage.index"), url_for("static", filename="css/usage.css"))
     kept = report.memo.get("home")
     if kept is not None and kept[0] == key:

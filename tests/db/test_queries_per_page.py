@@ -95,16 +95,17 @@ def add_usage(org, days: int = 365) -> None:
 PAGES = {
     # the floor (issue 20): the session check, in the statement that sets the RLS context
     "whoami": PageCase("/o/<slug>/whoami.json", budget=1, grow=(add_members, add_activity)),
-    # the context, the usage sparklines' rollups, and one statement for the entitlements,
-    # the overview, the getting-started checklist, the newest pending invitations and the
-    # newest audit events (issues 20, 21)
-    "org home": PageCase("/o/<slug>/", budget=3, grow=(add_members, add_activity)),
+    # the context, and one statement for the entitlements, the overview, the
+    # getting-started checklist, the newest pending invitations, the newest audit events
+    # and the usage sparklines' rollups (issues 20, 21)
+    "org home": PageCase("/o/<slug>/", budget=2, grow=(add_members, add_activity)),
     "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
     "members search": PageCase("/o/<slug>/members", budget=8, grow=(add_members,),
                                query="q=grown"),
-    "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members, add_usage),
+    # the context, and one statement for the entitlements and the rollups (issue 20)
+    "usage": PageCase("/o/<slug>/usage", budget=2, grow=(add_members, add_usage),
                       query="range=365"),
-    "usage chart data": PageCase("/o/<slug>/usage/data.json", budget=8,
+    "usage chart data": PageCase("/o/<slug>/usage/data.json", budget=2,
                                  grow=(add_members, add_usage), query="range=365"),
     "plan & features": PageCase("/o/<slug>/plan", budget=6, grow=(add_members, add_overrides)),
 }

@@ -48,8 +48,10 @@ def owner(client):
 def test_pages_answer_the_same_on_every_tier(owner, admin_engine, database_urls):
     client, org, _ = owner
     assert usage_post(client, org).status_code in (200, 201, 202)
-    pages = [f"/o/{org.slug}/usage", f"/o/{org.slug}/usage/data.json?days=30"]
+    pages = [f"/o/{org.slug}/usage", f"/o/{org.slug}/usage/data.json?days=30",
+             f"/o/{org.slug}/"]  # the home reads the rollups inside its own statement
     before = [page(client, p) for p in pages]
+    assert 'class="usage-home"' in before[-1]
     events = t.counts(admin_engine, org)["usage_events"]
     t.move(database_urls, org, "schema")
     assert [page(client, p) for p in pages] == before
@@ -206,7 +208,8 @@ def test_pages_and_api_answer_the_same_on_a_dedicated_database(owner, admin_engi
     client, org, _ = owner
     assert usage_post(client, org).status_code in (200, 201, 202)
     pages = [f"/o/{org.slug}/usage", f"/o/{org.slug}/usage/data.json?days=30",
-             f"/o/{org.slug}/usage.csv", f"/o/{org.slug}/members"]
+             f"/o/{org.slug}/usage.csv", f"/o/{org.slug}/members",
+             f"/o/{org.slug}/"]  # there the home reads the rollups in a statement of their own
     key, _ = factories.api_key(org, scopes=[ApiScope.USAGE_READ.value])
 
     factories.usage_daily(org, "seats", datetime.now(UTC).date(), 12)
@@ -221,6 +224,7 @@ def test_pages_and_api_answer_the_same_on_a_dedicated_database(owner, admin_engi
 
     before_api = api()  # first: each API call counts itself in today's api_calls
     before = [page(client, p) for p in pages]
+    assert 'class="usage-home"' in before[-1]
     t.move(database_urls, org, "dedicated")
     assert t.counts(admin_engine, org)["usage_events"] == 0
     assert [page(client, p) for p in pages] == before

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from flask import Flask, url_for
+from flask import Flask, g, url_for
 from werkzeug.routing import BuildError
 
 from dashboard import flask_app
@@ -75,3 +75,49 @@ def test_a_url_that_cannot_be_built_fails_as_in_flask():
             url_for("members")  # no slug
         with pytest.raises(BuildError):
             url_for("nowhere")
+
+
+# App.url_for's own memo: keyed on the state a url_defaults hook reads (the org's slug).
+def _with_slug_default(app: Flask, keyed: bool) -> Flask:
+    def keep_slug(endpoint, values):
+        if "slug" not in values and g.get("org_slug") and app.url_map.is_endpoint_expecting(
+                endpoint, "slug"):
+            values["slug"] = g.org_slug
+
+    if keyed:
+        app.url_defaults_keyed(lambda request_g: request_g.get("org_slug"))(keep_slug)
+    else:
+        app.url_defaults(keep_slug)
+    _routes(app)
+    app.test_client().get("/plain")  # serving: no hook can be added any more
+    return app
+
+
+KEYED = _with_slug_default(flask_app.App("keyed"), keyed=True)
+KEYED_STOCK = _with_slug_default(Flask("keyed-stock"), keyed=False)
+SLUG_CALLS = [("members", {}), ("members", {"q": "ada"}), ("member", {"user_id": MEMBER}),
+              ("members", {"slug": "other"}), ("plain", {})]
+
+
+def _built_in(app: Flask, binding: dict, org_slug: str | None) -> list[str]:
+    with app.test_request_context("/", **binding):
+        if org_slug:
+            g.org_slug = org_slug
+        return [url_for(endpoint, **values) for endpoint, values in SLUG_CALLS * 2]
+
+
+@pytest.mark.parametrize("binding", BINDINGS, ids=lambda b: b["base_url"])
+def test_remembered_urls_follow_the_org_and_the_binding(binding):
+    for org_slug in ("acme", "globex", "acme", None):
+        if org_slug is None:
+            with pytest.raises(BuildError):  # no org, no slug: as Flask
+                _built_in(KEYED, binding, org_slug)
+            continue
+        assert _built_in(KEYED, binding, org_slug) == _built_in(KEYED_STOCK, binding, org_slug)
+    assert KEYED._url_memo_usable()
+
+
+def test_a_hook_that_is_not_keyed_turns_the_memo_off():
+    app = _with_slug_default(flask_app.App("unkeyed"), keyed=False)
+    assert not app._url_memo_usable()
+    assert _built_in(app, BINDINGS[0], "acme") == _built_in(KEYED_STOCK, BINDINGS[0], "acme")
