@@ -159,9 +159,21 @@ def tables(conn: Connection) -> tuple[frozenset[str], frozenset[str]]:
     return _TABLES
 
 
-def _named_tables(mapper, clause, every: frozenset[str]) -> set[str]:
+# text -> the table names in it, per set of known tables: the same SQL text is classified on
+# every execution of a dedicated org's transaction (issue 20); bounded, the texts are in code.
+_TEXT_NAMES: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+_TEXT_NAMES_AT_MOST = 1000
+
+
+def _named_tables(mapper, clause, every: frozenset[str]) -> set[str] | frozenset[str]:
     if isinstance(clause, TextClause):  # words of the text that are table names
-        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", clause.text)) & every
+        key = (clause.text, every)
+        names = _TEXT_NAMES.get(key)
+        if names is None:
+            names = frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", clause.text)) & every
+            if len(_TEXT_NAMES) < _TEXT_NAMES_AT_MOST:
+                _TEXT_NAMES[key] = names
+        return names
     if clause is not None:
         return {t.name for t in sql_util.find_tables(clause, include_crud=True,
                                                      include_joins=True) if hasattr(t, "name")}
