@@ -61,15 +61,30 @@ def resolve_host() -> None:
 
 def _look_up_host(req) -> HostOrg | None:
     config = current_app.config
-    hostname, port = host_and_port(req.host)
-    name = classify(hostname, installation_host(config["BASE_URL"]),
-                    _suffix(config.get("TENANT_HOST_SUFFIX")))
+    key = (req.host, req.scheme, config["BASE_URL"], config.get("TENANT_HOST_SUFFIX"))
+    named = _NAMED.get(key)
+    if named is None:
+        named = _NAMED[key] = _name_of(*key)
+        if len(_NAMED) > _NAMED_AT_MOST:  # host headers are the client's: keep it bounded
+            _NAMED.clear()
+    name, base_url = named
     if name is None:
         return None
-    # Rebuilt from the parsed parts, never the raw header: it goes into links and redirects.
-    base_url = f"{req.scheme}://{hostname}" + (f":{port}" if port else "")
     # None: no such org, a domain not (or no longer) verified, a suspended org.
     return look_up(tenancy.request_session(), name, base_url)
+
+
+# (host, scheme, BASE_URL, suffix) -> what the host names and its base URL: the parse is the
+# same for the same inputs, and a browser sends the same Host on every request (issue 20).
+_NAMED: dict = {}
+_NAMED_AT_MOST = 1000
+
+
+def _name_of(host: str, scheme: str, base: str, suffix: str | None):
+    hostname, port = host_and_port(host)
+    name = classify(hostname, installation_host(base), _suffix(suffix))
+    # Rebuilt from the parsed parts, never the raw header: it goes into links and redirects.
+    return name, f"{scheme}://{hostname}" + (f":{port}" if port else "")
 
 
 def _drop_foreign_session(host: HostOrg | None) -> None:
