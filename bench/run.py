@@ -477,10 +477,15 @@ def table(results: dict, big: str, small: str) -> str:
     ]
     rls = results.get("rls", {})
     if rls:
-        lines.append(f"RLS overhead, members queries (RLS / explicit WHERE as superuser):"
-                     f" cached plan {rls['ratio_cached_plan']}x, planned each call"
-                     f" {rls['ratio_planned_each_call']}x; app_current_org() {rls['gate_us']} us"
-                     " per call.")
+        clock = rls.get("clock", "wall")
+        wall = ""
+        if "wall_ratio_cached_plan" in rls:
+            wall = (f" (wall clock: {rls['wall_ratio_cached_plan']}x,"
+                    f" {rls['wall_ratio_planned_each_call']}x)")
+        lines.append(f"RLS overhead, members queries (RLS / explicit WHERE as superuser), by"
+                     f" {clock} time: cached plan {rls['ratio_cached_plan']}x, planned each call"
+                     f" {rls['ratio_planned_each_call']}x{wall}; app_current_org()"
+                     f" {rls['gate_us']} us per call.")
     for g in results["goals"]:
         state = {True: "met", False: "NOT met", None: "-"}[g["met"]]
         also = f" ({', '.join(f'{k} {v}' for k, v in g['also'].items())})" if g.get("also") else ""

@@ -149,27 +149,37 @@ def _filters(alias: str, search: bool, role: bool, metadata: bool) -> str:
     return sql
 
 
-def _keyset(alias: str, mode: str) -> tuple[str, str, str]:
-    """(cursor condition, ORDER BY, LIMIT/OFFSET) of a page in (sort_name, user_id) order."""
-    limit = " LIMIT CAST(:limit AS integer)"
+def _keyset(alias: str, mode: str, limit: int) -> tuple[str, str, str]:
+    """(cursor condition, ORDER BY, LIMIT/OFFSET) of a page in (sort_name, user_id) order.
+
+    The LIMIT is written into the SQL (an int of ours, at most PER_PAGE_MAX + 1) and the
+    first page has no OFFSET: with either as a parameter PostgreSQL never keeps a generic
+    plan for the page (it guesses 10 % of the org's rows) and plans it again on every
+    execution of the prepared statement, RLS policies included.
+    """
+    limit_sql = f" LIMIT {int(limit)}"
+    if mode == "first":
+        return "", f"{alias}.sort_name, {alias}.user_id", limit_sql
     if mode == "offset":
-        return "", f"{alias}.sort_name, {alias}.user_id", limit + " OFFSET CAST(:offset AS bigint)"
+        return ("", f"{alias}.sort_name, {alias}.user_id",
+                limit_sql + " OFFSET CAST(:offset AS bigint)")
     after = mode == "after"
     cursor = (f"({alias}.sort_name, {alias}.user_id) {'>' if after else '<'}"
               " (CAST(:cursor_name AS varchar), CAST(:cursor_id AS uuid))")
     direction = "" if after else " DESC"
-    return cursor, f"{alias}.sort_name{direction}, {alias}.user_id{direction}", limit
+    return cursor, f"{alias}.sort_name{direction}, {alias}.user_id{direction}", limit_sql
 
 
-@lru_cache(maxsize=32)
-def _list_sql(search: bool, role: bool, metadata: bool, mode: str):
+@lru_cache(maxsize=256)
+def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int):
     """One page (+1 row, to know whether more follow) in (sort_name, user_id) order from the
     index inside the org, and the total.
 
-    ``mode``: "offset" (LIMIT/OFFSET), "after" or "before" a (sort_name, user_id) cursor.
+    ``mode``: "first" (the first rows), "offset" (LIMIT/OFFSET), "after" or "before" a
+    (sort_name, user_id) cursor; ``limit``: the rows to read.
     ``m.org_id = ...``: RLS decides too; this picks the index.
     """
-    cursor, order, limit = _keyset("m", mode)
+    cursor, order, limit_sql = _keyset("m", mode, limit)
     where = _filters("m", search, role, metadata) + (f" AND {cursor}" if cursor else "")
     if not (search or metadata):
         # member_counts: a few rows per org (one per role), whatever the org's size.
@@ -179,7 +189,7 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str):
         return text(
             f"SELECT m.user_id, {_SHOWN.format(m='m')}, m.sort_name, ({total}) AS total"
             f" FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid){where}"
-            f" ORDER BY {order}{limit}"
+            f" ORDER BY {order}{limit_sql}"
         )
     # A search passes over many more memberships than it keeps (a page of 51 read ~740 for
     # "ana" in 5,000): it cuts the page from the index alone (search_key and role are in
@@ -193,11 +203,11 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str):
     return text(
         f"SELECT page.user_id, {_SHOWN.format(m='kept')}, page.sort_name, ({total}) AS total"
         " FROM (SELECT m.user_id, m.sort_name FROM memberships m"
-        f" WHERE m.org_id = CAST(:org_id AS uuid){where} ORDER BY {order}{limit}) AS page"
+        f" WHERE m.org_id = CAST(:org_id AS uuid){where} ORDER BY {order}{limit_sql}) AS page"
         " CROSS JOIN LATERAL (SELECT k.person_name, k.person_email, k.role, k.created_at,"
         " k.last_active_at FROM memberships k WHERE k.org_id = CAST(:org_id AS uuid)"
         " AND k.user_id = page.user_id OFFSET 0) AS kept"
-        f" ORDER BY {_keyset('page', mode)[1]}"
+        f" ORDER BY {_keyset('page', mode, limit)[1]}"
     )
 
 
@@ -228,7 +238,7 @@ def list_members(
     pattern = _like(query.lower()) if query else None
     position = decode_cursor(after or before) if (after or before) else None
     backwards = position is not None and not after
-    params = {"org_id": org_id, "limit": per_page + 1}
+    params: dict = {"org_id": org_id}
     if pattern is not None:
         params["pattern"] = pattern
     if role:
@@ -239,12 +249,13 @@ def list_members(
         mode = "before" if backwards else "after"
         params["cursor_name"], params["cursor_id"] = position[0], position[1]
     else:
-        mode = "offset"
         page = max(1, page)
-        # A page typed by hand can be any number: past the end is an empty page, never an
-        # out-of-range error (bigint, and clamped well inside it).
-        params["offset"] = min((page - 1) * per_page, 2**62)
-    stmt = _list_sql(pattern is not None, bool(role), metadata is not None, mode)
+        mode = "first" if page == 1 else "offset"
+        if page > 1:
+            # A page typed by hand can be any number: past the end is an empty page, never
+            # an out-of-range error (bigint, and clamped well inside it).
+            params["offset"] = min((page - 1) * per_page, 2**62)
+    stmt = _list_sql(pattern is not None, bool(role), metadata is not None, mode, per_page + 1)
     records = session.execute(stmt, params).all()
     more = len(records) > per_page
     records = records[:per_page]
