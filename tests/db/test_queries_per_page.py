@@ -99,8 +99,10 @@ PAGES = {
     # the overview, the getting-started checklist, the newest pending invitations and the
     # newest audit events (issues 20, 21)
     "org home": PageCase("/o/<slug>/", budget=3, grow=(add_members, add_activity)),
-    "members": PageCase("/o/<slug>/members", budget=8, grow=(add_members,)),
-    "members search": PageCase("/o/<slug>/members", budget=8, grow=(add_members,),
+    # the context, the org's roles with its entitlements (the navigation's lock marks), and
+    # the page of members with their total (issue 20)
+    "members": PageCase("/o/<slug>/members", budget=3, grow=(add_members,)),
+    "members search": PageCase("/o/<slug>/members", budget=3, grow=(add_members,),
                                query="q=grown"),
     "usage": PageCase("/o/<slug>/usage", budget=8, grow=(add_members, add_usage),
                       query="range=365"),
