@@ -1,4 +1,4 @@
-"""The Flask application class: Flask, minus three per-request costs (issue 20).
+"""The Flask application class: Flask, minus four per-request costs (issue 20).
 
 Each remembers an answer that can never change for the same input; nothing is skipped.
 """
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import cached_property
 
 from flask import Flask
+from flask.globals import _cv_app, _cv_request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
@@ -16,6 +18,7 @@ _CACHE_AT_MOST = 2000  # hooks and views are fixed once the app is built; more i
 _SCALARS = (str, bool, int, float, type(None))
 _URL_VALUES = (str, int, uuid.UUID, type(None))  # what a URL built here is made of
 _built_urls: dict = {}
+_urls_for: dict = {}  # App.url_for's answers
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -83,6 +86,53 @@ class App(Flask):
             adapter.build = _remembering_build(adapter)
         return adapter
 
+    def url_for(self, endpoint: str, /, *, _anchor: str | None = None,
+                _method: str | None = None, _scheme: str | None = None,
+                _external: bool | None = None, **values) -> str:
+        """Flask's ``url_for``, remembering each URL a request builds (a members page builds
+        about 30, most of them the same on every request).
+
+        Besides the adapter's binding (``_remembering_build``), a URL depends on what the URL
+        default functions add; each of ours declares the attributes of ``g`` it reads
+        (``url_default_reads``), and those values are part of the key. While any default
+        function does not declare them, outside a request, for an endpoint relative to the
+        blueprint and for values other than plain strings, numbers and UUIDs, it is Flask's
+        ``url_for`` as it is; errors are never remembered."""
+        request_ctx = _cv_request.get(None)
+        reads = self._url_default_reads if self._got_first_request else None
+        binding = getattr(request_ctx.url_adapter, "remembered_binding", None) \
+            if request_ctx is not None else None
+        if (binding is None or reads is None or endpoint[:1] == "."
+                or not all(type(v) in _URL_VALUES for v in values.values())):
+            return super().url_for(endpoint, _anchor=_anchor, _method=_method,
+                                   _scheme=_scheme, _external=_external, **values)
+        request_g = _cv_app.get().g
+        defaults_read = tuple(getattr(request_g, name, None) for name in reads)
+        key = (binding, endpoint, tuple(values.items()), _anchor, _method, _scheme, _external,
+               defaults_read)
+        url = _urls_for.get(key)
+        if url is None:
+            url = super().url_for(endpoint, _anchor=_anchor, _method=_method,
+                                  _scheme=_scheme, _external=_external, **values)
+            if all(type(v) in _URL_VALUES for v in defaults_read):
+                if len(_urls_for) >= _CACHE_AT_MOST:
+                    _urls_for.clear()
+                _urls_for[key] = url
+        return url
+
+    @cached_property
+    def _url_default_reads(self) -> tuple[str, ...] | None:
+        """The ``g`` attributes the URL default functions read, or None when one does not
+        say. Asked once the app serves (Flask refuses new default functions after that)."""
+        reads: list[str] = []
+        for functions in self.url_default_functions.values():
+            for function in functions:
+                declared = getattr(function, "url_default_reads", None)
+                if declared is None:
+                    return None
+                reads.extend(name for name in declared if name not in reads)
+        return tuple(reads)
+
 
 def _remembering_build(adapter):
     """``adapter.build``, remembering each URL it built (a page builds about 30, most of them
@@ -93,8 +143,9 @@ def _remembering_build(adapter):
     is fixed once the app serves. Values other than plain strings, numbers and UUIDs go the
     usual way, and so does every error (nothing is remembered but a built URL)."""
     build = adapter.build
-    bound = (adapter.map, adapter.server_name, adapter.script_name, adapter.subdomain,
-             adapter.url_scheme)
+    bound = adapter.remembered_binding = (
+        adapter.map, adapter.server_name, adapter.script_name, adapter.subdomain,
+        adapter.url_scheme)
 
     def remembering(endpoint, values=None, method=None, force_external=False,
                     append_unknown=True, url_scheme=None):

@@ -106,4 +106,6 @@ def init_app(app) -> None:
         if app.url_map.is_endpoint_expecting(endpoint, "slug"):
             values["slug"] = g.org_slug
 
+    _keep_slug.url_default_reads = ("org_slug",)  # what App.url_for's memory keys on
+
     app.register_error_handler(OrgSwitchedElsewhere, _switched_response)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from flask import Flask, url_for
+from flask import Flask, g, url_for
 from werkzeug.routing import BuildError
 
 from dashboard import flask_app
@@ -75,3 +75,62 @@ def test_a_url_that_cannot_be_built_fails_as_in_flask():
             url_for("members")  # no slug
         with pytest.raises(BuildError):
             url_for("nowhere")
+
+
+def _with_slug_default(app: Flask, declared: bool) -> Flask:
+    """The org pages' default: url_for('members') inside an org keeps the org's slug."""
+    def keep_slug(endpoint, values):
+        if "slug" not in values and g.get("org_slug") and \
+                app.url_map.is_endpoint_expecting(endpoint, "slug"):
+            values["slug"] = g.org_slug
+
+    if declared:
+        keep_slug.url_default_reads = ("org_slug",)
+    app.url_defaults(keep_slug)
+    app.add_url_rule("/", "index", lambda: "")
+    return app
+
+
+def _served(app: Flask) -> Flask:
+    app.test_client().get("/")  # Flask's url_for memory starts once the app serves
+    return app
+
+
+SLUGGED = _served(_with_slug_default(_routes(flask_app.App("slugged")), declared=True))
+UNDECLARED = _served(_with_slug_default(_routes(flask_app.App("undeclared")), declared=False))
+STOCK_SLUGGED = _served(_with_slug_default(_routes(Flask("stock-slugged")), declared=True))
+SLUG_CALLS = [("members", {}), ("members", {"q": "ada"}), ("member", {"user_id": MEMBER}),
+              ("members", {"slug": "other"}), ("plain", {}), ("members", {"_anchor": "top"})]
+
+
+def _with_slugs(app: Flask, binding: dict) -> list[str]:
+    answers = []
+    for slug in ("acme", "globex", None, "acme"):
+        with app.test_request_context("/", **binding):
+            if slug:
+                g.org_slug = slug
+            for endpoint, values in SLUG_CALLS:
+                try:
+                    answers.append(url_for(endpoint, **values))
+                except BuildError:
+                    answers.append("BuildError")
+    return answers
+
+
+@pytest.mark.parametrize("binding", BINDINGS, ids=lambda b: b["base_url"])
+def test_url_for_keys_on_what_the_url_defaults_read(binding):
+    """App.url_for remembers URLs per value of what the default functions read (the org's
+    slug): each org's pages link to that org, exactly as Flask builds them."""
+    flask_app._urls_for.clear()
+    expected = _with_slugs(STOCK_SLUGGED, binding)
+    assert _with_slugs(SLUGGED, binding) == expected
+    assert _with_slugs(SLUGGED, binding) == expected  # now from memory
+    assert flask_app._urls_for
+    assert "/o/acme/members" in expected[0] and "/o/globex/members" in expected[6]
+    assert expected[12] == "BuildError"  # no org, no slug: not remembered as a URL
+
+
+def test_url_for_remembers_nothing_while_a_default_function_does_not_say_what_it_reads():
+    flask_app._urls_for.clear()
+    assert _with_slugs(UNDECLARED, BINDINGS[0]) == _with_slugs(STOCK_SLUGGED, BINDINGS[0])
+    assert not flask_app._urls_for
