@@ -162,34 +162,39 @@ def moment(value: datetime, zone_name: str | None, now: datetime | None = None) 
 def when_html(value: datetime | None, zone_name: str | None, *, empty: str = "—",
               now: datetime | None = None) -> Markup:
     """``<time>`` with the absolute and relative time and the full timestamp on hover."""
-    return Markup(time_element(value, zone_name, empty=empty, now=now))  # noqa: S704
+    return Markup(_element(value, zone_name, empty, now, "·"))  # noqa: S704
 
 
 def time_element(value: datetime | None, zone_name: str | None, *, empty: str = "—",
                  now: datetime | None = None) -> str:
-    """``when_html`` as a plain ``str`` (HTML already, every piece escaped), for code that
-    writes many at once (the members table: 100 a page).
+    """``when_html`` as a plain ``str``, for code that writes many at once (the members
+    table: 100 a page), with the middle dot as the reference ``&#183;``: the element is all
+    ASCII (for an ASCII zone name), so a page piece made of them is encoded as it is
+    (dashboard/rendering.py). The same text in a browser."""
+    return _element(value, zone_name, empty, now, "&#183;")
 
-    All but the relative phrase depends only on the instant and the zone, so it is memoised
-    per worker (a page seen again, or the next person's view of it, formats no dates); the
-    phrase is worked out each time, from a table of escaped phrases.
-    """
+
+def _element(value: datetime | None, zone_name: str | None, empty: str,
+             now: datetime | None, dot: str) -> str:
+    """All but the relative phrase depends only on the instant and the zone, so it is
+    memoised per worker (a page seen again, or the next person's view of it, formats no
+    dates); the phrase is worked out each time, from a table of escaped phrases."""
     if value is None:
         return _empty_element(empty)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # the database stores UTC
     # fold and tzinfo in the key: two instants with the same wall time in one zone (the
     # hour repeated when summer time ends) compare equal as datetimes.
-    key = (value, value.fold, value.tzinfo, zone_name)
+    key = (value, value.fold, value.tzinfo, zone_name, dot)
     head = _TIME_HEADS.get(key)
     if head is None:
         if len(_TIME_HEADS) >= 4096:
             _TIME_HEADS.clear()
-        head = _TIME_HEADS[key] = _time_head(value, zone_name)
+        head = _TIME_HEADS[key] = _time_head(value, zone_name, dot)
     return f'{head}{_relative_html(value, now)}</span></time>'
 
 
-def _time_head(value: datetime, zone_name: str | None) -> str:
+def _time_head(value: datetime, zone_name: str | None, dot: str) -> str:
     """The element up to the relative phrase. Every piece is escaped once where it comes
     from (zone names when first looked up, the locale's names at import; ``isoformat`` is
     digits and ``-:+.T``)."""
@@ -199,10 +204,10 @@ def _time_head(value: datetime, zone_name: str | None) -> str:
     if not _PLAIN_NAMES:
         short, full = escape(short), escape(full)
     return (f'<time datetime="{value.isoformat()}" title="{full} {long_name}">'
-            f'{short} {abbreviation} <span class="muted">· ')
+            f'{short} {abbreviation} <span class="muted">{dot} ')
 
 
-_TIME_HEADS: dict[tuple, str] = {}  # (instant, fold, tzinfo, zone) -> _time_head(...)
+_TIME_HEADS: dict[tuple, str] = {}  # (instant, fold, tzinfo, zone, dot) -> _time_head(...)
 
 
 @lru_cache(maxsize=64)

@@ -15,6 +15,7 @@ from dashboard.members.forms import ConfirmForm, RoleChangeForm, TransferForm, r
 from dashboard.members.web import editor, is_htmx, problem, rows_html
 from dashboard.metadata import service as metadata
 from dashboard.permissions import Permission, requires
+from dashboard.rendering import render_bytes
 
 bp = Blueprint("members", __name__)
 
@@ -47,8 +48,10 @@ def index():
         db, org_id=g.membership.org_id, editor=editor(), roles=roles, **_page_args()
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
-    return render_template(template, page=page, rows_html=rows_html(page.rows, _options(roles)),
-                           roles=roles)
+    # As bytes: the table (most of the page) is ASCII, and encoded on its own it is copied
+    # as it is (dashboard/rendering.py).
+    return render_bytes(template, page=page, rows_html=rows_html(page.rows, _options(roles)),
+                        roles=roles)
 
 
 @bp.route("/o/<slug>/members/<uuid:user_id>")

@@ -22,6 +22,17 @@ from dashboard import display
 from dashboard.members.roles import RoleInfo
 from dashboard.members.service import MemberRow
 
+try:  # markupsafe's escaping without the Markup object ``escape`` wraps each answer in
+    from markupsafe._speedups import _escape_inner
+except ImportError:  # pragma: no cover - markupsafe without its C speedups, or renamed
+    def _escape_inner(value: str) -> str:
+        return str(escape(value))
+
+
+def _escaped(value) -> str:
+    """``str(markupsafe.escape(value))``, a tenth of the cost for a plain string."""
+    return _escape_inner(value) if type(value) is str else str(escape(value))
+
 _YOU = ' <span class="badge">you</span>'
 _SAVED = '\n      <span class="row-saved" role="status">Saved</span>'
 
@@ -31,10 +42,10 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
               error: str | None = None, now: datetime | None = None) -> Markup:
     """The ``<tr>`` of each row. ``member_base`` ("/o/acme/members"), ``leave_url`` and
     ``csrf`` as they are (escaped here); ``options``: the roles this editor may hand out."""
-    base_prefix = str(escape(member_base)) + "/"
-    leave_href = str(escape(leave_url))
-    csrf_html = str(escape(csrf))
-    error_html = (f'\n    <p class="field-error" role="alert">{escape(error)}</p>'
+    base_prefix = _escaped(member_base) + "/"
+    leave_href = _escaped(leave_url)
+    csrf_html = _escaped(csrf)
+    error_html = (f'\n    <p class="field-error" role="alert">{_escaped(error)}</p>'
                   if error else "")
     saved_html = _SAVED if saved else ""
     now = now or datetime.now(UTC)
@@ -44,7 +55,7 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
     for row in rows:
         uid = str(row.user_id)
         base = base_prefix + uid
-        name = escape(row.name)
+        name = _escaped(row.name)
         role = row.role
         if row.can_change_role:
             options_html = selects.get(role.key)
@@ -60,7 +71,7 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
                 f'      <button type="submit" class="js-hide">Save</button>{saved_html}\n'
                 f'    </form>')
         else:
-            role_cell = f'<span data-testid="member-role">{escape(role.name)}</span>'
+            role_cell = f'<span data-testid="member-role">{_escaped(role.name)}</span>'
         if row.can_remove:
             action = (f'<a href="{base}/remove">Remove<span class="visually-hidden"> {name}'
                       '</span></a>')
@@ -71,7 +82,7 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
         out.append(
             f'<tr id="member-{uid}" data-testid="member-row">\n'
             f'  <td><a href="{base}">{name}</a>{_YOU if row.is_self else ""}</td>\n'
-            f'  <td>{escape(row.email)}</td>\n'
+            f'  <td>{_escaped(row.email)}</td>\n'
             f'  <td>\n    {role_cell}{error_html}\n  </td>\n'
             f'  <td>{when(row.joined_at, zone, now=now)}</td>\n'
             f'  <td>{when(row.last_active_at, zone, empty="Never", now=now)}</td>\n'
@@ -84,8 +95,9 @@ def _role_options(role: RoleInfo, options: list[RoleInfo]) -> str:
     """A select's options with ``role`` selected (shown even if this editor may not grant it:
     it is what the member holds)."""
     html = "" if role in options else (
-        f'<option value="{escape(role.key)}" selected>{escape(role.name)}</option>')
+        f'<option value="{_escaped(role.key)}" selected>{_escaped(role.name)}</option>')
     for option in options:
         selected = " selected" if option.key == role.key else ""
-        html += f'<option value="{escape(option.key)}"{selected}>{escape(option.name)}</option>'
+        html += (f'<option value="{_escaped(option.key)}"{selected}>'
+                 f'{_escaped(option.name)}</option>')
     return html
