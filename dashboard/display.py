@@ -161,27 +161,40 @@ def moment(value: datetime, zone_name: str | None, now: datetime | None = None) 
 
 def when_html(value: datetime | None, zone_name: str | None, *, empty: str = "—",
               now: datetime | None = None) -> Markup:
-    """``<time>`` with the absolute and relative time and the full timestamp on hover.
+    """``<time>`` with the absolute and relative time and the full timestamp on hover."""
+    return Markup(_element(value, zone_name, empty, now, "·"))  # noqa: S704
 
-    A members page shows 100 of these. All but the relative phrase depends only on the
-    instant and the zone, so it is memoised per worker (a page seen again, or the next
-    person's view of it, formats no dates); the phrase is worded each time.
-    """
+
+def time_element(value: datetime | None, zone_name: str | None, *, empty: str = "—",
+                 now: datetime | None = None) -> str:
+    """``when_html`` as a plain ``str``, for code that writes many at once (the members
+    table: 100 a page), with the middle dot as the reference ``&#183;``: the element is all
+    ASCII (for an ASCII zone name), so a page piece made of them is encoded as it is
+    (dashboard/rendering.py). The same text in a browser."""
+    return _element(value, zone_name, empty, now, "&#183;")
+
+
+def _element(value: datetime | None, zone_name: str | None, empty: str,
+             now: datetime | None, dot: str) -> str:
+    """All but the relative phrase depends only on the instant and the zone, so it is
+    memoised per worker (a page seen again, or the next person's view of it, formats no
+    dates); the phrase is worked out each time, from a table of escaped phrases."""
     if value is None:
-        return _empty_html(empty)
-    value = _aware(value)
+        return _empty_element(empty)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # the database stores UTC
     # fold and tzinfo in the key: two instants with the same wall time in one zone (the
     # hour repeated when summer time ends) compare equal as datetimes.
-    key = (value, value.fold, value.tzinfo, zone_name)
+    key = (value, value.fold, value.tzinfo, zone_name, dot)
     head = _TIME_HEADS.get(key)
     if head is None:
         if len(_TIME_HEADS) >= 4096:
             _TIME_HEADS.clear()
-        head = _TIME_HEADS[key] = _time_head(value, zone_name)
-    return Markup(f'{head}{_relative_html(relative(value, now))}</span></time>')  # noqa: S704
+        head = _TIME_HEADS[key] = _time_head(value, zone_name, dot)
+    return f'{head}{_relative_html(value, now)}</span></time>'
 
 
-def _time_head(value: datetime, zone_name: str | None) -> str:
+def _time_head(value: datetime, zone_name: str | None, dot: str) -> str:
     """The element up to the relative phrase. Every piece is escaped once where it comes
     from (zone names when first looked up, the locale's names at import; ``isoformat`` is
     digits and ``-:+.T``)."""
@@ -191,27 +204,40 @@ def _time_head(value: datetime, zone_name: str | None) -> str:
     if not _PLAIN_NAMES:
         short, full = escape(short), escape(full)
     return (f'<time datetime="{value.isoformat()}" title="{full} {long_name}">'
-            f'{short} {abbreviation} <span class="muted">· ')
+            f'{short} {abbreviation} <span class="muted">{dot} ')
 
 
-_TIME_HEADS: dict[tuple, str] = {}  # (instant, fold, tzinfo, zone) -> _time_head(...)
+_TIME_HEADS: dict[tuple, str] = {}  # (instant, fold, tzinfo, zone, dot) -> _time_head(...)
 
 
 @lru_cache(maxsize=64)
-def _empty_html(empty: str) -> Markup:
-    return Markup('<span class="muted">{}</span>').format(empty)
+def _empty_element(empty: str) -> str:
+    return str(Markup('<span class="muted">{}</span>').format(empty))
 
 
-def _relative_html(phrase: str) -> str:
-    html = _RELATIVE_HTML.get(phrase)
+def _relative_html(value: datetime, now: datetime | None) -> str:
+    """``escape(relative(value, now))`` for an aware ``value``: the same arithmetic, with the
+    escaped wording looked up by (unit, count, direction)."""
+    seconds = (value - (now or datetime.now(UTC))).total_seconds()
+    distance = -seconds if seconds < 0 else seconds
+    if distance < _JUST_NOW_SECONDS:
+        return _JUST_NOW_HTML
+    for unit, per_unit in TIMEDELTA_UNITS:  # a minute or more: "minute" always reaches it
+        amount = distance / per_unit
+        if amount >= 0.85:
+            key = (unit, int(round(amount)), seconds >= 0)
+            break
+    html = _RELATIVE_HTML.get(key)
     if html is None:
         if len(_RELATIVE_HTML) >= 4096:
             _RELATIVE_HTML.clear()
-        html = _RELATIVE_HTML[phrase] = str(escape(phrase))
+        html = _RELATIVE_HTML[key] = str(escape(_relative_text(*key)))
     return html
 
 
-_RELATIVE_HTML: dict[str, str] = {}  # a few hundred phrases: units × counts × direction
+_JUST_NOW_SECONDS = JUST_NOW.total_seconds()
+_JUST_NOW_HTML = str(escape("just now"))
+_RELATIVE_HTML: dict[tuple, str] = {}  # a few hundred phrases: units × counts × direction
 
 
 def day_html(value: date | datetime | None, zone_name: str | None = None) -> Markup:

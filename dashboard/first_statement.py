@@ -46,7 +46,12 @@ def row(session, sql: str, params: dict):
     return _run(session.connection(), sql, params)
 
 
-def _run(connection, sql: str, params: dict, alone: bool = False):
+def rows(session, sql: str, params: dict) -> list:
+    """``row``, every row: what ``session.execute(text(sql), params).all()`` gives."""
+    return _run(session.connection(), sql, params, every=True)
+
+
+def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = False):
     known = _COMPILED.get(sql)
     if known is None:
         known = (str(text(sql).compile(dialect=connection.dialect)), None)
@@ -62,7 +67,7 @@ def _run(connection, sql: str, params: dict, alone: bool = False):
         if alone:
             raw.autocommit = True  # psycopg refuses it inside a transaction: none is open
         cursor.execute(query, params)
-        values = cursor.fetchone()
+        values = cursor.fetchall() if every else cursor.fetchone()
         if row_class is None:
             row_class = _remember(sql, known[0], cursor.description)
     except Exception as error:
@@ -78,6 +83,8 @@ def _run(connection, sql: str, params: dict, alone: bool = False):
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, query, params, context, False)
     cursor.close()
+    if every:
+        return [row_class._make(v) for v in values]
     return None if values is None else row_class._make(values)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Hashable
+from functools import cached_property
 
 from flask import Flask
 from flask.globals import _cv_app, _cv_request
@@ -19,7 +19,7 @@ _CACHE_AT_MOST = 2000  # hooks and views are fixed once the app is built; more i
 _SCALARS = (str, bool, int, float, type(None))
 _URL_VALUES = (str, int, uuid.UUID, type(None))  # what a URL built here is made of
 _built_urls: dict = {}
-_urls_for: dict = {}  # App.url_for's memo
+_urls_for: dict = {}  # App.url_for's answers
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -86,8 +86,6 @@ class App(Flask):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._sync_functions: dict = {}
-        self._keyed_defaults: list[tuple[Callable, Callable[[object], Hashable]]] = []
-        self._url_memo: bool | None = None  # decided once the app serves (see url_for)
 
     def ensure_sync(self, func):
         try:
@@ -107,58 +105,52 @@ class App(Flask):
             adapter.build = _remembering_build(adapter)
         return adapter
 
-    def url_defaults_keyed(self, state: Callable[[object], Hashable]):
-        """Register a ``url_defaults`` hook whose only input besides the endpoint and the
-        values is ``state(g)`` (e.g. the current org's slug, from the request's ``g``, given
-        as the object, not the proxy): URLs built under it may then be remembered, keyed on
-        that state too (``url_for``)."""
+    def url_for(self, endpoint: str, /, *, _anchor: str | None = None,
+                _method: str | None = None, _scheme: str | None = None,
+                _external: bool | None = None, **values) -> str:
+        """Flask's ``url_for``, remembering each URL a request builds (a members page builds
+        about 30, most of them the same on every request).
 
-        def register(hook):
-            self.url_defaults(hook)
-            self._keyed_defaults.append((hook, state))
-            return hook
-
-        return register
-
-    def url_for(self, endpoint, /, *, _anchor=None, _method=None, _scheme=None,
-                _external=None, **values):
-        """Flask's, remembering each URL built in a request (a page builds about 30, most
-        of them the same on every request: the layout, the navigation, the org's links).
-
-        Flask's answer there depends only on the endpoint, the values, the request's URL
-        adapter (host, script root, subdomain, scheme: ``_remembering_build``'s key) and
-        what the ``url_defaults`` hooks add; so the memo is used only while every hook is
-        one registered with ``url_defaults_keyed`` (its state is in the key) and no build
-        error handler is registered, for plain values, an absolute endpoint and none of
-        the ``_`` options. Anything else, and every error, goes Flask's way.
-        """
-        context = _cv_request.get(None)
-        if (context is None or _anchor is not None or _method is not None
-                or _scheme is not None or _external is not None or endpoint[:1] == "."
-                or not self._url_memo_usable()
+        Besides the adapter's binding (``_remembering_build``), a URL depends on what the URL
+        default functions add; each of ours declares the attributes of ``g`` it reads
+        (``url_default_reads``), and those values are part of the key. While any default
+        function does not declare them, outside a request, for an endpoint relative to the
+        blueprint and for values other than plain strings, numbers and UUIDs, it is Flask's
+        ``url_for`` as it is; errors are never remembered."""
+        request_ctx = _cv_request.get(None)
+        reads = self._url_default_reads if self._got_first_request else None
+        binding = getattr(request_ctx.url_adapter, "remembered_binding", None) \
+            if request_ctx is not None else None
+        if (binding is None or reads is None or endpoint[:1] == "."
                 or not all(type(v) in _URL_VALUES for v in values.values())):
             return super().url_for(endpoint, _anchor=_anchor, _method=_method,
                                    _scheme=_scheme, _external=_external, **values)
-        adapter = context.url_adapter
         request_g = _cv_app.get().g
-        key = (getattr(adapter, "memo_key", adapter), endpoint, tuple(values.items()),
-               tuple(state(request_g) for _, state in self._keyed_defaults))
+        defaults_read = tuple(getattr(request_g, name, None) for name in reads)
+        key = (binding, endpoint, tuple(values.items()), _anchor, _method, _scheme, _external,
+               defaults_read)
         url = _urls_for.get(key)
         if url is None:
-            url = super().url_for(endpoint, **values)
-            if len(_urls_for) >= _CACHE_AT_MOST:
-                _urls_for.clear()
-            _urls_for[key] = url
+            url = super().url_for(endpoint, _anchor=_anchor, _method=_method,
+                                  _scheme=_scheme, _external=_external, **values)
+            if all(type(v) in _URL_VALUES for v in defaults_read):
+                if len(_urls_for) >= _CACHE_AT_MOST:
+                    _urls_for.clear()
+                _urls_for[key] = url
         return url
 
-    def _url_memo_usable(self) -> bool:
-        if self._url_memo is None:
-            if not self._got_first_request:  # hooks may still be registered
-                return False
-            keyed = {hook for hook, _ in self._keyed_defaults}
-            self._url_memo = not self.url_build_error_handlers and all(
-                hook in keyed for hooks in self.url_default_functions.values() for hook in hooks)
-        return self._url_memo
+    @cached_property
+    def _url_default_reads(self) -> tuple[str, ...] | None:
+        """The ``g`` attributes the URL default functions read, or None when one does not
+        say. Asked once the app serves (Flask refuses new default functions after that)."""
+        reads: list[str] = []
+        for functions in self.url_default_functions.values():
+            for function in functions:
+                declared = getattr(function, "url_default_reads", None)
+                if declared is None:
+                    return None
+                reads.extend(name for name in declared if name not in reads)
+        return tuple(reads)
 
 
 def _remembering_build(adapter):
@@ -170,9 +162,9 @@ def _remembering_build(adapter):
     is fixed once the app serves. Values other than plain strings, numbers and UUIDs go the
     usual way, and so does every error (nothing is remembered but a built URL)."""
     build = adapter.build
-    bound = (adapter.map, adapter.server_name, adapter.script_name, adapter.subdomain,
-             adapter.url_scheme)
-    adapter.memo_key = bound  # App.url_for's key too
+    bound = adapter.remembered_binding = (
+        adapter.map, adapter.server_name, adapter.script_name, adapter.subdomain,
+        adapter.url_scheme)
 
     def remembering(endpoint, values=None, method=None, force_external=False,
                     append_unknown=True, url_scheme=None):

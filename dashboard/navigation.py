@@ -28,13 +28,24 @@ _ITEMS: dict[str, NavItem] = {}
 def register(label: str, endpoint: str, permission: str, order: int = 50,
              feature: str | None = None) -> None:
     _ITEMS[endpoint] = NavItem(label, endpoint, permission, order, feature)
+    _SORTED[0] = None
+
+
+def _in_order() -> list[NavItem]:
+    """The entries by (order, label), sorted again only after a new one is registered."""
+    if _SORTED[0] is None:
+        _SORTED[0] = sorted(_ITEMS.values(), key=lambda item: (item.order, item.label))
+    return _SORTED[0]
+
+
+_SORTED: list[list[NavItem] | None] = [None]
 
 
 def visible_items(membership, current_endpoint: str | None,
                   has_feature: Callable[[str], bool] = lambda _key: True) -> list[dict]:
     if membership is None:
         return []
-    items = sorted(_ITEMS.values(), key=lambda item: (item.order, item.label))
+    items = _in_order()
     return [
         {
             "label": item.label,

@@ -18,14 +18,25 @@ def _person_zone() -> str | None:
     return getattr(principal, "time_zone", None)
 
 
-def _has_feature(key: str) -> bool:
-    """For the navigation's lock marks; never the reason an error page fails to render."""
-    from dashboard.licenses.web import has_feature
+def _feature_check():
+    """``has_feature`` for the navigation's lock marks, the request's entitlements looked up
+    once (on the first mark asked, none if no entry has a feature); never the reason an
+    error page fails to render."""
+    known = []
 
-    try:
-        return has_feature(key)
-    except SQLAlchemyError:
-        return True
+    def has_feature(key: str) -> bool:
+        if not known:
+            from dashboard.licenses.web import current_entitlements
+
+            try:
+                entitlements = current_entitlements()
+            except SQLAlchemyError:
+                known.append(lambda _key: True)
+            else:
+                known.append(entitlements.has if entitlements else lambda _key: False)
+        return bool(known[0](key))
+
+    return has_feature
 
 
 def init_app(app) -> None:
@@ -59,5 +70,5 @@ def init_app(app) -> None:
             "can": can,
             "role_label": role_label,
             "current_path": request.full_path.rstrip("?") if request else "/",
-            "nav_items": visible_items(g.get("membership"), request.endpoint, _has_feature),
+            "nav_items": visible_items(g.get("membership"), request.endpoint, _feature_check()),
         }

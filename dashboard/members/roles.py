@@ -19,7 +19,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dashboard import first_statement
 from dashboard.audit.service import Actor, record_audit
+from dashboard.licenses import service as licenses
 from dashboard.models import CustomRole, Invitation, Membership
 from dashboard.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, permissions_for
 
@@ -70,10 +72,37 @@ _CUSTOM_ROLES_SQL = text("SELECT key, name, permissions FROM roles ORDER BY lowe
 
 def catalogue(session: Session) -> dict[str, RoleInfo]:
     """Every role of the current org (RLS): built-in first, then custom by name. One query."""
+    return _with_builtin(session.execute(_CUSTOM_ROLES_SQL))
+
+
+def _with_builtin(custom_roles) -> dict[str, RoleInfo]:
     roles = {r.key: r for r in _BUILTIN}
-    for key, name, permissions in session.execute(_CUSTOM_ROLES_SQL):
+    for key, name, permissions in custom_roles:
         roles[key] = RoleInfo(key, name, permissions_for(key, permissions), False)
     return roles
+
+
+# The members page needs the roles and, for the navigation's lock marks and the license
+# banner, the org's entitlements: both in one statement (issue 20), the roles as an array on
+# the org's row. ``r.org_id = o.id`` picks the roles' key; RLS decides which rows are seen.
+_CATALOGUE_AND_ENTITLEMENTS_SQL = (
+    f"SELECT {licenses.ENTITLEMENTS_COLUMNS},"
+    " ARRAY(SELECT jsonb_build_array(r.key, r.name, r.permissions) FROM roles r"
+    "        WHERE r.org_id = o.id ORDER BY lower(r.name)) AS custom_roles"
+    f" FROM {licenses.ENTITLEMENTS_FROM} WHERE o.id = CAST(:org AS uuid)"
+)
+
+
+def catalogue_with_entitlements(session: Session) -> dict[str, RoleInfo]:
+    """``catalogue``, and the current org's entitlements read in the same statement and kept
+    for the transaction (``licenses.entitlements`` then answers without a query)."""
+    org_id = licenses.current_org(session)
+    row = first_statement.row(session, _CATALOGUE_AND_ENTITLEMENTS_SQL,
+                              {"org": org_id, "fallback": licenses.FALLBACK_PLAN})
+    if row is None:  # the org's row is not visible: what the two statements would answer
+        return catalogue(session)
+    licenses.remember_entitlements(session, org_id, row)
+    return _with_builtin(row.custom_roles)
 
 
 def custom_role(session: Session, key: str) -> RoleInfo | None:

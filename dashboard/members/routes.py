@@ -9,12 +9,13 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from dashboard import tenancy
 from dashboard.accounts.stepup import require_recent_auth
 from dashboard.audit.web import request_actor
-from dashboard.members import ownership, service, table
+from dashboard.members import ownership, service
 from dashboard.members import roles as role_rules
 from dashboard.members.forms import ConfirmForm, RoleChangeForm, TransferForm, role_choices
-from dashboard.members.web import editor, is_htmx, problem
+from dashboard.members.web import editor, is_htmx, problem, rows_html
 from dashboard.metadata import service as metadata
 from dashboard.permissions import Permission, requires
+from dashboard.rendering import render_bytes
 
 bp = Blueprint("members", __name__)
 
@@ -41,13 +42,16 @@ def _options(roles: dict) -> list:
 @requires(Permission.MEMBERS_VIEW)
 def index():
     db = tenancy.request_session()
-    roles = role_rules.catalogue(db)
+    # The org's entitlements (the navigation's lock marks) ride on the roles' statement.
+    roles = role_rules.catalogue_with_entitlements(db)
     page = service.list_members(
         db, org_id=g.membership.org_id, editor=editor(), roles=roles, **_page_args()
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
-    return render_template(template, page=page, rows=table.cells(page.rows), roles=roles,
-                           options=_options(roles))
+    # As bytes: the table (most of the page) is ASCII, and encoded on its own it is copied
+    # as it is (dashboard/rendering.py).
+    return render_bytes(template, page=page, rows_html=rows_html(page.rows, _options(roles)),
+                        roles=roles)
 
 
 @bp.route("/o/<slug>/members/<uuid:user_id>")
@@ -92,8 +96,8 @@ def change_role(user_id: uuid.UUID):
         if row is None:  # you demoted yourself out of sight, or the member is gone
             abort(404)
         return render_template(
-            "members/partials/row.html", rows=table.cells([row]), options=_options(roles),
-            error=error, saved=error is None,
+            "members/partials/row.html",
+            rows_html=rows_html([row], _options(roles), saved=error is None, error=error),
         ), status
     if error:
         return problem(error, status)

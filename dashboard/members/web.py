@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from flask import current_app, g, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from dashboard import mail
 from dashboard.hosts import mail as hosts_mail
 from dashboard.hosts.mail import MailBrand
+from dashboard.members import table
 from dashboard.members.invitations import IssuedInvitation
-from dashboard.members.roles import Editor
+from dashboard.members.roles import Editor, RoleInfo
+from dashboard.members.service import MemberRow
 
 
 def editor() -> Editor:
@@ -17,6 +21,16 @@ def editor() -> Editor:
         role=g.membership.role,
         permissions=frozenset(g.membership.permissions),
     )
+
+
+def rows_html(rows: list[MemberRow], options: list[RoleInfo], *, saved: bool = False,
+              error: str | None = None) -> Markup:
+    """The members table's rows for this request's viewer (their time zone, CSRF token)."""
+    principal = g.get("principal")
+    return table.rows_html(
+        rows, options=options, member_base=url_for("members.index"),
+        leave_url=url_for("members.leave"), csrf=generate_csrf(),
+        zone=principal.time_zone if principal else None, saved=saved, error=error)
 
 
 def is_htmx(target: str | None = None) -> bool:

@@ -98,14 +98,14 @@ def init_app(app) -> None:
     app.url_value_preprocessor(take_slug)
     app.before_request(resolve_org_slug)  # registered after the principal loader
 
-    # Its only input besides the endpoint and values is the current org's slug: URLs built
-    # with it may be remembered per slug (flask_app.App.url_for).
-    @app.url_defaults_keyed(lambda request_g: request_g.get("org_slug"))
+    @app.url_defaults
     def _keep_slug(endpoint, values):
         # url_for('members.index') inside an org page keeps the current org.
         if "slug" in values or not g.get("org_slug"):
             return
         if app.url_map.is_endpoint_expecting(endpoint, "slug"):
             values["slug"] = g.org_slug
+
+    _keep_slug.url_default_reads = ("org_slug",)  # what App.url_for's memory keys on
 
     app.register_error_handler(OrgSwitchedElsewhere, _switched_response)

@@ -181,3 +181,15 @@ def test_the_memoised_time_element_tells_repeated_wall_times_apart():
     assert 'datetime="2026-10-25T02:30:00+02:00"' in a and "00:30 UTC" in a
     assert 'datetime="2026-10-25T02:30:00+01:00"' in b and "01:30 UTC" in b
     assert str(display.when_html(first, "UTC", now=NOW)) == a
+
+
+def test_the_time_element_as_a_str_is_the_same_element_in_ascii():
+    """time_element (the members table's) is when_html with the middle dot written as a
+    character reference: the same text in a browser, and all ASCII for an ASCII zone."""
+    for value, name in [(NOW, "UTC"), (NOW - timedelta(days=400), "Europe/Berlin"),
+                        (NOW + timedelta(minutes=5), "Asia/Kolkata"), (None, "UTC")]:
+        for now in (NOW, NOW + timedelta(seconds=30), NOW + timedelta(days=3)):
+            element = display.time_element(value, name, empty="Never", now=now)
+            assert element.replace("&#183;", "·") == str(
+                display.when_html(value, name, empty="Never", now=now))
+            assert element.isascii()

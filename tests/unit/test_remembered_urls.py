@@ -77,47 +77,60 @@ def test_a_url_that_cannot_be_built_fails_as_in_flask():
             url_for("nowhere")
 
 
-# App.url_for's own memo: keyed on the state a url_defaults hook reads (the org's slug).
-def _with_slug_default(app: Flask, keyed: bool) -> Flask:
+def _with_slug_default(app: Flask, declared: bool) -> Flask:
+    """The org pages' default: url_for('members') inside an org keeps the org's slug."""
     def keep_slug(endpoint, values):
-        if "slug" not in values and g.get("org_slug") and app.url_map.is_endpoint_expecting(
-                endpoint, "slug"):
+        if "slug" not in values and g.get("org_slug") and \
+                app.url_map.is_endpoint_expecting(endpoint, "slug"):
             values["slug"] = g.org_slug
 
-    if keyed:
-        app.url_defaults_keyed(lambda request_g: request_g.get("org_slug"))(keep_slug)
-    else:
-        app.url_defaults(keep_slug)
-    _routes(app)
-    app.test_client().get("/plain")  # serving: no hook can be added any more
+    if declared:
+        keep_slug.url_default_reads = ("org_slug",)
+    app.url_defaults(keep_slug)
+    app.add_url_rule("/", "index", lambda: "")
     return app
 
 
-KEYED = _with_slug_default(flask_app.App("keyed"), keyed=True)
-KEYED_STOCK = _with_slug_default(Flask("keyed-stock"), keyed=False)
+def _served(app: Flask) -> Flask:
+    app.test_client().get("/")  # Flask's url_for memory starts once the app serves
+    return app
+
+
+SLUGGED = _served(_with_slug_default(_routes(flask_app.App("slugged")), declared=True))
+UNDECLARED = _served(_with_slug_default(_routes(flask_app.App("undeclared")), declared=False))
+STOCK_SLUGGED = _served(_with_slug_default(_routes(Flask("stock-slugged")), declared=True))
 SLUG_CALLS = [("members", {}), ("members", {"q": "ada"}), ("member", {"user_id": MEMBER}),
-              ("members", {"slug": "other"}), ("plain", {})]
+              ("members", {"slug": "other"}), ("plain", {}), ("members", {"_anchor": "top"})]
 
 
-def _built_in(app: Flask, binding: dict, org_slug: str | None) -> list[str]:
-    with app.test_request_context("/", **binding):
-        if org_slug:
-            g.org_slug = org_slug
-        return [url_for(endpoint, **values) for endpoint, values in SLUG_CALLS * 2]
+def _with_slugs(app: Flask, binding: dict) -> list[str]:
+    answers = []
+    for slug in ("acme", "globex", None, "acme"):
+        with app.test_request_context("/", **binding):
+            if slug:
+                g.org_slug = slug
+            for endpoint, values in SLUG_CALLS:
+                try:
+                    answers.append(url_for(endpoint, **values))
+                except BuildError:
+                    answers.append("BuildError")
+    return answers
 
 
 @pytest.mark.parametrize("binding", BINDINGS, ids=lambda b: b["base_url"])
-def test_remembered_urls_follow_the_org_and_the_binding(binding):
-    for org_slug in ("acme", "globex", "acme", None):
-        if org_slug is None:
-            with pytest.raises(BuildError):  # no org, no slug: as Flask
-                _built_in(KEYED, binding, org_slug)
-            continue
-        assert _built_in(KEYED, binding, org_slug) == _built_in(KEYED_STOCK, binding, org_slug)
-    assert KEYED._url_memo_usable()
+def test_url_for_keys_on_what_the_url_defaults_read(binding):
+    """App.url_for remembers URLs per value of what the default functions read (the org's
+    slug): each org's pages link to that org, exactly as Flask builds them."""
+    flask_app._urls_for.clear()
+    expected = _with_slugs(STOCK_SLUGGED, binding)
+    assert _with_slugs(SLUGGED, binding) == expected
+    assert _with_slugs(SLUGGED, binding) == expected  # now from memory
+    assert flask_app._urls_for
+    assert "/o/acme/members" in expected[0] and "/o/globex/members" in expected[6]
+    assert expected[12] == "BuildError"  # no org, no slug: not remembered as a URL
 
 
-def test_a_hook_that_is_not_keyed_turns_the_memo_off():
-    app = _with_slug_default(flask_app.App("unkeyed"), keyed=False)
-    assert not app._url_memo_usable()
-    assert _built_in(app, BINDINGS[0], "acme") == _built_in(KEYED_STOCK, BINDINGS[0], "acme")
+def test_url_for_remembers_nothing_while_a_default_function_does_not_say_what_it_reads():
+    flask_app._urls_for.clear()
+    assert _with_slugs(UNDECLARED, BINDINGS[0]) == _with_slugs(STOCK_SLUGGED, BINDINGS[0])
+    assert not flask_app._urls_for
