@@ -4,12 +4,12 @@ machine's drift falls on both alike.
 
     .venv/bin/python bench/ab_home.py --database tenantdesk_bench_o1000 --rounds 6
 
-The base's ``usage/reports.py``, ``usage/web.py`` and ``orgs/home.py`` are loaded from git as
-modules of their own; "base" puts its home view and its reports module in place and turns
-``App.url_for``'s memo off, "new" this checkout's. Everything else (the app, the sign-in,
-the context statement) is the same code for both. Per round and variant: a warm-up, then
-``--requests`` requests of each page, CPU of this process (app) and of the PostgreSQL server
-(every backend), per request.
+The base's ``usage/reports.py``, ``usage/web.py``, ``orgs/home.py`` and ``orgs/home.html``
+are loaded from git as modules (and a template) of their own; "base" puts its home view and
+its reports module in place and turns ``App.url_for``'s memo off, "new" this checkout's.
+Everything else (the app, the sign-in, the context statement) is the same code for both. Per
+round and variant: a warm-up, then ``--requests`` requests of each page, CPU of this process
+(app) and of the PostgreSQL server (every backend), per request.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ def variants(app, base: str) -> dict:
     old_reports = base_module(base, "dashboard/usage/reports.py", "ab_base_reports")
     old_web = base_module(base, "dashboard/usage/web.py", "ab_base_web", reports=old_reports)
     old_home = base_module(base, "dashboard/orgs/home.py", "ab_base_home")
+    # The base's home template, under a name of its own (it extends the same base.html).
+    from jinja2 import ChoiceLoader, DictLoader
+
+    old_template = subprocess.check_output(
+        ["git", "-C", str(ROOT), "show", f"{base}:templates/orgs/home.html"], text=True)
+    app.jinja_env.loader = ChoiceLoader([DictLoader({"ab_base/orgs/home.html": old_template}),
+                                         app.jinja_env.loader])
 
     @requires(Permission.ORG_VIEW)
     def base_home_view():  # the base's orgs.routes.home
@@ -59,7 +66,7 @@ def variants(app, base: str) -> dict:
         if found is None:
             abort(404)
         overview, panels = found
-        return render_template("orgs/home.html", overview=overview,
+        return render_template("ab_base/orgs/home.html", overview=overview,
                                usage_home=old_web.home_panel(), panels=panels)
 
     new_home_view = app.view_functions["orgs.home"]

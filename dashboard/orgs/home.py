@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ class Step:
     permission: Permission
     feature: Feature | None
     done: bool
+    locked: bool = False  # the plan lacks ``feature`` (the org's entitlements, this request)
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,7 @@ class PendingInvite:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class RecentEvent:
+class RecentEvent(NamedTuple):  # a tuple: the template unpacks it in its loop header
     at: datetime
     actor: str
     action: str
@@ -75,6 +76,7 @@ _STEPS = (
 @dataclass(frozen=True)
 class HomePanels:
     checklist: list[Step] | None  # None: nothing to show (no step for you, or all done)
+    checklist_done: int
     invitations: list[PendingInvite] | None  # None: you may not invite
     invitations_total: int
     events: list[RecentEvent] | None  # None: you may not read the audit log
@@ -148,16 +150,19 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
         return None
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
-    licenses.remember_entitlements(session, licenses.current_org(session), row)
+    entitled = licenses.remember_entitlements(session, licenses.current_org(session), row)
     if carried:
         usage.take(row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
+    done = 0
     if steps:
         checklist = [Step(key, label, hint, endpoint, permission, feature,
-                          bool(getattr(row, key)))
+                          bool(getattr(row, key)),
+                          feature is not None and not entitled.has(feature))
                      for key, label, hint, endpoint, permission, feature in steps]
-        if all(step.done for step in checklist):
+        done = sum(step.done for step in checklist)
+        if done == len(checklist):
             checklist = None
     invitations = None
     invitations_total = 0
@@ -169,7 +174,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     if may_audit:
         events = [RecentEvent(_at(at), actor, action, target)
                   for at, actor, action, target in row.events]
-    return overview, HomePanels(checklist, invitations, invitations_total, events)
+    return overview, HomePanels(checklist, done, invitations, invitations_total, events)
 
 
 def _at(value: str) -> datetime:

@@ -81,3 +81,19 @@ def test_the_home_never_shows_another_orgs_invitations_or_events(client):
     html = home(client, org_a)
     assert "b-secret" not in html and "b-actor" not in html
     assert steps(html)["invite"] is False
+
+
+def test_the_recent_events_escape_whatever_the_log_holds(client):
+    """The events list is written with autoescape off (issue 20): every value from the audit
+    log must still be escaped by hand."""
+    org, people = factories.org_with_members(owner="owner")
+    factories.execute(
+        "INSERT INTO audit_events (org_id, actor, action, target) VALUES"
+        " (:o, '<b>actor</b>', 'org.<i>x</i>', '<script>alert(1)</script>')", o=org.id)
+    login(client, people["owner"])
+    recent = home(client, org).split('data-testid="recent-events"', 1)[1].split("</section>")[0]
+    assert "<b>" not in recent and "<i>" not in recent and "<script>" not in recent
+    assert "&lt;b&gt;actor&lt;/b&gt;" in recent
+    assert 'title="org.&lt;i&gt;x&lt;/i&gt;"' in recent
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in recent
+    assert "<time datetime=" in recent  # the time element itself is written as built
