@@ -287,15 +287,26 @@ def begin_with(session: Session, sql: str, params: dict, *, alone: bool = False)
     """
     if session.in_transaction():
         session.commit()
+    if alone:
+        return _alone(session, sql, params)
     session.info[_FIRST_KEY] = (sql, params, alone)
     try:
         session.connection()  # begins: _apply_context runs the packed statement
     finally:
         session.info.pop(_FIRST_KEY, None)
-    row = session.info.pop(_FIRST_ROW_KEY, None)
-    if alone:
-        session.commit()  # nothing is open in PostgreSQL: no round trip
-    return row
+    return session.info.pop(_FIRST_ROW_KEY, None)
+
+
+def _alone(session: Session, sql: str, params: dict):
+    """``begin_with(alone=True)``: the packed statement on a pooled connection of the shared
+    database, outside the session's transaction machinery (nothing of it is used: no ORM
+    object, no later statement shares the transaction). What ``_apply_context`` does for a
+    transaction of the shared database, the same statement and the same admission."""
+    context = context_of(session).as_params()
+    with session.get_bind().connect() as connection:
+        row = first_row(connection, _packed_sql(sql), {**params, **context}, alone=True)
+    routing.admit(session.info, row, context["org_id"])
+    return row if row.first_found else None
 
 
 @contextmanager
