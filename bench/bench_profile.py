@@ -160,7 +160,7 @@ def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_reque
                 stats, total = _profile(call, profile_requests, top, entry)
             out[key] = entry
             log(f"  {key}: app {entry['app_cpu_ms']} + db {entry['db_cpu_ms']} ms CPU,"
-                f" {len(statements)} statements + BEGIN/COMMIT,"
+                f" {len(statements)} statements (BEGIN/COMMIT not counted),"
                 f" gate {entry['gate_calls_per_request']} calls"
                 f" {entry['gate_ms_per_request']} ms; {entry.get('layers_pct', '')}")
             if top and stats is not None:
