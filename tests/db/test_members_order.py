@@ -65,6 +65,11 @@ def test_keys_and_counts_follow_every_change(client):
     assert factories.execute("SELECT count(*) FROM memberships WHERE org_id = :o"
                              " AND (sort_name = 'aaa' OR person_name = 'Forged'"
                              " OR person_email LIKE 'forged%')", o=org.id).scalar() == 0
+    for column in ("sort_name", "search_key", "person_name", "person_email"):  # one at a time
+        factories.execute(f"UPDATE memberships SET {column} = 'forged', last_active_at = now()"
+                          " WHERE org_id = :o", o=org.id)
+        assert factories.execute(f"SELECT count(*) FROM memberships WHERE {column} = 'forged'"
+                                 ).scalar() == 0, column
     # Every membership shows its person as users holds them, in every org.
     assert factories.execute(
         "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id"
