@@ -265,10 +265,15 @@ def _apply_context(session: Session, transaction, connection) -> None:
     if first is None:
         row = first_row(connection, _SET_CONTEXT_SQL, params)
     else:
-        sql, first_params, alone = first
-        row = first_row(connection, _packed_sql(sql), {**first_params, **params}, alone=alone)
+        row = _packed_row(connection, *first, params)
         session.info[_FIRST_ROW_KEY] = row if row.first_found else None
     routing.admit(session.info, row, params["org_id"])
+
+
+def _packed_row(connection, sql: str, first_params: dict, context: dict, *,
+                alone: bool = False):
+    """``sql`` packed into the context statement (``begin_with``), run; its one row."""
+    return first_row(connection, _packed_sql(sql), {**first_params, **context}, alone=alone)
 
 
 def begin_with(session: Session, sql: str, params: dict, *, alone: bool = False):
@@ -289,7 +294,7 @@ def begin_with(session: Session, sql: str, params: dict, *, alone: bool = False)
         session.commit()
     if alone:
         return _alone(session, sql, params)
-    session.info[_FIRST_KEY] = (sql, params, alone)
+    session.info[_FIRST_KEY] = (sql, params)
     try:
         session.connection()  # begins: _apply_context runs the packed statement
     finally:
@@ -304,7 +309,7 @@ def _alone(session: Session, sql: str, params: dict):
     transaction of the shared database, the same statement and the same admission."""
     context = context_of(session).as_params()
     with session.get_bind().connect() as connection:
-        row = first_row(connection, _packed_sql(sql), {**params, **context}, alone=True)
+        row = _packed_row(connection, sql, params, context, alone=True)
     routing.admit(session.info, row, context["org_id"])
     return row if row.first_found else None
 

@@ -140,4 +140,3 @@ def release(info: dict) -> None:
 
 def route_of(info: dict) -> Route | None:
     return info.get(ROUTE_KEY)
-
