@@ -57,7 +57,7 @@ def audit_values(
     details: dict | None = None,
 ) -> dict[str, Any]:
     """An audit row's columns, as ``record_audit`` writes them (lengths bounded). Also for a
-    statement that writes the row itself (``AUDIT_INSERT``): ``details`` is then JSON text."""
+    statement that writes the row itself (``audit_params``): ``details`` is then JSON text."""
     payload = dict(details or {})
     if before is not None:
         payload["before"] = before
@@ -75,19 +75,9 @@ def audit_values(
     }
 
 
-# The same row written by a larger statement (as a data-modifying CTE, e.g. the org switch's):
-# parameters named audit_<column>, ``details`` as JSON text (``audit_params``).
-AUDIT_INSERT = (
-    "INSERT INTO audit_events (org_id, actor_user_id, actor, action, target, ip, user_agent,"
-    " details)"
-    " SELECT CAST(:audit_org_id AS uuid), CAST(:audit_actor_user_id AS uuid),"
-    " CAST(:audit_actor AS text), CAST(:audit_action AS text), CAST(:audit_target AS text),"
-    " CAST(:audit_ip AS text), CAST(:audit_user_agent AS text), CAST(:audit_details AS jsonb)"
-)
-
-
 def audit_params(values: dict[str, Any]) -> dict[str, Any]:
-    """``audit_values`` as the parameters of ``AUDIT_INSERT``."""
+    """``audit_values`` as the parameters of a statement that writes the row itself (the org
+    switch's ``app_switch_session``): named audit_<column>, ``details`` as JSON text."""
     return {f"audit_{k}": json.dumps(v) if k == "details" else v for k, v in values.items()}
 
 

@@ -137,7 +137,7 @@ def test_a_session_revoked_during_the_switch_opens_no_new_one(client, app, two_o
     engine = app.extensions["tenantdesk.db"].engine
 
     def revoke_first(conn, cursor, statement, parameters, context, executemany):
-        if "WITH old AS" in statement:  # the rotation, about to run
+        if "app_switch_session" in statement:  # the rotation, about to run
             factories.execute("UPDATE user_sessions SET revoked_at = now(),"
                               " revoked_reason = 'elsewhere' WHERE id = :s", s=old_sid)
 
@@ -154,6 +154,47 @@ def test_a_session_revoked_during_the_switch_opens_no_new_one(client, app, two_o
     assert audit_count(org_b, "session.switch") == 0
     response = client.get(f"/o/{org_b.slug}/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_switch_writes_last_active_at_most_once_a_minute(client, two_org_user):
+    """ "Last active" has minute resolution: a switch writes it only when it is older than a
+    minute (as the session check does), so switching back and forth writes no membership row
+    (and fires none of its triggers) each time."""
+    me, org_a, org_b = two_org_user
+
+    def membership_b():
+        return factories.execute(
+            "SELECT last_active_at, xmin::text::bigint AS version FROM memberships"
+            " WHERE org_id = :o AND user_id = :u",
+            o=org_b.id,
+            u=me.id,
+        ).one()
+
+    factories.execute(
+        "UPDATE memberships SET last_active_at = NULL WHERE org_id = :o AND user_id = :u",
+        o=org_b.id,
+        u=me.id,
+    )
+    login(client, me)
+    assert switch(client, org_b.slug).status_code == 303
+    first = membership_b()
+    assert first.last_active_at is not None  # never active -> active now
+    for _ in range(2):
+        assert switch(client, org_a.slug).status_code == 303
+        assert switch(client, org_b.slug).status_code == 303
+        assert membership_b() == first  # within the minute: the row is not even rewritten
+    assert audit_count(org_b, "session.switch") == 3  # every switch is still audited
+
+    factories.execute(
+        "UPDATE memberships SET last_active_at = now() - interval '2 minutes'"
+        " WHERE org_id = :o AND user_id = :u",
+        o=org_b.id,
+        u=me.id,
+    )
+    stale = membership_b()
+    assert switch(client, org_a.slug).status_code == 303
+    assert switch(client, org_b.slug).status_code == 303
+    assert membership_b().last_active_at > stale.last_active_at
 
 
 def test_switching_to_the_active_org_keeps_the_session(client, two_org_user):

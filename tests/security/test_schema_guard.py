@@ -287,6 +287,7 @@ SEALED = {
     ("audit_events", "prev_hash"): "audit chain digest (integrity), not a credential",
     ("audit_events", "row_hash"): "audit chain digest (integrity), not a credential",
     ("audit_chain_heads", "head_hash"): "audit chain digest (integrity), not a credential",
+    ("audit_chain_heads", "prev_hash"): "audit chain digest (integrity), not a credential",
     ("audit_checkpoints", "head_hash"): "audit chain digest (integrity), not a credential",
     ("provider_orgs", "response_ciphertext"): "AES-GCM sealed; its key never enters the database",
     ("sso_domains", "token"): "published in the domain's DNS TXT record by design",
