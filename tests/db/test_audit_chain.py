@@ -181,3 +181,129 @@ def test_concurrent_writers_of_one_org_keep_one_chain(app, org_with_log):
     with tenancy.scoped_session(sessions, context) as session:
         verdict = chain.verify_current(session)
     assert verdict.intact and verdict.checked == before + 20
+
+
+def _runtime_writer(app, org):
+    sessions = app.extensions["tenantdesk.db"].sessionmaker
+    owner_id = factories.execute(
+        "SELECT user_id FROM memberships WHERE org_id = :o AND role = 'owner'", o=org.id
+    ).scalar()
+    return sessions, tenancy.TenantContext(user_id=owner_id, org_id=org.id)
+
+
+def _head(org):
+    return factories.execute(
+        "SELECT seq, prev_hash, head_hash FROM audit_chain_heads WHERE org_id = :o", o=org.id
+    ).one_or_none()
+
+
+def test_the_head_is_advanced_by_one_write_and_names_the_hash_before_it(app, org_with_log):
+    """One UPDATE per event (migration 0042): the head keeps the hash it had before, which is
+    what the new row links to; the rows verify with the original canonical text."""
+    org = org_with_log
+    sessions, context = _runtime_writer(app, org)
+    before = _head(org)
+    with tenancy.scoped_session(sessions, context) as session:
+        record_audit(session, org_id=org.id, actor=Actor(label="x"), action="test.one")
+    after = _head(org)
+    last = factories.execute(
+        "SELECT seq, prev_hash, row_hash FROM audit_events"
+        " WHERE org_id = :o ORDER BY seq DESC LIMIT 1",
+        o=org.id,
+    ).one()
+    assert (after.seq, after.prev_hash, after.head_hash) == (
+        before.seq + 1,
+        before.head_hash,
+        last.row_hash,
+    )
+    assert (last.seq, last.prev_hash) == (after.seq, before.head_hash)
+    with tenancy.scoped_session(sessions, context) as session:
+        assert chain.verify_current(session).intact
+
+
+def test_concurrent_first_events_of_an_org_make_one_chain(app, client):
+    """The org's first event inserts its head; a second first event, begun before the first
+    committed, waits on that insert and then advances the head it wrote (not a second chain,
+    not a duplicate seq). Then a burst of first events on another fresh org."""
+    org, _ = factories.org_with_members(owner="owner")
+    assert _head(org) is None
+    sessions, context = _runtime_writer(app, org)
+    engine = app.extensions["tenantdesk.db"].engine
+    errors = []
+
+    def second():
+        try:
+            with tenancy.scoped_session(sessions, context) as session:
+                record_audit(
+                    session, org_id=org.id, actor=Actor(label="b"), action="test.first", target="b"
+                )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    first = sessions()
+    first.info["tenant_context"] = context
+    try:
+        record_audit(
+            first, org_id=org.id, actor=Actor(label="a"), action="test.first", target="a"
+        )  # the head is inserted, not committed
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        waited = False
+        with engine.connect() as probe:  # until the second writer waits on the head's insert
+            for _ in range(150):
+                waited = bool(
+                    probe.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND query LIKE 'INSERT INTO audit_events%'"
+                        )
+                    ).scalar()
+                )
+                probe.rollback()  # pg_stat_activity is a snapshot per transaction
+                if waited:
+                    break
+                waiter.join(0.02)
+        first.commit()
+    finally:
+        first.close()
+    waiter.join()
+    assert not errors
+    assert waited
+    rows = factories.execute(
+        "SELECT seq, target, prev_hash, row_hash FROM audit_events WHERE org_id = :o ORDER BY seq",
+        o=org.id,
+    ).all()
+    assert [(r.seq, r.target) for r in rows] == [(1, "a"), (2, "b")]
+    assert rows[0].prev_hash == "0" * 64 and rows[1].prev_hash == rows[0].row_hash
+    assert tuple(_head(org)) == (2, rows[0].row_hash, rows[1].row_hash)
+    with tenancy.scoped_session(sessions, context) as session:
+        verdict = chain.verify_current(session)
+    assert verdict.intact and verdict.checked == 2
+
+    burst_org, _ = factories.org_with_members(owner="owner")
+    sessions, context = _runtime_writer(app, burst_org)
+    start = threading.Barrier(6)
+
+    def burst(n):
+        try:
+            with tenancy.scoped_session(sessions, context) as session:
+                start.wait(5)
+                record_audit(
+                    session,
+                    org_id=burst_org.id,
+                    actor=Actor(label=f"w{n}"),
+                    action="test.first",
+                    target=str(n),
+                )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with tenancy.scoped_session(sessions, context) as session:
+        verdict = chain.verify_current(session)
+    assert verdict.intact and verdict.checked == 6 and _head(burst_org).seq == 6
