@@ -251,16 +251,25 @@ _TARGET_SQL = (
 
 
 def switch_target(
-    session: Session, target_slug: str, *, active_only: bool = True
+    session: Session, target_slug: str, *, active_only: bool = True, alone: bool = False
 ) -> SwitchTarget | None:
     """The signed-in user's org with that slug, or None (not a member; suspended unless
-    ``active_only`` is False)."""
-    row = first_statement.row(session, _TARGET_SQL, {"slug": target_slug})
+    ``active_only`` is False).
+
+    ``alone``: the look-up is a transaction of its own, packed into its context statement
+    (``tenancy.begin_with``; a transaction still open is committed first): for POST /switch,
+    whose session check ran alone too and whose writes begin the new org's transaction."""
+    params = {"slug": target_slug}
+    if alone:
+        row = tenancy.begin_with(session, _TARGET_SQL, params, alone=True)
+    else:
+        row = first_statement.row(session, _TARGET_SQL, params)
     if row is None or (active_only and row.status != "active"):
         return None
     policy = (SsoPolicy(row.connection_id, row.require_sso, row.owner_break_glass)
               if row.connection_id is not None else None)
-    return SwitchTarget(OrgChoice(*row[:5]), policy)
+    # By name: a packed row (``alone``) has the context statement's columns first.
+    return SwitchTarget(OrgChoice(row.org_id, row.slug, row.name, row.status, row.role), policy)
 
 
 class SessionEnded(Exception):
