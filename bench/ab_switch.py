@@ -1,0 +1,179 @@
+"""In-process A/B of the org switch before and after migration 0042 (not a test).
+
+    .venv/bin/python bench/ab_switch.py --orgs 100 --rounds 8 --block 100
+
+One process, one database (bench/seed.py's, migrated to 0042), blocks of switches alternating:
+
+- before: the rotation as a data-modifying CTE in its own statement after the new org's
+  context statement (four statements), "last active" written on every switch, and the audit
+  chain trigger of 0021 (head upserted, then updated);
+- 0042: ``app_switch_session`` packed into the context statement (three statements),
+  "last active" at most once a minute, the head written once per event;
+- after: and the session check and the target look-up each a transaction of its own (no
+  BEGIN/COMMIT around them).
+
+The trigger is swapped between blocks (CREATE OR REPLACE as the owner; both write the same
+chain). CPU per switch: this process (app) and every PostgreSQL backend (db), medians of the
+rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The rotation as it was before 0042 (dashboard/auth/service.py at d978b82).
+_OLD_ROTATE_SQL = """
+    WITH old AS (
+      UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'switched org'
+       WHERE id = :old AND user_id = :uid AND revoked_at IS NULL
+      RETURNING sso_org_id, mfa_method, signed_in_at, reauth_at),
+    new AS (
+      INSERT INTO user_sessions (id, user_id, org_id, ip, user_agent, auth_method, sso_org_id,
+                                 mfa_method, signed_in_at, reauth_at)
+      SELECT :new, :uid, :org, :ip, :ua, :method, old.sso_org_id, old.mfa_method,
+             old.signed_in_at, old.reauth_at
+        FROM old
+      RETURNING id),
+    seen AS (
+      UPDATE memberships SET last_active_at = now()
+       WHERE org_id = :org AND user_id = :uid AND EXISTS (SELECT 1 FROM new)),
+    audited AS (
+      INSERT INTO audit_events (org_id, actor_user_id, actor, action, target, ip, user_agent,
+       details)
+      SELECT CAST(:audit_org_id AS uuid), CAST(:audit_actor_user_id AS uuid),
+       CAST(:audit_actor AS text), CAST(:audit_action AS text), CAST(:audit_target AS text),
+       CAST(:audit_ip AS text), CAST(:audit_user_agent AS text), CAST(:audit_details AS jsonb)
+      FROM new)
+    SELECT (SELECT count(*) FROM new) AS opened,
+           CASE WHEN EXISTS (SELECT 1 FROM new) THEN app_set_last_org(:org) END AS last_org
+"""
+
+
+def _migration():
+    path = ROOT / "migrations" / "versions" / "0042_switch_one_call.py"
+    spec = importlib.util.spec_from_file_location("m0042", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _old_rotate(service, first_statement, audit_params):
+    def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
+        method = service.entry_method(target.org, auth, target.policies)
+        if method is None:
+            raise service.EntryRefused(target.org, auth, target.sso)
+        new_id = uuid.uuid4()
+        params = {
+            "old": old_session_id, "uid": user_id, "new": new_id, "org": target.org.org_id,
+            "ip": client.ip[:64], "ua": client.user_agent[:300], "method": method,
+            **audit_params({**audit, "details": {**audit["details"], "method": method}}),
+        }
+        if not first_statement.row(session, _OLD_ROTATE_SQL, params).opened:
+            raise service.SessionEnded()
+        return new_id, method
+
+    return rotate_session
+
+
+def main(argv: list[str] | None = None) -> int:
+    import psycopg
+    import seed
+    from bench_switch import _csrf
+    from cpu import _spent, _tree_seconds, postmaster_pid
+
+    from dashboard import create_app, first_statement, provisioning
+    from dashboard.audit.service import audit_params
+    from dashboard.auth import service
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orgs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--block", type=int, default=100)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="ab-switch-"))
+    admin, source = seed.admin_url()
+    database = f"tenantdesk_bench_o{args.orgs}"
+    dataset = seed.ensure_seeded(admin, database, seed.Scale().scaled_to(args.orgs))
+    urls = provisioning.bootstrap(admin, database)
+    migration = _migration()
+    owner = psycopg.connect(provisioning.libpq_url(urls.owner), autocommit=True)
+    db_pid = postmaster_pid(admin)
+
+    app = create_app({"DATABASE_URLS": urls, "INSTANCE_PATH": tempfile.mkdtemp(),
+                      "SECRET_KEY": "ab-switch", "TOKEN_KEY_SECRET": "ab-switch",
+                      "DB_POOL_SIZE": 4})
+    client = app.test_client()
+    response = client.post("/login", data={"csrf_token": _csrf(client, "/login"),
+                                           "email": dataset.logins[0],
+                                           "password": dataset.password})
+    assert response.status_code == 302, response.status_code
+    slug_a, slug_b = dataset.switch_slugs[:2]
+    csrf = _csrf(client)
+    new_rotate, old_rotate = service.rotate_session, _old_rotate(
+        service, first_statement, audit_params)
+    new_target = service.switch_target
+
+    def joined_target(session, slug, *, active_only=True, alone=False):
+        return new_target(session, slug, active_only=active_only)  # in the check's transaction
+
+    view = app.view_functions["auth.switch"]
+    # name: (rotation, audit trigger, target look-up, session check alone)
+    variants = {
+        "before": (old_rotate, migration._OLD_LINK, joined_target, False),
+        "0042": (new_rotate, migration.LINK, joined_target, False),
+        "after": (new_rotate, migration.LINK, new_target, True),
+    }
+    flip = {"i": 0}
+
+    def one_switch():
+        flip["i"] += 1
+        slug = slug_a if flip["i"] % 2 else slug_b
+        status = client.post("/switch", data={"csrf_token": csrf, "slug": slug}).status_code
+        assert status == 303, status
+
+    figures = {name: {"app": [], "db": []} for name in variants}
+    try:
+        for round_ in range(args.rounds + 1):
+            for name, (rotate, trigger, target, alone) in variants.items():
+                service.rotate_session, service.switch_target = rotate, target
+                view.principal_only = alone
+                owner.execute(trigger)
+                for _ in range(20):  # warm: plans, caches
+                    one_switch()
+                app0, db0 = time.process_time(), _tree_seconds(db_pid)
+                for _ in range(args.block):
+                    one_switch()
+                app_s = time.process_time() - app0
+                db_s, _lost = _spent(db0, _tree_seconds(db_pid))
+                if round_:  # round 0 warms both
+                    figures[name]["app"].append(app_s * 1000 / args.block)
+                    figures[name]["db"].append(db_s * 1000 / args.block)
+    finally:
+        service.rotate_session, service.switch_target = new_rotate, new_target
+        view.principal_only = True
+        owner.execute(variants["after"][1])
+        owner.close()
+        app.extensions["tenantdesk.db"].dispose()
+    print(f"{database} on {source}; {args.rounds} rounds x {args.block} switches per variant")
+    print(f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8}   (medians; per round)")
+    for name, f in figures.items():
+        app_ms, db_ms = statistics.median(f["app"]), statistics.median(f["db"])
+        print(f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f}   "
+              f"db {' '.join(f'{x:.2f}' for x in f['db'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
