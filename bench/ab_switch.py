@@ -76,8 +76,13 @@ def _old_rotate(service, first_statement, audit_params):
             raise service.EntryRefused(target.org, auth, target.sso)
         new_id = uuid.uuid4()
         params = {
-            "old": old_session_id, "uid": user_id, "new": new_id, "org": target.org.org_id,
-            "ip": client.ip[:64], "ua": client.user_agent[:300], "method": method,
+            "old": old_session_id,
+            "uid": user_id,
+            "new": new_id,
+            "org": target.org.org_id,
+            "ip": client.ip[:64],
+            "ua": client.user_agent[:300],
+            "method": method,
             **audit_params({**audit, "details": {**audit["details"], "method": method}}),
         }
         if not first_statement.row(session, _OLD_ROTATE_SQL, params).opened:
@@ -101,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--block", type=int, default=100)
+    parser.add_argument(
+        "--callgrind",
+        metavar="VARIANT",
+        help="under valgrind --tool=callgrind --instr-atstart=no: instrument "
+        "--block switches of VARIANT only (app instructions per switch)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="ab-switch-"))
     admin, source = seed.admin_url()
@@ -111,18 +122,31 @@ def main(argv: list[str] | None = None) -> int:
     owner = psycopg.connect(provisioning.libpq_url(urls.owner), autocommit=True)
     db_pid = postmaster_pid(admin)
 
-    app = create_app({"DATABASE_URLS": urls, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "ab-switch", "TOKEN_KEY_SECRET": "ab-switch",
-                      "DB_POOL_SIZE": 4})
+    app = create_app(
+        {
+            "DATABASE_URLS": urls,
+            "INSTANCE_PATH": tempfile.mkdtemp(),
+            "SECRET_KEY": "ab-switch",
+            "TOKEN_KEY_SECRET": "ab-switch",
+            "DB_POOL_SIZE": 4,
+        }
+    )
     client = app.test_client()
-    response = client.post("/login", data={"csrf_token": _csrf(client, "/login"),
-                                           "email": dataset.logins[0],
-                                           "password": dataset.password})
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": _csrf(client, "/login"),
+            "email": dataset.logins[0],
+            "password": dataset.password,
+        },
+    )
     assert response.status_code == 302, response.status_code
     slug_a, slug_b = dataset.switch_slugs[:2]
     csrf = _csrf(client)
-    new_rotate, old_rotate = service.rotate_session, _old_rotate(
-        service, first_statement, audit_params)
+    new_rotate, old_rotate = (
+        service.rotate_session,
+        _old_rotate(service, first_statement, audit_params),
+    )
     new_target = service.switch_target
 
     def joined_target(session, slug, *, active_only=True, alone=False):
@@ -143,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         status = client.post("/switch", data={"csrf_token": csrf, "slug": slug}).status_code
         assert status == 303, status
 
-    figures = {name: {"app": [], "db": []} for name in variants}
+    if args.callgrind:
+        return _callgrind(args, variants[args.callgrind], service, view, one_switch, owner)
+    figures = {name: {"app": [], "db": [], "wal": []} for name in variants}
+
+    def wal_lsn() -> int:
+        return owner.execute("SELECT pg_current_wal_insert_lsn() - '0/0'").fetchone()[0]
+
     try:
         for round_ in range(args.rounds + 1):
             for name, (rotate, trigger, target, alone) in variants.items():
@@ -152,14 +182,17 @@ def main(argv: list[str] | None = None) -> int:
                 owner.execute(trigger)
                 for _ in range(20):  # warm: plans, caches
                     one_switch()
+                wal0 = wal_lsn()
                 app0, db0 = time.process_time(), _tree_seconds(db_pid)
                 for _ in range(args.block):
                     one_switch()
                 app_s = time.process_time() - app0
                 db_s, _lost = _spent(db0, _tree_seconds(db_pid))
+                wal = wal_lsn() - wal0
                 if round_:  # round 0 warms both
                     figures[name]["app"].append(app_s * 1000 / args.block)
                     figures[name]["db"].append(db_s * 1000 / args.block)
+                    figures[name]["wal"].append(int(wal) / args.block)
     finally:
         service.rotate_session, service.switch_target = new_rotate, new_target
         view.principal_only = True
@@ -167,11 +200,34 @@ def main(argv: list[str] | None = None) -> int:
         owner.close()
         app.extensions["tenantdesk.db"].dispose()
     print(f"{database} on {source}; {args.rounds} rounds x {args.block} switches per variant")
-    print(f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8}   (medians; per round)")
+    print(
+        f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8} {'WAL B':>7}"
+        "   (CPU per switch, medians of the rounds; db per round)"
+    )
     for name, f in figures.items():
         app_ms, db_ms = statistics.median(f["app"]), statistics.median(f["db"])
-        print(f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f}   "
-              f"db {' '.join(f'{x:.2f}' for x in f['db'])}")
+        print(
+            f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f}"
+            f" {statistics.median(f['wal']):7.0f}   db {' '.join(f'{x:.2f}' for x in f['db'])}"
+        )
+    return 0
+
+
+def _callgrind(args, variant, service, view, one_switch, owner) -> int:
+    import subprocess
+
+    rotate, trigger, target, alone = variant
+    service.rotate_session, service.switch_target = rotate, target
+    view.principal_only = alone
+    owner.execute(trigger)
+    for _ in range(30):
+        one_switch()
+    pid = str(os.getpid())
+    subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+    for _ in range(args.block):
+        one_switch()
+    subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+    print(f"{args.callgrind}: {args.block} switches instrumented")
     return 0
 
 
