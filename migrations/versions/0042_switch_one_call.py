@@ -50,7 +50,10 @@ LANGUAGE sql STABLE AS $$
                    coalesce(e.target, ''), coalesce(e.ip, ''), coalesce(e.user_agent, ''),
                    e.details::text)
 $$;
+"""
 
+# The trigger: one write to the org's head per event.
+LINK = rf"""
 CREATE OR REPLACE FUNCTION app_audit_link() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
@@ -138,6 +141,7 @@ GRANT EXECUTE ON FUNCTION app_switch_session(uuid, uuid, uuid, uuid, text, text,
 
 def upgrade() -> None:
     op.execute(CHAIN)
+    op.execute(LINK)
     op.execute(SWITCH)
 
 
