@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         assert status == 303, status
 
     if args.callgrind:
-        return _callgrind(args, variants[args.callgrind], service, view, one_switch, owner)
+        return _callgrind(
+            args, variants[args.callgrind], service, view, one_switch, owner, migration.LINK
+        )
     figures = {name: {"app": [], "db": [], "wal": []} for name in variants}
 
     def wal_lsn() -> int:
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _callgrind(args, variant, service, view, one_switch, owner) -> int:
+def _callgrind(args, variant, service, view, one_switch, owner, current_link) -> int:
     import subprocess
 
     rotate, trigger, target, alone = variant
@@ -227,6 +229,7 @@ def _callgrind(args, variant, service, view, one_switch, owner) -> int:
     for _ in range(args.block):
         one_switch()
     subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+    owner.execute(current_link)  # the database as migrated
     print(f"{args.callgrind}: {args.block} switches instrumented")
     return 0
 
