@@ -178,7 +178,6 @@ class _Side:
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
             " WHERE name = 'rls_plan_choice'"
         ).fetchone()
-        self.conn.rollback()
         self.conn.execute("DEALLOCATE rls_plan_choice")
         self.conn.rollback()
         return (

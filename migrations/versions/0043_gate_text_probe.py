@@ -4,10 +4,10 @@ falls back to every check of 0038 (issue 20).
 Every policy calls ``app_current_org()`` once per table reference per statement (an initplan):
 2 calls on the members page, 3 on its search. For a signed-in member, 0038's gate turned both
 settings into UUIDs (``app_uuid``: a translate and a cast each) and ran an ``EXISTS`` sub-plan
-over organizations, memberships and users. Now it first runs one plain join that compares
-the settings' text with ``id::text`` through two expression indexes, ``(id::text) COLLATE
-"C"`` on organizations and on users (byte order, so the index serves the comparison with a
-``text`` setting), and reads the membership by its key.
+over organizations, memberships and users. Now it first runs one statement that finds the
+org and the user by comparing the settings' text with ``id::text`` through two expression
+indexes, ``(id::text) COLLATE "C"`` on organizations and on users (byte order, so the index
+serves the comparison with a ``text`` setting), and then the membership by its key.
 
 The probe only ever opens what 0038 opened: it matches when ``app.org_id`` and
 ``app.user_id`` are the canonical (lower case) text of an active org's id and of an active
@@ -52,14 +52,18 @@ INDEXES = {
 }
 
 # The member's grant, on the settings' text: see the docstring for why it opens nothing that
-# 0038's first branch does not.
+# 0038's first branch does not. The org and the user are sub-selects (initplans, one index
+# look-up each), so the plan cannot start from the org's memberships, whatever the
+# statistics say; then the membership by its key.
 PROBE = """
-  SELECT o.id INTO v_org
-    FROM organizations o
-    JOIN users u ON (u.id::text) COLLATE "C" = current_setting('app.user_id', true)
-    JOIN memberships m ON m.org_id = o.id AND m.user_id = u.id
-   WHERE (o.id::text) COLLATE "C" = current_setting('app.org_id', true)
-     AND o.status = 'active' AND u.is_active;
+  SELECT m.org_id INTO v_org
+    FROM memberships m
+   WHERE m.org_id = (SELECT o.id FROM organizations o
+                      WHERE (o.id::text) COLLATE "C" = current_setting('app.org_id', true)
+                        AND o.status = 'active')
+     AND m.user_id = (SELECT u.id FROM users u
+                       WHERE (u.id::text) COLLATE "C" = current_setting('app.user_id', true)
+                         AND u.is_active);
   IF FOUND THEN
     RETURN v_org;
   END IF;
