@@ -197,7 +197,8 @@ def test_the_probe_reads_the_text_indexes(admin_engine, member):
                 {"o": org, "u": bob},
             )
             probe = PROBE_MIGRATION.PROBE
-            query = probe[: probe.index(";")].replace(" INTO v_org", "")
+            select = probe.index("SELECT m.org_id INTO v_org")
+            query = probe[select : probe.index(";", select)].replace(" INTO v_org", "")
             plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + query)))
         finally:
             conn.rollback()
