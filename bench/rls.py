@@ -9,11 +9,23 @@ The statements are the members page's own, taken from ``dashboard/members/servic
 both sides and differ only by the policies. One more pair shows the RLS filter alone (the
 explicit org filters removed on the RLS side) against the explicit one.
 
-Each side runs a plpgsql loop of many iterations and times it with clock_timestamp(), in two
+Each side runs a plpgsql loop of many iterations and times it with clock_timestamp(), in three
 ways: a cached plan (static SQL in plpgsql: what a prepared statement gets, as psycopg does
 after 5 runs of a statement on a connection; the values are plpgsql variables, i.e. bound
-parameters) and planned on every call (EXECUTE ... USING). Rounds alternate between the two
+parameters), a generic plan (the same, with ``plan_cache_mode = force_generic_plan`` on both
+sides) and planned on every call (EXECUTE ... USING). Rounds alternate between the two
 sides and the median is kept, so drift on a shared machine hits both alike.
+
+Why the generic-plan mode (issue 20, session 8): in the cached mode PostgreSQL's plan cache
+chooses, per side, between a generic plan (planned once) and a custom plan (planned again on
+every call for the values bound), by comparing their estimated costs. The two sides' plans
+differ (the policies add initplans), so each side may choose differently: e.g. one side
+re-planned on every call and the other not, and the ratio then compares planning with
+execution, not RLS with an explicit WHERE. ``plan_choice`` records what each side's plan
+cache chose for each statement (from ``pg_prepared_statements``). The generic-plan mode
+takes the choice away: both sides execute a plan made once, so the difference is what RLS
+costs on every execution (the gate's initplans and their one-time filters); the
+planned-each-call mode shows the other extreme (RLS also pays for planning its policies).
 """
 
 from __future__ import annotations
@@ -77,8 +89,17 @@ def _sql(template: str, explicit_org: bool, style: str, org_id: str = "") -> str
     return re.sub(r"(?<!:):(\w+)", bind, template)
 
 
-def _loop(query: str, iterations: int, planned_each_call: bool, org_id: str,
-          explicit_org: bool) -> str:
+# mode -> (EXECUTE the statement each call, plan_cache_mode for the loop)
+MODES = {
+    "cached_plan": (False, "auto"),
+    "generic_plan": (False, "force_generic_plan"),
+    "planned_each_call": (True, "auto"),
+}
+
+
+def _loop(
+    query: str, iterations: int, planned_each_call: bool, org_id: str, explicit_org: bool
+) -> str:
     """A plpgsql loop timing ``query`` with the org id (and the page's values) bound."""
     if not explicit_org:
         query = _EXPLICIT_ORG.sub("true", query)
@@ -125,11 +146,14 @@ class _Side:
         except (OSError, ValueError, IndexError):
             return None
 
-    def _begin(self) -> None:
+    def _begin(self, plan_cache_mode: str = "auto") -> None:
+        self.conn.execute(f"SET LOCAL plan_cache_mode = {plan_cache_mode}")
         if self.context:
             user_id, org_id = self.context
-            self.conn.execute("SELECT set_config('app.user_id', %s, true),"
-                              " set_config('app.org_id', %s, true)", (user_id, org_id))
+            self.conn.execute(
+                "SELECT set_config('app.user_id', %s, true), set_config('app.org_id', %s, true)",
+                (user_id, org_id),
+            )
 
     def rows(self, query: str) -> list:
         self._begin()
@@ -137,10 +161,39 @@ class _Side:
         self.conn.rollback()
         return rows
 
-    def time(self, template: str, iterations: int, planned: bool, org_id: str,
-             explicit_org: bool = True) -> tuple[float, float | None]:
-        """(wall µs, backend CPU µs or None) per call of ``template``."""
+    def plan_choice(self, template: str, explicit_org: bool, org_id: str, runs: int = 10) -> str:
+        """What the plan cache chose for ``template`` after ``runs`` executions of it as a
+        prepared statement: "generic", "custom" (planned on each call) or a mix."""
+        if not explicit_org:
+            template = _EXPLICIT_ORG.sub("true", template)
+        values = {**_VALUES, "org_id": f"'{org_id}'"}
+        arguments = [values[name] for name in _PARAMETERS if f":{name}" in template]
+        query = _sql(template, True, "n")
         self._begin()
+        self.conn.execute(f"PREPARE rls_plan_choice AS {query}")
+        execute = "EXECUTE rls_plan_choice" + (f" ({', '.join(arguments)})" if arguments else "")
+        for _ in range(runs):
+            self.conn.execute(execute)
+        generic, custom = self.conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE name = 'rls_plan_choice'"
+        ).fetchone()
+        self.conn.execute("DEALLOCATE rls_plan_choice")
+        self.conn.rollback()
+        return (
+            "generic"
+            if not custom
+            else "custom"
+            if not generic
+            else (f"{generic} generic, {custom} custom")
+        )
+
+    def time(
+        self, template: str, iterations: int, mode: str, org_id: str, explicit_org: bool = True
+    ) -> tuple[float, float | None]:
+        """(wall µs, backend CPU µs or None) per call of ``template``, in ``mode`` (MODES)."""
+        planned, plan_cache_mode = MODES[mode]
+        self._begin(plan_cache_mode)
         before = self._cpu_ns()
         self.conn.execute(_loop(template, iterations, planned, org_id, explicit_org))
         after = self._cpu_ns()
@@ -158,8 +211,14 @@ def _median(values: list) -> float | None:
     return None if None in values else statistics.median(values)
 
 
-def measure(urls: provisioning.DatabaseUrls, org_id: str, user_id: str, *,
-            seconds: float = 0.4, rounds: int = 3) -> dict:
+def measure(
+    urls: provisioning.DatabaseUrls,
+    org_id: str,
+    user_id: str,
+    *,
+    seconds: float = 0.4,
+    rounds: int = 3,
+) -> dict:
     """Median per-call time on each side; each timed loop runs about ``seconds``.
 
     Two clocks: wall time inside the loop (clock_timestamp(), as since issue 10) and, when
@@ -172,14 +231,14 @@ def measure(urls: provisioning.DatabaseUrls, org_id: str, user_id: str, *,
     as_superuser = _Side(urls.admin, None)
     results: dict = {"queries": {}}
 
-    def iterations(template: str, planned: bool, explicit_org: bool = True) -> int:
-        probe, _ = through_rls.time(template, 5, planned, org_id, explicit_org)  # calibration
+    def iterations(template: str, mode: str, explicit_org: bool = True) -> int:
+        probe, _ = through_rls.time(template, 5, mode, org_id, explicit_org)  # calibration
         return max(10, min(20_000, int(seconds * 1e6 / max(probe, 1.0))))
 
     gate = "SELECT app_current_org()"
     try:
-        gate_n = iterations(gate, False)
-        calls = [through_rls.time(gate, gate_n, False, org_id) for _ in range(rounds)]
+        gate_n = iterations(gate, "cached_plan")
+        calls = [through_rls.time(gate, gate_n, "cached_plan", org_id) for _ in range(rounds)]
         results["gate_wall_us"] = round(statistics.median(c[0] for c in calls), 1)
         gate_cpu = _median([c[1] for c in calls])
         results["gate_cpu_us"] = None if gate_cpu is None else round(gate_cpu, 1)
@@ -187,37 +246,53 @@ def measure(urls: provisioning.DatabaseUrls, org_id: str, user_id: str, *,
             owner_sql = _sql(template, True, "literal", org_id)
             rls_sql = _sql(template, rls_where, "literal", org_id)
             same = through_rls.rows(rls_sql) == as_superuser.rows(owner_sql)
-            entry: dict = {"same_rows": same, "in_goal_ratio": in_goal,
-                           "rls_sql": _sql(template, rls_where, "n"),
-                           "owner_sql": _sql(template, True, "n")}
-            for mode, planned in (("cached_plan", False), ("planned_each_call", True)):
-                n = iterations(template, planned, rls_where)
+            entry: dict = {
+                "same_rows": same,
+                "in_goal_ratio": in_goal,
+                "rls_sql": _sql(template, rls_where, "n"),
+                "owner_sql": _sql(template, True, "n"),
+            }
+            entry["plan_choice"] = {
+                "rls": through_rls.plan_choice(template, rls_where, org_id),
+                "owner": as_superuser.plan_choice(template, True, org_id),
+            }
+            for mode in MODES:
+                n = iterations(template, mode, rls_where)
                 rls, owner = [], []
                 for _ in range(rounds):
-                    rls.append(through_rls.time(template, n, planned, org_id, rls_where))
-                    owner.append(as_superuser.time(template, n, planned, org_id))
+                    rls.append(through_rls.time(template, n, mode, org_id, rls_where))
+                    owner.append(as_superuser.time(template, n, mode, org_id))
                 r, o = statistics.median(x[0] for x in rls), statistics.median(x[0] for x in owner)
                 rc, oc = _median([x[1] for x in rls]), _median([x[1] for x in owner])
-                entry[mode] = {"rls_us": round(r, 1), "owner_us": round(o, 1),
-                               "ratio": round(r / o, 3), "iterations": n}
+                entry[mode] = {
+                    "rls_us": round(r, 1),
+                    "owner_us": round(o, 1),
+                    "ratio": round(r / o, 3),
+                    "iterations": n,
+                }
                 if rc is not None and oc is not None:
-                    entry[mode].update(rls_cpu_us=round(rc, 1), owner_cpu_us=round(oc, 1),
-                                       cpu_ratio=round(rc / oc, 3))
+                    entry[mode].update(
+                        rls_cpu_us=round(rc, 1),
+                        owner_cpu_us=round(oc, 1),
+                        cpu_ratio=round(rc / oc, 3),
+                    )
             results["queries"][name] = entry
     finally:
         through_rls.close()
         as_superuser.close()
     by_cpu = results["gate_cpu_us"] is not None and all(
-        "cpu_ratio" in q[m] for q in results["queries"].values()
-        for m in ("cached_plan", "planned_each_call"))
+        "cpu_ratio" in q[m] for q in results["queries"].values() for m in MODES
+    )
     results["clock"] = "backend CPU" if by_cpu else "wall"
     results["gate_us"] = results["gate_cpu_us"] if by_cpu else results["gate_wall_us"]
-    for mode in ("cached_plan", "planned_each_call"):
+    for mode in MODES:
         timed = [q[mode] for q in results["queries"].values() if q["in_goal_ratio"]]
         wall = sum(q["rls_us"] for q in timed) / sum(q["owner_us"] for q in timed)
         results[f"wall_ratio_{mode}"] = round(wall, 3)
-        results[f"ratio_{mode}"] = round(
-            sum(q["rls_cpu_us"] for q in timed) / sum(q["owner_cpu_us"] for q in timed), 3
-        ) if by_cpu else round(wall, 3)
+        results[f"ratio_{mode}"] = (
+            round(sum(q["rls_cpu_us"] for q in timed) / sum(q["owner_cpu_us"] for q in timed), 3)
+            if by_cpu
+            else round(wall, 3)
+        )
     results["rounds"] = rounds
     return results
