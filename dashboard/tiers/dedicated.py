@@ -275,14 +275,15 @@ def apply_context(connection: Connection, params: dict, route) -> None:
 
 
 # One read of the org's cells as a statement of its own (``read``): the context of
-# CONTEXT_SQL, then the read, in one self-committing statement; the parameters are named
-# apart from the read's (it may bind its own org_id).
+# CONTEXT_SQL, then the read, in one self-committing statement. The context's parameters are
+# named apart from the read's (it may bind its own org_id); the ticket's is :ticket, as in
+# CONTEXT_SQL (what tracing and the isolation tests look for), so no read may bind one.
 _READ_CONTEXT = (
     "SELECT set_config('app.user_id', :tier_user_id, true),"
     " set_config('app.org_id', :tier_org_id, true),"
     " set_config('app.credential_id', :tier_credential_id, true),"
     " set_config('app.provider_id', :tier_provider_id, true),"
-    " set_config('app.tier_ticket', :tier_ticket, true),"
+    " set_config('app.tier_ticket', :ticket, true),"
     " pg_advisory_xact_lock_shared(7243003, hashtext(:tier_org_id))"
 )
 _READS: dict[str, str] = {}
@@ -318,6 +319,8 @@ def read(engine: Engine, sql: str, params: dict, context: dict, route) -> list:
     statement does not apply to that statement): set when it differs from what the
     connection has, remembered with it. So only for an engine that keeps its connections'
     settings (not behind PgBouncer: ``Engines.keeps_session_settings``)."""
+    if "ticket" in params:
+        raise ValueError("a dedicated read binds no parameter named 'ticket'")
     with engine.connect() as connection:
         _statement_timeout(connection, route.timeout_ms)
         rows = all_rows(
@@ -326,7 +329,7 @@ def read(engine: Engine, sql: str, params: dict, context: dict, route) -> list:
             {
                 **params,
                 **{f"tier_{k}": v for k, v in context.items()},
-                "tier_ticket": route.ticket or "",
+                "ticket": route.ticket or "",
             },
             alone=True,
         )
