@@ -271,7 +271,7 @@ def read_cells(session: Session, statement, params: dict) -> list:
 
     For a dedicated org, the read is one self-committing statement on the org's database
     that carries its own context (``dedicated.read``) instead of a transaction of its own
-    there (BEGIN, context, read, COMMIT): two statements and two round trips fewer. Not
+    there (BEGIN, context, read, COMMIT): one statement and three round trips fewer. Not
     when that database is behind PgBouncer (its statement timeout is a connection setting)
     or the session's transaction already writes or reads there (one snapshot, its locks):
     then it runs in the session's transaction, as any statement. Routes and services never

@@ -14,6 +14,9 @@ Design (README, "Isolation tiers"):
   (``app_tier_ticket()``, migration 0025). Its ``app_current_org()`` (``GATE_SQL``) admits
   exactly that org for exactly that principal until the ticket's expiry — a fresh ticket per
   transaction, so removal or suspension cuts it on the next one.
+- A read of the org's cells that needs nothing else of that database's transaction is one
+  self-committing statement carrying its own context (``read``, through
+  ``tenancy.read_cells``): no BEGIN, context statement or COMMIT there.
 - A statement naming cell *and* control tables cannot run on either side: it is refused
   (``CrossDatabaseStatement``), never answered from half the data.
 - Engines: one per database, created on first use, bounded (``pool_size``, no overflow),
@@ -310,8 +313,8 @@ def _read_sql(sql: str) -> str:
 
 def read(engine: Engine, sql: str, params: dict, context: dict, route) -> list:
     """The rows of ``sql`` (a SELECT of the org's cell tables) on the org's database, as one
-    statement that is its own transaction (no BEGIN, no COMMIT: two round trips fewer than
-    ``apply_context``'s transaction, and no second context statement). The gate admits what
+    statement that is its own transaction: no BEGIN, context statement or COMMIT (one
+    round trip instead of ``apply_context``'s transaction's four). The gate admits what
     the ticket of the shared transaction says, as in a transaction; the shared lock holds
     for the statement, as a move's barrier expects.
 
