@@ -59,8 +59,11 @@ def connect(
     ping_after_idle(engine)
     # Sessions open on the shared database; a dedicated org's cell tables are reached through
     # ``dedicated`` (tenancy.TieredSession), with the same connection options.
-    dedicated = Engines(connect_args(urls.runtime, pooler, connect_timeout),
-                        on_create=ping_after_idle)
+    dedicated = Engines(
+        connect_args(urls.runtime, pooler, connect_timeout),
+        on_create=ping_after_idle,
+        pooler=pooler,
+    )
     factory = sessionmaker(engine, class_=tenancy.TieredSession, expire_on_commit=False,
                            autoflush=True, info={tenancy.ENGINES_KEY: dedicated})
     return Database(engine=engine, sessionmaker=factory, urls=urls, dedicated=dedicated)

@@ -37,6 +37,11 @@ def first_row(connection, sql: str, params: dict, *, alone: bool = False):
     return _run(connection, sql, params, alone)
 
 
+def all_rows(connection, sql: str, params: dict, *, alone: bool = False) -> list:
+    """``first_row``, every row (a dedicated org's cell read: ``dedicated.read``)."""
+    return _run(connection, sql, params, alone, every=True)
+
+
 def row(session, sql: str, params: dict):
     """Run ``sql`` in ``session``'s transaction on the shared database (beginning it, with its
     context statement, if none is open); its first row, or None. For a hot text statement

@@ -14,6 +14,9 @@ Design (README, "Isolation tiers"):
   (``app_tier_ticket()``, migration 0025). Its ``app_current_org()`` (``GATE_SQL``) admits
   exactly that org for exactly that principal until the ticket's expiry — a fresh ticket per
   transaction, so removal or suspension cuts it on the next one.
+- A read of the org's cells that needs nothing else of that database's transaction is one
+  self-committing statement carrying its own context (``read``, through
+  ``tenancy.read_cells``): no BEGIN, context statement or COMMIT there.
 - A statement naming cell *and* control tables cannot run on either side: it is refused
   (``CrossDatabaseStatement``), never answered from half the data.
 - Engines: one per database, created on first use, bounded (``pool_size``, no overflow),
@@ -35,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import TextClause
 
-from dashboard.first_statement import first_row
+from dashboard.first_statement import all_rows, first_row
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE, OWNER_ROLE, sqlalchemy_url
 from dashboard.tiers import catalogue
 from dashboard.tiers.catalogue import quote
@@ -80,10 +83,17 @@ def owner_url(ref: str) -> str:
 class Engines:
     """The runtime role's engines, one per dedicated database (keyed by the variable name)."""
 
-    def __init__(self, connect_args: dict | None = None, idle_seconds: float = IDLE_SECONDS,
-                 on_create=None):
+    def __init__(
+        self,
+        connect_args: dict | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+        on_create=None,
+        pooler: str = "auto",
+    ):
         self._lock = threading.Lock()
         self._engines: dict[str, Engine] = {}
+        self._pooler = pooler  # DATABASE_POOLER: whether a URL goes through PgBouncer
+        self._behind_pgbouncer: dict[Engine, bool] = {}
         self._last_used: dict[str, float] = {}
         self._connect_args = connect_args or {}
         self.idle_seconds = idle_seconds
@@ -107,17 +117,28 @@ class Engines:
                 if self._on_create is not None:
                     self._on_create(engine)
                 self._engines[ref] = engine
+                from dashboard.db import behind_pgbouncer  # db imports this module
+
+                self._behind_pgbouncer[engine] = behind_pgbouncer(str(engine.url), self._pooler)
             self._last_used[ref] = now
             return engine
 
     def _close_idle(self, now: float, keep: str | None = None) -> None:
         for ref, used in list(self._last_used.items()):
             if ref != keep and now - used > self.idle_seconds:
-                self._engines.pop(ref).dispose()
+                engine = self._engines.pop(ref)
+                self._behind_pgbouncer.pop(engine, None)
+                engine.dispose()
                 del self._last_used[ref]
 
     def owns(self, engine: Engine) -> bool:
         return any(engine is mine for mine in list(self._engines.values()))
+
+    def keeps_session_settings(self, engine: Engine) -> bool:
+        """Whether a setting made on one of ``engine``'s connections stays with it: not
+        behind PgBouncer in transaction pooling, where the next transaction may run on
+        another server connection (and this one serve other clients)."""
+        return self._behind_pgbouncer.get(engine) is False
 
     def close_idle(self) -> None:
         with self._lock:
@@ -136,6 +157,7 @@ class Engines:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+            self._behind_pgbouncer.clear()
             self._last_used.clear()
 
 
@@ -253,6 +275,88 @@ def apply_context(connection: Connection, params: dict, route) -> None:
     first_row(connection, CONTEXT_SQL,
               {**params, "ticket": route.ticket or "", "timeout": str(route.timeout_ms),
                "read_only": "on" if route.read_only else "off"})
+
+
+# One read of the org's cells as a statement of its own (``read``): the context of
+# CONTEXT_SQL, then the read, in one self-committing statement. The context's parameters are
+# named apart from the read's (it may bind its own org_id); the ticket's is :ticket, as in
+# CONTEXT_SQL (what tracing and the isolation tests look for), so no read may bind one.
+_READ_CONTEXT = (
+    "SELECT set_config('app.user_id', :tier_user_id, true),"
+    " set_config('app.org_id', :tier_org_id, true),"
+    " set_config('app.credential_id', :tier_credential_id, true),"
+    " set_config('app.provider_id', :tier_provider_id, true),"
+    " set_config('app.tier_ticket', :ticket, true),"
+    " pg_advisory_xact_lock_shared(7243003, hashtext(:tier_org_id))"
+)
+_READS: dict[str, str] = {}
+_READS_AT_MOST = 200  # the statements are fixed in code
+_TIMEOUT_KEY = "tier_statement_timeout"
+
+
+def _read_sql(sql: str) -> str:
+    """``sql`` after the context, in one statement. As ``tenancy._packed_sql``: the context
+    is a MATERIALIZED CTE on the outer side of LEFT JOIN LATERAL ... ON true (a nested loop,
+    its one row first), ``sql`` an OFFSET 0 subquery (a SELECT: no DML can hide in it).
+    ``tier_found`` tells "no row" from a row of NULLs."""
+    packed = _READS.get(sql)
+    if packed is None:
+        packed = (
+            f"WITH ctx AS MATERIALIZED ({_READ_CONTEXT})"
+            f" SELECT q.* FROM ctx LEFT JOIN LATERAL"
+            f" (SELECT true AS tier_found, f.* FROM ({sql}) AS f OFFSET 0) AS q ON true"
+        )
+        if len(_READS) < _READS_AT_MOST:
+            _READS[sql] = packed
+    return packed
+
+
+def read(engine: Engine, sql: str, params: dict, context: dict, route) -> list:
+    """The rows of ``sql`` (a SELECT of the org's cell tables) on the org's database, as one
+    statement that is its own transaction: no BEGIN, context statement or COMMIT (one
+    round trip instead of ``apply_context``'s transaction's four). The gate admits what
+    the ticket of the shared transaction says, as in a transaction; the shared lock holds
+    for the statement, as a move's barrier expects.
+
+    The org's statement timeout is the connection's own setting (a setting made inside a
+    statement does not apply to that statement): set when it differs from what the
+    connection has, remembered with it. So only for an engine that keeps its connections'
+    settings (not behind PgBouncer: ``Engines.keeps_session_settings``)."""
+    if "ticket" in params:
+        raise ValueError("a dedicated read binds no parameter named 'ticket'")
+    with engine.connect() as connection:
+        _statement_timeout(connection, route.timeout_ms)
+        rows = all_rows(
+            connection,
+            _read_sql(sql),
+            {
+                **params,
+                **{f"tier_{k}": v for k, v in context.items()},
+                "ticket": route.ticket or "",
+            },
+            alone=True,
+        )
+    if not rows or rows[0].tier_found is None:
+        return []
+    return [row[1:] for row in rows]  # without tier_found
+
+
+def _statement_timeout(connection: Connection, timeout_ms: int | None) -> None:
+    pooled = connection.connection  # lives as long as the DBAPI connection (public API)
+    if pooled.info.get(_TIMEOUT_KEY, -1) == timeout_ms:
+        return
+    value = "DEFAULT" if timeout_ms is None else str(int(timeout_ms))
+    raw = pooled.dbapi_connection
+    raw.autocommit = True  # a session setting: outside any transaction, none is open
+    try:
+        raw.execute(f"SET statement_timeout = {value}")
+    except Exception:
+        connection.invalidate()  # unknown state: never pooled again
+        raise
+    finally:
+        if not connection.invalidated:
+            raw.autocommit = False
+    pooled.info[_TIMEOUT_KEY] = timeout_ms
 
 
 def revision(conn: Connection) -> str:

@@ -26,13 +26,17 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+# A dedicated org's database cannot read the gate's inputs: it gets the verdict, signed.
+TICKET_COLUMN = " CASE WHEN r.tier = 'dedicated' THEN app_tier_ticket() END AS ticket,"
+# For a transaction that cannot reach a dedicated database (one statement alone on the
+# shared one: tenancy.begin_with): no ticket minted (the gate and a keyed hash, issue 20).
+NO_TICKET_COLUMN = " NULL::text AS ticket,"
 CONTEXT_COLUMNS = (
     " r.tier AS tier, r.revision AS revision, r.state AS state,"
     " r.max_concurrent_requests AS max_concurrent, r.statement_timeout_ms AS timeout_ms,"
     " r.connection_ref AS connection_ref, r.pool_size AS pool_size,"
-    # A dedicated org's database cannot read the gate's inputs: it gets the verdict, signed.
-    " CASE WHEN r.tier = 'dedicated' THEN app_tier_ticket() END AS ticket,"
-    " set_config('search_path', coalesce(r.search_path, current_setting('search_path')), true),"
+    + TICKET_COLUMN
+    + " set_config('search_path', coalesce(r.search_path, current_setting('search_path')), true),"
     " set_config('statement_timeout',"
     "   coalesce(r.statement_timeout_ms::text, current_setting('statement_timeout')), true),"
     # Every transaction of an org holds this shared lock: a move's barrier takes it exclusively

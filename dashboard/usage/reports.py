@@ -267,7 +267,7 @@ class RollupRead:
             return
         if self.days > BASIC_HISTORY_DAYS:  # checked before any row is read
             enforcement.require(session, LONG_HISTORY.feature)
-        self.found = tuple(session.execute(_ROLLUPS_SQL, self.params()).one())
+        (self.found,) = tenancy.read_cells(session, _ROLLUPS_SQL, self.params())
 
     def report(self, session: Session) -> UsageReport:
         """The report from what was read (``read`` or ``take`` first)."""
