@@ -53,7 +53,7 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
     selects: dict[str, str] = {}  # role key -> the <option>s with that role selected
     out = []
     for row in rows:
-        uid = str(row.user_id)
+        uid = row.user_id if type(row.user_id) is str else str(row.user_id)  # text: the list
         base = base_prefix + uid
         name = _escaped(row.name)
         role = row.role
