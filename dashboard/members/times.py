@@ -2,12 +2,13 @@
 
 A page shows two times a row, 100 a page. ``display.time_element`` works each one out in
 general: a five-part key for the memoised head, then the relative phrase ("3 days ago") by
-dividing the distance by each unit in turn, rounding and looking the phrase up. Here the
-answer is the same text from two look-ups:
+dividing the distance by each unit in turn, rounding and looking the phrase up. Here:
 
-- the head (everything before the phrase) memoised per zone and keyed by the instant alone;
-- the phrase from one ``bisect`` of the distance in seconds into a table of the points
-  where the phrase changes, built once per process from babel's units.
+- the phrase comes from one ``bisect`` of the distance in seconds into a table of the
+  points where the phrase changes, built once per process from babel's units;
+- the element is kept per zone and instant with the span of ``now`` over which its phrase
+  holds (the interval of the table, as instants): a page seen again, by anyone in that
+  zone, costs a dictionary look-up and two comparisons per time.
 
 Same HTML as ``display.time_element(value, zone, now=now)`` with ``&#183;``
 (tests/unit/test_member_times.py compares them). Whatever the table is not sure of goes
@@ -19,7 +20,7 @@ at all, or a time whose zone is not UTC itself (the head's key is the instant al
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import TIMEDELTA_UNITS
@@ -66,7 +67,6 @@ _POINTS, _KEYS = _change_points()
 # words each once); None until then, and for ever where the table is unsure.
 _PAST: list[str | None] = [None] * len(_KEYS)
 _FUTURE: list[str | None] = [None] * len(_KEYS)
-_HEADS: dict[str | None, dict[datetime, str]] = {}  # zone -> instant (UTC) -> head
 
 
 def _phrase(index: int, future: bool) -> str | None:
@@ -89,43 +89,64 @@ _UTC_ZONES = frozenset({UTC, ZoneInfo("UTC"), ZoneInfo("Etc/UTC")})
 _NOT_YET = object()
 
 
+# _POINTS as timedeltas (whole microseconds: each point is a multiple of 30 s, +- 1 ms).
+_SPANS = [timedelta(seconds=point) for point in _POINTS]
+_EMPTY: dict[str, str] = {}  # empty text -> its element
+
+
 class PageTimes:
     """The time elements of one page: one zone, one ``now``."""
 
-    __slots__ = ("zone", "now", "_heads", "_tz", "_now_in_tz")
+    __slots__ = ("zone", "now", "_kept", "_tz", "_now_in_tz")
 
     def __init__(self, zone: str | None, now: datetime) -> None:
         self.zone, self.now = zone, now
         # ``now`` in the zone of the times (the first one's): a difference of two times in
         # the same tzinfo object is plain arithmetic, no UTC offsets asked.
         self._tz, self._now_in_tz = _NOT_YET, now  # not None: a naive time has None
-        heads = _HEADS.get(zone)
-        if heads is None or len(heads) >= 4096:
-            if len(_HEADS) >= 64:
-                _HEADS.clear()
-            heads = _HEADS[zone] = {}
-        self._heads = heads
+        kept = _KEPT.get(zone)
+        if kept is None or len(kept) >= 4096:
+            if len(_KEPT) >= 64:
+                _KEPT.clear()
+            kept = _KEPT[zone] = {}
+        self._kept = kept
 
     def element(self, value: datetime | None, empty: str = "—") -> str:
         if value is None:
-            return display._empty_element(empty)
+            html = _EMPTY.get(empty)
+            if html is None:
+                html = _EMPTY[empty] = display._empty_element(empty)
+            return html
         if value.tzinfo is not self._tz:
             if value.tzinfo not in _UTC_ZONES:
                 return display.time_element(value, self.zone, empty=empty, now=self.now)
             self._tz, self._now_in_tz = value.tzinfo, self.now.astimezone(value.tzinfo)
-        seconds = (value - self._now_in_tz).total_seconds()
-        if seconds < 0:
-            index = bisect_right(_POINTS, -seconds)
-            phrase = _PAST[index]
+        kept = self._kept.get(value)
+        if kept is not None and kept[0] <= self._now_in_tz < kept[1]:
+            return kept[2]  # written for a ``now`` with the same phrase
+        return self._write(value, kept)
+
+    def _write(self, value: datetime, kept: tuple | None) -> str:
+        now = self._now_in_tz
+        seconds = (value - now).total_seconds()
+        future = seconds >= 0
+        index = bisect_right(_POINTS, seconds if future else -seconds)
+        phrase = (_FUTURE if future else _PAST)[index] or _phrase(index, future)
+        if phrase is None:
+            return display.time_element(value, self.zone, now=self.now)
+        head = kept[3] if kept is not None else display._time_head(value, self.zone, DOT)
+        html = f"{head}{phrase}</span></time>"
+        # The instants ``now`` may take with the distance inside this same interval
+        # [_POINTS[index - 1], _POINTS[index]), the same phrase: later pages reuse the text.
+        if future:
+            since, until = value - _SPANS[index], value - _SPANS[index - 1]
         else:
-            index = bisect_right(_POINTS, seconds)
-            phrase = _FUTURE[index]
-        if phrase is None and (phrase := _phrase(index, seconds >= 0)) is None:
-            return display.time_element(value, self.zone, empty=empty, now=self.now)
-        head = self._heads.get(value)
-        if head is None:
-            head = self._heads[value] = display._time_head(value, self.zone, DOT)
-        return f"{head}{phrase}</span></time>"
+            since, until = value + _SPANS[index - 1], value + _SPANS[index]
+        self._kept[value] = (since, until, html, head)
+        return html
+
+
+_KEPT: dict[str | None, dict[datetime, tuple]] = {}  # zone -> instant -> (since, until, html, head)
 
 
 def page_times(zone: str | None, now: datetime | None = None) -> PageTimes:

@@ -80,3 +80,21 @@ def test_the_same_instant_in_another_zone_has_that_zone_s_head():
     assert times.page_times("America/New_York", NOW).element(value) == reference(
         value, "America/New_York"
     )
+
+
+@pytest.mark.parametrize("zone", [None, "Europe/Berlin"])
+def test_a_kept_element_is_served_only_while_its_phrase_holds(zone):
+    """The same instants on page after page, ``now`` moving on (and back) by steps from a
+    millisecond to years: every element is display's for that ``now``."""
+    rng = random.Random(7)
+    values = [
+        (NOW + timedelta(seconds=rng.uniform(-4e7, 4e7))).astimezone(ZoneInfo("Etc/UTC"))
+        for _ in range(60)
+    ]
+    values += [NOW - timedelta(seconds=s) for s in (59.9995, 60, 89.9995, 90.0005, 3060)]
+    now = NOW
+    for _ in range(400):
+        now += timedelta(seconds=rng.choice([0.0007, 0.5, 29, 61, 1799, 43200, 3e6, -3e6]))
+        page = times.page_times(zone, now)
+        for value in values:
+            assert page.element(value) == reference(value, zone, now=now), (value, now)
