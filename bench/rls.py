@@ -56,7 +56,8 @@ _VALUES = {"limit": "51", "offset": "0", "pattern": f"'{members._like(SEARCH)}'"
 
 def _app_sql(search: bool) -> str:
     """The members statement exactly as the app sends it (first page, no role filter)."""
-    return members._list_sql(search, False, False, "first", members.PER_PAGE_DEFAULT + 1).text
+    return members._list_sql(search, False, False, "first", members.PER_PAGE_DEFAULT + 1,
+                             text_ids=True).text  # as the page sends it
 
 
 # name -> (SQL with :name parameters, whether the RLS side keeps the explicit org filter,

@@ -45,7 +45,8 @@ def index():
     # The org's entitlements (the navigation's lock marks) ride on the roles' statement.
     roles = role_rules.catalogue_with_entitlements(db)
     page = service.list_members(
-        db, org_id=g.membership.org_id, editor=editor(), roles=roles, **_page_args()
+        db, org_id=g.membership.org_id, editor=editor(), roles=roles, text_ids=True,
+        **_page_args()
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
     # As bytes: the table (most of the page) is ASCII, and encoded on its own it is copied

@@ -8,17 +8,18 @@ ESCAPING: every value a person controls is escaped here, once: the name, the ema
 name (and the role options' names) and the row's error (tests/security/test_members_web.py
 sends markup in each). The rest is safe by construction: the URLs and the CSRF token are
 escaped once per page, a user id is its hex, the ``<time>`` elements come from
-``display.time_element``. A new cell that shows a person's value MUST escape it.
+``times.py`` (``display.time_element``'s text). A new cell that shows a person's value MUST
+escape it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from dashboard import display
+from dashboard.members import times
 from dashboard.members.roles import RoleInfo
 from dashboard.members.service import MemberRow
 
@@ -48,12 +49,11 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
     error_html = (f'\n    <p class="field-error" role="alert">{_escaped(error)}</p>'
                   if error else "")
     saved_html = _SAVED if saved else ""
-    now = now or datetime.now(UTC)
-    when = display.time_element
+    when = times.page_times(zone, now).element
     selects: dict[str, str] = {}  # role key -> the <option>s with that role selected
     out = []
     for row in rows:
-        uid = str(row.user_id)
+        uid = row.user_id if type(row.user_id) is str else str(row.user_id)  # text: the list
         base = base_prefix + uid
         name = _escaped(row.name)
         role = row.role
@@ -84,8 +84,8 @@ def rows_html(rows: Iterable[MemberRow], *, options: list[RoleInfo], member_base
             f'  <td><a href="{base}">{name}</a>{_YOU if row.is_self else ""}</td>\n'
             f'  <td>{_escaped(row.email)}</td>\n'
             f'  <td>\n    {role_cell}{error_html}\n  </td>\n'
-            f'  <td>{when(row.joined_at, zone, now=now)}</td>\n'
-            f'  <td>{when(row.last_active_at, zone, empty="Never", now=now)}</td>\n'
+            f'  <td>{when(row.joined_at)}</td>\n'
+            f'  <td>{when(row.last_active_at, "Never")}</td>\n'
             f'  <td class="actions">{action}</td>\n'
             '</tr>\n')
     return Markup("".join(out))  # noqa: S704 - every piece escaped above

@@ -139,6 +139,25 @@ def test_search_reads_names_and_emails_of_this_org_only(client):
     assert client.get(f"/o/{org.slug}/members?q=findme%0Aowner").status_code == 400
 
 
+@pytest.mark.parametrize(("query", "found"), [
+    ("%", ["Percent 100% Real"]), ("0% r", ["Percent 100% Real"]),
+    ("_", ["Snake snake_case"]), ("e_c", ["Snake snake_case"]),
+    ("\\", ["Slash back\\slash"]), ("k\\s", ["Slash back\\slash"]),
+    ("\\%", []), ("%_", []),
+])
+def test_search_takes_like_wildcards_and_backslash_literally(client, query, found):
+    """The pattern's escapes rely on LIKE's default escape character (no ESCAPE clause)."""
+    org, people = factories.org_with_members(owner="owner")
+    for name in ("Percent 100% Real", "Percent 1000 Real", "Snake snake_case", "Snake snakeXcase",
+                 "Slash back\\slash", "Slash backslash"):
+        user = factories.UserFactory(name=name)
+        factories.MembershipFactory(org_id=org.id, user_id=user.id, role="member")
+    login(client, people["owner"])
+    html = client.get(f"/o/{org.slug}/members", query_string={"q": query}).get_data(as_text=True)
+    shown = re.findall(r'<td><a href="[^"]+">([^<]+)</a>', html)
+    assert shown == found
+
+
 def test_the_page_shows_each_person_as_their_own_profile_says(client, app):
     """The list reads the person's name and email from the membership (migration 0040): a
     renamed person shows renamed in every org they belong to, on the very next page."""
