@@ -20,15 +20,25 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.navigation import visible_items
 from dashboard.permissions import can, role_label
 
-_LOCK = (' <span class="lock" title="Not included in your plan">🔒<span class="visually-hidden">'
-         " (not in your plan)</span></span>")
+_LOCK = (
+    ' <span class="lock" title="Not included in your plan">🔒<span class="visually-hidden">'
+    " (not in your plan)</span></span>"
+)
 
 
 class PageLayout:
     """The pieces base.html prints around its blocks, each a ``Markup`` string."""
 
-    __slots__ = ("assets", "body_attributes", "license_banner", "main_start", "principal",
-                 "product", "topbar", "user_menu_end")
+    __slots__ = (
+        "assets",
+        "body_attributes",
+        "license_banner",
+        "main_start",
+        "principal",
+        "product",
+        "topbar",
+        "user_menu_end",
+    )
 
     def __init__(self, brand, principal, membership, csrf: str) -> None:
         # Each piece below escapes every value it prints (markupsafe.escape): it is HTML.
@@ -56,17 +66,22 @@ def page_layout() -> PageLayout:
 
 
 def _assets(brand) -> str:
-    theme = (f'<link rel="stylesheet" href="{escape(url_for("hosts.theme", color=brand.primary_color[1:]))}">'  # noqa: E501
-             if brand.primary_color else "")
-    return (f'<link rel="stylesheet" href="{escape(url_for("static", filename="css/app.css"))}">'
-            f"\n  {theme}\n"
-            f'  <script src="{escape(url_for("static", filename="vendor/htmx-2.0.11.min.js"))}"'
-            " defer></script>\n"
-            f'  <script src="{escape(url_for("static", filename="js/app.js"))}" defer></script>')
+    theme = (
+        f'<link rel="stylesheet" href="{escape(url_for("hosts.theme", color=brand.primary_color[1:]))}">'  # noqa: E501
+        if brand.primary_color
+        else ""
+    )
+    return (
+        f'<link rel="stylesheet" href="{escape(url_for("static", filename="css/app.css"))}">'
+        f"\n  {theme}\n"
+        f'  <script src="{escape(url_for("static", filename="vendor/htmx-2.0.11.min.js"))}"'
+        " defer></script>\n"
+        f'  <script src="{escape(url_for("static", filename="js/app.js"))}" defer></script>'
+    )
 
 
 def _body_attributes(principal, csrf: str) -> str:
-    attributes = f"hx-headers='{{\"X-CSRFToken\": \"{escape(csrf)}\"}}'"
+    attributes = f'hx-headers=\'{{"X-CSRFToken": "{escape(csrf)}"}}\''
     if principal and not principal.time_zone:
         attributes += f' data-time-zone-url="{escape(url_for("accounts.set_time_zone"))}"'
     return attributes
@@ -89,18 +104,29 @@ def _license_banner(membership) -> str:
     notice = license_notice(membership)
     if not notice:
         return "\n"
-    plan = (f'<a href="{escape(url_for("licenses.plan", slug=membership.slug))}">See plan</a>'
-            if can("billing.view") else "")
-    return ('\n\n<div class="banner banner-warn" role="status" data-testid="license-banner">'
-            f"{escape(notice)}\n  {plan}\n</div>\n")
+    plan = (
+        f'<a href="{escape(url_for("licenses.plan", slug=membership.slug))}">See plan</a>'
+        if can("billing.view")
+        else ""
+    )
+    return (
+        '\n\n<div class="banner banner-warn" role="status" data-testid="license-banner">'
+        f"{escape(notice)}\n  {plan}\n</div>\n"
+    )
 
 
 def _brand_link(brand) -> str:
-    logo = (f'<img class="brand-logo" src="{escape(url_for("hosts.logo", sha=brand.logo_sha256))}"'
-            ' alt="" height="24"> ' if brand.logo_sha256 else "")
+    logo = (
+        f'<img class="brand-logo" src="{escape(url_for("hosts.logo", sha=brand.logo_sha256))}"'
+        ' alt="" height="24"> '
+        if brand.logo_sha256
+        else ""
+    )
     name = brand.org_name if brand.logo_sha256 or brand.white_label else brand.product
-    return (f'<a class="brand" href="{escape(url_for("auth.index"))}" data-testid="brand">'
-            f"{logo}{escape(name)}</a>")
+    return (
+        f'<a class="brand" href="{escape(url_for("auth.index"))}" data-testid="brand">'
+        f"{logo}{escape(name)}</a>"
+    )
 
 
 def _topbar(brand, principal, membership) -> str:
@@ -108,25 +134,32 @@ def _topbar(brand, principal, membership) -> str:
     if not principal:
         return text
     name = escape(principal.name)
-    staff = (f'<p><a href="{escape(url_for("console.index"))}">Staff console</a></p>'
-             if principal.is_staff else "")
-    return (f"{text}\n    {_switcher(membership)}\n"
-            '    <details class="menu user-menu">\n'
-            f'      <summary aria-label="Account menu for {name}"><span class="cut"'
-            f' title="{name}">{name}</span></summary>\n'
-            '      <div class="menu-panel">\n'
-            f'        <p class="muted">{escape(principal.email)}</p>\n'
-            f'        <p><a href="{escape(url_for("accounts.profile"))}">Your account</a></p>\n'
-            f'        <p><a href="{escape(url_for("account.session_list"))}">Your sessions</a>'
-            "</p>\n"
-            f"        {staff}\n        ")
+    staff = (
+        f'<p><a href="{escape(url_for("console.index"))}">Staff console</a></p>'
+        if principal.is_staff
+        else ""
+    )
+    return (
+        f"{text}\n    {_switcher(membership)}\n"
+        '    <details class="menu user-menu">\n'
+        f'      <summary aria-label="Account menu for {name}"><span class="cut"'
+        f' title="{name}">{name}</span></summary>\n'
+        '      <div class="menu-panel">\n'
+        f'        <p class="muted">{escape(principal.email)}</p>\n'
+        f'        <p><a href="{escape(url_for("accounts.profile"))}">Your account</a></p>\n'
+        f'        <p><a href="{escape(url_for("account.session_list"))}">Your sessions</a>'
+        "</p>\n"
+        f"        {staff}\n        "
+    )
 
 
 def _user_menu_end(csrf: str) -> str:
-    return (f'\n        <form method="post" action="{escape(url_for("auth.logout"))}">\n'
-            f'          <input type="hidden" name="csrf_token" value="{escape(csrf)}">\n'
-            '          <button type="submit" class="link-button">Sign out</button>\n'
-            "        </form>\n      </div>\n    </details>\n  ")
+    return (
+        f'\n        <form method="post" action="{escape(url_for("auth.logout"))}">\n'
+        f'          <input type="hidden" name="csrf_token" value="{escape(csrf)}">\n'
+        '          <button type="submit" class="link-button">Sign out</button>\n'
+        "        </form>\n      </div>\n    </details>\n  "
+    )
 
 
 def current_path() -> str:
@@ -144,13 +177,15 @@ def _switcher(membership) -> str:
         name = label = "Choose an organization"
         title = badge = ""
     url = escape(url_for("auth.switcher", next=current_path()))
-    return ('<details class="menu switcher" id="org-switcher">\n  \n'
-            f'  <summary aria-label="Switch organization, current: {label}">\n'
-            f'    <span class="org-name cut" data-testid="active-org" {title}>{name}</span>\n'
-            f"    {badge}\n  </summary>\n  \n"
-            f'  <div class="menu-panel" hx-get="{url}"\n'
-            '       hx-trigger="toggle from:#org-switcher once" hx-swap="innerHTML">\n    \n'
-            f'    <a href="{url}">All organizations…</a>\n  </div>\n</details>')
+    return (
+        '<details class="menu switcher" id="org-switcher">\n  \n'
+        f'  <summary aria-label="Switch organization, current: {label}">\n'
+        f'    <span class="org-name cut" data-testid="active-org" {title}>{name}</span>\n'
+        f"    {badge}\n  </summary>\n  \n"
+        f'  <div class="menu-panel" hx-get="{url}"\n'
+        '       hx-trigger="toggle from:#org-switcher once" hx-swap="innerHTML">\n    \n'
+        f'    <a href="{url}">All organizations…</a>\n  </div>\n</details>'
+    )
 
 
 def _feature_check():
@@ -182,21 +217,29 @@ def _nav(membership) -> str:
     for item in visible_items(membership, endpoint, _feature_check()):
         mark = 'aria-current="page"' if item["current"] else ""
         lock = _LOCK if item["locked"] else ""
-        lines.append(f'\n      <li><a href="{escape(item["url"])}" {mark}>'
-                     f'{escape(item["label"])}{lock}</a></li>\n      ')
-    return ('\n  <nav class="sidenav" aria-label="Organization">\n    \n'
-            '    <details class="nav-fold">\n    <summary>Menu</summary>\n    <ul>\n      '
-            + "".join(lines) + "\n    </ul>\n    </details>\n  </nav>\n  ")
+        lines.append(
+            f'\n      <li><a href="{escape(item["url"])}" {mark}>'
+            f"{escape(item['label'])}{lock}</a></li>\n      "
+        )
+    return (
+        '\n  <nav class="sidenav" aria-label="Organization">\n    \n'
+        '    <details class="nav-fold">\n    <summary>Menu</summary>\n    <ul>\n      '
+        + "".join(lines)
+        + "\n    </ul>\n    </details>\n  </nav>\n  "
+    )
 
 
 def _flashes() -> str:
     return "".join(
         f'\n        <div class="flash flash-{escape(category)}" role="status">'
         f"{escape(message)}</div>\n      "
-        for category, message in get_flashed_messages(with_categories=True))
+        for category, message in get_flashed_messages(with_categories=True)
+    )
 
 
 def _main_start(membership) -> str:
     nav = _nav(membership) if membership else ""
-    return (f'<div class="layout{"" if membership else " no-nav"}">\n  {nav}\n'
-            f'  <main id="main" tabindex="-1">\n    \n      {_flashes()}\n    \n    ')
+    return (
+        f'<div class="layout{"" if membership else " no-nav"}">\n  {nav}\n'
+        f'  <main id="main" tabindex="-1">\n    \n      {_flashes()}\n    \n    '
+    )

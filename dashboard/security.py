@@ -44,8 +44,12 @@ def csrf_token() -> str:
     field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     secret = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
     raw = session.get(field)
-    if (field in g or config.get("WTF_CSRF_TIME_LIMIT", 3600) is not None
-            or type(raw) is not str or not secret):
+    if (
+        field in g
+        or config.get("WTF_CSRF_TIME_LIMIT", 3600) is not None
+        or type(raw) is not str
+        or not secret
+    ):
         return generate_csrf()
     key = (secret, field, raw)
     token = _signed_tokens.get(key)
@@ -58,6 +62,7 @@ def csrf_token() -> str:
         return token
     setattr(g, field, token)  # what generate_csrf leaves for the rest of the request
     return token
+
 
 CSP = "; ".join(
     [
@@ -107,7 +112,11 @@ def init_app(app) -> None:
         # The pairs go straight onto Werkzeug's header list: they are constants checked above,
         # and ``extend`` would validate each one again (a generator and a regex per header).
         pairs = response.headers._list
-        pairs.extend(security_headers(
-            {k.lower() for k, _ in pairs}, bool(app.config.get("SESSION_COOKIE_SECURE")),
-            response.mimetype == "text/html"))
+        pairs.extend(
+            security_headers(
+                {k.lower() for k, _ in pairs},
+                bool(app.config.get("SESSION_COOKIE_SECURE")),
+                response.mimetype == "text/html",
+            )
+        )
         return response

@@ -26,8 +26,9 @@ def init_app(app) -> None:
 
     # Times in the signed-in person's zone, dates and numbers by babel (dashboard/display.py);
     # readable names for audit actions and permissions (dashboard/vocabulary.py).
-    app.add_template_filter(lambda value, empty="—": display.when_html(
-        value, _person_zone(), empty=empty), "when")
+    app.add_template_filter(
+        lambda value, empty="—": display.when_html(value, _person_zone(), empty=empty), "when"
+    )
     # The same with the zone given: for loops that show many times (the members list reads
     # the viewer's zone once, not once per time), with no wrapper call of its own.
     app.add_template_filter(display.when_html, "when_in")

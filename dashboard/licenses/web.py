@@ -87,8 +87,12 @@ def init_app(app) -> None:
         form = UpgradeRequestForm(formdata=None, feature=exc.feature.value)
         return (
             render_template(
-                "licenses/not_included.html", feature=state, message=message,
-                contacts=contacts, entitlements=exc.entitlements, upgrade_form=form,
+                "licenses/not_included.html",
+                feature=state,
+                message=message,
+                contacts=contacts,
+                entitlements=exc.entitlements,
+                upgrade_form=form,
             ),
             403,
         )

@@ -40,9 +40,17 @@ CHILDREN = {
 @pytest.fixture
 def both_layouts(app, monkeypatch):
     """Views answering both renderings of a test page, as JSON, for ``endpoints``."""
-    monkeypatch.setattr(app.jinja_env, "loader", ChoiceLoader([
-        DictLoader(CHILDREN), PrefixLoader({"layout_before": FileSystemLoader(str(BEFORE))}),
-        app.jinja_env.loader]))
+    monkeypatch.setattr(
+        app.jinja_env,
+        "loader",
+        ChoiceLoader(
+            [
+                DictLoader(CHILDREN),
+                PrefixLoader({"layout_before": FileSystemLoader(str(BEFORE))}),
+                app.jinja_env.loader,
+            ]
+        ),
+    )
     app.jinja_env.cache.clear()
 
     def replace(endpoint: str) -> None:
@@ -52,8 +60,9 @@ def both_layouts(app, monkeypatch):
             # What the former context processors gave every template.
             former = {
                 "current_path": request.full_path.rstrip("?") if request else "/",
-                "nav_items": visible_items(g.get("membership"), request.endpoint,
-                                           layout._feature_check()),
+                "nav_items": visible_items(
+                    g.get("membership"), request.endpoint, layout._feature_check()
+                ),
                 "license_banner": lambda: layout.license_notice(g.get("membership")),
             }
             pages = {}
@@ -84,8 +93,11 @@ def assert_same(client, path: str, flashes=()) -> str:
     assert pages, "no page rendered"
     for child, (before, after) in pages.items():
         if before != after:
-            diff = "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(),
-                                                  "before", "after", lineterm=""))
+            diff = "\n".join(
+                difflib.unified_diff(
+                    before.splitlines(), after.splitlines(), "before", "after", lineterm=""
+                )
+            )
             pytest.fail(f"{child} at {path} differs:\n{diff}")
         if flashes:
             assert 'class="flash' in after
@@ -105,8 +117,11 @@ def test_an_owners_org_pages_are_unchanged(client, both_layouts):
     factories.put_on_plan(org, "growth")
     login(client, people["owner"])
     assert_same(client, f"/o/{org.slug}/")
-    assert_same(client, f"/o/{org.slug}/?q=<x>&y=\"1\"",
-                flashes=[("info", NASTY), ("success", "Saved."), ("error", "<script>")])
+    assert_same(
+        client,
+        f'/o/{org.slug}/?q=<x>&y="1"',
+        flashes=[("info", NASTY), ("success", "Saved."), ("error", "<script>")],
+    )
     assert_same(client, f"/o/{org.slug}/usage")  # another entry is the current one
 
 
@@ -114,12 +129,18 @@ def test_a_member_in_an_org_with_a_nasty_name_and_a_lapsed_license(client, both_
     both_layouts("orgs.home")
     org, people = factories.org_with_members(owner="owner", bob="member", ann="admin")
     factories.execute("UPDATE organizations SET name = :n WHERE id = :o", n=NASTY, o=org.id)
-    factories.execute("UPDATE users SET name = :n WHERE id = :u", n=NASTY + " Bob",
-                      u=people["bob"].id)
-    factories.execute("UPDATE users SET time_zone = 'Europe/Paris' WHERE id = :u",
-                      u=people["ann"].id)
-    factories.put_on_plan(org, "growth", valid_from=datetime.now(UTC) - timedelta(days=30),
-                          valid_until=datetime.now(UTC) - timedelta(days=2))
+    factories.execute(
+        "UPDATE users SET name = :n WHERE id = :u", n=NASTY + " Bob", u=people["bob"].id
+    )
+    factories.execute(
+        "UPDATE users SET time_zone = 'Europe/Paris' WHERE id = :u", u=people["ann"].id
+    )
+    factories.put_on_plan(
+        org,
+        "growth",
+        valid_from=datetime.now(UTC) - timedelta(days=30),
+        valid_until=datetime.now(UTC) - timedelta(days=2),
+    )
     for person in ("bob", "ann", "owner"):  # no "See plan" link, no time zone, both
         login(client, people[person])
         page = assert_same(client, f"/o/{org.slug}/")
