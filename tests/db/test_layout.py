@@ -175,3 +175,74 @@ def test_a_signed_in_page_outside_any_org_is_unchanged(client, both_layouts):
     org, people = factories.org_with_members(owner="owner")
     login(client, people["owner"])
     assert_same(client, "/account", flashes=[("info", "Outside <an> org")])
+
+
+@pytest.fixture
+def both_homes(app, monkeypatch, both_layouts):
+    """The org home answering the page it serves and the former templates' rendering of the
+    same data (templates/orgs/home.html as it was, over the former base.html)."""
+    from dashboard.orgs import page as home_page
+
+    original = app.view_functions["orgs.home"]
+    content = home_page.content
+    seen = []
+
+    def capturing(*args):
+        seen.append(args)
+        return content(*args)
+
+    monkeypatch.setattr(home_page, "content", capturing)
+
+    def view(*args, **kwargs):
+        seen.clear()
+        served = original(*args, **kwargs)
+        overview, panels, _role, _zone, usage_home = seen[0]
+        former = render_template(
+            "layout_before/orgs_home.html",
+            base="layout_before/base.html",
+            overview=overview,
+            panels=panels,
+            usage_home=usage_home,
+            current_path=request.full_path.rstrip("?"),
+            nav_items=visible_items(g.membership, request.endpoint, layout._feature_check()),
+            license_banner=lambda: layout.license_notice(g.membership),
+        )
+        return {"pages": {"home": (former, served.decode())}}
+
+    view.access_rule = original.access_rule
+    monkeypatch.setitem(app.view_functions, "orgs.home", view)
+
+
+def test_the_org_home_is_unchanged_for_every_panel(client, both_homes):
+    org, people = factories.org_with_members(owner="owner", bob="member", ann="admin")
+    factories.execute("UPDATE organizations SET name = :n WHERE id = :o", n=NASTY, o=org.id)
+    factories.execute(
+        "UPDATE users SET time_zone = 'Europe/Paris' WHERE id = :u", u=people["ann"].id
+    )
+    login(client, people["owner"])
+    empty = assert_same(client, f"/o/{org.slug}/")  # a new org: nothing pending, no events
+    assert "No pending invitations." in empty
+    for i in range(7):
+        factories.invitation(org, f"pending{i}+<x>@example.com")
+    factories.api_key(org)
+    factories.execute(
+        "INSERT INTO audit_events (org_id, actor, action, target) VALUES"
+        " (:o, :a, 'org.update', :t), (:o, 'x@example.com', 'member.remove', NULL),"
+        " (:o, 'y@example.com', 'unknown.<action>', 'z')",
+        o=org.id,
+        a=NASTY,
+        t="org:<renamed>",
+    )
+    for person in ("owner", "ann", "bob"):  # every panel, another zone, none of them
+        login(client, people[person])
+        page = assert_same(client, f"/o/{org.slug}/", flashes=[("info", "Welcome <back>")])
+        assert ("All 7 invitations" in page) == (person != "bob")
+    factories.put_on_plan(org, "enterprise")
+    factories.execute(
+        "INSERT INTO sso_domains (org_id, domain, token, verified_at)"
+        " VALUES (:o, :d, repeat('t', 20), now())",
+        o=org.id,
+        d=f"{org.slug}.example",
+    )
+    login(client, people["owner"])
+    assert "<s>Verify a domain</s>" in assert_same(client, f"/o/{org.slug}/")
