@@ -16,6 +16,7 @@ For other areas:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -114,9 +115,14 @@ ENTITLEMENTS_COLUMNS = f"""
     ARRAY(SELECT jsonb_build_object('feature', f.feature, 'enabled', f.enabled,
                                     'expires_at', f.expires_at, 'reason', f.reason)
             FROM feature_overrides f WHERE f.org_id = o.id) AS overrides,
-    ARRAY(SELECT {_PLAN_JSON} FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
-    ARRAY(SELECT jsonb_build_array(x.key, x.name, x.description) FROM features x) AS catalogue
+    (SELECT json_agg({_PLAN_JSON} ORDER BY p.key)::text
+       FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
+    (SELECT json_agg(json_build_array(x.key, x.name, x.description) ORDER BY x.key)::text
+       FROM features x) AS catalogue
 """
+# The plans and the catalogue come as one JSON text each (issue 20): they are the same text
+# on nearly every request, so each distinct text is parsed once per process (``_parsed``)
+# instead of psycopg decoding one jsonb value per feature and plan on every org page.
 # The FROM the columns above need. A statement that reads the org row anyway (the org
 # home's) may carry them too (with :fallback = FALLBACK_PLAN) and hand its row to
 # ``remember_entitlements``: one statement fewer, the same row.
@@ -179,13 +185,35 @@ def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitleme
     result = compute(
         org_id,
         facts,
-        _plans_from_json(row.plans),
-        [FeatureInfo(*f) for f in row.catalogue],
+        _parsed(row.plans, _plans_from_json),
+        _parsed(row.catalogue, _catalogue_from_json),
         overrides,
         row.now,
     )
     session.info[_CACHE_KEY] = (session.get_transaction(), org_id, result)
     return result
+
+
+_PARSED_AT_MOST = 256
+_parsed_texts: dict = {}  # (JSON text, parser) -> what the parser made of it
+
+
+def _parsed(json_text: str | None, parse: Callable):
+    """``parse(json.loads(json_text))``, once per distinct text and parser in this process.
+    What it returns is shared by every request: read it, never change it (``compute`` copies
+    what it adjusts)."""
+    key = (json_text, parse)
+    known = _parsed_texts.get(key)
+    if known is None:
+        known = parse(json.loads(json_text) if json_text else [])
+        if len(_parsed_texts) >= _PARSED_AT_MOST:
+            _parsed_texts.clear()
+        _parsed_texts[key] = known
+    return known
+
+
+def _catalogue_from_json(rows) -> tuple[FeatureInfo, ...]:
+    return tuple(FeatureInfo(*row) for row in rows)
 
 
 def forget_entitlements(session: Session) -> None:
