@@ -13,11 +13,11 @@ banners (support mode, a tier move) as Jinja; ``page_layout()`` gives it the res
 
 from __future__ import annotations
 
-from flask import g, get_flashed_messages, request, url_for
+from flask import current_app, g, get_flashed_messages, request, url_for
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.navigation import visible_items
+from dashboard.navigation import features_shown, visible_items
 from dashboard.permissions import can, role_label
 
 _LOCK = (
@@ -42,19 +42,62 @@ class PageLayout:
 
     def __init__(self, brand, principal, membership, csrf: str) -> None:
         # Each piece below escapes every value it prints (markupsafe.escape): it is HTML.
+        url_key = current_app.url_key()
+        urls = _fixed_urls(url_key)
         self.principal = principal
         self.product = escape(brand.product)
-        self.assets = _html(_assets(brand))
-        self.body_attributes = _html(_body_attributes(principal, csrf))
+        self.assets = _html(_assets(brand, urls))
+        self.body_attributes = _html(_body_attributes(principal, csrf, urls))
         self.license_banner = _html(_license_banner(membership))
-        self.topbar = _html(_topbar(brand, principal, membership))
-        self.user_menu_end = _html(_user_menu_end(csrf))
-        self.main_start = _html(_main_start(membership))
+        self.topbar = _html(_topbar(brand, principal, membership, urls))
+        self.user_menu_end = _html(_user_menu_end(csrf, urls))
+        self.main_start = _html(_main_start(membership, url_key))
 
 
 def _html(built: str) -> Markup:
     """A piece built here, every value in it escaped as it was put in."""
     return Markup(built)  # noqa: S704 - escaped piece by piece above
+
+
+_KEEP_AT_MOST = 1000
+_kept: dict = {}  # pieces that are the same on every page with the same key (see _kept_piece)
+
+
+def _kept_piece(key: tuple | None, build):
+    """``build()``, kept per process under ``key`` when there is one. Each key names all a
+    piece depends on, starting with ``App.url_key()`` (the request's URL binding and URL
+    defaults: a URL built under the same key is the same URL)."""
+    if key is None:
+        return build()
+    piece = _kept.get(key)
+    if piece is None:
+        piece = build()
+        if len(_kept) >= _KEEP_AT_MOST:
+            _kept.clear()
+        _kept[key] = piece
+    return piece
+
+
+_FIXED = {  # the chrome's URLs that depend on nothing but the request's URL binding
+    "css": ("static", {"filename": "css/app.css"}),
+    "htmx": ("static", {"filename": "vendor/htmx-2.0.11.min.js"}),
+    "js": ("static", {"filename": "js/app.js"}),
+    "index": ("auth.index", {}),
+    "time_zone": ("accounts.set_time_zone", {}),
+    "profile": ("accounts.profile", {}),
+    "sessions": ("account.session_list", {}),
+    "console": ("console.index", {}),
+    "logout": ("auth.logout", {}),
+}
+
+
+def _fixed_urls(url_key: tuple | None) -> dict[str, Markup]:
+    return _kept_piece(
+        url_key and ("urls", url_key),
+        lambda: {
+            name: escape(url_for(endpoint, **values)) for name, (endpoint, values) in _FIXED.items()
+        },
+    )
 
 
 def page_layout() -> PageLayout:
@@ -65,25 +108,23 @@ def page_layout() -> PageLayout:
     return PageLayout(current_brand(), g.get("principal"), g.get("membership"), csrf_token())
 
 
-def _assets(brand) -> str:
+def _assets(brand, urls: dict[str, Markup]) -> str:
     theme = (
         f'<link rel="stylesheet" href="{escape(url_for("hosts.theme", color=brand.primary_color[1:]))}">'  # noqa: E501
         if brand.primary_color
         else ""
     )
     return (
-        f'<link rel="stylesheet" href="{escape(url_for("static", filename="css/app.css"))}">'
-        f"\n  {theme}\n"
-        f'  <script src="{escape(url_for("static", filename="vendor/htmx-2.0.11.min.js"))}"'
-        " defer></script>\n"
-        f'  <script src="{escape(url_for("static", filename="js/app.js"))}" defer></script>'
+        f'<link rel="stylesheet" href="{urls["css"]}">\n  {theme}\n'
+        f'  <script src="{urls["htmx"]}" defer></script>\n'
+        f'  <script src="{urls["js"]}" defer></script>'
     )
 
 
-def _body_attributes(principal, csrf: str) -> str:
+def _body_attributes(principal, csrf: str, urls: dict[str, Markup]) -> str:
     attributes = f'hx-headers=\'{{"X-CSRFToken": "{escape(csrf)}"}}\''
     if principal and not principal.time_zone:
-        attributes += f' data-time-zone-url="{escape(url_for("accounts.set_time_zone"))}"'
+        attributes += f' data-time-zone-url="{urls["time_zone"]}"'
     return attributes
 
 
@@ -115,7 +156,7 @@ def _license_banner(membership) -> str:
     )
 
 
-def _brand_link(brand) -> str:
+def _brand_link(brand, urls: dict[str, Markup]) -> str:
     logo = (
         f'<img class="brand-logo" src="{escape(url_for("hosts.logo", sha=brand.logo_sha256))}"'
         ' alt="" height="24"> '
@@ -123,22 +164,15 @@ def _brand_link(brand) -> str:
         else ""
     )
     name = brand.org_name if brand.logo_sha256 or brand.white_label else brand.product
-    return (
-        f'<a class="brand" href="{escape(url_for("auth.index"))}" data-testid="brand">'
-        f"{logo}{escape(name)}</a>"
-    )
+    return f'<a class="brand" href="{urls["index"]}" data-testid="brand">{logo}{escape(name)}</a>'
 
 
-def _topbar(brand, principal, membership) -> str:
-    text = "\n" + _brand_link(brand) + "\n  "  # the partial began with a comment line
+def _topbar(brand, principal, membership, urls: dict[str, Markup]) -> str:
+    text = "\n" + _brand_link(brand, urls) + "\n  "  # the partial began with a comment line
     if not principal:
         return text
     name = escape(principal.name)
-    staff = (
-        f'<p><a href="{escape(url_for("console.index"))}">Staff console</a></p>'
-        if principal.is_staff
-        else ""
-    )
+    staff = f'<p><a href="{urls["console"]}">Staff console</a></p>' if principal.is_staff else ""
     return (
         f"{text}\n    {_switcher(membership)}\n"
         '    <details class="menu user-menu">\n'
@@ -146,16 +180,16 @@ def _topbar(brand, principal, membership) -> str:
         f' title="{name}">{name}</span></summary>\n'
         '      <div class="menu-panel">\n'
         f'        <p class="muted">{escape(principal.email)}</p>\n'
-        f'        <p><a href="{escape(url_for("accounts.profile"))}">Your account</a></p>\n'
-        f'        <p><a href="{escape(url_for("account.session_list"))}">Your sessions</a>'
+        f'        <p><a href="{urls["profile"]}">Your account</a></p>\n'
+        f'        <p><a href="{urls["sessions"]}">Your sessions</a>'
         "</p>\n"
         f"        {staff}\n        "
     )
 
 
-def _user_menu_end(csrf: str) -> str:
+def _user_menu_end(csrf: str, urls: dict[str, Markup]) -> str:
     return (
-        f'\n        <form method="post" action="{escape(url_for("auth.logout"))}">\n'
+        f'\n        <form method="post" action="{urls["logout"]}">\n'
         f'          <input type="hidden" name="csrf_token" value="{escape(csrf)}">\n'
         '          <button type="submit" class="link-button">Sign out</button>\n'
         "        </form>\n      </div>\n    </details>\n  "
@@ -209,12 +243,23 @@ def _feature_check():
     return has_feature
 
 
-def _nav(membership) -> str:
+def _nav(membership, url_key: tuple | None) -> str:
+    """The side navigation, kept per process under all it depends on: the URL key, the org's
+    slug, the current endpoint, the viewer's permissions and which of the entries' features
+    the org's plan lacks (the request's entitlements, read every request as before)."""
     endpoint = request.endpoint
+    permissions = frozenset(membership.permissions)  # the same object when it is one
+    has_feature = _feature_check()
+    locked = tuple(f for f in features_shown(permissions) if not has_feature(f))
+    key = url_key and ("nav", url_key, membership.slug, endpoint, permissions, locked)
+    return _kept_piece(key, lambda: _build_nav(membership, endpoint, has_feature))
+
+
+def _build_nav(membership, endpoint: str | None, has_feature) -> str:
     home = escape(url_for("orgs.home", slug=membership.slug))
     current = 'aria-current="page"' if endpoint == "orgs.home" else ""
     lines = [f'<li><a href="{home}"\n             {current}>Home</a></li>\n      ']
-    for item in visible_items(membership, endpoint, _feature_check()):
+    for item in visible_items(membership, endpoint, has_feature):
         mark = 'aria-current="page"' if item["current"] else ""
         lock = _LOCK if item["locked"] else ""
         lines.append(
@@ -237,8 +282,8 @@ def _flashes() -> str:
     )
 
 
-def _main_start(membership) -> str:
-    nav = _nav(membership) if membership else ""
+def _main_start(membership, url_key: tuple | None) -> str:
+    nav = _nav(membership, url_key) if membership else ""
     return (
         f'<div class="layout{"" if membership else " no-nav"}">\n  {nav}\n'
         f'  <main id="main" tabindex="-1">\n    \n      {_flashes()}\n    \n    '

@@ -232,9 +232,9 @@ def seat_limit(session: Session) -> int | None:
 def seats_used(session: Session) -> int:
     """Members of the current org (every membership takes a seat)."""
     return session.scalar(
-        select(func.count()).select_from(Membership).where(
-            Membership.org_id == current_org(session)
-        )
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.org_id == current_org(session))
     )
 
 
@@ -259,8 +259,7 @@ def register_usage_reader(metric: Metric | str, reader: UsageReader) -> None:
 
 
 def current_usage(session: Session) -> dict[str, int | None]:
-    return {m.value: (_USAGE_READERS[m](session) if m in _USAGE_READERS else None)
-            for m in Metric}
+    return {m.value: (_USAGE_READERS[m](session) if m in _USAGE_READERS else None) for m in Metric}
 
 
 @dataclass(frozen=True)
@@ -325,11 +324,16 @@ def staff_view(session: Session, org_id: uuid.UUID) -> OrgLicenseView | None:
         valid_until=row.valid_until,
     )
     result = compute(
-        org_id, facts, plans(session, [row.plan, FALLBACK_PLAN]), feature_catalogue(session),
-        overrides, row.now,
+        org_id,
+        facts,
+        plans(session, [row.plan, FALLBACK_PLAN]),
+        feature_catalogue(session),
+        overrides,
+        row.now,
     )
-    return OrgLicenseView(org_id, row.slug, row.name, row.status, row.seats_used, facts, result,
-                          overrides)
+    return OrgLicenseView(
+        org_id, row.slug, row.name, row.status, row.seats_used, facts, result, overrides
+    )
 
 
 def change_plan(
@@ -359,8 +363,16 @@ def change_plan(
                 "SELECT app_staff_change_plan(:org, :plan, :seats, :rate, :from, :until,"
                 " :reason, :ip, :ua)"
             ),
-            {"org": org_id, "plan": plan, "seats": seats, "rate": rate_limit_per_minute,
-             "from": valid_from, "until": valid_until, "reason": reason, **_client(actor)},
+            {
+                "org": org_id,
+                "plan": plan,
+                "seats": seats,
+                "rate": rate_limit_per_minute,
+                "from": valid_from,
+                "until": valid_until,
+                "reason": reason,
+                **_client(actor),
+            },
         )
 
 
@@ -383,8 +395,14 @@ def set_override(
     with _staff_call(session):
         session.execute(
             text("SELECT app_staff_set_override(:org, :feature, :on, :until, :reason, :ip, :ua)"),
-            {"org": org_id, "feature": feature, "on": enabled, "until": expires_at,
-             "reason": reason, **_client(actor)},
+            {
+                "org": org_id,
+                "feature": feature,
+                "on": enabled,
+                "until": expires_at,
+                "reason": reason,
+                **_client(actor),
+            },
         )
 
 
@@ -395,10 +413,12 @@ def clear_override(
     feature = _feature(feature)
     reason = _reason(reason)
     with _staff_call(session):
-        return bool(session.scalar(
-            text("SELECT app_staff_clear_override(:org, :feature, :reason, :ip, :ua)"),
-            {"org": org_id, "feature": feature, "reason": reason, **_client(actor)},
-        ))
+        return bool(
+            session.scalar(
+                text("SELECT app_staff_clear_override(:org, :feature, :reason, :ip, :ua)"),
+                {"org": org_id, "feature": feature, "reason": reason, **_client(actor)},
+            )
+        )
 
 
 class OrgNotFound(LookupError):
