@@ -66,8 +66,7 @@ class CookieSessions(SecureCookieSessionInterface):
                 return self.session_class(items)
         try:
             data, signed_at = self.get_signing_serializer(app).loads(
-                value, max_age=max_age, return_timestamp=True
-            )
+                value, max_age=max_age, return_timestamp=True)
         except BadSignature:
             return self.session_class()
         if all(isinstance(v, _SCALARS) for v in data.values()):
@@ -106,17 +105,9 @@ class App(Flask):
             adapter.build = _remembering_build(adapter)
         return adapter
 
-    def url_for(
-        self,
-        endpoint: str,
-        /,
-        *,
-        _anchor: str | None = None,
-        _method: str | None = None,
-        _scheme: str | None = None,
-        _external: bool | None = None,
-        **values,
-    ) -> str:
+    def url_for(self, endpoint: str, /, *, _anchor: str | None = None,
+                _method: str | None = None, _scheme: str | None = None,
+                _external: bool | None = None, **values) -> str:
         """Flask's ``url_for``, remembering each URL a request builds (a members page builds
         about 30, most of them the same on every request).
 
@@ -128,72 +119,25 @@ class App(Flask):
         ``url_for`` as it is; errors are never remembered."""
         request_ctx = _cv_request.get(None)
         reads = self._url_default_reads if self._got_first_request else None
-        binding = (
-            getattr(request_ctx.url_adapter, "remembered_binding", None)
-            if request_ctx is not None
-            else None
-        )
-        if (
-            binding is None
-            or reads is None
-            or endpoint[:1] == "."
-            or not all(type(v) in _URL_VALUES for v in values.values())
-        ):
-            return super().url_for(
-                endpoint,
-                _anchor=_anchor,
-                _method=_method,
-                _scheme=_scheme,
-                _external=_external,
-                **values,
-            )
+        binding = getattr(request_ctx.url_adapter, "remembered_binding", None) \
+            if request_ctx is not None else None
+        if (binding is None or reads is None or endpoint[:1] == "."
+                or not all(type(v) in _URL_VALUES for v in values.values())):
+            return super().url_for(endpoint, _anchor=_anchor, _method=_method,
+                                   _scheme=_scheme, _external=_external, **values)
         request_g = _cv_app.get().g
         defaults_read = tuple(getattr(request_g, name, None) for name in reads)
-        key = (
-            binding,
-            endpoint,
-            tuple(values.items()),
-            _anchor,
-            _method,
-            _scheme,
-            _external,
-            defaults_read,
-        )
+        key = (binding, endpoint, tuple(values.items()), _anchor, _method, _scheme, _external,
+               defaults_read)
         url = _urls_for.get(key)
         if url is None:
-            url = super().url_for(
-                endpoint,
-                _anchor=_anchor,
-                _method=_method,
-                _scheme=_scheme,
-                _external=_external,
-                **values,
-            )
+            url = super().url_for(endpoint, _anchor=_anchor, _method=_method,
+                                  _scheme=_scheme, _external=_external, **values)
             if all(type(v) in _URL_VALUES for v in defaults_read):
                 if len(_urls_for) >= _CACHE_AT_MOST:
                     _urls_for.clear()
                 _urls_for[key] = url
         return url
-
-    def url_key(self) -> tuple | None:
-        """What every URL this request builds depends on besides its endpoint and values
-        (the adapter's binding, what the URL default functions read), the same key
-        ``url_for`` remembers by; None when URLs cannot be remembered this request. Code that
-        builds the same URLs on every page keeps them under this key (dashboard/layout.py)."""
-        request_ctx = _cv_request.get(None)
-        reads = self._url_default_reads if self._got_first_request else None
-        binding = (
-            getattr(request_ctx.url_adapter, "remembered_binding", None)
-            if request_ctx is not None
-            else None
-        )
-        if binding is None or reads is None:
-            return None
-        request_g = _cv_app.get().g
-        defaults_read = tuple(getattr(request_g, name, None) for name in reads)
-        if not all(type(v) in _URL_VALUES for v in defaults_read):
-            return None
-        return binding, defaults_read
 
     @cached_property
     def _url_default_reads(self) -> tuple[str, ...] | None:
@@ -219,21 +163,11 @@ def _remembering_build(adapter):
     usual way, and so does every error (nothing is remembered but a built URL)."""
     build = adapter.build
     bound = adapter.remembered_binding = (
-        adapter.map,
-        adapter.server_name,
-        adapter.script_name,
-        adapter.subdomain,
-        adapter.url_scheme,
-    )
+        adapter.map, adapter.server_name, adapter.script_name, adapter.subdomain,
+        adapter.url_scheme)
 
-    def remembering(
-        endpoint,
-        values=None,
-        method=None,
-        force_external=False,
-        append_unknown=True,
-        url_scheme=None,
-    ):
+    def remembering(endpoint, values=None, method=None, force_external=False,
+                    append_unknown=True, url_scheme=None):
         if not values:
             items = ()
         elif type(values) is dict and all(type(v) in _URL_VALUES for v in values.values()):

@@ -14,9 +14,11 @@ banners (support mode, a tier move) as Jinja; ``page_layout()`` gives it the res
 from __future__ import annotations
 
 from flask import current_app, g, get_flashed_messages, request, url_for
+from flask.globals import _cv_request
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.flask_app import _URL_VALUES
 from dashboard.navigation import features_shown, visible_items
 from dashboard.permissions import can, role_label
 
@@ -42,7 +44,7 @@ class PageLayout:
 
     def __init__(self, brand, principal, membership, csrf: str) -> None:
         # Each piece below escapes every value it prints (markupsafe.escape): it is HTML.
-        url_key = current_app.url_key()
+        url_key = _url_key()
         urls = _fixed_urls(url_key)
         self.principal = principal
         self.product = escape(brand.product)
@@ -89,6 +91,22 @@ _FIXED = {  # the chrome's URLs that depend on nothing but the request's URL bin
     "console": ("console.index", {}),
     "logout": ("auth.logout", {}),
 }
+
+
+def _url_key() -> tuple | None:
+    """What every URL this request builds depends on besides its endpoint and values: the
+    URL adapter's binding and what the URL default functions read, the key ``App.url_for``
+    remembers URLs by (dashboard/flask_app.py); None when URLs are not remembered."""
+    app = current_app._get_current_object()
+    reads = getattr(app, "_url_default_reads", None) if app._got_first_request else None
+    request_ctx = _cv_request.get(None)
+    binding = getattr(request_ctx.url_adapter, "remembered_binding", None) if request_ctx else None
+    if binding is None or reads is None:
+        return None
+    defaults_read = tuple(getattr(g, name, None) for name in reads)
+    if not all(type(v) in _URL_VALUES for v in defaults_read):
+        return None
+    return binding, defaults_read
 
 
 def _fixed_urls(url_key: tuple | None) -> dict[str, Markup]:
