@@ -50,10 +50,11 @@ class PageLayout:
         self.product = escape(brand.product)
         self.assets = _html(_assets(brand, urls))
         self.body_attributes = _html(_body_attributes(principal, csrf, urls))
-        self.license_banner = _html(_license_banner(membership))
+        entitlements = _request_entitlements(membership)
+        self.license_banner = _html(_license_banner(membership, entitlements))
         self.topbar = _html(_topbar(brand, principal, membership, urls))
         self.user_menu_end = _html(_user_menu_end(csrf, urls))
-        self.main_start = _html(_main_start(membership, url_key))
+        self.main_start = _html(_main_start(membership, url_key, entitlements))
 
 
 def _html(built: str) -> Markup:
@@ -146,21 +147,24 @@ def _body_attributes(principal, csrf: str, urls: dict[str, Markup]) -> str:
     return attributes
 
 
-def license_notice(membership) -> str | None:
-    """The license notice of the active org's pages (expired or not yet valid), if any."""
+_FAILED = object()  # the entitlements could not be read (an error page after a failed query)
+
+
+def _request_entitlements(membership):
+    """The active org's entitlements, read once for the license notice and the navigation's
+    lock marks (the transaction's copy: no statement of their own); None outside an org."""
     if membership is None:
         return None
     from dashboard.licenses.web import current_entitlements
 
     try:
-        entitlements = current_entitlements()
+        return current_entitlements()
     except SQLAlchemyError:  # an error page after a failed query must still render
-        return None
-    return entitlements.banner if entitlements else None
+        return _FAILED
 
 
-def _license_banner(membership) -> str:
-    notice = license_notice(membership)
+def _license_banner(membership, entitlements) -> str:
+    notice = entitlements.banner if entitlements and entitlements is not _FAILED else None
     if not notice:
         return "\n"
     plan = (
@@ -240,34 +244,23 @@ def _switcher(membership) -> str:
     )
 
 
-def _feature_check():
-    """``has_feature`` for the navigation's lock marks, the request's entitlements looked up
-    once (on the first mark asked, none if no entry has a feature); never the reason an
-    error page fails to render."""
-    known = []
-
-    def has_feature(key: str) -> bool:
-        if not known:
-            from dashboard.licenses.web import current_entitlements
-
-            try:
-                entitlements = current_entitlements()
-            except SQLAlchemyError:
-                known.append(lambda _key: True)
-            else:
-                known.append(entitlements.has if entitlements else lambda _key: False)
-        return bool(known[0](key))
-
-    return has_feature
+def _feature_check(entitlements):
+    """``has_feature`` for the navigation's lock marks: no marks when the entitlements could
+    not be read (never the reason an error page fails to render)."""
+    if entitlements is _FAILED:
+        return lambda _key: True
+    if entitlements is None:
+        return lambda _key: False
+    return entitlements.has
 
 
-def _nav(membership, url_key: tuple | None) -> str:
+def _nav(membership, url_key: tuple | None, entitlements) -> str:
     """The side navigation, kept per process under all it depends on: the URL key, the org's
     slug, the current endpoint, the viewer's permissions and which of the entries' features
     the org's plan lacks (the request's entitlements, read every request as before)."""
     endpoint = request.endpoint
     permissions = frozenset(membership.permissions)  # the same object when it is one
-    has_feature = _feature_check()
+    has_feature = _feature_check(entitlements)
     locked = tuple(f for f in features_shown(permissions) if not has_feature(f))
     key = url_key and ("nav", url_key, membership.slug, endpoint, permissions, locked)
     return _kept_piece(key, lambda: _build_nav(membership, endpoint, has_feature))
@@ -300,8 +293,8 @@ def _flashes() -> str:
     )
 
 
-def _main_start(membership, url_key: tuple | None) -> str:
-    nav = _nav(membership, url_key) if membership else ""
+def _main_start(membership, url_key: tuple | None, entitlements) -> str:
+    nav = _nav(membership, url_key, entitlements) if membership else ""
     return (
         f'<div class="layout{"" if membership else " no-nav"}">\n  {nav}\n'
         f'  <main id="main" tabindex="-1">\n    \n      {_flashes()}\n    \n    '
