@@ -25,8 +25,9 @@ class NavItem:
 _ITEMS: dict[str, NavItem] = {}
 
 
-def register(label: str, endpoint: str, permission: str, order: int = 50,
-             feature: str | None = None) -> None:
+def register(
+    label: str, endpoint: str, permission: str, order: int = 50, feature: str | None = None
+) -> None:
     _ITEMS[endpoint] = NavItem(label, endpoint, permission, order, feature)
     _SORTED[0] = None
 
@@ -41,8 +42,19 @@ def _in_order() -> list[NavItem]:
 _SORTED: list[list[NavItem] | None] = [None]
 
 
-def visible_items(membership, current_endpoint: str | None,
-                  has_feature: Callable[[str], bool] = lambda _key: True) -> list[dict]:
+def features_shown(permissions: frozenset[str]) -> tuple[str, ...]:
+    """The plan features of the entries these permissions show (their lock marks): with the
+    permissions, the current endpoint and the URLs, all ``visible_items`` depends on."""
+    return tuple(
+        item.feature
+        for item in _in_order()
+        if item.feature is not None and item.permission in permissions
+    )
+
+
+def visible_items(
+    membership, current_endpoint: str | None, has_feature: Callable[[str], bool] = lambda _key: True
+) -> list[dict]:
     if membership is None:
         return []
     items = _in_order()

@@ -4,39 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import g, request
+from flask import g
 from jinja2 import FileSystemBytecodeCache
-from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import display, markdown, vocabulary
-from dashboard.navigation import visible_items
+from dashboard.layout import page_layout
 from dashboard.permissions import can, role_label
 
 
 def _person_zone() -> str | None:
     principal = g.get("principal")
     return getattr(principal, "time_zone", None)
-
-
-def _feature_check():
-    """``has_feature`` for the navigation's lock marks, the request's entitlements looked up
-    once (on the first mark asked, none if no entry has a feature); never the reason an
-    error page fails to render."""
-    known = []
-
-    def has_feature(key: str) -> bool:
-        if not known:
-            from dashboard.licenses.web import current_entitlements
-
-            try:
-                entitlements = current_entitlements()
-            except SQLAlchemyError:
-                known.append(lambda _key: True)
-            else:
-                known.append(entitlements.has if entitlements else lambda _key: False)
-        return bool(known[0](key))
-
-    return has_feature
 
 
 def init_app(app) -> None:
@@ -48,8 +26,9 @@ def init_app(app) -> None:
 
     # Times in the signed-in person's zone, dates and numbers by babel (dashboard/display.py);
     # readable names for audit actions and permissions (dashboard/vocabulary.py).
-    app.add_template_filter(lambda value, empty="—": display.when_html(
-        value, _person_zone(), empty=empty), "when")
+    app.add_template_filter(
+        lambda value, empty="—": display.when_html(value, _person_zone(), empty=empty), "when"
+    )
     # The same with the zone given: for loops that show many times (the members list reads
     # the viewer's zone once, not once per time), with no wrapper call of its own.
     app.add_template_filter(display.when_html, "when_in")
@@ -61,14 +40,17 @@ def init_app(app) -> None:
     app.add_template_filter(markdown.block, "markdown")  # the API reference's descriptions
     app.add_template_filter(markdown.inline, "markdown_inline")
 
+    # base.html's chrome (navigation, switcher, user menu) is built by dashboard/layout.py,
+    # once per page: the navigation and the current path are no longer worked out for
+    # every template rendered (fragments included).
+    app.jinja_env.globals["page_layout"] = page_layout
+    app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["role_label"] = role_label
+
     @app.context_processor
     def _globals():
         return {
             "principal": g.get("principal"),
             "membership": g.get("membership"),
             "support": g.get("support"),
-            "can": can,
-            "role_label": role_label,
-            "current_path": request.full_path.rstrip("?") if request else "/",
-            "nav_items": visible_items(g.get("membership"), request.endpoint, _feature_check()),
         }

@@ -16,6 +16,7 @@ For other areas:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -114,9 +115,14 @@ ENTITLEMENTS_COLUMNS = f"""
     ARRAY(SELECT jsonb_build_object('feature', f.feature, 'enabled', f.enabled,
                                     'expires_at', f.expires_at, 'reason', f.reason)
             FROM feature_overrides f WHERE f.org_id = o.id) AS overrides,
-    ARRAY(SELECT {_PLAN_JSON} FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
-    ARRAY(SELECT jsonb_build_array(x.key, x.name, x.description) FROM features x) AS catalogue
+    (SELECT json_agg({_PLAN_JSON} ORDER BY p.key)::text
+       FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
+    (SELECT json_agg(json_build_array(x.key, x.name, x.description) ORDER BY x.key)::text
+       FROM features x) AS catalogue
 """
+# The plans and the catalogue come as one JSON text each (issue 20): they are the same text
+# on nearly every request, so each distinct text is parsed once per process (``_parsed``)
+# instead of psycopg decoding one jsonb value per feature and plan on every org page.
 # The FROM the columns above need. A statement that reads the org row anyway (the org
 # home's) may carry them too (with :fallback = FALLBACK_PLAN) and hand its row to
 # ``remember_entitlements``: one statement fewer, the same row.
@@ -179,13 +185,35 @@ def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitleme
     result = compute(
         org_id,
         facts,
-        _plans_from_json(row.plans),
-        [FeatureInfo(*f) for f in row.catalogue],
+        _parsed(row.plans, _plans_from_json),
+        _parsed(row.catalogue, _catalogue_from_json),
         overrides,
         row.now,
     )
     session.info[_CACHE_KEY] = (session.get_transaction(), org_id, result)
     return result
+
+
+_PARSED_AT_MOST = 256
+_parsed_texts: dict = {}  # (JSON text, parser) -> what the parser made of it
+
+
+def _parsed(json_text: str | None, parse: Callable):
+    """``parse(json.loads(json_text))``, once per distinct text and parser in this process.
+    What it returns is shared by every request: read it, never change it (``compute`` copies
+    what it adjusts)."""
+    key = (json_text, parse)
+    known = _parsed_texts.get(key)
+    if known is None:
+        known = parse(json.loads(json_text) if json_text else [])
+        if len(_parsed_texts) >= _PARSED_AT_MOST:
+            _parsed_texts.clear()
+        _parsed_texts[key] = known
+    return known
+
+
+def _catalogue_from_json(rows) -> tuple[FeatureInfo, ...]:
+    return tuple(FeatureInfo(*row) for row in rows)
 
 
 def forget_entitlements(session: Session) -> None:
@@ -204,9 +232,9 @@ def seat_limit(session: Session) -> int | None:
 def seats_used(session: Session) -> int:
     """Members of the current org (every membership takes a seat)."""
     return session.scalar(
-        select(func.count()).select_from(Membership).where(
-            Membership.org_id == current_org(session)
-        )
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.org_id == current_org(session))
     )
 
 
@@ -231,8 +259,7 @@ def register_usage_reader(metric: Metric | str, reader: UsageReader) -> None:
 
 
 def current_usage(session: Session) -> dict[str, int | None]:
-    return {m.value: (_USAGE_READERS[m](session) if m in _USAGE_READERS else None)
-            for m in Metric}
+    return {m.value: (_USAGE_READERS[m](session) if m in _USAGE_READERS else None) for m in Metric}
 
 
 @dataclass(frozen=True)
@@ -297,11 +324,16 @@ def staff_view(session: Session, org_id: uuid.UUID) -> OrgLicenseView | None:
         valid_until=row.valid_until,
     )
     result = compute(
-        org_id, facts, plans(session, [row.plan, FALLBACK_PLAN]), feature_catalogue(session),
-        overrides, row.now,
+        org_id,
+        facts,
+        plans(session, [row.plan, FALLBACK_PLAN]),
+        feature_catalogue(session),
+        overrides,
+        row.now,
     )
-    return OrgLicenseView(org_id, row.slug, row.name, row.status, row.seats_used, facts, result,
-                          overrides)
+    return OrgLicenseView(
+        org_id, row.slug, row.name, row.status, row.seats_used, facts, result, overrides
+    )
 
 
 def change_plan(
@@ -331,8 +363,16 @@ def change_plan(
                 "SELECT app_staff_change_plan(:org, :plan, :seats, :rate, :from, :until,"
                 " :reason, :ip, :ua)"
             ),
-            {"org": org_id, "plan": plan, "seats": seats, "rate": rate_limit_per_minute,
-             "from": valid_from, "until": valid_until, "reason": reason, **_client(actor)},
+            {
+                "org": org_id,
+                "plan": plan,
+                "seats": seats,
+                "rate": rate_limit_per_minute,
+                "from": valid_from,
+                "until": valid_until,
+                "reason": reason,
+                **_client(actor),
+            },
         )
 
 
@@ -355,8 +395,14 @@ def set_override(
     with _staff_call(session):
         session.execute(
             text("SELECT app_staff_set_override(:org, :feature, :on, :until, :reason, :ip, :ua)"),
-            {"org": org_id, "feature": feature, "on": enabled, "until": expires_at,
-             "reason": reason, **_client(actor)},
+            {
+                "org": org_id,
+                "feature": feature,
+                "on": enabled,
+                "until": expires_at,
+                "reason": reason,
+                **_client(actor),
+            },
         )
 
 
@@ -367,10 +413,12 @@ def clear_override(
     feature = _feature(feature)
     reason = _reason(reason)
     with _staff_call(session):
-        return bool(session.scalar(
-            text("SELECT app_staff_clear_override(:org, :feature, :reason, :ip, :ua)"),
-            {"org": org_id, "feature": feature, "reason": reason, **_client(actor)},
-        ))
+        return bool(
+            session.scalar(
+                text("SELECT app_staff_clear_override(:org, :feature, :reason, :ip, :ua)"),
+                {"org": org_id, "feature": feature, "reason": reason, **_client(actor)},
+            )
+        )
 
 
 class OrgNotFound(LookupError):

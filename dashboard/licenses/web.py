@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import abort, g, render_template
-from sqlalchemy.exc import SQLAlchemyError
+from flask import abort, render_template
 
 from dashboard import tenancy
 from dashboard.errors import json_error, wants_json
@@ -74,16 +73,6 @@ def requires_feature(key: Feature | str) -> Callable[[Callable], Callable]:
     return decorator
 
 
-def _license_banner() -> str | None:
-    if g.get("membership") is None:
-        return None
-    try:
-        entitlements = current_entitlements()
-    except SQLAlchemyError:  # an error page after a failed query must still render
-        return None
-    return entitlements.banner if entitlements else None
-
-
 def init_app(app) -> None:
     @app.errorhandler(FeatureNotIncluded)
     def _not_included(exc: FeatureNotIncluded):
@@ -98,12 +87,16 @@ def init_app(app) -> None:
         form = UpgradeRequestForm(formdata=None, feature=exc.feature.value)
         return (
             render_template(
-                "licenses/not_included.html", feature=state, message=message,
-                contacts=contacts, entitlements=exc.entitlements, upgrade_form=form,
+                "licenses/not_included.html",
+                feature=state,
+                message=message,
+                contacts=contacts,
+                entitlements=exc.entitlements,
+                upgrade_form=form,
             ),
             403,
         )
 
-    @app.context_processor
-    def _template_helpers():
-        return {"has_feature": has_feature, "license_banner": _license_banner}
+    # A global, not a context processor: nothing to compute per render. The license notice
+    # is base.html's (dashboard/layout.py's license_notice).
+    app.jinja_env.globals["has_feature"] = has_feature

@@ -19,9 +19,11 @@ from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token, principal_only
 from dashboard.hosts import current_host
 from dashboard.orgs import home as home_panels
+from dashboard.orgs import page as home_page
 from dashboard.orgs import service
 from dashboard.orgs.forms import CreateOrgForm
 from dashboard.permissions import Permission, authenticated, requires
+from dashboard.rendering import render_bytes
 from dashboard.usage import web as usage_web
 
 bp = Blueprint("orgs", __name__)
@@ -32,13 +34,21 @@ bp = Blueprint("orgs", __name__)
 def home():
     membership = g.membership
     usage = usage_web.home_rollups()  # read by the home's statement where it can
-    found = home_panels.home(tenancy.request_session(), membership.org_id,
-                             frozenset(membership.permissions), usage)
+    found = home_panels.home(
+        tenancy.request_session(), membership.org_id, frozenset(membership.permissions), usage
+    )
     if found is None:
         abort(404)
     overview, panels = found
-    return render_template("orgs/home.html", overview=overview,
-                           usage_home=usage_web.home_panel(usage), panels=panels)
+    principal = g.principal
+    content = home_page.content(
+        overview,
+        panels,
+        membership.role,
+        principal.time_zone if principal else None,
+        usage_web.home_panel(usage),
+    )
+    return render_bytes("orgs/home.html", overview=overview, content=content)
 
 
 @bp.route("/o/<slug>/whoami.json")
@@ -63,9 +73,12 @@ def whoami():
 def create():
     if current_host() is not None:
         # An org's host serves that org only: a new org would be another org's session here.
-        flash("New organizations are created on "
-              f"{current_app.config['BASE_URL'].rstrip('/')}, not on {current_host().name}'s "
-              "address.", "info")
+        flash(
+            "New organizations are created on "
+            f"{current_app.config['BASE_URL'].rstrip('/')}, not on {current_host().name}'s "
+            "address.",
+            "info",
+        )
         return redirect(url_for("auth.index"), 303)
     form = CreateOrgForm()
     status = 200
@@ -89,8 +102,12 @@ def create():
             from dashboard.audit.web import request_actor
 
             record_audit(
-                tenancy.request_session(), org_id=org_id, actor=request_actor(),
-                action="org.create", target=f"org:{org.slug}", after={"name": org.name},
+                tenancy.request_session(),
+                org_id=org_id,
+                actor=request_actor(),
+                action="org.create",
+                target=f"org:{org.slug}",
+                after={"name": org.name},
             )
             issue_token(record.id, user.id, org_id, "owner")
             return redirect(url_for("orgs.home", slug=org.slug), 303)
