@@ -83,14 +83,19 @@ def _with_builtin(custom_roles) -> dict[str, RoleInfo]:
 
 
 # The members page needs the roles and, for the navigation's lock marks and the license
-# banner, the org's entitlements: both in one statement (issue 20), the roles as an array on
-# the org's row. ``r.org_id = o.id`` picks the roles' key; RLS decides which rows are seen.
-_CATALOGUE_AND_ENTITLEMENTS_SQL = (
-    f"SELECT {licenses.ENTITLEMENTS_COLUMNS},"
+# banner, the org's entitlements: both in one row (issue 20), the roles as an array on the
+# org's row. ``r.org_id = o.id`` picks the roles' key; RLS decides which rows are seen.
+# ``CATALOGUE_AND_ENTITLEMENTS``: its columns and FROM, for a statement that carries them
+# (the members page's, ``service.roles_and_members``), its width the number of columns.
+CATALOGUE_AND_ENTITLEMENTS = (
+    f"{licenses.ENTITLEMENTS_COLUMNS},"
     " ARRAY(SELECT jsonb_build_array(r.key, r.name, r.permissions) FROM roles r"
     "        WHERE r.org_id = o.id ORDER BY lower(r.name)) AS custom_roles"
     f" FROM {licenses.ENTITLEMENTS_FROM} WHERE o.id = CAST(:org AS uuid)"
 )
+CATALOGUE_AND_ENTITLEMENTS_WIDTH = 11  # now ... catalogue (ENTITLEMENTS_COLUMNS), custom_roles
+_CATALOGUE_AND_ENTITLEMENTS_SQL = f"SELECT {CATALOGUE_AND_ENTITLEMENTS}"
+BUILTIN_ROLE_KEYS = frozenset(BUILTIN_ROLES)
 
 
 def catalogue_with_entitlements(session: Session) -> dict[str, RoleInfo]:
@@ -101,6 +106,12 @@ def catalogue_with_entitlements(session: Session) -> dict[str, RoleInfo]:
                               {"org": org_id, "fallback": licenses.FALLBACK_PLAN})
     if row is None:  # the org's row is not visible: what the two statements would answer
         return catalogue(session)
+    return catalogue_from_row(session, org_id, row)
+
+
+def catalogue_from_row(session: Session, org_id: uuid.UUID, row) -> dict[str, RoleInfo]:
+    """The roles from a row with ``CATALOGUE_AND_ENTITLEMENTS``' columns read in this
+    transaction for the current org ``org_id``; its entitlements kept for the transaction."""
     licenses.remember_entitlements(session, org_id, row)
     return _with_builtin(row.custom_roles)
 

@@ -42,11 +42,10 @@ def _options(roles: dict) -> list:
 @requires(Permission.MEMBERS_VIEW)
 def index():
     db = tenancy.request_session()
-    # The org's entitlements (the navigation's lock marks) ride on the roles' statement.
-    roles = role_rules.catalogue_with_entitlements(db)
-    page = service.list_members(
-        db, org_id=g.membership.org_id, editor=editor(), roles=roles, text_ids=True,
-        **_page_args()
+    # The org's roles and entitlements (the navigation's lock marks) and the page of members:
+    # one statement.
+    roles, page = service.roles_and_members(
+        db, org_id=g.membership.org_id, editor=editor(), text_ids=True, **_page_args()
     )
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
     # As bytes: the table (most of the page) is ASCII, and encoded on its own it is copied

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from dashboard import first_statement
 from dashboard.audit.service import Actor, record_audit
+from dashboard.licenses import service as licenses
+from dashboard.members import roles as role_rules
 from dashboard.members.roles import OWNER, Editor, RoleInfo, may_grant, may_manage, role_of
 from dashboard.models import Membership, User
 
@@ -203,27 +205,36 @@ def _keyset(alias: str, mode: str, limit: int) -> tuple[str, str, str]:
 
 @lru_cache(maxsize=256)
 def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
-              text_ids: bool = False):
+              text_ids: bool = False, explicit_org: bool = False):
     """One page (+1 row, to know whether more follow) in (sort_name, user_id) order from the
     index inside the org, and the total.
 
     ``mode``: "first" (the first rows), "offset" (LIMIT/OFFSET), "after" or "before" a
     (sort_name, user_id) cursor; ``limit``: the rows to read; ``text_ids``: the user id as
     text (PostgreSQL's cast costs less than psycopg making a UUID and Python its text).
-    ``m.org_id = ...``: RLS decides too; this picks the index.
+
+    No org filter of its own: each table's policy (``org_id = (SELECT app_current_org())``)
+    is the org filter, and it picks the same index as ``org_id = $1`` would. Written out as
+    well, PostgreSQL keeps both: the policy's becomes a one-time filter on a node every row
+    passes through (issue 20, session 8: ~5 % of the search's count). ``explicit_org``
+    writes ``org_id = :org_id`` into every table reference: the same statement for a reader
+    without RLS (bench/rls.py's owner side), never the app's.
     """
+    def org(alias: str) -> str:
+        return f"{alias}.org_id = CAST(:org_id AS uuid)" if explicit_org else "true"
+
     cursor, order, limit_sql = _keyset("m", mode, limit)
     user_id = "{m}.user_id::text AS user_id" if text_ids else "{m}.user_id"
     where = _filters("m", search, role, metadata) + (f" AND {cursor}" if cursor else "")
     if not (search or metadata):
         # member_counts: a few rows per org (one per role), whatever the org's size.
         total = ("SELECT coalesce(sum(c.members), 0) FROM member_counts c"
-                 " WHERE c.org_id = CAST(:org_id AS uuid)"
+                 f" WHERE {org('c')}"
                  + (" AND c.role = CAST(:role AS varchar)" if role else ""))
         return text(
             f"SELECT {user_id.format(m='m')}, {_SHOWN.format(m='m')}, m.sort_name,"
             f" ({total}) AS total"
-            f" FROM memberships m WHERE m.org_id = CAST(:org_id AS uuid){where}"
+            f" FROM memberships m WHERE {org('m')}{where}"
             f" ORDER BY {order}{limit_sql}"
         )
     # A search passes over many more memberships than it keeps (a page of 51 read ~740 for
@@ -233,18 +244,86 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
     # (One pass with count(*) OVER () instead costs one gate call less but holds every
     # match in memory: 1.6x the CPU for a search matching all 5,000, a spill to disk at
     # 100,000; bench/README.md, fifth pass.)
-    total = ("SELECT count(*) FROM memberships s WHERE s.org_id = CAST(:org_id AS uuid)"
+    total = (f"SELECT count(*) FROM memberships s WHERE {org('s')}"
              + _filters("s", search, role, metadata))
     return text(
         f"SELECT {user_id.format(m='page')}, {_SHOWN.format(m='kept')}, page.sort_name,"
         f" ({total}) AS total"
         " FROM (SELECT m.user_id, m.sort_name FROM memberships m"
-        f" WHERE m.org_id = CAST(:org_id AS uuid){where} ORDER BY {order}{limit_sql}) AS page"
+        f" WHERE {org('m')}{where} ORDER BY {order}{limit_sql}) AS page"
         " CROSS JOIN LATERAL (SELECT k.person_name, k.person_email, k.role, k.created_at,"
-        " k.last_active_at FROM memberships k WHERE k.org_id = CAST(:org_id AS uuid)"
+        f" k.last_active_at FROM memberships k WHERE {org('k')}"
         " AND k.user_id = page.user_id OFFSET 0) AS kept"
         f" ORDER BY {_keyset('page', mode, limit)[1]}"
     )
+
+
+class _Ask(NamedTuple):
+    """A page asked for, cleaned: the statement that reads it and what reading it needs."""
+
+    sql: str
+    params: dict
+    query: str
+    role: str
+    page: int
+    per_page: int
+    position: tuple[str, uuid.UUID, int] | None
+    backwards: bool
+
+
+def _ask(roles, *, query: str, role: str, page: int, per_page: int, after: str, before: str,
+         metadata: tuple[str, str] | None, text_ids: bool) -> _Ask:
+    query = " ".join((query or "").split())[:SEARCH_MAX]  # no newline: it separates the keys
+    role = role if role in roles else ""
+    per_page = min(max(1, per_page), PER_PAGE_MAX)
+    pattern = _like(query.lower()) if query else None
+    position = decode_cursor(after or before) if (after or before) else None
+    backwards = position is not None and not after
+    params: dict = {}
+    if pattern is not None:
+        params["pattern"] = pattern
+    if role:
+        params["role"] = role
+    if metadata is not None:
+        params["meta_key"], params["meta_value"] = metadata
+    if position is not None:
+        mode = "before" if backwards else "after"
+        params["cursor_name"], params["cursor_id"] = position[0], position[1]
+    else:
+        page = max(1, page)
+        mode = "first" if page == 1 else "offset"
+        if page > 1:
+            # A page typed by hand can be any number: past the end is an empty page, never
+            # an out-of-range error (bigint, and clamped well inside it).
+            params["offset"] = min((page - 1) * per_page, 2**62)
+    stmt = _list_sql(pattern is not None, bool(role), metadata is not None, mode, per_page + 1,
+                     text_ids)
+    return _Ask(stmt.text, params, query, role, page, per_page, position, backwards)
+
+
+def _page(ask: _Ask, records: list, editor: Editor, roles: dict[str, RoleInfo],
+          text_ids: bool) -> MemberPage:
+    per_page, position, backwards = ask.per_page, ask.position, ask.backwards
+    more = len(records) > per_page
+    records = records[:per_page]
+    if backwards:
+        records.reverse()
+        start = max(0, position[2] - len(records)) if more else 0
+    elif position is not None:
+        start = position[2]
+    else:
+        start = (ask.page - 1) * per_page
+    rows = _rows(editor, roles, records, str(editor.user_id) if text_ids else editor.user_id)
+    total = records[0].total if records else 0
+    next_cursor = prev_cursor = None
+    if records and (more or backwards):
+        last = records[-1]
+        next_cursor = encode_cursor(last.sort_name, last.user_id, start + len(records))
+    if records and start > 0 and (more or not backwards):
+        first = records[0]
+        prev_cursor = encode_cursor(first.sort_name, first.user_id, start)
+    return MemberPage(rows, total, start // per_page + 1, per_page, ask.query, ask.role, start,
+                      next_cursor, prev_cursor)
 
 
 def list_members(
@@ -268,54 +347,67 @@ def list_members(
     the index (org_id, sort_name, user_id) reads exactly the page's rows, so page 2,000 of a
     100,000-member org costs what page 1 does. ``page`` (an offset) is still understood for
     links typed by hand and for the API's page cursors. ``text_ids``: each row's ``user_id``
-    as its text, for a caller that only writes it out (the HTML table).
+    as its text, for a caller that only writes it out (the HTML table). The org is the
+    session's current org (RLS); ``org_id`` must be that org.
     """
-    query = " ".join((query or "").split())[:SEARCH_MAX]  # no newline: it separates the keys
-    role = role if role in roles else ""
-    per_page = min(max(1, per_page), PER_PAGE_MAX)
-    pattern = _like(query.lower()) if query else None
-    position = decode_cursor(after or before) if (after or before) else None
-    backwards = position is not None and not after
-    params: dict = {"org_id": org_id}
-    if pattern is not None:
-        params["pattern"] = pattern
-    if role:
-        params["role"] = role
-    if metadata is not None:
-        params["meta_key"], params["meta_value"] = metadata
-    if position is not None:
-        mode = "before" if backwards else "after"
-        params["cursor_name"], params["cursor_id"] = position[0], position[1]
+    ask = _ask(roles, query=query, role=role, page=page, per_page=per_page, after=after,
+               before=before, metadata=metadata, text_ids=text_ids)
+    records = first_statement.rows(session, ask.sql, ask.params)
+    return _page(ask, records, editor, roles, text_ids)
+
+
+# The list's columns, as ``_list_sql`` names them (the roles' row has NULL in each).
+_LIST_COLUMNS = ("user_id", "name", "email", "role", "created_at", "last_active_at",
+                 "sort_name", "total")
+
+
+@lru_cache(maxsize=256)
+def _with_roles_sql(list_sql: str) -> str:
+    """The org's roles and entitlements (one row, ``roles.CATALOGUE_AND_ENTITLEMENTS``) and
+    the page of members, as one statement: NULL in the other part's columns. The page keeps
+    its own order inside its part (a parenthesised ORDER BY ... LIMIT); the roles' row is
+    told apart by its ``now``, never NULL, where the members' rows have NULL."""
+    nulls = ", ".join(f"NULL AS {name}" for name in _LIST_COLUMNS)
+    padding = ", NULL" * role_rules.CATALOGUE_AND_ENTITLEMENTS_WIDTH
+    return (f"SELECT {nulls}, {role_rules.CATALOGUE_AND_ENTITLEMENTS}"
+            f" UNION ALL SELECT page.*{padding} FROM ({list_sql}) AS page")
+
+
+def roles_and_members(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    editor: Editor,
+    query: str = "",
+    role: str = "",
+    page: int = 1,
+    per_page: int = PER_PAGE_DEFAULT,
+    after: str = "",
+    before: str = "",
+    text_ids: bool = False,
+) -> tuple[dict[str, RoleInfo], MemberPage]:
+    """The members page's reads in one statement (one round trip fewer, issue 20): the org's
+    roles (with its entitlements, kept for the transaction as ``catalogue_with_entitlements``
+    does) and ``list_members``' page. A filter by a custom role needs the roles to know the
+    role exists before the page is read: then the two statements, as before."""
+    if role and role not in role_rules.BUILTIN_ROLE_KEYS:
+        roles = role_rules.catalogue_with_entitlements(session)
+        return roles, list_members(session, org_id=org_id, editor=editor, roles=roles,
+                                   query=query, role=role, page=page, per_page=per_page,
+                                   after=after, before=before, text_ids=text_ids)
+    ask = _ask(role_rules.BUILTIN_ROLE_KEYS, query=query, role=role, page=page,
+               per_page=per_page, after=after, before=before, metadata=None,
+               text_ids=text_ids)
+    org = licenses.current_org(session)  # the key the transaction's entitlements are kept by
+    params = {**ask.params, "org": org, "fallback": licenses.FALLBACK_PLAN}
+    records = first_statement.rows(session, _with_roles_sql(ask.sql), params)
+    found = next((r for r in records if r.now is not None), None)
+    if found is None:  # the org's row is not visible: what catalogue_with_entitlements does
+        roles = role_rules.catalogue(session)
     else:
-        page = max(1, page)
-        mode = "first" if page == 1 else "offset"
-        if page > 1:
-            # A page typed by hand can be any number: past the end is an empty page, never
-            # an out-of-range error (bigint, and clamped well inside it).
-            params["offset"] = min((page - 1) * per_page, 2**62)
-    stmt = _list_sql(pattern is not None, bool(role), metadata is not None, mode, per_page + 1,
-                     text_ids)
-    records = first_statement.rows(session, stmt.text, params)
-    more = len(records) > per_page
-    records = records[:per_page]
-    if backwards:
-        records.reverse()
-        start = max(0, position[2] - len(records)) if more else 0
-    elif position is not None:
-        start = position[2]
-    else:
-        start = (page - 1) * per_page
-    rows = _rows(editor, roles, records, str(editor.user_id) if text_ids else editor.user_id)
-    total = records[0].total if records else 0
-    next_cursor = prev_cursor = None
-    if records and (more or backwards):
-        last = records[-1]
-        next_cursor = encode_cursor(last.sort_name, last.user_id, start + len(records))
-    if records and start > 0 and (more or not backwards):
-        first = records[0]
-        prev_cursor = encode_cursor(first.sort_name, first.user_id, start)
-    return MemberPage(rows, total, start // per_page + 1, per_page, query, role, start,
-                      next_cursor, prev_cursor)
+        records = [r for r in records if r is not found]
+        roles = role_rules.catalogue_from_row(session, org, found)
+    return roles, _page(ask, records, editor, roles, text_ids)
 
 
 def get_member(session: Session, *, org_id: uuid.UUID, editor: Editor,

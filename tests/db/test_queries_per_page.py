@@ -99,10 +99,10 @@ PAGES = {
     # getting-started checklist, the newest pending invitations, the newest audit events
     # and the usage sparklines' rollups (issues 20, 21)
     "org home": PageCase("/o/<slug>/", budget=2, grow=(add_members, add_activity)),
-    # the context, the org's roles with its entitlements (the navigation's lock marks), and
-    # the page of members with their total (issue 20)
-    "members": PageCase("/o/<slug>/members", budget=3, grow=(add_members,)),
-    "members search": PageCase("/o/<slug>/members", budget=3, grow=(add_members,),
+    # the context, and one statement for the org's roles with its entitlements (the
+    # navigation's lock marks) and the page of members with their total (issue 20)
+    "members": PageCase("/o/<slug>/members", budget=2, grow=(add_members,)),
+    "members search": PageCase("/o/<slug>/members", budget=2, grow=(add_members,),
                                query="q=grown"),
     # the context, and one statement for the entitlements and the rollups (issue 20)
     "usage": PageCase("/o/<slug>/usage", budget=2, grow=(add_members, add_usage),
