@@ -174,3 +174,23 @@ def test_the_page_shows_each_person_as_their_own_profile_says(client, app):
         assert "Bob Renamed-Everywhere" in html and people["bob"].email in html
         found = client.get(f"/o/{where.slug}/members?q=renamed-every").get_data(as_text=True)
         assert rows_of(found) == [str(people["bob"].id)]
+
+
+def test_the_page_reads_roles_and_members_together_and_filters_by_any_role(client):
+    """Issue 20, session 8: the page's roles (with the entitlements) and its members come in
+    one statement; a filter by a custom role takes the roles first (two statements) and
+    lists that role's holders, named as the org names the role."""
+    org, people = factories.org_with_members(owner="owner")
+    factories.execute(
+        "INSERT INTO roles (org_id, key, name, permissions)"
+        " VALUES (:o, 'auditor', 'Auditor Role', ARRAY['members.view'])", o=org.id
+    )
+    factories.add_members(org, 2, prefix="aud", role="auditor")
+    factories.add_members(org, 3, prefix="gst", role="guest")
+    login(client, people["owner"])
+    everyone = text(client.get(f"/o/{org.slug}/members").get_data(as_text=True))
+    assert "of 6 members" in everyone and "Auditor Role" in everyone
+    for role, expected in (("auditor", 2), ("guest", 3), ("no-such-role", 6)):
+        html = client.get(f"/o/{org.slug}/members?role={role}").get_data(as_text=True)
+        assert len(rows_of(html)) == expected, role
+        assert f"of {expected} members" in text(html), role
