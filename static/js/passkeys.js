@@ -129,6 +129,8 @@
           if (button.hasAttribute("data-passkey-register")) { register(button); }
           else { signIn(button); }
         });
+        // Rendered disabled: a click before this handler exists would do nothing.
+        button.disabled = false;
       });
   });
 })();
