@@ -24,6 +24,7 @@ from dashboard.audit.service import Actor, record_audit
 from dashboard.licenses import service as licenses
 from dashboard.models import CustomRole, Invitation, Membership
 from dashboard.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, permissions_for
+from dashboard.sql_columns import select_list_width
 
 KEY_RE = re.compile(r"^[a-z0-9_-]{1,40}$")
 OWNER = "owner"
@@ -86,14 +87,18 @@ def _with_builtin(custom_roles) -> dict[str, RoleInfo]:
 # banner, the org's entitlements: both in one row (issue 20), the roles as an array on the
 # org's row. ``r.org_id = o.id`` picks the roles' key; RLS decides which rows are seen.
 # ``CATALOGUE_AND_ENTITLEMENTS``: its columns and FROM, for a statement that carries them
-# (the members page's, ``service.roles_and_members``), its width the number of columns.
-CATALOGUE_AND_ENTITLEMENTS = (
-    f"{licenses.ENTITLEMENTS_COLUMNS},"
-    " ARRAY(SELECT jsonb_build_array(r.key, r.name, r.permissions) FROM roles r"
+# (the members page's, ``service.roles_and_members``), its width the number of columns,
+# counted from the columns themselves (the page's UNION pads the members' rows with it).
+_CUSTOM_ROLES_COLUMN = (
+    "ARRAY(SELECT jsonb_build_array(r.key, r.name, r.permissions) FROM roles r"
     "        WHERE r.org_id = o.id ORDER BY lower(r.name)) AS custom_roles"
+)
+CATALOGUE_AND_ENTITLEMENTS = (
+    f"{licenses.ENTITLEMENTS_COLUMNS}, {_CUSTOM_ROLES_COLUMN}"
     f" FROM {licenses.ENTITLEMENTS_FROM} WHERE o.id = CAST(:org AS uuid)"
 )
-CATALOGUE_AND_ENTITLEMENTS_WIDTH = 11  # now ... catalogue (ENTITLEMENTS_COLUMNS), custom_roles
+CATALOGUE_AND_ENTITLEMENTS_WIDTH = (select_list_width(licenses.ENTITLEMENTS_COLUMNS)
+                                    + select_list_width(_CUSTOM_ROLES_COLUMN))
 _CATALOGUE_AND_ENTITLEMENTS_SQL = f"SELECT {CATALOGUE_AND_ENTITLEMENTS}"
 BUILTIN_ROLE_KEYS = frozenset(BUILTIN_ROLES)
 

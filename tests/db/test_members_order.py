@@ -12,6 +12,8 @@ import re
 
 import pytest
 
+from dashboard.licenses import service as licenses
+from dashboard.members import roles as role_rules
 from tests import factories
 from tests.helpers import login, post
 
@@ -174,6 +176,16 @@ def test_the_page_shows_each_person_as_their_own_profile_says(client, app):
         assert "Bob Renamed-Everywhere" in html and people["bob"].email in html
         found = client.get(f"/o/{where.slug}/members?q=renamed-every").get_data(as_text=True)
         assert rows_of(found) == [str(people["bob"].id)]
+
+
+def test_the_roles_and_entitlements_width_is_the_statements_column_count(client):
+    """The members page's UNION pads its members' rows with as many NULLs as the roles'
+    row has columns: the width counted from the SQL text is what PostgreSQL returns."""
+    org, _ = factories.org_with_members(owner="owner")
+    result = factories.execute(f"SELECT {role_rules.CATALOGUE_AND_ENTITLEMENTS}",
+                               org=org.id, fallback=licenses.FALLBACK_PLAN)
+    assert len(result.keys()) == role_rules.CATALOGUE_AND_ENTITLEMENTS_WIDTH
+    assert result.one().custom_roles == []
 
 
 def test_the_page_reads_roles_and_members_together_and_filters_by_any_role(client):
