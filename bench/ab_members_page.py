@@ -35,12 +35,16 @@ def two_statements():
 
     explicit = functools.partial(service._list_sql, explicit_org=True)
 
-    def before(session, *, org_id, editor, text_ids=False, **page_args):
+    def before(session, *, editor, wanted):
+        from flask import g  # the org id the route passed before this pass
+
         roles = role_rules.catalogue_with_entitlements(session)
         with mock.patch.object(service, "_list_sql", explicit):
-            ask = service._ask(roles, metadata=None, text_ids=text_ids, **page_args)
-        records = first_statement.rows(session, ask.sql, {**ask.params, "org_id": org_id})
-        return roles, service._page(ask, records, editor, roles, text_ids)
+            ask = service._ask(roles, wanted)
+        records = first_statement.rows(
+            session, ask.sql, {**ask.params, "org_id": g.membership.org_id}
+        )
+        return roles, service._page(ask, records, editor, roles, wanted.text_ids)
 
     with mock.patch.object(service, "roles_and_members", before):
         yield

@@ -22,15 +22,17 @@ bp = Blueprint("members", __name__)
 LIST_TARGET = "members-list"
 
 
-def _page_args() -> dict:
-    return {
-        "query": request.args.get("q", ""),
-        "role": request.args.get("role", ""),
-        "page": request.args.get("page", 1, type=int),
-        "per_page": request.args.get("per_page", service.PER_PAGE_DEFAULT, type=int),
-        "after": request.args.get("after", ""),
-        "before": request.args.get("before", ""),
-    }
+def _wanted() -> service.PageWanted:
+    """The page of members the URL asks for; ids as text, for the HTML table."""
+    return service.PageWanted(
+        query=request.args.get("q", ""),
+        role=request.args.get("role", ""),
+        page=request.args.get("page", 1, type=int),
+        per_page=request.args.get("per_page", service.PER_PAGE_DEFAULT, type=int),
+        after=request.args.get("after", ""),
+        before=request.args.get("before", ""),
+        text_ids=True,
+    )
 
 
 def _options(roles: dict) -> list:
@@ -44,9 +46,7 @@ def index():
     db = tenancy.request_session()
     # The org's roles and entitlements (the navigation's lock marks) and the page of members:
     # one statement.
-    roles, page = service.roles_and_members(
-        db, org_id=g.membership.org_id, editor=editor(), text_ids=True, **_page_args()
-    )
+    roles, page = service.roles_and_members(db, editor=editor(), wanted=_wanted())
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
     # As bytes: the table (most of the page) is ASCII, and encoded on its own it is copied
     # as it is (dashboard/rendering.py).

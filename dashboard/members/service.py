@@ -43,7 +43,7 @@ class MemberError(Exception):
 class MemberRow(NamedTuple):
     """One member as the list shows them (a named tuple: a page builds 50 or 100 of these,
     and a frozen dataclass costs several times more to build). ``user_id`` is the UUID, or
-    its text where the caller asked for text ids (``list_members(text_ids=True)``)."""
+    its text where the caller asked for text ids (``PageWanted.text_ids``)."""
 
     user_id: uuid.UUID | str
     name: str
@@ -258,6 +258,23 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
     )
 
 
+class PageWanted(NamedTuple):
+    """A page of members as the caller asks for it, read by ``list_members`` and
+    ``roles_and_members`` alike (``_ask`` cleans it). ``page`` (an offset) or ``after`` /
+    ``before`` a cursor from the previous page; ``metadata``: (key, value) a member's
+    metadata must hold; ``text_ids``: each row's ``user_id`` as its text, for a caller that
+    only writes it out (the HTML table)."""
+
+    query: str = ""
+    role: str = ""
+    page: int = 1
+    per_page: int = PER_PAGE_DEFAULT
+    after: str = ""
+    before: str = ""
+    metadata: tuple[str, str] | None = None
+    text_ids: bool = False
+
+
 class _Ask(NamedTuple):
     """A page asked for, cleaned: the statement that reads it and what reading it needs."""
 
@@ -271,8 +288,8 @@ class _Ask(NamedTuple):
     backwards: bool
 
 
-def _ask(roles, *, query: str, role: str, page: int, per_page: int, after: str, before: str,
-         metadata: tuple[str, str] | None, text_ids: bool) -> _Ask:
+def _ask(roles, wanted: PageWanted) -> _Ask:
+    query, role, page, per_page, after, before, metadata, text_ids = wanted
     query = " ".join((query or "").split())[:SEARCH_MAX]  # no newline: it separates the keys
     role = role if role in roles else ""
     per_page = min(max(1, per_page), PER_PAGE_MAX)
@@ -326,34 +343,18 @@ def _page(ask: _Ask, records: list, editor: Editor, roles: dict[str, RoleInfo],
                       next_cursor, prev_cursor)
 
 
-def list_members(
-    session: Session,
-    *,
-    org_id: uuid.UUID,
-    editor: Editor,
-    roles: dict[str, RoleInfo],
-    query: str = "",
-    role: str = "",
-    page: int = 1,
-    per_page: int = PER_PAGE_DEFAULT,
-    after: str = "",
-    before: str = "",
-    metadata: tuple[str, str] | None = None,
-    text_ids: bool = False,
-) -> MemberPage:
-    """One page of members, ordered by name, in one query.
+def list_members(session: Session, *, editor: Editor, roles: dict[str, RoleInfo],
+                 wanted: PageWanted = PageWanted()) -> MemberPage:
+    """One page of members of the session's current org (RLS), ordered by name, in one query.
 
     Pages follow each other by keyset (``after``/``before`` a cursor from the previous page):
     the index (org_id, sort_name, user_id) reads exactly the page's rows, so page 2,000 of a
     100,000-member org costs what page 1 does. ``page`` (an offset) is still understood for
-    links typed by hand and for the API's page cursors. ``text_ids``: each row's ``user_id``
-    as its text, for a caller that only writes it out (the HTML table). The org is the
-    session's current org (RLS); ``org_id`` must be that org.
+    links typed by hand and for the API's page cursors.
     """
-    ask = _ask(roles, query=query, role=role, page=page, per_page=per_page, after=after,
-               before=before, metadata=metadata, text_ids=text_ids)
+    ask = _ask(roles, wanted)
     records = first_statement.rows(session, ask.sql, ask.params)
-    return _page(ask, records, editor, roles, text_ids)
+    return _page(ask, records, editor, roles, wanted.text_ids)
 
 
 # The list's columns, as ``_list_sql`` names them (the roles' row has NULL in each).
@@ -373,31 +374,17 @@ def _with_roles_sql(list_sql: str) -> str:
             f" UNION ALL SELECT page.*{padding} FROM ({list_sql}) AS page")
 
 
-def roles_and_members(
-    session: Session,
-    *,
-    org_id: uuid.UUID,
-    editor: Editor,
-    query: str = "",
-    role: str = "",
-    page: int = 1,
-    per_page: int = PER_PAGE_DEFAULT,
-    after: str = "",
-    before: str = "",
-    text_ids: bool = False,
-) -> tuple[dict[str, RoleInfo], MemberPage]:
+def roles_and_members(session: Session, *, editor: Editor,
+                      wanted: PageWanted = PageWanted()) -> tuple[dict[str, RoleInfo],
+                                                                  MemberPage]:
     """The members page's reads in one statement (one round trip fewer, issue 20): the org's
     roles (with its entitlements, kept for the transaction as ``catalogue_with_entitlements``
     does) and ``list_members``' page. A filter by a custom role needs the roles to know the
     role exists before the page is read: then the two statements, as before."""
-    if role and role not in role_rules.BUILTIN_ROLE_KEYS:
+    if wanted.role and wanted.role not in role_rules.BUILTIN_ROLE_KEYS:
         roles = role_rules.catalogue_with_entitlements(session)
-        return roles, list_members(session, org_id=org_id, editor=editor, roles=roles,
-                                   query=query, role=role, page=page, per_page=per_page,
-                                   after=after, before=before, text_ids=text_ids)
-    ask = _ask(role_rules.BUILTIN_ROLE_KEYS, query=query, role=role, page=page,
-               per_page=per_page, after=after, before=before, metadata=None,
-               text_ids=text_ids)
+        return roles, list_members(session, editor=editor, roles=roles, wanted=wanted)
+    ask = _ask(role_rules.BUILTIN_ROLE_KEYS, wanted)
     org = licenses.current_org(session)  # the key the transaction's entitlements are kept by
     params = {**ask.params, "org": org, "fallback": licenses.FALLBACK_PLAN}
     records = first_statement.rows(session, _with_roles_sql(ask.sql), params)
@@ -407,7 +394,7 @@ def roles_and_members(
     else:
         records = [r for r in records if r is not found]
         roles = role_rules.catalogue_from_row(session, org, found)
-    return roles, _page(ask, records, editor, roles, text_ids)
+    return roles, _page(ask, records, editor, roles, wanted.text_ids)
 
 
 def get_member(session: Session, *, org_id: uuid.UUID, editor: Editor,

@@ -136,15 +136,16 @@ def list_members(query: MemberQuery):
     whose metadata has exactly that value."""
     principal = current_principal()
     session = tenancy.request_session()
-    wanted = next(iter(query.metadata.items())) if query.metadata else None
-    fingerprint = _fingerprint(query.q, query.role, query.limit, wanted)
+    metadata_filter = next(iter(query.metadata.items())) if query.metadata else None
+    fingerprint = _fingerprint(query.q, query.role, query.limit, metadata_filter)
     position = pagination.query_position(query.cursor, "members", principal.org_id, fingerprint)
     page_number = int(position.get("p", 1)) if position is not None else 1
     editor, _ = _editor(session, principal)
     page = member_rules.list_members(
-        session, org_id=principal.org_id, editor=editor,
-        roles=role_rules.catalogue(session), query=query.q or "", role=query.role or "",
-        page=page_number, per_page=query.limit, metadata=wanted,
+        session, editor=editor, roles=role_rules.catalogue(session),
+        wanted=member_rules.PageWanted(query=query.q or "", role=query.role or "",
+                                       page=page_number, per_page=query.limit,
+                                       metadata=metadata_filter),
     )
     next_cursor = None
     if page.has_next:
