@@ -31,6 +31,18 @@ depends_on = None
 
 GENESIS = "0" * 64
 
+# A row's canonical text, on its own: 0044 defines it through 0042's
+# app_audit_canonical_at and restores this on downgrade.
+CANONICAL = r"""CREATE FUNCTION app_audit_canonical(e audit_events) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+  SELECT concat_ws(chr(31), e.org_id::text, e.id::text, e.seq::text,
+                   to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                   coalesce(e.actor_user_id::text, ''), e.actor, e.action,
+                   coalesce(e.target, ''), coalesce(e.ip, ''), coalesce(e.user_agent, ''),
+                   e.details::text)
+$$;
+"""
+
 SCHEMA = rf"""
 ALTER TABLE audit_events
   ADD COLUMN seq       bigint,
@@ -58,15 +70,7 @@ CREATE TABLE audit_checkpoints (
   UNIQUE (org_id, seq)
 );
 
-CREATE FUNCTION app_audit_canonical(e audit_events) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
-  SELECT concat_ws(chr(31), e.org_id::text, e.id::text, e.seq::text,
-                   to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                   coalesce(e.actor_user_id::text, ''), e.actor, e.action,
-                   coalesce(e.target, ''), coalesce(e.ip, ''), coalesce(e.user_agent, ''),
-                   e.details::text)
-$$;
-
+{CANONICAL}
 CREATE FUNCTION app_audit_link() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE

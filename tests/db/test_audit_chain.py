@@ -12,12 +12,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
 from dashboard import tenancy
 from dashboard.audit import chain
 from dashboard.audit.service import Actor, record_audit
+from dashboard.migrate import alembic_config
 from tests import factories
 from tests.helpers import login
 
@@ -307,3 +309,73 @@ def test_concurrent_first_events_of_an_org_make_one_chain(app, client):
     with tenancy.scoped_session(sessions, context) as session:
         verdict = chain.verify_current(session)
     assert verdict.intact and verdict.checked == 6 and _head(burst_org).seq == 6
+
+
+# Each row's canonical text by both functions, and its hash recomputed from the first.
+_CANONICAL_TEXTS = """
+SELECT e.seq, app_audit_canonical(e) AS canonical, app_audit_canonical_at(e, e.seq) AS at_seq,
+       encode(sha256(convert_to(e.prev_hash || chr(10) || app_audit_canonical(e), 'UTF8')),
+              'hex') = e.row_hash AS hash_fits
+  FROM audit_events e WHERE e.org_id = :o ORDER BY e.seq
+"""
+
+_CANONICAL_DEFINITION = """
+SELECT p.prosrc, p.provolatile, p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner),
+       p.proacl::text
+  FROM pg_proc p WHERE p.oid = 'public.app_audit_canonical(audit_events)'::regprocedure
+"""
+
+CANONICAL_REVISION = "0044_audit_canonical_one_text"
+
+
+def _org_with_every_kind_of_field(app, org):
+    """Rows with NULLs where they may be, an actor user, text outside ASCII and a
+    timestamp with microseconds, written by the runtime role (the trigger's text)."""
+    sessions, context = _runtime_writer(app, org)
+    with tenancy.scoped_session(sessions, context) as session:
+        actor = Actor(label="ö", user_id=context.user_id, ip="10.0.0.1", user_agent="agent ✓")
+        record_audit(session, org_id=org.id, actor=actor, action="test.fields",
+                     target="x\u001fy", before={"a": [1, None]}, after={"b": "ü"})
+    factories.execute("INSERT INTO audit_events (org_id, actor, action, at, details)"
+                      " VALUES (:o, 'op', 'test.bare', '2026-01-02 03:04:05.678901+05',"
+                      " '{}')", o=org.id)
+
+
+def test_both_canonical_functions_give_the_text_every_hash_was_made_of(app, org_with_log):
+    """Migration 0044: app_audit_canonical(e) is app_audit_canonical_at(e, e.seq); the
+    trigger hashed each row with the second, verify reads it with the first."""
+    org = org_with_log
+    _org_with_every_kind_of_field(app, org)
+    rows = factories.execute(_CANONICAL_TEXTS, o=org.id).all()
+    assert len(rows) >= 8
+    assert [r.seq for r in rows if r.canonical != r.at_seq or not r.hash_fits] == []
+    assert "app_audit_canonical_at(e, e.seq)" in factories.execute(
+        _CANONICAL_DEFINITION).one().prosrc
+
+
+def test_the_canonical_migration_goes_down_and_up_with_the_same_texts(
+        app, database_urls, org_with_log):
+    """Down to 0042 (0021's own text), up again: the same text for every row, byte for
+    byte, and the function keeps its owner, grants and settings."""
+    org = org_with_log
+    _org_with_every_kind_of_field(app, org)
+    now = factories.execute(_CANONICAL_TEXTS, o=org.id).all()
+    defined = factories.execute(_CANONICAL_DEFINITION).one()
+    owner = database_urls.owner
+    config = alembic_config(owner + ("&" if "?" in owner else "?")
+                            + "options=-c%20lock_timeout%3D10000")
+    factories.session().close()  # no open transaction of ours holds a lock
+    command.downgrade(config, f"{CANONICAL_REVISION}-1")
+    try:
+        original = factories.execute(_CANONICAL_TEXTS, o=org.id).all()
+        restored = factories.execute(_CANONICAL_DEFINITION).one()
+    finally:
+        factories.session().close()
+        command.upgrade(config, "heads")
+    assert "app_audit_canonical_at" not in restored.prosrc  # 0021's body is back
+    assert [r.canonical.encode() for r in original] == [r.canonical.encode() for r in now]
+    assert all(r.hash_fits for r in original)
+    assert restored[1:] == defined[1:]
+    assert tuple(factories.execute(_CANONICAL_DEFINITION).one()) == tuple(defined)
+    with tenancy.scoped_session(*_runtime_writer(app, org)) as session:
+        assert chain.verify_current(session).intact
