@@ -1,35 +1,22 @@
 """The gate's text probe (migration 0043) never opens what 0038's checks would not.
 
 The probe alone (the gate cut after it) is compared with the whole gate and with 0038's gate
-for every org and user setting of test_gate_verdicts' world, with and without a credential and
-a provider set: it opens only where both open, with the same org id, and for a member of an
-active org it is the probe that answers. Then the cases where it must find nothing and leave
-the verdict to the full checks: no session, another org, a suspended org, an inactive user,
-a membership removed in the same transaction, upper case or padded settings."""
+for every org and user setting of the gate's world (tests/gate_world.py), with and without a
+credential and a provider set: it opens only where both open, with the same org id, and for a
+member of an active org it is the probe that answers. Then the cases where it must find
+nothing and leave the verdict to the full checks: no session, another org, a suspended org, an
+inactive user, a membership removed in the same transaction, upper case or padded settings."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from dashboard.migrate import revision_module
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE
-from tests import factories
-from tests.db.test_gate_verdicts import world  # noqa: F401 - the fixture
+from tests import factories, gate_world
 
-VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, VERSIONS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-PROBE_MIGRATION = _module("0043_gate_text_probe")
+PROBE_MIGRATION = revision_module("0043_gate_text_probe")
 
 
 def _renamed(sql: str, name: str) -> str:
@@ -44,61 +31,31 @@ def probe_only_sql() -> str:
     return _renamed(gate[:cut] + "  RETURN NULL;\nEND\n$$;\n", "test_gate_probe")
 
 
-COMPARE = """
-CREATE FUNCTION test_probe_verdicts(orgs text[], users text[], creds text[], providers text[])
-RETURNS TABLE (org text, usr text, cred text, provider text, probe uuid, gate uuid,
-               previous uuid)
-LANGUAGE plpgsql AS $$
-BEGIN
-  FOREACH org IN ARRAY orgs LOOP
-   FOREACH usr IN ARRAY users LOOP
-    FOREACH cred IN ARRAY creds LOOP
-     FOREACH provider IN ARRAY providers LOOP
-      PERFORM set_config('app.org_id', org, true), set_config('app.user_id', usr, true),
-              set_config('app.credential_id', cred, true),
-              set_config('app.provider_id', provider, true);
-      SELECT test_gate_probe(), app_current_org(), test_gate_0038()
-        INTO probe, gate, previous;
-      RETURN NEXT;
-     END LOOP;
-    END LOOP;
-   END LOOP;
-  END LOOP;
-END
-$$
-"""
+def _references() -> list[str]:
+    """The probe alone and 0038's gate, as the definer (SQL for the caller's transaction)."""
+    return [probe_only_sql(), _renamed(PROBE_MIGRATION._gate_dispatch().GATE, "test_gate_0038"),
+            *(f"ALTER FUNCTION {name}() OWNER TO {DEFINER_ROLE}"
+              for name in ("test_gate_probe", "test_gate_0038"))]
 
 
 def _with_references(conn) -> None:
-    """The probe alone and 0038's gate, as the definer, inside the caller's transaction."""
-    conn.execute(text(probe_only_sql()))
-    conn.execute(text(_renamed(PROBE_MIGRATION._gate_dispatch().GATE, "test_gate_0038")))
-    for name in ("test_gate_probe", "test_gate_0038"):
-        conn.execute(text(f"ALTER FUNCTION {name}() OWNER TO {DEFINER_ROLE}"))
+    for sql in _references():
+        conn.execute(text(sql))
 
 
-def test_the_probe_opens_only_what_the_full_checks_open(admin_engine, world):  # noqa: F811
+def test_the_probe_opens_only_what_the_full_checks_open(admin_engine, world):
     label = {
         kind: {value: name for name, value in values.items()} for kind, values in world.items()
     }
     credentials = ["", world["credential"]["api_key live @active"]]
     providers = ["", world["provider"]["provider of active"]]
-    with admin_engine.connect() as conn:
-        try:
-            _with_references(conn)
-            conn.execute(text(COMPARE))
-            conn.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
-            rows = conn.execute(
-                text("SELECT * FROM test_probe_verdicts(:o, :u, :c, :p)"),
-                {
-                    "o": list(world["org"].values()),
-                    "u": list(world["user"].values()),
-                    "c": credentials,
-                    "p": providers,
-                },
-            ).all()
-        finally:
-            conn.rollback()
+    rows = gate_world.verdicts(
+        admin_engine,
+        _references(),
+        {"probe": "test_gate_probe()", "gate": "app_current_org()",
+         "previous": "test_gate_0038()"},
+        list(world["org"].values()), list(world["user"].values()), credentials, providers,
+    )
     assert len(rows) == len(world["org"]) * len(world["user"]) * 4
     assert [r for r in rows if r.gate != r.previous] == []
     assert [r for r in rows if r.probe is not None and r.probe != r.gate] == []
