@@ -1,8 +1,10 @@
-"""Small helpers for driving the app through its real HTTP interface."""
+"""Small helpers for driving the app through its real HTTP interface, and for running
+work concurrently."""
 
 from __future__ import annotations
 
 import re
+import threading
 
 from tests.conftest import TEST_PASSWORD
 
@@ -39,3 +41,22 @@ def bearer_headers(client) -> dict[str, str]:
     response = client.post("/auth/token", headers={"X-CSRFToken": token})
     assert response.status_code == 200, response.get_data(as_text=True)
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+def in_threads(work, count: int) -> list[Exception]:
+    """``work(n)`` for each n in range(count), each in a thread of its own, all started
+    before any is joined; what they raised (a test asserts it is empty)."""
+    errors: list[Exception] = []
+
+    def run(n: int) -> None:
+        try:
+            work(n)
+        except Exception as exc:  # returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

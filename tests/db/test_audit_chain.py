@@ -21,7 +21,7 @@ from dashboard.audit import chain
 from dashboard.audit.service import Actor, record_audit
 from dashboard.migrate import alembic_config
 from tests import factories
-from tests.helpers import login
+from tests.helpers import in_threads, login
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_audit_export.py"
 
@@ -136,13 +136,23 @@ def test_a_tail_cut_after_a_checkpoint_is_named(app, client, database_urls, org_
     assert "checkpoint vouches" in verdict.problem
 
 
+def _runtime_writer(app, org):
+    sessions = app.extensions["tenantdesk.db"].sessionmaker
+    owner_id = factories.execute(
+        "SELECT user_id FROM memberships WHERE org_id = :o AND role = 'owner'", o=org.id
+    ).scalar()
+    return sessions, tenancy.TenantContext(user_id=owner_id, org_id=org.id)
+
+
+def _verdict(sessions, context):
+    with tenancy.scoped_session(sessions, context) as session:
+        return chain.verify_current(session)
+
+
 def test_the_runtime_role_cannot_forge_the_chain_or_verify_another_org(app, org_with_log):
     org = org_with_log
     other, _ = factories.org_with_members(owner="owner")
-    sessions = app.extensions["tenantdesk.db"].sessionmaker
-    owner_id = factories.execute("SELECT user_id FROM memberships WHERE org_id = :o"
-                                 " AND role = 'owner'", o=org.id).scalar()
-    context = tenancy.TenantContext(user_id=owner_id, org_id=org.id)
+    sessions, context = _runtime_writer(app, org)
     with tenancy.scoped_session(sessions, context) as session:
         session.execute(text(
             "INSERT INTO audit_events (org_id, actor, action, seq, prev_hash, row_hash)"
@@ -157,40 +167,18 @@ def test_the_runtime_role_cannot_forge_the_chain_or_verify_another_org(app, org_
 
 def test_concurrent_writers_of_one_org_keep_one_chain(app, org_with_log):
     org = org_with_log
-    sessions = app.extensions["tenantdesk.db"].sessionmaker
-    owner_id = factories.execute("SELECT user_id FROM memberships WHERE org_id = :o"
-                                 " AND role = 'owner'", o=org.id).scalar()
-    context = tenancy.TenantContext(user_id=owner_id, org_id=org.id)
-    with tenancy.scoped_session(sessions, context) as session:
-        before = chain.verify_current(session).checked
-    errors = []
+    sessions, context = _runtime_writer(app, org)
+    before = _verdict(sessions, context).checked
 
     def write(n):
-        try:
-            for i in range(5):
-                with tenancy.scoped_session(sessions, context) as session:
-                    record_audit(session, org_id=org.id, actor=Actor(label=f"w{n}"),
-                                 action="test.concurrent", target=f"{n}:{i}")
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
+        for i in range(5):
+            with tenancy.scoped_session(sessions, context) as session:
+                record_audit(session, org_id=org.id, actor=Actor(label=f"w{n}"),
+                             action="test.concurrent", target=f"{n}:{i}")
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    with tenancy.scoped_session(sessions, context) as session:
-        verdict = chain.verify_current(session)
+    assert in_threads(write, 4) == []
+    verdict = _verdict(sessions, context)
     assert verdict.intact and verdict.checked == before + 20
-
-
-def _runtime_writer(app, org):
-    sessions = app.extensions["tenantdesk.db"].sessionmaker
-    owner_id = factories.execute(
-        "SELECT user_id FROM memberships WHERE org_id = :o AND role = 'owner'", o=org.id
-    ).scalar()
-    return sessions, tenancy.TenantContext(user_id=owner_id, org_id=org.id)
 
 
 def _head(org):
@@ -278,8 +266,7 @@ def test_concurrent_first_events_of_an_org_make_one_chain(app, client):
     assert [(r.seq, r.target) for r in rows] == [(1, "a"), (2, "b")]
     assert rows[0].prev_hash == "0" * 64 and rows[1].prev_hash == rows[0].row_hash
     assert tuple(_head(org)) == (2, rows[0].row_hash, rows[1].row_hash)
-    with tenancy.scoped_session(sessions, context) as session:
-        verdict = chain.verify_current(session)
+    verdict = _verdict(sessions, context)
     assert verdict.intact and verdict.checked == 2
 
     burst_org, _ = factories.org_with_members(owner="owner")
@@ -287,27 +274,18 @@ def test_concurrent_first_events_of_an_org_make_one_chain(app, client):
     start = threading.Barrier(6)
 
     def burst(n):
-        try:
-            with tenancy.scoped_session(sessions, context) as session:
-                start.wait(5)
-                record_audit(
-                    session,
-                    org_id=burst_org.id,
-                    actor=Actor(label=f"w{n}"),
-                    action="test.first",
-                    target=str(n),
-                )
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
+        with tenancy.scoped_session(sessions, context) as session:
+            start.wait(5)
+            record_audit(
+                session,
+                org_id=burst_org.id,
+                actor=Actor(label=f"w{n}"),
+                action="test.first",
+                target=str(n),
+            )
 
-    threads = [threading.Thread(target=burst, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    with tenancy.scoped_session(sessions, context) as session:
-        verdict = chain.verify_current(session)
+    assert in_threads(burst, 6) == []
+    verdict = _verdict(sessions, context)
     assert verdict.intact and verdict.checked == 6 and _head(burst_org).seq == 6
 
 
@@ -377,5 +355,4 @@ def test_the_canonical_migration_goes_down_and_up_with_the_same_texts(
     assert all(r.hash_fits for r in original)
     assert restored[1:] == defined[1:]
     assert tuple(factories.execute(_CANONICAL_DEFINITION).one()) == tuple(defined)
-    with tenancy.scoped_session(*_runtime_writer(app, org)) as session:
-        assert chain.verify_current(session).intact
+    assert _verdict(*_runtime_writer(app, org)).intact
