@@ -18,7 +18,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 import types
 from functools import partial
 from pathlib import Path
@@ -86,10 +85,9 @@ def variants(app, base: str) -> dict:
 
 def main(argv=None) -> int:
     import bench_profile
-    import cpu
     import pages
-    import psutil
     import seed
+    from alternate import Meter, turns
 
     from dashboard import create_app, provisioning
     from dashboard.db import recording_statements
@@ -116,18 +114,7 @@ def main(argv=None) -> int:
     dataset = seed.read_dataset(admin, args.database)
     urls = provisioning.bootstrap(admin, args.database)
     app = create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2})
-    db = psutil.Process(cpu.postmaster_pid(admin))
-
-    def db_cpu() -> float:
-        total = 0.0
-        for process in [db, *db.children()]:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-        return total
-
+    meter = Meter(admin)
     client = bench_profile.sign_in(app, dataset.logins[1], dataset.password,
                                    f"/o/{dataset.big_org['slug']}/")
     wanted = args.pages.split(",")
@@ -139,28 +126,22 @@ def main(argv=None) -> int:
     switch = variants(app, args.base)
     engine = app.extensions["tenantdesk.db"].engine
     results: dict = {}
-    for round_no in range(args.rounds):
-        order = ("base", "new") if round_no % 2 == 0 else ("new", "base")
-        for variant in order:
-            switch[variant]()
-            for key, path, call in targets:
-                for _ in range(30):
-                    answer = call()
-                    assert answer.status_code == 200, (variant, path, answer.status_code)
-                with recording_statements(engine) as statements:
-                    call()
-                if marks is not None:
-                    marks.cg_start()
-                app_0, db_0 = time.process_time(), db_cpu()
-                for _ in range(args.requests):
-                    call()
-                if marks is not None:
-                    marks.cg_stop(f"{variant} {key} {round_no}".encode())
-                app_ms = (time.process_time() - app_0) * 1000 / args.requests
-                db_ms = (db_cpu() - db_0) * 1000 / args.requests
-                results.setdefault((key, variant), []).append((app_ms, db_ms, len(statements)))
-                print(f"round {round_no} {variant:4} {key:10} app {app_ms:.3f} + db {db_ms:.3f}"
-                      f" = {app_ms + db_ms:.3f} ms, {len(statements)} statements", flush=True)
+    for round_no, variant in turns(switch, args.rounds, swap_each_round=True):
+        switch[variant]()
+        for key, path, call in targets:
+            for _ in range(30):
+                answer = call()
+                assert answer.status_code == 200, (variant, path, answer.status_code)
+            with recording_statements(engine) as statements:
+                call()
+            cg = {} if marks is None else {
+                "before": marks.cg_start,
+                "after": partial(marks.cg_stop, f"{variant} {key} {round_no}".encode()),
+            }
+            app_ms, db_ms = meter.per_call(call, args.requests, **cg)
+            results.setdefault((key, variant), []).append((app_ms, db_ms, len(statements)))
+            print(f"round {round_no} {variant:4} {key:10} app {app_ms:.3f} + db {db_ms:.3f}"
+                  f" = {app_ms + db_ms:.3f} ms, {len(statements)} statements", flush=True)
     print("\nmedians (app + db = total ms CPU per request), new/base per round (median):")
     for key, _, _ in targets:
         base, new = results[(key, "base")], results[(key, "new")]

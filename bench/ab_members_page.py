@@ -7,7 +7,7 @@ list with ``org_id = :org_id`` written next to the policies), patched in; "one s
 the code as it is (``service.roles_and_members``). Both alternate in ONE process on the same
 signed-in client; CPU ms per request of this process and of every PostgreSQL backend.
 Under callgrind (``--toggle-collect=functools_reduce --dump-after=functools_reduce``) each
-measured block is one profile, in the order printed at the end.
+measured block is one profile, in the order printed at the end (bench/alternate.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import functools
 import statistics
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -52,10 +51,9 @@ def two_statements():
 
 def main(argv: list[str] | None = None) -> int:
     import bench_profile
-    import cpu
     import pages
-    import psutil
     import seed
+    from alternate import Meter, turns
 
     from dashboard import create_app, provisioning
     from dashboard.db import recording_statements
@@ -71,16 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = seed.read_dataset(admin, args.database)
     urls = provisioning.bootstrap(admin, args.database)
     app = create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2})
-    server = psutil.Process(cpu.postmaster_pid(admin))
-
-    def db_cpu() -> float:
-        total = 0.0
-        for p in [server, *server.children()]:
-            with contextlib.suppress(psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
-
+    meter = Meter(admin)
     clients, paths = {}, {}
     for key in keys:
         page = next(p for p in pages.PAGES if p.key == key)
@@ -92,30 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     variants = {"two statements": two_statements, "one statement": contextlib.nullcontext}
     figures = {(v, p): [] for v in variants for p in keys}
     statements, bodies, blocks = {}, {}, []
-    for _ in range(args.rounds):
-        for variant, patch in variants.items():
-            with patch():
-                for key in keys:
-                    client, path = clients[key], paths[key]
-                    for _ in range(5):
-                        assert client.get(path).status_code == 200, path
-                    with recording_statements(app.extensions["tenantdesk.db"].engine) as seen:
-                        body = client.get(path).get_data(as_text=True)
-                    statements[(variant, key)] = len(seen)
-                    bodies[(variant, key)] = _comparable(body)
-                    app_start, db_start = time.process_time(), db_cpu()
-                    functools.reduce(
-                        lambda n, _, c=client, u=path: (c.get(u), n + 1)[1],
-                        range(args.requests),
-                        0,
-                    )
-                    blocks.append((variant, key))
-                    figures[(variant, key)].append(
-                        (
-                            (time.process_time() - app_start) * 1000 / args.requests,
-                            (db_cpu() - db_start) * 1000 / args.requests,
-                        )
-                    )
+    for _, variant in turns(variants, args.rounds):
+        with variants[variant]():
+            for key in keys:
+                client, path = clients[key], paths[key]
+                for _ in range(5):
+                    assert client.get(path).status_code == 200, path
+                with recording_statements(app.extensions["tenantdesk.db"].engine) as seen:
+                    body = client.get(path).get_data(as_text=True)
+                statements[(variant, key)] = len(seen)
+                bodies[(variant, key)] = _comparable(body)
+                call = functools.partial(client.get, path)
+                figures[(variant, key)].append(meter.per_call(call, args.requests))
+                blocks.append((variant, key))
     print(f"{args.rounds} rounds x {args.requests} requests, medians, CPU ms per request")
     for key in keys:
         same = bodies[("two statements", key)] == bodies[("one statement", key)]

@@ -25,7 +25,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -95,8 +94,8 @@ def _old_rotate(service, first_statement, audit_params):
 def main(argv: list[str] | None = None) -> int:
     import psycopg
     import seed
+    from alternate import Meter
     from bench_switch import _csrf
-    from cpu import _spent, _tree_seconds, postmaster_pid
 
     from dashboard import create_app, first_statement, provisioning
     from dashboard.audit.service import audit_params
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     urls = provisioning.bootstrap(admin, database)
     migration = _migration()
     owner = psycopg.connect(provisioning.libpq_url(urls.owner), autocommit=True)
-    db_pid = postmaster_pid(admin)
+    meter = Meter(admin)
 
     app = create_app(
         {
@@ -185,15 +184,11 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(20):  # warm: plans, caches
                     one_switch()
                 wal0 = wal_lsn()
-                app0, db0 = time.process_time(), _tree_seconds(db_pid)
-                for _ in range(args.block):
-                    one_switch()
-                app_s = time.process_time() - app0
-                db_s, _lost = _spent(db0, _tree_seconds(db_pid))
+                app_ms, db_ms = meter.per_call(one_switch, args.block)
                 wal = wal_lsn() - wal0
                 if round_:  # round 0 warms both
-                    figures[name]["app"].append(app_s * 1000 / args.block)
-                    figures[name]["db"].append(db_s * 1000 / args.block)
+                    figures[name]["app"].append(app_ms)
+                    figures[name]["db"].append(db_ms)
                     figures[name]["wal"].append(int(wal) / args.block)
     finally:
         service.rotate_session, service.switch_target = new_rotate, new_target

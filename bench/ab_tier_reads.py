@@ -22,7 +22,6 @@ import contextlib
 import functools
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,9 +55,8 @@ def transaction_path():
 
 def main(argv: list[str] | None = None) -> int:
     import bench_tiers
-    import cpu
-    import psutil
     import seed as bench_seed
+    from alternate import Meter, turns
 
     from dashboard.db import recording_statements
 
@@ -69,16 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     admin, _ = bench_seed.admin_url()
     urls, _org_id, _ = bench_tiers.seed(admin, 5000, 20000, 0)
     bench_tiers.move(urls, "dedicated")
-    server = psutil.Process(cpu.postmaster_pid(admin))
-
-    def db_cpu() -> float:
-        total = 0.0
-        for p in [server, *server.children()]:
-            with contextlib.suppress(psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
-
+    meter = Meter(admin)
     app = bench_tiers.app_for(urls)
     client = bench_tiers.signed_in(app)
     database = app.extensions["tenantdesk.db"]
@@ -91,30 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         open(bench_seed.OUT_DIR / "ab_tier_reads.log", "w") as log,
         contextlib.redirect_stderr(log),
     ):
-        for _ in range(args.rounds):
-            for variant, patch in variants.items():
-                with patch():
-                    for page, path in PAGES.items():
-                        url = path.format(slug=bench_tiers.SLUG)
-                        for _ in range(5):
-                            assert client.get(url).status_code == 200, url
-                        (engine,) = database.dedicated.open_engines()
-                        with (
-                            recording_statements(database.engine) as shared,
-                            recording_statements(engine) as there,
-                        ):
-                            client.get(url)
-                        stmts[(variant, page)] = (len(shared), len(there))
-                        app_start, db_start = time.process_time(), db_cpu()
-                        # Under callgrind (--toggle-collect=functools_reduce
-                        # --dump-after=functools_reduce): one profile per block.
-                        functools.reduce(
-                            lambda n, _, u=url: (client.get(u), n + 1)[1], range(args.requests), 0
-                        )
-                        blocks.append((variant, page))
-                        app_ms = (time.process_time() - app_start) * 1000 / args.requests
-                        db_ms = (db_cpu() - db_start) * 1000 / args.requests
-                        figures[(variant, page)].append((app_ms, db_ms))
+        for _, variant in turns(variants, args.rounds):
+            with variants[variant]():
+                for page, path in PAGES.items():
+                    url = path.format(slug=bench_tiers.SLUG)
+                    for _ in range(5):
+                        assert client.get(url).status_code == 200, url
+                    (engine,) = database.dedicated.open_engines()
+                    with (
+                        recording_statements(database.engine) as shared,
+                        recording_statements(engine) as there,
+                    ):
+                        client.get(url)
+                    stmts[(variant, page)] = (len(shared), len(there))
+                    # Under callgrind: one profile per block (bench/alternate.py).
+                    call = functools.partial(client.get, url)
+                    figures[(variant, page)].append(meter.per_call(call, args.requests))
+                    blocks.append((variant, page))
     print(f"{args.rounds} rounds x {args.requests} requests, medians, CPU ms per request")
     print(f"{'page':<18} {'variant':<14} {'app':>5} {'db':>5} {'total':>6}  statements")
     for page in PAGES:
