@@ -43,6 +43,36 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
 $$;
 """
 
+# The chain trigger's function as this migration wrote it (0042 replaces it and restores it
+# on downgrade).
+LINK = rf"""CREATE FUNCTION app_audit_link() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  v_seq  bigint;
+  v_prev text;
+BEGIN
+  IF session_user <> '{APP_ROLE}' AND NEW.row_hash IS NOT NULL THEN
+    INSERT INTO audit_chain_heads AS h (org_id, seq, head_hash)
+    VALUES (NEW.org_id, NEW.seq, NEW.row_hash)
+    ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, head_hash = EXCLUDED.head_hash
+      WHERE h.seq < EXCLUDED.seq;
+    RETURN NEW;  -- an operator's copy keeps its chain; verify checks it like any other
+  END IF;
+  INSERT INTO audit_chain_heads AS h (org_id, seq, head_hash)
+  VALUES (NEW.org_id, 0, '{GENESIS}')
+  ON CONFLICT (org_id) DO UPDATE SET seq = h.seq  -- takes the row lock: one writer per org
+  RETURNING h.seq, h.head_hash INTO v_seq, v_prev;
+  NEW.seq := v_seq + 1;
+  NEW.prev_hash := v_prev;
+  NEW.row_hash := encode(sha256(convert_to(v_prev || chr(10) || app_audit_canonical(NEW),
+                                           'UTF8')), 'hex');
+  UPDATE audit_chain_heads SET seq = NEW.seq, head_hash = NEW.row_hash
+   WHERE org_id = NEW.org_id;
+  RETURN NEW;
+END
+$$;
+"""
+
 SCHEMA = rf"""
 ALTER TABLE audit_events
   ADD COLUMN seq       bigint,
@@ -71,33 +101,7 @@ CREATE TABLE audit_checkpoints (
 );
 
 {CANONICAL}
-CREATE FUNCTION app_audit_link() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-DECLARE
-  v_seq  bigint;
-  v_prev text;
-BEGIN
-  IF session_user <> '{APP_ROLE}' AND NEW.row_hash IS NOT NULL THEN
-    INSERT INTO audit_chain_heads AS h (org_id, seq, head_hash)
-    VALUES (NEW.org_id, NEW.seq, NEW.row_hash)
-    ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, head_hash = EXCLUDED.head_hash
-      WHERE h.seq < EXCLUDED.seq;
-    RETURN NEW;  -- an operator's copy keeps its chain; verify checks it like any other
-  END IF;
-  INSERT INTO audit_chain_heads AS h (org_id, seq, head_hash)
-  VALUES (NEW.org_id, 0, '{GENESIS}')
-  ON CONFLICT (org_id) DO UPDATE SET seq = h.seq  -- takes the row lock: one writer per org
-  RETURNING h.seq, h.head_hash INTO v_seq, v_prev;
-  NEW.seq := v_seq + 1;
-  NEW.prev_hash := v_prev;
-  NEW.row_hash := encode(sha256(convert_to(v_prev || chr(10) || app_audit_canonical(NEW),
-                                           'UTF8')), 'hex');
-  UPDATE audit_chain_heads SET seq = NEW.seq, head_hash = NEW.row_hash
-   WHERE org_id = NEW.org_id;
-  RETURN NEW;
-END
-$$;
-
+{LINK}
 CREATE TRIGGER audit_events_chain BEFORE INSERT ON audit_events
   FOR EACH ROW EXECUTE FUNCTION app_audit_link();
 

@@ -21,6 +21,7 @@ Revises: 0021_audit_chain, 0025_people_time_zone_recent, 0041_member_keys_column
 
 from alembic import op
 
+from dashboard.migrate import revision_module
 from dashboard.provisioning import APP_ROLE
 
 revision = "0042_switch_one_call"
@@ -155,32 +156,7 @@ def downgrade() -> None:
     op.execute("ALTER TABLE audit_chain_heads DROP COLUMN prev_hash")
 
 
-# 0021_audit_chain's trigger function, for downgrade.
-_OLD_LINK = rf"""
-CREATE OR REPLACE FUNCTION app_audit_link() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-DECLARE
-  v_seq  bigint;
-  v_prev text;
-BEGIN
-  IF session_user <> '{APP_ROLE}' AND NEW.row_hash IS NOT NULL THEN
-    INSERT INTO audit_chain_heads AS h (org_id, seq, head_hash)
-    VALUES (NEW.org_id, NEW.seq, NEW.row_hash)
-    ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, head_hash = EXCLUDED.head_hash
-      WHERE h.seq < EXCLUDED.seq;
-    RETURN NEW;
-  END IF;
-  INSERT INTO audit_chain_heads AS h (org_id, seq, head_hash)
-  VALUES (NEW.org_id, 0, '{GENESIS}')
-  ON CONFLICT (org_id) DO UPDATE SET seq = h.seq
-  RETURNING h.seq, h.head_hash INTO v_seq, v_prev;
-  NEW.seq := v_seq + 1;
-  NEW.prev_hash := v_prev;
-  NEW.row_hash := encode(sha256(convert_to(v_prev || chr(10) || app_audit_canonical(NEW),
-                                           'UTF8')), 'hex');
-  UPDATE audit_chain_heads SET seq = NEW.seq, head_hash = NEW.row_hash
-   WHERE org_id = NEW.org_id;
-  RETURN NEW;
-END
-$$;
-"""
+# 0021_audit_chain's trigger function, for downgrade (and bench/ab_switch.py's "before").
+_OLD_LINK = revision_module("0021_audit_chain").LINK.replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
+)
