@@ -13,7 +13,6 @@ the newest migration that defines it, taken from the migrations' own text).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 from pathlib import Path
@@ -27,15 +26,12 @@ import rls  # noqa: E402
 import seed  # noqa: E402
 
 from dashboard import provisioning  # noqa: E402
+from dashboard.migrate import revision_module  # noqa: E402
 from dashboard.provisioning import DEFINER_ROLE  # noqa: E402
-
-PROBE_MIGRATION = BENCH.parent / "migrations" / "versions" / "0043_gate_text_probe.py"
 
 
 def _gates() -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("gate_text_probe", PROBE_MIGRATION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = revision_module("0043_gate_text_probe")
     return {"0038": module._gate_dispatch().GATE, "0043": module.gate_sql()}
 
 

@@ -33,12 +33,10 @@ Revises: 0041_member_keys_columns, 0038_gate_dispatch (it replaces 0038's gate, 
 run after it; 0041 is the members tables' head)
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
 from sqlalchemy import text
 
+from dashboard.migrate import revision_module
 from dashboard.rls_sql import definer_function
 
 revision = "0043_gate_text_probe"
@@ -75,11 +73,7 @@ PROBE = """
 
 def _gate_dispatch():
     """0038's module: its gate is the fallback here and what the downgrade restores."""
-    path = Path(__file__).resolve().parent / "0038_gate_dispatch.py"
-    spec = importlib.util.spec_from_file_location("gate_dispatch_0038", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return revision_module("0038_gate_dispatch")
 
 
 def gate_sql() -> str:
