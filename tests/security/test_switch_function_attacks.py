@@ -327,6 +327,30 @@ def test_a_session_opened_for_an_org_the_gate_refuses_grants_nothing(
     assert ann.email not in members.get_data(as_text=True)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "contract gap, not reachable through the app (notes/isol.md): app_switch_session "
+        "checks revoked_at only; an idle session not yet revoked is rotated into a fresh one "
+        "(last_seen_at now). POST /switch checks idleness first, in its session check"
+    ),
+)
+def test_an_idle_session_is_not_rotated_by_the_function(runtime_sessions, world):
+    me, ann, orgs = world
+    idle = open_session(me, orgs["A"], idle_days=400)
+    before = snapshot(me, ann, orgs)
+    call_switch(
+        runtime_sessions,
+        context_user=me,
+        context_org=orgs["B"],
+        old=idle,
+        uid=me.id,
+        org=orgs["B"],
+        audit_org=orgs["B"],
+    )
+    assert snapshot(me, ann, orgs) == before
+
+
 def test_an_idle_session_cannot_be_switched_through_http(client, world):
     """The function does not look at expiry (its contract: the caller's session check,
     which runs first, does). Through the app an idle session is refused before the switch:
