@@ -8,6 +8,14 @@ session or user id, an org the caller is not in (never was, removed, suspended),
 idle session. Each call must open nothing, revoke nothing, write no audit row and leave the
 person's last org alone; a refused call either returns false or raises (then the
 transaction rolls back).
+
+Two gaps of the function's own are kept as strict xfails (a fix turns them into failures to
+switch on): it does not compare ``p_org`` with the context's org, and it rotates an idle,
+unrevoked session. Neither is reachable through the app (the switch binds the context to the
+target org, and POST /switch's session check refuses an idle session first), and neither
+allows more than the runtime role's INSERT on its own ``user_sessions`` rows already does. A
+fix: refuse unless ``p_uid = app_current_user()``, ``p_org = app_current_org()`` and
+``p_audit_org = p_org``, and compare ``last_seen_at`` with an idle limit passed in.
 """
 
 from __future__ import annotations
@@ -267,7 +275,7 @@ def test_an_unknown_session_id_opens_nothing(runtime_sessions, world):
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "contract gap, not reachable through the app (notes/isol.md): app_switch_session does "
+        "contract gap, not reachable through the app (module docstring): app_switch_session does "
         "not compare p_org with app_current_org(), so a context in A opens a session row named "
         "for C; the session grants nothing there (the gate), but the function should refuse"
     ),
@@ -330,7 +338,7 @@ def test_a_session_opened_for_an_org_the_gate_refuses_grants_nothing(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "contract gap, not reachable through the app (notes/isol.md): app_switch_session "
+        "contract gap, not reachable through the app (module docstring): app_switch_session "
         "checks revoked_at only; an idle session not yet revoked is rotated into a fresh one "
         "(last_seen_at now). POST /switch checks idleness first, in its session check"
     ),
