@@ -1,6 +1,7 @@
-"""In-process A/B of the org switch before and after migration 0042 (not a test).
+"""In-process A/B of the org switch's statements, session 8 and 9 (not a test).
 
     .venv/bin/python bench/ab_switch.py --orgs 100 --rounds 8 --block 100
+    .venv/bin/python bench/ab_switch.py --variants before,0042,s8,s9   # swaps the trigger
 
 One process, one database (bench/seed.py's, migrated to 0042), blocks of switches alternating:
 
@@ -9,12 +10,17 @@ One process, one database (bench/seed.py's, migrated to 0042), blocks of switche
   chain trigger of 0021 (head upserted, then updated);
 - 0042: ``app_switch_session`` packed into the context statement (three statements),
   "last active" at most once a minute, the head written once per event;
-- after: and the session check and the target look-up each a transaction of its own (no
-  BEGIN/COMMIT around them).
+- s8 (session 8): and the session check and the target look-up each a transaction of its
+  own (no BEGIN/COMMIT around them); the writes begin the new org's transaction, committed
+  at the end of the request;
+- s9 (session 9, the code as it is): the writes a transaction of their own too (one
+  self-committing statement: no BEGIN, no COMMIT, no ORM transaction).
 
-The trigger is swapped between blocks (CREATE OR REPLACE as the owner; both write the same
-chain). CPU per switch: this process (app) and every PostgreSQL backend (db), medians of the
-rounds.
+Every variant sends the parameters of ``service.switch_params``. "before" needs the audit
+trigger of 0021: with it among the variants the trigger is swapped between blocks (CREATE OR
+REPLACE as the owner; both write the same chain) and put back at the end; without it the
+database's functions are left alone. CPU per switch: this process (app) and every PostgreSQL
+backend (db), medians of the rounds.
 """
 
 from __future__ import annotations
@@ -69,23 +75,36 @@ def _migration():
     return module
 
 
-def _old_rotate(service, first_statement, audit_params):
+def _old_rotate(service, first_statement):
     def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
         method = service.entry_method(target.org, auth, target.policies)
         if method is None:
             raise service.EntryRefused(target.org, auth, target.sso)
         new_id = uuid.uuid4()
-        params = {
-            "old": old_session_id,
-            "uid": user_id,
-            "new": new_id,
-            "org": target.org.org_id,
-            "ip": client.ip[:64],
-            "ua": client.user_agent[:300],
-            "method": method,
-            **audit_params({**audit, "details": {**audit["details"], "method": method}}),
-        }
+        params = service.switch_params(
+            user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+        )
         if not first_statement.row(session, _OLD_ROTATE_SQL, params).opened:
+            raise service.SessionEnded()
+        return new_id, method
+
+    return rotate_session
+
+
+def _in_transaction_rotate(service, tenancy):
+    """Session 8's rotation: ``app_switch_session`` begins the new org's transaction, which
+    the request commits at its end (BEGIN before it, COMMIT after)."""
+
+    def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
+        method = service.entry_method(target.org, auth, target.policies)
+        if method is None:
+            raise service.EntryRefused(target.org, auth, target.sso)
+        new_id = uuid.uuid4()
+        params = service.switch_params(
+            user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+        )
+        row = tenancy.begin_with(session, service._SWITCH_SQL, params)
+        if row is None or not row.opened:
             raise service.SessionEnded()
         return new_id, method
 
@@ -98,14 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     from bench_switch import _csrf
     from cpu import _spent, _tree_seconds, postmaster_pid
 
-    from dashboard import create_app, first_statement, provisioning
-    from dashboard.audit.service import audit_params
+    from dashboard import create_app, first_statement, provisioning, tenancy
     from dashboard.auth import service
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--block", type=int, default=100)
+    parser.add_argument(
+        "--variants", default="s8,s9", help="comma-separated: before, 0042, s8, s9"
+    )
     parser.add_argument(
         "--callgrind",
         metavar="VARIANT",
@@ -143,22 +164,25 @@ def main(argv: list[str] | None = None) -> int:
     assert response.status_code == 302, response.status_code
     slug_a, slug_b = dataset.switch_slugs[:2]
     csrf = _csrf(client)
-    new_rotate, old_rotate = (
-        service.rotate_session,
-        _old_rotate(service, first_statement, audit_params),
-    )
+    new_rotate = service.rotate_session
     new_target = service.switch_target
 
     def joined_target(session, slug, *, active_only=True, alone=False):
         return new_target(session, slug, active_only=active_only)  # in the check's transaction
 
     view = app.view_functions["auth.switch"]
+    old_rotate = _old_rotate(service, first_statement)
+    s8_rotate = _in_transaction_rotate(service, tenancy)
     # name: (rotation, audit trigger, target look-up, session check alone)
-    variants = {
+    known = {
         "before": (old_rotate, migration._OLD_LINK, joined_target, False),
-        "0042": (new_rotate, migration.LINK, joined_target, False),
-        "after": (new_rotate, migration.LINK, new_target, True),
+        "0042": (s8_rotate, migration.LINK, joined_target, False),
+        "s8": (s8_rotate, migration.LINK, new_target, True),
+        "s9": (new_rotate, migration.LINK, new_target, True),
     }
+    variants = {name: known[name] for name in args.variants.split(",")}
+    # The trigger is written only when a variant needs another one than the database's.
+    swap = any(trigger != migration.LINK for _r, trigger, _t, _a in variants.values())
     flip = {"i": 0}
 
     def one_switch():
@@ -169,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.callgrind:
         return _callgrind(
-            args, variants[args.callgrind], service, view, one_switch, owner, migration.LINK
+            args, known[args.callgrind], service, view, one_switch, owner, migration.LINK
         )
     figures = {name: {"app": [], "db": [], "wal": []} for name in variants}
 
@@ -181,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, (rotate, trigger, target, alone) in variants.items():
                 service.rotate_session, service.switch_target = rotate, target
                 view.principal_only = alone
-                owner.execute(trigger)
+                if swap:
+                    owner.execute(trigger)
                 for _ in range(20):  # warm: plans, caches
                     one_switch()
                 wal0 = wal_lsn()
@@ -198,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         service.rotate_session, service.switch_target = new_rotate, new_target
         view.principal_only = True
-        owner.execute(variants["after"][1])
+        if swap:
+            owner.execute(migration.LINK)  # the database as migrated
         owner.close()
         app.extensions["tenantdesk.db"].dispose()
     print(f"{database} on {source}; {args.rounds} rounds x {args.block} switches per variant")
@@ -221,7 +247,9 @@ def _callgrind(args, variant, service, view, one_switch, owner, current_link) ->
     rotate, trigger, target, alone = variant
     service.rotate_session, service.switch_target = rotate, target
     view.principal_only = alone
-    owner.execute(trigger)
+    swap = trigger != current_link
+    if swap:
+        owner.execute(trigger)
     for _ in range(30):
         one_switch()
     pid = str(os.getpid())
@@ -229,7 +257,8 @@ def _callgrind(args, variant, service, view, one_switch, owner, current_link) ->
     for _ in range(args.block):
         one_switch()
     subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
-    owner.execute(current_link)  # the database as migrated
+    if swap:
+        owner.execute(current_link)  # the database as migrated
     print(f"{args.callgrind}: {args.block} switches instrumented")
     return 0
 
