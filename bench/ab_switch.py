@@ -19,13 +19,16 @@ One process, one database (bench/seed.py's, migrated to 0042), blocks of switche
 Every variant sends the parameters of ``service.switch_params``. "before" needs the audit
 trigger of 0021: with it among the variants the trigger is swapped between blocks (CREATE OR
 REPLACE as the owner; both write the same chain) and put back at the end; without it the
-database's functions are left alone. CPU per switch: this process (app) and every PostgreSQL
-backend (db), medians of the rounds.
+database's functions are left alone. CPU per switch, medians of the rounds: this process
+(app), every PostgreSQL backend (db: the whole server, so others' work on a shared server
+too) and this process's own backends only (own db: its connections are named by
+application_name; the checkpointer, WAL writer and the like are left out).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import statistics
@@ -65,6 +68,32 @@ _OLD_ROTATE_SQL = """
     SELECT (SELECT count(*) FROM new) AS opened,
            CASE WHEN EXISTS (SELECT 1 FROM new) THEN app_set_last_org(:org) END AS last_org
 """
+
+
+NAME = f"ab-switch-{os.getpid()}"  # application_name of this process's connections
+
+
+def _named(url: str, name: str) -> str:
+    from dashboard.provisioning import sqlalchemy_url
+
+    parsed = sqlalchemy_url(url)
+    return parsed.update_query_dict({"application_name": name}).render_as_string(
+        hide_password=False
+    )
+
+
+def _seconds_of(pids) -> dict[int, float]:
+    """CPU seconds of each of these processes (this machine's PostgreSQL backends)."""
+    import psutil
+
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
 
 
 def _migration():
@@ -143,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     owner = psycopg.connect(provisioning.libpq_url(urls.owner), autocommit=True)
     db_pid = postmaster_pid(admin)
 
+    # Named, so that "own db" counts this process's backends only: the server may be shared.
+    named = dataclasses.replace(urls, runtime=_named(urls.runtime, NAME))
     app = create_app(
         {
-            "DATABASE_URLS": urls,
+            "DATABASE_URLS": named,
             "INSTANCE_PATH": tempfile.mkdtemp(),
             "SECRET_KEY": "ab-switch",
             "TOKEN_KEY_SECRET": "ab-switch",
@@ -195,7 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         return _callgrind(
             args, known[args.callgrind], service, view, one_switch, owner, migration.LINK
         )
-    figures = {name: {"app": [], "db": [], "wal": []} for name in variants}
+    figures = {name: {"app": [], "db": [], "own": [], "wal": []} for name in variants}
+
+    def own_backends() -> dict[int, float]:
+        pids = owner.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (NAME,)
+        ).fetchall()
+        return _seconds_of(pid for (pid,) in pids)
 
     def wal_lsn() -> int:
         return owner.execute("SELECT pg_current_wal_insert_lsn() - '0/0'").fetchone()[0]
@@ -210,15 +247,17 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(20):  # warm: plans, caches
                     one_switch()
                 wal0 = wal_lsn()
-                app0, db0 = time.process_time(), _tree_seconds(db_pid)
+                app0, db0, own0 = time.process_time(), _tree_seconds(db_pid), own_backends()
                 for _ in range(args.block):
                     one_switch()
                 app_s = time.process_time() - app0
                 db_s, _lost = _spent(db0, _tree_seconds(db_pid))
+                own_s, _lost = _spent(own0, own_backends())
                 wal = wal_lsn() - wal0
                 if round_:  # round 0 warms both
                     figures[name]["app"].append(app_s * 1000 / args.block)
                     figures[name]["db"].append(db_s * 1000 / args.block)
+                    figures[name]["own"].append(own_s * 1000 / args.block)
                     figures[name]["wal"].append(int(wal) / args.block)
     finally:
         service.rotate_session, service.switch_target = new_rotate, new_target
@@ -229,14 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         app.extensions["tenantdesk.db"].dispose()
     print(f"{database} on {source}; {args.rounds} rounds x {args.block} switches per variant")
     print(
-        f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8} {'WAL B':>7}"
-        "   (CPU per switch, medians of the rounds; db per round)"
+        f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8} {'own db':>8} {'app+own':>8}"
+        f" {'WAL B':>7}   (CPU per switch, medians of the rounds; db per round)"
     )
     for name, f in figures.items():
         app_ms, db_ms = statistics.median(f["app"]), statistics.median(f["db"])
+        own_ms = statistics.median(f["own"])
         print(
-            f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f}"
-            f" {statistics.median(f['wal']):7.0f}   db {' '.join(f'{x:.2f}' for x in f['db'])}"
+            f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f} {own_ms:8.3f}"
+            f" {app_ms + own_ms:8.3f} {statistics.median(f['wal']):7.0f}"
+            f"   db {' '.join(f'{x:.2f}' for x in f['db'])}"
         )
     return 0
 
