@@ -265,6 +265,20 @@ def test_switch_with_a_missing_blank_or_overlong_field_changes_nothing(client, t
     )
 
 
+def test_switch_fields_check_the_csrf_token_where_csrfprotect_did_not(app):
+    """The view reads its fields without a FlaskForm: where CSRFProtect did not check the
+    token before the view (``csrf_valid`` unset), reading them checks it, as the form did."""
+    from flask_wtf.csrf import generate_csrf
+
+    from dashboard.auth.forms import SwitchChoice, switch_choice
+
+    with app.test_request_context("/switch", method="POST"):
+        token = generate_csrf()
+        assert switch_choice({"slug": "acme", "csrf_token": token}) == SwitchChoice("acme", "")
+        assert switch_choice({"slug": "acme", "csrf_token": token + "x"}) is None
+        assert switch_choice({"slug": "acme"}) is None
+
+
 def test_htmx_switch_answers_with_a_redirect_header(client, two_org_user):
     me, org_a, org_b = two_org_user
     login(client, me)
