@@ -30,8 +30,8 @@ class SwitchChoice:
 
 
 def switch_choice(fields) -> SwitchChoice | None:
-    """The switch's fields (``request.form``), checked as a FlaskForm of two hidden fields
-    checked them (slug required, at most 40 characters; next at most 2,000), or None.
+    """The switch's fields (``request.form``), checked as the FlaskForm this replaces checked
+    them (slug required, at most 40 characters; next at most 2,000), or None.
 
     Not a FlaskForm: building and validating one was ~6 % of the switch's CPU (issue 20).
     CSRFProtect (dashboard/security.py) checked this POST's token before the view; where it
