@@ -1,6 +1,7 @@
-"""In-process A/B of the org switch before and after migration 0042 (not a test).
+"""In-process A/B of the org switch's statements, session 8 and 9 (not a test).
 
     .venv/bin/python bench/ab_switch.py --orgs 100 --rounds 8 --block 100
+    .venv/bin/python bench/ab_switch.py --variants before,0042,s8,s9   # swaps the trigger
 
 One process, one database (bench/seed.py's, migrated to 0042), blocks of switches alternating:
 
@@ -9,17 +10,25 @@ One process, one database (bench/seed.py's, migrated to 0042), blocks of switche
   chain trigger of 0021 (head upserted, then updated);
 - 0042: ``app_switch_session`` packed into the context statement (three statements),
   "last active" at most once a minute, the head written once per event;
-- after: and the session check and the target look-up each a transaction of its own (no
-  BEGIN/COMMIT around them).
+- s8 (session 8): and the session check and the target look-up each a transaction of its
+  own (no BEGIN/COMMIT around them); the writes begin the new org's transaction, committed
+  at the end of the request;
+- s9 (session 9, the code as it is): the writes a transaction of their own too (one
+  self-committing statement: no BEGIN, no COMMIT, no ORM transaction).
 
-The trigger is swapped between blocks (CREATE OR REPLACE as the owner; both write the same
-chain). CPU per switch: this process (app) and every PostgreSQL backend (db), medians of the
-rounds.
+Every variant sends the parameters of ``service.switch_params``. "before" needs the audit
+trigger of 0021: with it among the variants the trigger is swapped between blocks (CREATE OR
+REPLACE as the owner; both write the same chain) and put back at the end; without it the
+database's functions are left alone. CPU per switch, medians of the rounds: this process
+(app), every PostgreSQL backend (db: the whole server, so others' work on a shared server
+too) and this process's own backends only (own db: its connections are named by
+application_name; the checkpointer, WAL writer and the like are left out).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import statistics
@@ -60,6 +69,32 @@ _OLD_ROTATE_SQL = """
 """
 
 
+NAME = f"ab-switch-{os.getpid()}"  # application_name of this process's connections
+
+
+def _named(url: str, name: str) -> str:
+    from dashboard.provisioning import sqlalchemy_url
+
+    parsed = sqlalchemy_url(url)
+    return parsed.update_query_dict({"application_name": name}).render_as_string(
+        hide_password=False
+    )
+
+
+def _seconds_of(pids) -> dict[int, float]:
+    """CPU seconds of each of these processes (this machine's PostgreSQL backends)."""
+    import psutil
+
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
+
+
 def _migration():
     path = ROOT / "migrations" / "versions" / "0042_switch_one_call.py"
     spec = importlib.util.spec_from_file_location("m0042", path)
@@ -68,23 +103,36 @@ def _migration():
     return module
 
 
-def _old_rotate(service, first_statement, audit_params):
+def _old_rotate(service, first_statement):
     def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
         method = service.entry_method(target.org, auth, target.policies)
         if method is None:
             raise service.EntryRefused(target.org, auth, target.sso)
         new_id = uuid.uuid4()
-        params = {
-            "old": old_session_id,
-            "uid": user_id,
-            "new": new_id,
-            "org": target.org.org_id,
-            "ip": client.ip[:64],
-            "ua": client.user_agent[:300],
-            "method": method,
-            **audit_params({**audit, "details": {**audit["details"], "method": method}}),
-        }
+        params = service.switch_params(
+            user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+        )
         if not first_statement.row(session, _OLD_ROTATE_SQL, params).opened:
+            raise service.SessionEnded()
+        return new_id, method
+
+    return rotate_session
+
+
+def _in_transaction_rotate(service, tenancy):
+    """Session 8's rotation: ``app_switch_session`` begins the new org's transaction, which
+    the request commits at its end (BEGIN before it, COMMIT after)."""
+
+    def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
+        method = service.entry_method(target.org, auth, target.policies)
+        if method is None:
+            raise service.EntryRefused(target.org, auth, target.sso)
+        new_id = uuid.uuid4()
+        params = service.switch_params(
+            user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+        )
+        row = tenancy.begin_with(session, service._SWITCH_SQL, params)
+        if row is None or not row.opened:
             raise service.SessionEnded()
         return new_id, method
 
@@ -96,15 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     import seed
     from alternate import Meter
     from bench_switch import _csrf
+    from cpu import _spent
 
-    from dashboard import create_app, first_statement, provisioning
-    from dashboard.audit.service import audit_params
+    from dashboard import create_app, first_statement, provisioning, tenancy
     from dashboard.auth import service
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--block", type=int, default=100)
+    parser.add_argument(
+        "--variants", default="s8,s9", help="comma-separated: before, 0042, s8, s9"
+    )
     parser.add_argument(
         "--callgrind",
         metavar="VARIANT",
@@ -121,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     owner = psycopg.connect(provisioning.libpq_url(urls.owner), autocommit=True)
     meter = Meter(admin)
 
+    # Named, so that "own db" counts this process's backends only: the server may be shared.
+    named = dataclasses.replace(urls, runtime=_named(urls.runtime, NAME))
     app = create_app(
         {
-            "DATABASE_URLS": urls,
+            "DATABASE_URLS": named,
             "INSTANCE_PATH": tempfile.mkdtemp(),
             "SECRET_KEY": "ab-switch",
             "TOKEN_KEY_SECRET": "ab-switch",
@@ -142,22 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     assert response.status_code == 302, response.status_code
     slug_a, slug_b = dataset.switch_slugs[:2]
     csrf = _csrf(client)
-    new_rotate, old_rotate = (
-        service.rotate_session,
-        _old_rotate(service, first_statement, audit_params),
-    )
+    new_rotate = service.rotate_session
     new_target = service.switch_target
 
     def joined_target(session, slug, *, active_only=True, alone=False):
         return new_target(session, slug, active_only=active_only)  # in the check's transaction
 
     view = app.view_functions["auth.switch"]
+    old_rotate = _old_rotate(service, first_statement)
+    s8_rotate = _in_transaction_rotate(service, tenancy)
     # name: (rotation, audit trigger, target look-up, session check alone)
-    variants = {
+    known = {
         "before": (old_rotate, migration._OLD_LINK, joined_target, False),
-        "0042": (new_rotate, migration.LINK, joined_target, False),
-        "after": (new_rotate, migration.LINK, new_target, True),
+        "0042": (s8_rotate, migration.LINK, joined_target, False),
+        "s8": (s8_rotate, migration.LINK, new_target, True),
+        "s9": (new_rotate, migration.LINK, new_target, True),
     }
+    variants = {name: known[name] for name in args.variants.split(",")}
+    # The trigger is written only when a variant needs another one than the database's.
+    swap = any(trigger != migration.LINK for _r, trigger, _t, _a in variants.values())
     flip = {"i": 0}
 
     def one_switch():
@@ -168,9 +224,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.callgrind:
         return _callgrind(
-            args, variants[args.callgrind], service, view, one_switch, owner, migration.LINK
+            args, known[args.callgrind], service, view, one_switch, owner, migration.LINK
         )
-    figures = {name: {"app": [], "db": [], "wal": []} for name in variants}
+    figures = {name: {"app": [], "db": [], "own": [], "wal": []} for name in variants}
+
+    def own_backends() -> dict[int, float]:
+        pids = owner.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (NAME,)
+        ).fetchall()
+        return _seconds_of(pid for (pid,) in pids)
 
     def wal_lsn() -> int:
         return owner.execute("SELECT pg_current_wal_insert_lsn() - '0/0'").fetchone()[0]
@@ -180,32 +242,39 @@ def main(argv: list[str] | None = None) -> int:
             for name, (rotate, trigger, target, alone) in variants.items():
                 service.rotate_session, service.switch_target = rotate, target
                 view.principal_only = alone
-                owner.execute(trigger)
+                if swap:
+                    owner.execute(trigger)
                 for _ in range(20):  # warm: plans, caches
                     one_switch()
                 wal0 = wal_lsn()
+                own0 = own_backends()
                 app_ms, db_ms = meter.per_call(one_switch, args.block)
+                own_s, _lost = _spent(own0, own_backends())
                 wal = wal_lsn() - wal0
                 if round_:  # round 0 warms both
                     figures[name]["app"].append(app_ms)
                     figures[name]["db"].append(db_ms)
+                    figures[name]["own"].append(own_s * 1000 / args.block)
                     figures[name]["wal"].append(int(wal) / args.block)
     finally:
         service.rotate_session, service.switch_target = new_rotate, new_target
         view.principal_only = True
-        owner.execute(variants["after"][1])
+        if swap:
+            owner.execute(migration.LINK)  # the database as migrated
         owner.close()
         app.extensions["tenantdesk.db"].dispose()
     print(f"{database} on {source}; {args.rounds} rounds x {args.block} switches per variant")
     print(
-        f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8} {'WAL B':>7}"
-        "   (CPU per switch, medians of the rounds; db per round)"
+        f"{'variant':<8} {'app ms':>8} {'db ms':>8} {'total':>8} {'own db':>8} {'app+own':>8}"
+        f" {'WAL B':>7}   (CPU per switch, medians of the rounds; db per round)"
     )
     for name, f in figures.items():
         app_ms, db_ms = statistics.median(f["app"]), statistics.median(f["db"])
+        own_ms = statistics.median(f["own"])
         print(
-            f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f}"
-            f" {statistics.median(f['wal']):7.0f}   db {' '.join(f'{x:.2f}' for x in f['db'])}"
+            f"{name:<8} {app_ms:8.3f} {db_ms:8.3f} {app_ms + db_ms:8.3f} {own_ms:8.3f}"
+            f" {app_ms + own_ms:8.3f} {statistics.median(f['wal']):7.0f}"
+            f"   db {' '.join(f'{x:.2f}' for x in f['db'])}"
         )
     return 0
 
@@ -216,7 +285,9 @@ def _callgrind(args, variant, service, view, one_switch, owner, current_link) ->
     rotate, trigger, target, alone = variant
     service.rotate_session, service.switch_target = rotate, target
     view.principal_only = alone
-    owner.execute(trigger)
+    swap = trigger != current_link
+    if swap:
+        owner.execute(trigger)
     for _ in range(30):
         one_switch()
     pid = str(os.getpid())
@@ -224,7 +295,8 @@ def _callgrind(args, variant, service, view, one_switch, owner, current_link) ->
     for _ in range(args.block):
         one_switch()
     subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
-    owner.execute(current_link)  # the database as migrated
+    if swap:
+        owner.execute(current_link)  # the database as migrated
     print(f"{args.callgrind}: {args.block} switches instrumented")
     return 0
 

@@ -340,10 +340,11 @@ def begin_with(session: Session, sql: str, params: dict, *, alone: bool = False)
     first statement; its parameters must not be named like the context's (user_id, org_id,
     credential_id, provider_id). A transaction already open is committed first (``bind``).
 
-    ``alone``: the statement is the whole transaction (``sql`` only reads, and the caller
-    wants nothing else in the same transaction). It runs as PostgreSQL's implicit transaction
-    of a single statement, without BEGIN and COMMIT (two round trips fewer); its context is
-    local to it as always. The session's next use begins a new transaction, with its own
+    ``alone``: the statement is the whole transaction (``sql`` reads, or makes all of its
+    caller's writes, as the org switch's one function call; the caller wants nothing else in
+    the same transaction). It runs as PostgreSQL's implicit transaction of a single statement,
+    without BEGIN and COMMIT (two round trips fewer), committed when it returns; its context
+    is local to it as always. The session's next use begins a new transaction, with its own
     context statement.
     """
     if session.in_transaction():

@@ -20,7 +20,7 @@ from dashboard import people, tenancy
 from dashboard.audit.service import record_audit
 from dashboard.audit.web import request_actor
 from dashboard.auth import service
-from dashboard.auth.forms import LoginForm, SwitchOrgForm
+from dashboard.auth.forms import LoginForm, switch_choice
 from dashboard.auth.landing import same_page_in_org
 from dashboard.auth.principal import client_info, issue_token, principal_only
 from dashboard.auth.switching import switch_to
@@ -232,11 +232,12 @@ def end_browser_session() -> None:
 @principal_only
 @authenticated
 def switch():
-    form = SwitchOrgForm()
-    if not form.validate_on_submit():
+    form = request.form
+    choice = switch_choice(form)
+    if choice is None:
         flash("Choose an organization to switch to.", "error")
         return redirect(url_for("auth.switcher"), 303)
-    found = service.switch_target(tenancy.request_session(), form.slug.data, alone=True)
+    found = service.switch_target(tenancy.request_session(), choice.slug, alone=True)
     if found is None:
         abort(404)  # not a member, no such org, or suspended: all alike
     target = found.org
@@ -253,9 +254,9 @@ def switch():
     if current is not None and current.org_id == target.org_id:
         permissions = current.permissions  # already there: nothing to reissue
     else:
-        via = "switched-page" if request.form.get("via") == "switched-page" else "switcher"
+        via = "switched-page" if form.get("via") == "switched-page" else "switcher"
         permissions = switch_to(found, via=via)
-    landing = same_page_in_org(safe_next(form.next.data), target.slug, permissions)
+    landing = same_page_in_org(safe_next(choice.next), target.slug, permissions)
     if request.headers.get("HX-Request"):
         response = current_app.response_class(status=204)
         response.headers["HX-Redirect"] = landing

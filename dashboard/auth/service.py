@@ -292,6 +292,30 @@ _SWITCH_SQL = (
 )
 
 
+def switch_params(
+    user_id: uuid.UUID,
+    old_session_id: uuid.UUID,
+    new_session_id: uuid.UUID,
+    org_id: uuid.UUID,
+    client: Client,
+    method: str,
+    audit: dict,
+) -> dict:
+    """The parameters of the switch's writes (``_SWITCH_SQL``): the sessions, the new row's
+    client and entry method, and the audit row (``audit_values``) with the method added to
+    its details. The one builder: bench/ab_switch.py's earlier statements take these too."""
+    return {
+        "old": old_session_id,
+        "uid": user_id,
+        "new": new_session_id,
+        "org": org_id,
+        "ip": client.ip[:64],
+        "ua": client.user_agent[:300],
+        "method": method,
+        **audit_params({**audit, "details": {**audit["details"], "method": method}}),
+    }
+
+
 def rotate_session(
     session: Session,
     user_id: uuid.UUID,
@@ -304,8 +328,11 @@ def rotate_session(
     """Revoke the old session id and open a new one for ``target`` (no fixation, no replay);
     returns the new session's id and authentication method.
 
-    ``session`` must be bound to the target org's context with no transaction open
-    (``tenancy.bind_request``): the switch begins its transaction, in the context statement.
+    ``session`` must be bound to the target org's context (``tenancy.bind_request``). The
+    writes are one statement, packed into its context statement, and that statement is the
+    whole transaction (``begin_with(alone=True)``: no BEGIN, no COMMIT; PostgreSQL commits it
+    on its own, all of it or nothing). So the switch stands once this returns, whatever the
+    request does next; ``session``'s next statement begins a transaction of its own.
     ``audit`` is the switch's audit row (``audit_values``), written by the same call, in the
     target org's log.
     The new session keeps how the old one was authenticated (``auth``, the principal's; the
@@ -317,20 +344,10 @@ def rotate_session(
     if method is None:
         raise EntryRefused(target.org, auth, target.sso)
     new_id = uuid.uuid4()
-    row = tenancy.begin_with(
-        session,
-        _SWITCH_SQL,
-        {
-            "old": old_session_id,
-            "uid": user_id,
-            "new": new_id,
-            "org": target.org.org_id,
-            "ip": client.ip[:64],
-            "ua": client.user_agent[:300],
-            "method": method,
-            **audit_params({**audit, "details": {**audit["details"], "method": method}}),
-        },
+    params = switch_params(
+        user_id, old_session_id, new_id, target.org.org_id, client, method, audit
     )
+    row = tenancy.begin_with(session, _SWITCH_SQL, params, alone=True)
     if row is None or not row.opened:
         raise SessionEnded()
     return new_id, method

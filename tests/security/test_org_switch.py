@@ -243,6 +243,42 @@ def test_switch_needs_csrf(client, two_org_user):
     assert current_sid(client) == sid and session_row(sid).revoked_at is None
 
 
+def test_switch_with_a_missing_blank_or_overlong_field_changes_nothing(client, two_org_user):
+    me, org_a, org_b = two_org_user
+    login(client, me)
+    sid = current_sid(client)
+    token = csrf_token(client, "/switcher")
+    for fields in (
+        {},
+        {"slug": ""},
+        {"slug": "   "},
+        {"slug": "x" * 41},
+        {"slug": org_b.slug, "next": "/" + "x" * 2000},
+    ):
+        response = client.post("/switch", data={"csrf_token": token, **fields})
+        assert response.status_code == 303, fields
+        assert response.headers["Location"].endswith("/switcher"), fields
+    assert current_sid(client) == sid and session_row(sid).revoked_at is None
+    assert audit_count(org_b, "session.switch") == 0
+    assert "Choose an organization to switch to." in client.get("/switcher").get_data(
+        as_text=True
+    )
+
+
+def test_switch_fields_check_the_csrf_token_where_csrfprotect_did_not(app):
+    """The view reads its fields without a FlaskForm: where CSRFProtect did not check the
+    token before the view (``csrf_valid`` unset), reading them checks it, as the form did."""
+    from flask_wtf.csrf import generate_csrf
+
+    from dashboard.auth.forms import SwitchChoice, switch_choice
+
+    with app.test_request_context("/switch", method="POST"):
+        token = generate_csrf()
+        assert switch_choice({"slug": "acme", "csrf_token": token}) == SwitchChoice("acme", "")
+        assert switch_choice({"slug": "acme", "csrf_token": token + "x"}) is None
+        assert switch_choice({"slug": "acme"}) is None
+
+
 def test_htmx_switch_answers_with_a_redirect_header(client, two_org_user):
     me, org_a, org_b = two_org_user
     login(client, me)
