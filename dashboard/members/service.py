@@ -246,11 +246,25 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
     # 100,000; bench/README.md, fifth pass.)
     total = (f"SELECT count(*) FROM memberships s WHERE {org('s')}"
              + _filters("s", search, role, metadata))
+    page = (f"SELECT m.user_id, m.sort_name FROM memberships m"
+            f" WHERE {org('m')}{where} ORDER BY {order}{limit_sql}")
+    before_page = {"first": "", "offset": "CAST(:offset AS bigint) + "}.get(mode)
+    if before_page is not None:
+        # A page with fewer rows than asked for ends the matches: the total is known without
+        # the count, which passes over every member of the org again (a search matching 5
+        # of 5,000: 1.7 -> 0.85 ms; issue 20, session 9). The window counts the page's
+        # rows only (at most ``limit``), never the matches; its ORDER BY is the page's own,
+        # so the rows keep their order (an empty OVER () made PostgreSQL sort them again).
+        page = (f"SELECT p.*, count(*) OVER (ORDER BY p.sort_name, p.user_id ROWS BETWEEN"
+                f" UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS page_rows FROM ({page}) AS p")
+        total = (f"CASE WHEN page.page_rows < {int(limit)} THEN {before_page}page.page_rows"
+                 f" ELSE ({total}) END")
+    else:
+        total = f"({total})"
     return text(
         f"SELECT {user_id.format(m='page')}, {_SHOWN.format(m='kept')}, page.sort_name,"
-        f" ({total}) AS total"
-        " FROM (SELECT m.user_id, m.sort_name FROM memberships m"
-        f" WHERE {org('m')}{where} ORDER BY {order}{limit_sql}) AS page"
+        f" {total} AS total"
+        f" FROM ({page}) AS page"
         " CROSS JOIN LATERAL (SELECT k.person_name, k.person_email, k.role, k.created_at,"
         f" k.last_active_at FROM memberships k WHERE {org('k')}"
         " AND k.user_id = page.user_id OFFSET 0) AS kept"

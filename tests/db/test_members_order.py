@@ -206,3 +206,28 @@ def test_the_page_reads_roles_and_members_together_and_filters_by_any_role(clien
         html = client.get(f"/o/{org.slug}/members?role={role}").get_data(as_text=True)
         assert len(rows_of(html)) == expected, role
         assert f"of {expected} members" in text(html), role
+
+
+def test_search_totals_with_and_without_the_count(client):
+    """A search's total: counted when the page is full, the page's own rows (plus the offset)
+    when it is not (the statement skips the count then). Both must say the same."""
+    org, people = factories.org_with_members(owner="owner")
+    factories.add_members(org, 13, prefix="tally")
+    factories.add_members(org, 3, prefix="other")
+    login(client, people["owner"])
+
+    def shown(**query) -> tuple[int, str]:
+        html = client.get(f"/o/{org.slug}/members", query_string=query).get_data(as_text=True)
+        found = re.search(r"Showing (\S+) of (\d+) members", text(html))
+        return len(rows_of(html)), found.group(0) if found else text(html)[-200:]
+
+    assert shown(q="tally", per_page=4) == (4, "Showing 1–4 of 13 members")  # counted
+    assert shown(q="tally", per_page=20) == (13, "Showing 1–13 of 13 members")  # not full
+    assert shown(q="tally", per_page=4, page=2) == (4, "Showing 5–8 of 13 members")
+    assert shown(q="tally", per_page=4, page=4) == (1, "Showing 13–13 of 13 members")
+    assert shown(q="tally", per_page=5, page=3) == (3, "Showing 11–13 of 13 members")
+    assert shown(q="other", per_page=3)[1] == "Showing 1–3 of 3 members"  # exactly full
+    assert shown(q="nobody-at-all", per_page=4)[0] == 0
+    html = client.get(f"/o/{org.slug}/members?q=tally&per_page=4").get_data(as_text=True)
+    html = client.get(link(html, "next")).get_data(as_text=True)  # after a cursor: counted
+    assert "Showing 5–8 of 13 members" in text(html)
