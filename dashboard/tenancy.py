@@ -197,10 +197,32 @@ class TenantContext:
 NOBODY = TenantContext()
 
 
+_TEXTS: dict[str, str] = {}  # a token's id text -> its canonical text (issue 20: the floor)
+_TEXTS_AT_MOST = 4096
+
+
 def _text(value: uuid.UUID | str | None) -> str:
     # Anything that is not a UUID becomes '' and the gate reads it as "no context".
     if value is None:
         return ""
+    if type(value) is str:
+        # The same few ids (the token's user and org) arrive as text on every request:
+        # parsed once per process, not four times per request. The answer depends on the
+        # text alone.
+        known = _TEXTS.get(value)
+        if known is None:
+            known = _canonical(value)
+            if len(_TEXTS) >= _TEXTS_AT_MOST:
+                _TEXTS.clear()
+            _TEXTS[value] = known
+        return known
+    return _canonical(value)
+
+
+canonical_id = _text  # the canonical text of a UUID, or '' for anything else
+
+
+def _canonical(value) -> str:
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:

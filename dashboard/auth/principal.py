@@ -62,6 +62,9 @@ class ActiveMembership:
 
 # The session row must match the token exactly (user and org), and the org must be active:
 # a membership in a suspended org loads no membership, so its pages answer "suspended".
+# The token's ids arrive as canonical UUID text or '' (``tenancy.canonical_id``: anything
+# else becomes ''), so ``NULLIF(:x, '')::uuid`` is what ``app_uuid(:x)`` gives, without the
+# translate the prepared statement's generic plan evaluated at each use (issue 20).
 _LOAD_QUERY = """
     SELECT s.id AS sid, s.last_seen_at, u.id AS uid, u.email, u.name, u.is_staff, u.time_zone,
            o.id AS org_id, o.slug, o.name AS org_name, o.plan,
@@ -77,8 +80,8 @@ _LOAD_QUERY = """
            now() - s.last_seen_at > :touch AS stale,
            s.auth_method, s.mfa_method, s.reauth_at, o.settings->'security' AS security,
            s.sso_org_id,
-           extract(epoch FROM now() - s.signed_in_at) AS age_s,
-           extract(epoch FROM now() - s.last_seen_at) AS idle_s,
+           date_part('epoch', now() - s.signed_in_at) AS age_s,  -- float8, not numeric
+           date_part('epoch', now() - s.last_seen_at) AS idle_s,
            -- last, so columns named by position above keep their places (dashboard/hosts)
            CASE WHEN b.org_id IS NOT NULL THEN jsonb_build_object(
              'display_name', b.display_name, 'primary_color', b.primary_color,
@@ -86,17 +89,16 @@ _LOAD_QUERY = """
              'white_label', b.white_label) END AS branding
       FROM user_sessions s
       JOIN users u ON u.id = s.user_id AND u.is_active
-      LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = app_uuid(:oid)
-      -- Staff in support mode: an unexpired, unrevoked grant named by the token (none named:
-      -- the join is not run at all, nor the gate for it).
-      LEFT JOIN support_grants sg ON :sg <> '' AND sg.id = app_uuid(:sg)
-             AND sg.org_id = app_uuid(:oid)
+      LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = NULLIF(:oid, '')::uuid
+      -- Staff in support mode: an unexpired, unrevoked grant named by the token.
+      LEFT JOIN support_grants sg ON :sg <> '' AND sg.id = NULLIF(:sg, '')::uuid
+             AND sg.org_id = NULLIF(:oid, '')::uuid
              AND sg.staff_user_id = u.id AND u.is_staff
              AND sg.revoked_at IS NULL AND sg.expires_at > now()
       LEFT JOIN organizations o ON o.id = coalesce(m.org_id, sg.org_id) AND o.status = 'active'
       LEFT JOIN org_branding b ON b.org_id = o.id  -- the top bar's brand (dashboard/hosts)
-     WHERE s.id = app_uuid(:sid) AND s.user_id = app_uuid(:uid)
-       AND s.org_id IS NOT DISTINCT FROM app_uuid(:oid)
+     WHERE s.id = NULLIF(:sid, '')::uuid AND s.user_id = NULLIF(:uid, '')::uuid
+       AND s.org_id IS NOT DISTINCT FROM NULLIF(:oid, '')::uuid
        AND s.revoked_at IS NULL
        AND s.last_seen_at > now() - :idle
     """
@@ -107,6 +109,16 @@ assert all(role.replace("_", "").isalnum() for role in _BUILTIN)
 _LOAD_QUERY = _LOAD_QUERY.replace(
     ":builtin", "ARRAY[" + ", ".join(f"'{role}'" for role in _BUILTIN) + "]")
 _LOAD_SQL = text(_LOAD_QUERY)  # the same query on its own (bench/bench_people.py)
+# A token that names no support grant (every one but staff's in support mode) joins no grant
+# row: the same columns, all NULL, as the join above gives when ``:sg`` is ''. Written out,
+# the prepared statement's generic plan cannot fold ``:sg <> ''`` away, so it read
+# support_grants and asked the gate for its policy on every request (issue 20).
+_SUPPORT_JOIN = _LOAD_QUERY[_LOAD_QUERY.index("      -- Staff in support mode"):
+                            _LOAD_QUERY.index("      LEFT JOIN organizations o")]
+_LOAD_QUERY_NO_GRANT = _LOAD_QUERY.replace(_SUPPORT_JOIN, (
+    "      LEFT JOIN (SELECT NULL::uuid AS id, NULL::uuid AS org_id,"
+    " NULL::timestamptz AS expires_at,\n"
+    "                        NULL::text AS reason, NULL::text AS write_reason) sg ON false\n"))
 
 
 @dataclass(frozen=True)
@@ -142,12 +154,12 @@ def load_identity(
     # In the statement that sets the transaction's RLS context: one round trip, not two.
     row = tenancy.begin_with(
         db,
-        _LOAD_QUERY,
+        _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT,
         {
-            "sid": session_id,
-            "uid": user_id,
-            "oid": org_id,
-            "sg": support_grant,
+            "sid": tenancy.canonical_id(session_id),
+            "uid": tenancy.canonical_id(user_id),
+            "oid": tenancy.canonical_id(org_id),
+            "sg": tenancy.canonical_id(support_grant),
             "touch": TOUCH_EVERY,
             "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
         },
