@@ -104,13 +104,13 @@ def _migration():
 
 
 def _old_rotate(service, first_statement):
-    def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
+    def rotate_session(session, user_id, old_session_id, auth, target, client, audit, idle):
         method = service.entry_method(target.org, auth, target.policies)
         if method is None:
             raise service.EntryRefused(target.org, auth, target.sso)
         new_id = uuid.uuid4()
         params = service.switch_params(
-            user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+            user_id, old_session_id, new_id, target.org.org_id, client, method, audit, idle
         )
         if not first_statement.row(session, _OLD_ROTATE_SQL, params).opened:
             raise service.SessionEnded()
@@ -123,13 +123,13 @@ def _in_transaction_rotate(service, tenancy):
     """Session 8's rotation: ``app_switch_session`` begins the new org's transaction, which
     the request commits at its end (BEGIN before it, COMMIT after)."""
 
-    def rotate_session(session, user_id, old_session_id, auth, target, client, audit):
+    def rotate_session(session, user_id, old_session_id, auth, target, client, audit, idle):
         method = service.entry_method(target.org, auth, target.policies)
         if method is None:
             raise service.EntryRefused(target.org, auth, target.sso)
         new_id = uuid.uuid4()
         params = service.switch_params(
-            user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+            user_id, old_session_id, new_id, target.org.org_id, client, method, audit, idle
         )
         row = tenancy.begin_with(session, service._SWITCH_SQL, params)
         if row is None or not row.opened:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -288,7 +288,7 @@ _SWITCH_SQL = (
     " CAST(:audit_org_id AS uuid), CAST(:audit_actor_user_id AS uuid),"
     " CAST(:audit_actor AS text), CAST(:audit_action AS text), CAST(:audit_target AS text),"
     " CAST(:audit_ip AS text), CAST(:audit_user_agent AS text),"
-    " CAST(:audit_details AS jsonb)) AS opened"
+    " CAST(:audit_details AS jsonb), CAST(:idle AS interval)) AS opened"
 )
 
 
@@ -300,10 +300,12 @@ def switch_params(
     client: Client,
     method: str,
     audit: dict,
+    idle: timedelta,
 ) -> dict:
     """The parameters of the switch's writes (``_SWITCH_SQL``): the sessions, the new row's
-    client and entry method, and the audit row (``audit_values``) with the method added to
-    its details. The one builder: bench/ab_switch.py's earlier statements take these too."""
+    client and entry method, the audit row (``audit_values``) with the method added to
+    its details, and the idle limit the old session must be within (migration 0049). The
+    one builder: bench/ab_switch.py's earlier statements take these too."""
     return {
         "old": old_session_id,
         "uid": user_id,
@@ -312,6 +314,7 @@ def switch_params(
         "ip": client.ip[:64],
         "ua": client.user_agent[:300],
         "method": method,
+        "idle": idle,
         **audit_params({**audit, "details": {**audit["details"], "method": method}}),
     }
 
@@ -324,6 +327,7 @@ def rotate_session(
     target: SwitchTarget,
     client: Client,
     audit: dict,
+    idle: timedelta,
 ) -> tuple[uuid.UUID, str]:
     """Revoke the old session id and open a new one for ``target`` (no fixation, no replay);
     returns the new session's id and authentication method.
@@ -334,18 +338,20 @@ def rotate_session(
     on its own, all of it or nothing). So the switch stands once this returns, whatever the
     request does next; ``session``'s next statement begins a transaction of its own.
     ``audit`` is the switch's audit row (``audit_values``), written by the same call, in the
-    target org's log.
+    target org's log. ``idle``: the installation's idle limit, which the old session must
+    be within (the function checks it again, after the caller's session check).
     The new session keeps how the old one was authenticated (``auth``, the principal's; the
     row's SSO org, second factor, sign-in and step-up times), so SSO enforcement applies:
     EntryRefused (changing nothing) when that authentication may not open ``target``.
-    SessionEnded when the old session was revoked meanwhile.
+    SessionEnded when the old session was revoked meanwhile, or went idle, or the context is
+    not the person's in ``target`` (the function opens nothing then).
     """
     method = entry_method(target.org, auth, target.policies)
     if method is None:
         raise EntryRefused(target.org, auth, target.sso)
     new_id = uuid.uuid4()
     params = switch_params(
-        user_id, old_session_id, new_id, target.org.org_id, client, method, audit
+        user_id, old_session_id, new_id, target.org.org_id, client, method, audit, idle
     )
     row = tenancy.begin_with(session, _SWITCH_SQL, params, alone=True)
     if row is None or not row.opened:

@@ -10,7 +10,9 @@ from it are refused from the next request on.
 
 from __future__ import annotations
 
-from flask import abort, g, redirect, session, url_for
+from datetime import timedelta
+
+from flask import abort, current_app, g, redirect, session, url_for
 
 from dashboard import tenancy
 from dashboard.audit.service import audit_values
@@ -39,7 +41,7 @@ def switch_to(target: service.SwitchTarget, *, via: str) -> frozenset:
         new_id, _method = service.rotate_session(
             db, principal.user_id, principal.session_id,
             service.auth_of(principal.auth_method, principal.sso_org_id), target, client_info(),
-            audit)
+            audit, timedelta(days=current_app.config["SESSION_IDLE_DAYS"]))
     except service.SessionEnded:
         # Revoked between the session check and the switch: signed out, as on the next request.
         tenancy.bind_request(tenancy.NOBODY)
