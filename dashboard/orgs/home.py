@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from dashboard import first_statement, tenancy
+from dashboard import tenancy
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.orgs.service import OrgOverview
@@ -143,20 +143,26 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
-    params = {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN}
-    carried = usage is not None and usage.org_id == org_id and tenancy.cells_are_shared(session)
+    if str(tenancy.context_of(session).org_id) != str(org_id):
+        return None  # the statement reads the context's org (below); any other: not visible
+    # The statement is packed into its transaction's context statement (tenancy.begin_with;
+    # the principal's check ran alone, orgs/routes.py), and its :org_id is the context's.
+    # Where the org's cells are shared it is a transaction of its own (alone: one round
+    # trip, no BEGIN, no COMMIT); a dedicated org's begins the request's transaction, whose
+    # context statement mints the ticket the usage section's read there needs.
+    shared = tenancy.cells_were_shared(session)  # as the principal's statement admitted it
+    params = {"fallback": licenses.FALLBACK_PLAN}
+    carried = usage is not None and usage.org_id == org_id and shared
     if carried:
-        params.update(usage.params())
-    # Raw psycopg for this hot text statement (first_statement.row: no result machinery);
-    # text is never ORM, so nothing is flushed either way.
-    row = first_statement.row(session, _home_sql(bool(steps), may_invite, may_audit, carried),
-                              params)
+        params.update({k: v for k, v in usage.params().items() if k != "org_id"})
+    row = tenancy.begin_with(session, _home_sql(bool(steps), may_invite, may_audit, carried),
+                             params, alone=shared)
     if row is None:
         return None
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
     entitled = licenses.remember_entitlements(session, licenses.current_org(session), row)
-    if carried:
+    if carried and tenancy.cells_were_shared(session):  # as the statement's own route says
         usage.take(row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
