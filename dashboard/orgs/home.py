@@ -10,6 +10,9 @@ fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,0
 one (tests/db/test_queries_per_page.py). Each table but the rollups' is a control-plane
 table (tiers/catalogue.py), so the statement runs on the shared database for every tier; the
 rollups ride along only where the org's cells are there too (every tier but dedicated).
+There the statement is also a transaction of its own, packed into its context statement
+(``tenancy.begin_with``, alone): the request's two statements are two round trips, with no
+BEGIN and no COMMIT; each runs every check of the gate under its own context.
 """
 
 from __future__ import annotations
