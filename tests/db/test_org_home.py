@@ -116,3 +116,16 @@ def test_pending_invitations_show_the_newest_first_and_count_only_live_ones(clie
     assert "Pending invitations (8)" in pending and "All 8 invitations" in pending
     shown = [line.split(" · ", 1)[0].strip() for line in pending.split("<li>")[1:]]
     assert shown == [f"p{i}@example.com" for i in range(5)]
+
+
+def test_a_removed_member_sees_the_home_no_more(client):
+    # Both of the home's statements run alone (orgs/routes.py, home.py), each under its
+    # own context: the membership is checked again on the very next request.
+    org, people = factories.org_with_members(owner="owner", bob="admin")
+    login(client, people["bob"])
+    assert org.name in home(client, org)
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["bob"].id)
+    response = client.get(f"/o/{org.slug}/")
+    assert response.status_code != 200
+    assert org.name not in response.get_data(as_text=True)
