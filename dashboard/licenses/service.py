@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -160,16 +160,17 @@ def known_entitlements(session: Session, org_id: uuid.UUID) -> Entitlements | No
     """The transaction's copy of ``org_id``'s entitlements, if this transaction read them
     already (no statement): a caller that would read them may then leave them out."""
     cached = session.info.get(_CACHE_KEY)
-    transaction = session.get_transaction()
-    if cached and transaction is not None and cached[0] is transaction and cached[1] == org_id:
+    if (cached and cached[0] is session.get_transaction() and cached[1] == org_id
+            and cached[3] is tenancy.context_of(session)):
         return cached[2]
     return None
 
 
 def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitlements:
     """The entitlements from a row with ``ENTITLEMENTS_COLUMNS`` read in this transaction
-    under RLS for ``org_id``, the current org as ``current_org`` gives it (the key the
-    transaction's copy is found by); kept for the transaction like ``entitlements``."""
+    (or by a statement alone: ``tenancy.begin_with``) under RLS for ``org_id``, the current
+    org as ``current_org`` gives it (the key the transaction's copy is found by); kept for
+    the transaction like ``entitlements``."""
     facts = LicenseFacts(
         plan=row.plan,
         has_license=row.has_license,
@@ -190,7 +191,10 @@ def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitleme
         overrides,
         row.now,
     )
-    session.info[_CACHE_KEY] = (session.get_transaction(), org_id, result)
+    # Kept for the transaction; or, read by a statement alone (``tenancy.begin_with``), while
+    # no transaction is open and the context is the one it was read under.
+    session.info[_CACHE_KEY] = (session.get_transaction(), org_id, result,
+                                tenancy.context_of(session))
     return result
 
 
@@ -218,6 +222,14 @@ def _catalogue_from_json(rows) -> tuple[FeatureInfo, ...]:
 
 def forget_entitlements(session: Session) -> None:
     session.info.pop(_CACHE_KEY, None)
+
+
+@event.listens_for(Session, "after_begin")
+def _forget_a_copy_read_alone(session: Session, transaction, connection) -> None:
+    # A copy read by a statement alone holds only until the session's next transaction.
+    cached = session.info.get(_CACHE_KEY)
+    if cached and cached[0] is None:
+        del session.info[_CACHE_KEY]
 
 
 def has_feature(session: Session, key: Feature | str) -> bool:

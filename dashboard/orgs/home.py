@@ -10,6 +10,9 @@ fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,0
 one (tests/db/test_queries_per_page.py). Each table but the rollups' is a control-plane
 table (tiers/catalogue.py), so the statement runs on the shared database for every tier; the
 rollups ride along only where the org's cells are there too (every tier but dedicated).
+There the statement is also a transaction of its own, packed into its context statement
+(``tenancy.begin_with``, alone): the request's two statements are two round trips, with no
+BEGIN and no COMMIT; each runs every check of the gate under its own context.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from dashboard import first_statement, tenancy
+from dashboard import tenancy
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.orgs.service import OrgOverview
@@ -105,12 +108,17 @@ _CHECKLIST = """
              WHERE k.org_id = CAST(:org_id AS uuid) AND k.kind = 'api_key') AS api_key"""
 _PENDING = ("i.org_id = CAST(:org_id AS uuid) AND i.status = 'pending'"
             " AND i.expires_at > now()")
+# The count and the newest SHOWN in one pass over the pending invitations: one table
+# reference (one gate call, one scan) instead of two.
 _INVITATIONS = f"""
-    (SELECT coalesce(json_agg(json_build_array(r.id, r.email, r.role, r.sent_at, r.expires_at)
-                              ORDER BY r.sent_at DESC), json_build_array())
-       FROM (SELECT i.id, i.email, i.role, i.sent_at, i.expires_at FROM invitations i
-              WHERE {_PENDING} ORDER BY i.sent_at DESC LIMIT {SHOWN}) r) AS invitations,
-    (SELECT count(*) FROM invitations i WHERE {_PENDING}) AS invitations_total"""
+    (SELECT json_build_array(
+              count(*),
+              coalesce(json_agg(json_build_array(r.id, r.email, r.role, r.sent_at, r.expires_at)
+                                ORDER BY r.sent_at DESC) FILTER (WHERE r.n <= {SHOWN}),
+                       json_build_array()))
+       FROM (SELECT i.id, i.email, i.role, i.sent_at, i.expires_at,
+                    row_number() OVER (ORDER BY i.sent_at DESC) AS n
+               FROM invitations i WHERE {_PENDING}) r) AS invitations"""
 _EVENTS = f"""
     (SELECT coalesce(json_agg(json_build_array(r.at, r.actor, r.action, r.target)
                               ORDER BY r.at DESC), json_build_array())
@@ -138,20 +146,26 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
-    params = {"org_id": org_id, "fallback": licenses.FALLBACK_PLAN}
-    carried = usage is not None and usage.org_id == org_id and tenancy.cells_are_shared(session)
+    if str(tenancy.context_of(session).org_id) != str(org_id):
+        return None  # the statement reads the context's org (below); any other: not visible
+    # The statement is packed into its transaction's context statement (tenancy.begin_with;
+    # the principal's check ran alone, orgs/routes.py), and its :org_id is the context's.
+    # Where the org's cells are shared it is a transaction of its own (alone: one round
+    # trip, no BEGIN, no COMMIT); a dedicated org's begins the request's transaction, whose
+    # context statement mints the ticket the usage section's read there needs.
+    shared = tenancy.cells_were_shared(session)  # as the principal's statement admitted it
+    params = {"fallback": licenses.FALLBACK_PLAN}
+    carried = usage is not None and usage.org_id == org_id and shared
     if carried:
-        params.update(usage.params())
-    # Raw psycopg for this hot text statement (first_statement.row: no result machinery);
-    # text is never ORM, so nothing is flushed either way.
-    row = first_statement.row(session, _home_sql(bool(steps), may_invite, may_audit, carried),
-                              params)
+        params.update({k: v for k, v in usage.params().items() if k != "org_id"})
+    row = tenancy.begin_with(session, _home_sql(bool(steps), may_invite, may_audit, carried),
+                             params, alone=shared)
     if row is None:
         return None
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
     entitled = licenses.remember_entitlements(session, licenses.current_org(session), row)
-    if carried:
+    if carried and tenancy.cells_were_shared(session):  # as the statement's own route says
         usage.take(row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
@@ -167,9 +181,9 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     invitations = None
     invitations_total = 0
     if may_invite:
+        invitations_total, shown = row.invitations
         invitations = [PendingInvite(uuid.UUID(i), email, role, _at(sent), _at(expires))
-                       for i, email, role, sent, expires in row.invitations]
-        invitations_total = row.invitations_total or 0
+                       for i, email, role, sent, expires in shown]
     events = None
     if may_audit:
         events = [RecentEvent(_at(at), actor, action, target)

@@ -30,6 +30,7 @@ bp = Blueprint("orgs", __name__)
 
 
 @bp.route("/o/<slug>/")
+@principal_only  # the home's one statement is a transaction of its own too (orgs/home.py)
 @requires(Permission.ORG_VIEW)
 def home():
     membership = g.membership

@@ -4,6 +4,7 @@ invitations and recent audit events, each only to the people who may act on them
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from tests import factories
 from tests.helpers import login
@@ -97,3 +98,34 @@ def test_the_recent_events_escape_whatever_the_log_holds(client):
     assert 'title="org.&lt;i&gt;x&lt;/i&gt;"' in recent
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in recent
     assert "<time datetime=" in recent  # the time element itself is written as built
+
+
+def test_pending_invitations_show_the_newest_first_and_count_only_live_ones(client):
+    # The count and the list come from one pass over the pending invitations (home.py):
+    # the newest SHOWN of them, newest first; expired and revoked ones in neither.
+    org, people = factories.org_with_members(owner="owner")
+    now = datetime.now(UTC)
+    for i in range(8):
+        factories.invitation(org, f"p{i}@example.com", sent_at=now - timedelta(hours=i))
+    factories.invitation(org, "old@example.com", sent_at=now - timedelta(days=20),
+                         expires_at=now - timedelta(days=6))
+    factories.invitation(org, "revoked@example.com", status="revoked")
+    login(client, people["owner"])
+    pending = home(client, org).split('data-testid="pending-invitations"', 1)[1]
+    pending = pending.split("</section>", 1)[0]
+    assert "Pending invitations (8)" in pending and "All 8 invitations" in pending
+    shown = [line.split(" · ", 1)[0].strip() for line in pending.split("<li>")[1:]]
+    assert shown == [f"p{i}@example.com" for i in range(5)]
+
+
+def test_a_removed_member_sees_the_home_no_more(client):
+    # Both of the home's statements run alone (orgs/routes.py, home.py), each under its
+    # own context: the membership is checked again on the very next request.
+    org, people = factories.org_with_members(owner="owner", bob="admin")
+    login(client, people["bob"])
+    assert org.name in home(client, org)
+    factories.execute("DELETE FROM memberships WHERE org_id = :o AND user_id = :u",
+                      o=org.id, u=people["bob"].id)
+    response = client.get(f"/o/{org.slug}/")
+    assert response.status_code != 200
+    assert org.name not in response.get_data(as_text=True)
