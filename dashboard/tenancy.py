@@ -329,6 +329,16 @@ def cells_are_shared(session: Session) -> bool:
     return route is None or route.tier != "dedicated"
 
 
+def cells_packable(session: Session) -> bool:
+    """Whether a statement packed into the context statement (``begin_with``) may read the
+    org's cell tables, by the route the session's latest context statement admitted: only
+    on the shared tier. A statement's table names are resolved when it is parsed, before its
+    own context statement sets a schema tier's ``search_path``: packed, it would read the
+    shared schema's tables, not the org's (and a dedicated org's cells are elsewhere)."""
+    route = routing.route_of(session.info)
+    return route is None or route.tier == "shared"
+
+
 def cells_were_shared(session: Session) -> bool:
     """``cells_are_shared`` by the route the session's latest context statement admitted,
     without beginning a transaction: for a statement that runs alone (``begin_with``), asked

@@ -9,8 +9,10 @@ over indexes that lead with ``org_id`` (primary keys, ``audit_events_org_at_idx`
 fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,000-member
 one (tests/db/test_queries_per_page.py). Each table but the rollups' is a control-plane
 table (tiers/catalogue.py), so the statement runs on the shared database for every tier; the
-rollups ride along only where the org's cells are there too (every tier but dedicated).
-There the statement is also a transaction of its own, packed into its context statement
+rollups ride along only where the org's cells are the shared schema's own tables (the shared
+tier: a packed statement's names are resolved before its context sets a schema tier's
+search_path); elsewhere the usage section reads them itself. Except on the dedicated tier
+the statement is also a transaction of its own, packed into its context statement
 (``tenancy.begin_with``, alone): the request's two statements are two round trips, with no
 BEGIN and no COMMIT; each runs every check of the gate under its own context.
 """
@@ -141,8 +143,8 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
          usage: reports.RollupRead | None = None) -> tuple[OrgOverview, HomePanels] | None:
     """The overview and the panels this viewer may see, in one statement; None when the org
     is not visible (the caller answers 404). ``usage``, the rollups of the home's usage
-    section, rides along where the org's cells are in the shared database (every tier but
-    dedicated; elsewhere it reads them itself)."""
+    section, rides along where the org's cells are the shared schema's own tables (the
+    shared tier: ``tenancy.cells_packable``; elsewhere it reads them itself)."""
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
@@ -155,7 +157,9 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     # context statement mints the ticket the usage section's read there needs.
     shared = tenancy.cells_were_shared(session)  # as the principal's statement admitted it
     params = {"fallback": licenses.FALLBACK_PLAN}
-    carried = usage is not None and usage.org_id == org_id and shared
+    # The rollups may ride along only where a packed statement finds the org's own tables.
+    carried = (usage is not None and usage.org_id == org_id
+               and tenancy.cells_packable(session))
     if carried:
         params.update({k: v for k, v in usage.params().items() if k != "org_id"})
     row = tenancy.begin_with(session, _home_sql(bool(steps), may_invite, may_audit, carried),
@@ -165,7 +169,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
     entitled = licenses.remember_entitlements(session, licenses.current_org(session), row)
-    if carried and tenancy.cells_were_shared(session):  # as the statement's own route says
+    if carried and tenancy.cells_packable(session):  # as the statement's own route says
         usage.take(row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None

@@ -55,14 +55,18 @@ def acting(runtime_sessions, user, org):
 
 
 def read_page(session, reader: str, *, org_id, editor, **ask):
-    """One page through either entry point."""
+    """One page through either entry point. ``org_id`` is what a caller believes the org
+    is: the readers take no org of their own (the session's context is the only one), so
+    it reaches them nowhere and must change nothing."""
+    del org_id
+    wanted = service.PageWanted(**ask)
     if reader == "roles_and_members":
-        return service.roles_and_members(session, org_id=org_id, editor=editor, **ask)[1]
+        return service.roles_and_members(session, editor=editor, wanted=wanted)[1]
     roles = {
         key: RoleInfo(key, key, permissions_for(key), True)
         for key in ("owner", "admin", "member", "guest")
     }
-    return service.list_members(session, org_id=org_id, editor=editor, roles=roles, **ask)
+    return service.list_members(session, editor=editor, roles=roles, wanted=wanted)
 
 
 READERS = ["list_members", "roles_and_members"]
