@@ -339,14 +339,6 @@ def cells_packable(session: Session) -> bool:
     return route is None or route.tier == "shared"
 
 
-def cells_were_shared(session: Session) -> bool:
-    """``cells_are_shared`` by the route the session's latest context statement admitted,
-    without beginning a transaction: for a statement that runs alone (``begin_with``), asked
-    before it (the principal's statement admitted the route) and after it (its own did)."""
-    route = routing.route_of(session.info)
-    return route is None or route.tier != "dedicated"
-
-
 @event.listens_for(Session, "after_begin")
 def _apply_context(session: Session, transaction, connection) -> None:
     params = context_of(session).as_params()

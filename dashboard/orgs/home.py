@@ -9,12 +9,12 @@ over indexes that lead with ``org_id`` (primary keys, ``audit_events_org_at_idx`
 fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,000-member
 one (tests/db/test_queries_per_page.py). Each table but the rollups' is a control-plane
 table (tiers/catalogue.py), so the statement runs on the shared database for every tier; the
-rollups ride along only where the org's cells are the shared schema's own tables (the shared
-tier: a packed statement's names are resolved before its context sets a schema tier's
-search_path); elsewhere the usage section reads them itself. Except on the dedicated tier
-the statement is also a transaction of its own, packed into its context statement
-(``tenancy.begin_with``, alone): the request's two statements are two round trips, with no
-BEGIN and no COMMIT; each runs every check of the gate under its own context.
+rollups ride along only where a statement packed into its context statement finds the
+org's own tables (``tenancy.cells_packable``); elsewhere the usage section reads them itself,
+in the transaction this statement begins. Where they ride along, the statement is also a
+transaction of its own, packed into its context statement (``tenancy.begin_with``, alone):
+the request's two statements are two round trips, with no BEGIN and no COMMIT; each runs
+every check of the gate under its own context.
 """
 
 from __future__ import annotations
@@ -152,18 +152,18 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
         return None  # the statement reads the context's org (below); any other: not visible
     # The statement is packed into its transaction's context statement (tenancy.begin_with;
     # the principal's check ran alone, orgs/routes.py), and its :org_id is the context's.
-    # Where the org's cells are shared it is a transaction of its own (alone: one round
-    # trip, no BEGIN, no COMMIT); a dedicated org's begins the request's transaction, whose
-    # context statement mints the ticket the usage section's read there needs.
-    shared = tenancy.cells_were_shared(session)  # as the principal's statement admitted it
+    # Where a packed statement finds the org's cell tables (as the principal's statement
+    # admitted the route), the rollups ride along and it is a transaction of its own (alone:
+    # one round trip, no BEGIN, no COMMIT). Elsewhere it begins the request's transaction,
+    # in which the usage section reads the rollups under the same context (and, for a
+    # dedicated org, with the ticket its context statement mints).
+    packable = tenancy.cells_packable(session)
     params = {"fallback": licenses.FALLBACK_PLAN}
-    # The rollups may ride along only where a packed statement finds the org's own tables.
-    carried = (usage is not None and usage.org_id == org_id
-               and tenancy.cells_packable(session))
+    carried = usage is not None and usage.org_id == org_id and packable
     if carried:
         params.update({k: v for k, v in usage.params().items() if k != "org_id"})
     row = tenancy.begin_with(session, _home_sql(bool(steps), may_invite, may_audit, carried),
-                             params, alone=shared)
+                             params, alone=packable)
     if row is None:
         return None
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
