@@ -157,8 +157,14 @@ def summarise(runs: list[tuple]) -> dict:
     out["loaded"]["connections"] = runs[0][1]["connections"]
     cpus = [b["cpu"] for _, b in runs if "cpu" in b]
     if cpus:
+        # Medians of what every round measured; a round in which a process ended (a backend
+        # closed mid-round: its CPU is missing) says so, and the count is summed.
+        measured = [k for k in cpus[0] if k != "processes_ended" and all(k in c for c in cpus)]
         out["cpu_ms_per_request"] = {
-            k: round(statistics.median(c[k] for c in cpus), 3) for k in cpus[0]}
+            k: round(statistics.median(c[k] for c in cpus), 3) for k in measured}
+        ended = sum(c.get("processes_ended", 0) for c in cpus)
+        if ended:
+            out["cpu_ms_per_request"]["processes_ended"] = ended
     if "switched" in runs[0][1]:
         out["switched"] = sum(a.get("switched", 0) + b.get("switched", 0) for a, b in runs)
         out["refused"] = sum(a.get("refused", 0) + b.get("refused", 0) for a, b in runs)
