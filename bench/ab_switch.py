@@ -103,25 +103,9 @@ def _migration():
     return module
 
 
-def _old_rotate(service, first_statement):
-    def rotate_session(session, user_id, old_session_id, auth, target, client, audit, idle):
-        method = service.entry_method(target.org, auth, target.policies)
-        if method is None:
-            raise service.EntryRefused(target.org, auth, target.sso)
-        new_id = uuid.uuid4()
-        params = service.switch_params(
-            user_id, old_session_id, new_id, target.org.org_id, client, method, audit, idle
-        )
-        if not first_statement.row(session, _OLD_ROTATE_SQL, params).opened:
-            raise service.SessionEnded()
-        return new_id, method
-
-    return rotate_session
-
-
-def _in_transaction_rotate(service, tenancy):
-    """Session 8's rotation: ``app_switch_session`` begins the new org's transaction, which
-    the request commits at its end (BEGIN before it, COMMIT after)."""
+def _rotation(service, write):
+    """``service.rotate_session`` with its writes run by ``write(session, params)`` (the row
+    it returns, or None): the variants differ in that statement only."""
 
     def rotate_session(session, user_id, old_session_id, auth, target, client, audit, idle):
         method = service.entry_method(target.org, auth, target.policies)
@@ -131,12 +115,25 @@ def _in_transaction_rotate(service, tenancy):
         params = service.switch_params(
             user_id, old_session_id, new_id, target.org.org_id, client, method, audit, idle
         )
-        row = tenancy.begin_with(session, service._SWITCH_SQL, params)
+        row = write(session, params)
         if row is None or not row.opened:
             raise service.SessionEnded()
         return new_id, method
 
     return rotate_session
+
+
+def _old_rotate(service, first_statement):
+    """Before 0042: the rotation as a data-modifying CTE in its own statement."""
+    return _rotation(service, lambda session, params: first_statement.row(
+        session, _OLD_ROTATE_SQL, params))
+
+
+def _in_transaction_rotate(service, tenancy):
+    """Session 8's rotation: ``app_switch_session`` begins the new org's transaction, which
+    the request commits at its end (BEGIN before it, COMMIT after)."""
+    return _rotation(service, lambda session, params: tenancy.begin_with(
+        session, service._SWITCH_SQL, params))
 
 
 def main(argv: list[str] | None = None) -> int:

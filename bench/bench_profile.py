@@ -68,6 +68,41 @@ def sign_in(app, email: str, password: str, org_path: str | None = None):
     return client
 
 
+def bench_app(database: str, *, application_name: str | None = None):
+    """(app, dataset, admin URL): the real app in this process (create_app, runtime role, RLS
+    on) on a seeded bench database, as the in-process scripts (callgrind_pages.py,
+    callgrind_switch.py, cpu_per_page.py) measure it. ``application_name`` names the runtime
+    role's connections, so their backends can be told apart."""
+    import dataclasses
+
+    import seed
+
+    from dashboard import create_app, provisioning
+
+    admin, _source = seed.admin_url()
+    dataset = seed.read_dataset(admin, database)
+    urls = provisioning.bootstrap(admin, database)
+    if application_name:
+        separator = "&" if "?" in urls.runtime else "?"
+        urls = dataclasses.replace(
+            urls, runtime=f"{urls.runtime}{separator}application_name={application_name}")
+    return create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2}), dataset, admin
+
+
+def page_client(app, dataset, page_key: str):
+    """(signed-in test client, path) of a page of bench/pages.py: the 100,000-member org's
+    pages as its owner, the others in the 5,000-member org, as bench/run.py drives them."""
+    import pages
+
+    page = next(p for p in pages.PAGES if p.key == page_key)
+    huge = page.slug == "huge"
+    org = dataset.huge_org if huge else dataset.big_org
+    login = dataset.logins[2] if huge else dataset.logins[1]
+    client = sign_in(app, login, dataset.password, f"/o/{org['slug']}/")
+    path, _note = pages.path_for(app.url_map, page, org["slug"])
+    return client, path
+
+
 def measure(urls, dataset, pages_wanted=None, requests: int = 200, profile_requests: int = 100,
             db_pid: int | None = None, log=print, top: int = 0) -> dict:
     import pages

@@ -27,26 +27,16 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--code", default=str(Path(__file__).resolve().parent.parent))
     args = parser.parse_args(argv)
+    # This script's own set-up (bench_profile.bench_app), the measured checkout's code:
+    # imported before ``--code`` goes first on the path, so an older checkout works too.
+    import bench_profile
+
     sys.path.insert(0, args.code)
     sys.path.insert(0, str(Path(args.code) / "bench"))
-
-    import bench_profile
-    import pages
-    import seed
-
-    from dashboard import create_app, provisioning
-
-    admin, _source = seed.admin_url()
-    dataset = seed.read_dataset(admin, args.database)
-    urls = provisioning.bootstrap(admin, args.database)
-    app = create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2})
-    page = next(p for p in pages.PAGES if p.key == args.page)
-    org = dataset.huge_org if page.slug == "huge" else dataset.big_org
-    login = dataset.logins[2] if page.slug == "huge" else dataset.logins[1]
-    client = bench_profile.sign_in(app, login, dataset.password, f"/o/{org['slug']}/")
-    path, _note = pages.path_for(app.url_map, page, org["slug"])
     import dashboard
 
+    app, dataset, _admin = bench_profile.bench_app(args.database)
+    client, path = bench_profile.page_client(app, dataset, args.page)
     print(f"{args.page}: {path} ({Path(dashboard.__file__).parent})", file=sys.stderr)
 
     def run(count: int) -> None:

@@ -27,20 +27,17 @@ def main(argv=None) -> int:
     parser.add_argument("--login", type=int, default=3, help="index of the benchmark login")
     parser.add_argument("--code", default=str(Path(__file__).resolve().parent.parent))
     args = parser.parse_args(argv)
+    # This script's own set-up (bench_profile.bench_app), the measured checkout's code:
+    # imported before ``--code`` goes first on the path, so an older checkout works too.
+    import bench_profile
+
     sys.path.insert(0, args.code)
     sys.path.insert(0, str(Path(args.code) / "bench"))
-
-    import bench_profile
-    import seed
     from bench_switch import _csrf
 
     import dashboard
-    from dashboard import create_app, provisioning
 
-    admin, _source = seed.admin_url()
-    dataset = seed.read_dataset(admin, args.database)
-    urls = provisioning.bootstrap(admin, args.database)
-    app = create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2})
+    app, dataset, _admin = bench_profile.bench_app(args.database)
     slugs = dataset.switch_slugs[:2]
     client = bench_profile.sign_in(
         app, dataset.logins[args.login], dataset.password, f"/o/{slugs[0]}/"

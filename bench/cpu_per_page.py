@@ -15,7 +15,6 @@ this machine only).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -30,30 +29,20 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--code", default=str(Path(__file__).resolve().parent.parent))
     args = parser.parse_args(argv)
+    # This script's own set-up (bench_profile.bench_app), the measured checkout's code:
+    # imported before ``--code`` goes first on the path, so an older checkout works too.
+    import bench_profile
+
     sys.path.insert(0, args.code)
     sys.path.insert(0, str(Path(args.code) / "bench"))
-
-    import bench_profile
-    import pages
     import psycopg
-    import seed
 
-    from dashboard import create_app, provisioning
+    from dashboard import provisioning
 
     logging.disable(logging.CRITICAL)
-    admin, _source = seed.admin_url()
-    dataset = seed.read_dataset(admin, args.database)
-    urls = provisioning.bootstrap(admin, args.database)
     tag = f"cpu_per_page_{os.getpid()}"
-    runtime = urls.runtime + ("&" if "?" in urls.runtime else "?") + f"application_name={tag}"
-    app = create_app(
-        {"DATABASE_URLS": dataclasses.replace(urls, runtime=runtime), "DB_POOL_SIZE": 2}
-    )
-    page = next(p for p in pages.PAGES if p.key == args.page)
-    org = dataset.huge_org if page.slug == "huge" else dataset.big_org
-    login = dataset.logins[2] if page.slug == "huge" else dataset.logins[1]
-    client = bench_profile.sign_in(app, login, dataset.password, f"/o/{org['slug']}/")
-    path, _note = pages.path_for(app.url_map, page, org["slug"])
+    app, dataset, admin = bench_profile.bench_app(args.database, application_name=tag)
+    client, path = bench_profile.page_client(app, dataset, args.page)
     for _ in range(args.warmup):
         assert client.get(path).status_code == 200
     monitor = psycopg.connect(provisioning.libpq_url(admin), autocommit=True)
