@@ -23,6 +23,14 @@ max_requests_jitter = 500
 preload_app = False  # one app (and pool) per worker, built after the fork
 accesslog = None  # the app writes one line per request (route, not the raw path: no tokens)
 errorlog = "-"
+# HTTP parser: named, not "auto", which would pick up whichever gunicorn_h1c (C parser) a
+# deployment happens to have, even releases older than gunicorn's own floor. The pure-Python
+# one: the C parser saves ~5 us of ~250 per request here (bench/ab_http_parser.py), and the
+# registry has no gunicorn_h1c that gunicorn 27 accepts (`gunicorn[fast]` made pip downgrade
+# gunicorn to 26.2 instead). tests/security/test_http_parsing.py runs malformed and smuggled
+# requests through both; switch to "fast" (failing loudly when it is missing) once a
+# gunicorn_h1c >= gunicorn's floor is installable.
+http_parser = "python"
 # The client address, scheme and host behind the proxy: the app's ProxyFix, configured by
 # TRUSTED_PROXY_HOPS.
 
