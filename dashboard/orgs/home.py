@@ -158,7 +158,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     # in which the usage section reads the rollups under the same context (and, for a
     # dedicated org, with the ticket its context statement mints).
     packable = tenancy.cells_packable(session)
-    params = {"fallback": licenses.FALLBACK_PLAN}
+    params = licenses.entitlements_params()
     carried = usage is not None and usage.org_id == org_id and packable
     if carried:
         params.update({k: v for k, v in usage.params().items() if k != "org_id"})
