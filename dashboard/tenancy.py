@@ -102,6 +102,7 @@ TABLE_KINDS: dict[str, Kind] = {
     "plan_quotas": C,
     "providers": C,  # partner accounts (their key hash readable only through a function)
     "plan_limits": C,  # per-plan limits of the isolation tiers
+    "catalogue_revision": C,  # raised by any change of the five above (workers' cache key)
     "deletion_certificates": C,  # must outlive the purged org's rows; slugs and counts only
     # system
     "login_attempts": S,  # no privilege at all: only app_login_begin/_finish touch it

@@ -17,6 +17,7 @@ For other areas:
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -108,25 +109,31 @@ def feature_catalogue(session: Session) -> list[FeatureInfo]:
 # ------------------------------------------------------------------------------ entitlements
 
 # Everything the rules need in one statement (it runs on every org page for the banner):
-# the clock, the license, the overrides, the two plans that can apply and the catalogue.
+# the clock, the license, the overrides, and the catalogue (every plan and feature) as one
+# JSON text each, sent only when the worker's catalogue is not the database's (issue 20:
+# building the JSON was ~120 us of the org home's statement, the same text for every org
+# until staff change the catalogue). ``catalogue_revision`` (migration 0051) takes a new
+# value in the very transaction that changes a plan, feature, quota or limit; read in the
+# same snapshot as the catalogue, it keys the worker's parsed copy (``_catalogue_of``).
+# :catalogue_known is the revision this worker holds (``entitlements_params``).
 ENTITLEMENTS_COLUMNS = f"""
     now() AS now, o.plan, l.id IS NOT NULL AS has_license, l.seats,
     l.rate_limit_per_minute, l.valid_from, l.valid_until,
     ARRAY(SELECT jsonb_build_object('feature', f.feature, 'enabled', f.enabled,
                                     'expires_at', f.expires_at, 'reason', f.reason)
             FROM feature_overrides f WHERE f.org_id = o.id) AS overrides,
-    (SELECT json_agg({_PLAN_JSON} ORDER BY p.key)::text
-       FROM plans p WHERE p.key IN (o.plan, :fallback)) AS plans,
-    (SELECT json_agg(json_build_array(x.key, x.name, x.description) ORDER BY x.key)::text
-       FROM features x) AS catalogue
+    cr.revision::text AS catalogue_revision,
+    CASE WHEN cr.revision::text IS DISTINCT FROM :catalogue_known THEN
+      (SELECT json_agg({_PLAN_JSON} ORDER BY p.key)::text FROM plans p) END AS plans,
+    CASE WHEN cr.revision::text IS DISTINCT FROM :catalogue_known THEN
+      (SELECT json_agg(json_build_array(x.key, x.name, x.description) ORDER BY x.key)::text
+         FROM features x) END AS catalogue
 """
-# The plans and the catalogue come as one JSON text each (issue 20): they are the same text
-# on nearly every request, so each distinct text is parsed once per process (``_parsed``)
-# instead of psycopg decoding one jsonb value per feature and plan on every org page.
 # The FROM the columns above need. A statement that reads the org row anyway (the org
-# home's) may carry them too (with :fallback = FALLBACK_PLAN) and hand its row to
+# home's) may carry them too (with ``entitlements_params()``) and hand its row to
 # ``remember_entitlements``: one statement fewer, the same row.
-ENTITLEMENTS_FROM = " organizations o LEFT JOIN licenses l ON l.org_id = o.id"
+ENTITLEMENTS_FROM = (" organizations o LEFT JOIN licenses l ON l.org_id = o.id"
+                     " CROSS JOIN catalogue_revision cr")
 _ENTITLEMENTS_SQL = text(
     f"SELECT {ENTITLEMENTS_COLUMNS} FROM {ENTITLEMENTS_FROM} WHERE o.id = :org"
 )
@@ -149,7 +156,7 @@ def entitlements(session: Session, org_id: uuid.UUID | None = None) -> Entitleme
     if cached is not None:
         return cached
     row = session.execute(
-        _ENTITLEMENTS_SQL, {"org": org_id, "fallback": FALLBACK_PLAN}
+        _ENTITLEMENTS_SQL, {"org": org_id, **entitlements_params()}
     ).one_or_none()
     if row is None:
         raise OrgNotVisible(str(org_id))
@@ -183,14 +190,8 @@ def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitleme
         OverrideFacts(o["feature"], o["enabled"], _timestamp(o["expires_at"]), o["reason"])
         for o in row.overrides
     ]
-    result = compute(
-        org_id,
-        facts,
-        _parsed(row.plans, _plans_from_json),
-        _parsed(row.catalogue, _catalogue_from_json),
-        overrides,
-        row.now,
-    )
+    plans_known, features_known = _catalogue_of(session, row)
+    result = compute(org_id, facts, plans_known, features_known, overrides, row.now)
     # Kept for the transaction; or, read by a statement alone (``tenancy.begin_with``), while
     # no transaction is open and the context is the one it was read under.
     session.info[_CACHE_KEY] = (session.get_transaction(), org_id, result,
@@ -198,22 +199,49 @@ def remember_entitlements(session: Session, org_id: uuid.UUID, row) -> Entitleme
     return result
 
 
-_PARSED_AT_MOST = 256
-_parsed_texts: dict = {}  # (JSON text, parser) -> what the parser made of it
+# The parsed catalogue by revision, shared by every request of this process: read it, never
+# change it (``compute`` copies what it adjusts). A few revisions, so a request that sent
+# the revision another thread has just replaced still finds its own.
+_CATALOGUES_AT_MOST = 4
+_catalogues: dict[str, tuple[dict[str, PlanInfo], tuple[FeatureInfo, ...]]] = {}
+_known_revision: str | None = None  # the newest revision this process parsed
+_catalogues_lock = threading.Lock()
+
+_CATALOGUE_SQL = text(
+    "SELECT cr.revision::text AS catalogue_revision,"
+    f" (SELECT json_agg({_PLAN_JSON} ORDER BY p.key)::text FROM plans p) AS plans,"
+    " (SELECT json_agg(json_build_array(x.key, x.name, x.description) ORDER BY x.key)::text"
+    "    FROM features x) AS catalogue"
+    " FROM catalogue_revision cr"
+)
 
 
-def _parsed(json_text: str | None, parse: Callable):
-    """``parse(json.loads(json_text))``, once per distinct text and parser in this process.
-    What it returns is shared by every request: read it, never change it (``compute`` copies
-    what it adjusts)."""
-    key = (json_text, parse)
-    known = _parsed_texts.get(key)
-    if known is None:
-        known = parse(json.loads(json_text) if json_text else [])
-        if len(_parsed_texts) >= _PARSED_AT_MOST:
-            _parsed_texts.clear()
-        _parsed_texts[key] = known
-    return known
+def entitlements_params() -> dict:
+    """The parameters ``ENTITLEMENTS_COLUMNS`` needs (besides the org)."""
+    return {"fallback": FALLBACK_PLAN, "catalogue_known": _known_revision}
+
+
+def _catalogue_of(session: Session, row) -> tuple[dict[str, PlanInfo], tuple[FeatureInfo, ...]]:
+    """(plans by key, features) as of the row's catalogue revision: parsed from the row when
+    the statement sent them (this process held another revision), else this process's copy
+    of that very revision."""
+    global _known_revision
+    if row.plans is None:
+        known = _catalogues.get(row.catalogue_revision)
+        if known is not None:
+            return known
+        # Dropped meanwhile (several catalogue changes during one request): read the
+        # catalogue now, a snapshot at least as new as the row's (catalogue tables: no RLS).
+        with session.get_bind().connect() as connection:
+            row = connection.execute(_CATALOGUE_SQL).one()
+    parsed = (_plans_from_json(json.loads(row.plans) if row.plans else []),
+              _catalogue_from_json(json.loads(row.catalogue) if row.catalogue else []))
+    with _catalogues_lock:  # rare (a catalogue change): threads of a worker take turns
+        if len(_catalogues) >= _CATALOGUES_AT_MOST:
+            del _catalogues[next(iter(_catalogues))]  # the oldest
+        _catalogues[row.catalogue_revision] = parsed
+        _known_revision = row.catalogue_revision
+    return parsed
 
 
 def _catalogue_from_json(rows) -> tuple[FeatureInfo, ...]:

@@ -108,7 +108,7 @@ def catalogue_with_entitlements(session: Session) -> dict[str, RoleInfo]:
     for the transaction (``licenses.entitlements`` then answers without a query)."""
     org_id = licenses.current_org(session)
     row = first_statement.row(session, _CATALOGUE_AND_ENTITLEMENTS_SQL,
-                              {"org": org_id, "fallback": licenses.FALLBACK_PLAN})
+                              {"org": org_id, **licenses.entitlements_params()})
     if row is None:  # the org's row is not visible: what the two statements would answer
         return catalogue(session)
     return catalogue_from_row(session, org_id, row)

@@ -400,7 +400,7 @@ def roles_and_members(session: Session, *, editor: Editor,
         return roles, list_members(session, editor=editor, roles=roles, wanted=wanted)
     ask = _ask(role_rules.BUILTIN_ROLE_KEYS, wanted)
     org = licenses.current_org(session)  # the key the transaction's entitlements are kept by
-    params = {**ask.params, "org": org, "fallback": licenses.FALLBACK_PLAN}
+    params = {**ask.params, "org": org, **licenses.entitlements_params()}
     records = first_statement.rows(session, _with_roles_sql(ask.sql), params)
     found = next((r for r in records if r.now is not None), None)
     if found is None:  # the org's row is not visible: what catalogue_with_entitlements does

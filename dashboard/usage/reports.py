@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from dashboard import first_statement, tenancy
 from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
-from dashboard.licenses.features import FALLBACK_PLAN, Feature
+from dashboard.licenses.features import Feature
 from dashboard.usage import quotas
 from dashboard.usage.cache import REPORTS
 from dashboard.usage.metrics import GAUGES, METRICS, Metric, Rollup
@@ -259,7 +259,7 @@ class RollupRead:
             # Raw psycopg for this hot text statement (first_statement.row: no result
             # machinery); it runs on the shared database, which holds the cells too.
             row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
-                                      {**self.params(), "fallback": FALLBACK_PLAN})
+                                      {**self.params(), **licenses.entitlements_params()})
             if row is None:
                 raise licenses.OrgNotVisible(str(self.org_id))
             licenses.remember_entitlements(session, org, row)

@@ -183,7 +183,7 @@ def test_the_roles_and_entitlements_width_is_the_statements_column_count(client)
     row has columns: the width counted from the SQL text is what PostgreSQL returns."""
     org, _ = factories.org_with_members(owner="owner")
     result = factories.execute(f"SELECT {role_rules.CATALOGUE_AND_ENTITLEMENTS}",
-                               org=org.id, fallback=licenses.FALLBACK_PLAN)
+                               org=org.id, **licenses.entitlements_params())
     assert len(result.keys()) == role_rules.CATALOGUE_AND_ENTITLEMENTS_WIDTH
     assert result.one().custom_roles == []
 
