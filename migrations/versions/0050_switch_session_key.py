@@ -10,7 +10,15 @@ NULL, and a WHERE keeps only true either way), it is a filter on the one row the
 ``(user_id, id)`` index (0048) finds. The session check took the same shape
 (dashboard/auth/principal.py).
 
-Nothing else changes: the same signature, the same body but that line.
+Nothing else changes in the function: the same signature, the same body but that line.
+
+The ``(user_id, last_seen_at)`` index goes: with the idle test a filter it still offered the
+user alone, and where the planner estimates about one live session per user (a generic plan
+knows no user) both indexes look like one row and the smaller on disk wins, so the check could
+still filter a user's live sessions for the id (seen on the test database). Every look-up by
+user is served by 0048's ``(user_id, id)`` index (same predicate, same leading column); the
+one ordered by ``last_seen_at`` (the account page's list of one's own live sessions) sorts a
+handful of rows. Then the session check and this UPDATE can only find the session by its id.
 
 Revision ID: 0050_switch_session_key
 Revises: 0049_switch_checks_caller
@@ -41,7 +49,12 @@ SWITCH = _switch(NEW_IDLE_TEST)
 
 def upgrade() -> None:
     op.execute(SWITCH)
+    op.execute("DROP INDEX user_sessions_user_seen_idx")
 
 
 def downgrade() -> None:
+    op.execute(
+        "CREATE INDEX user_sessions_user_seen_idx ON user_sessions (user_id, last_seen_at DESC)"
+        " WHERE revoked_at IS NULL"
+    )
     op.execute(_switch(OLD_IDLE_TEST))
