@@ -100,7 +100,10 @@ _LOAD_QUERY = """
      WHERE s.id = NULLIF(:sid, '')::uuid AND s.user_id = NULLIF(:uid, '')::uuid
        AND s.org_id IS NOT DISTINCT FROM NULLIF(:oid, '')::uuid
        AND s.revoked_at IS NULL
-       AND s.last_seen_at > now() - :idle
+       -- IS TRUE: the same verdict (last_seen_at is NOT NULL), but not an index condition, so
+       -- the planner cannot take the (user_id, last_seen_at) index and filter every live
+       -- session of the user for the id: (user_id, id) finds the one row (issue 20).
+       AND (s.last_seen_at > now() - :idle) IS TRUE
     """
 _BUILTIN = sorted(BUILTIN_ROLES)
 # The built-in role names are code's constants: written into the SQL once (psycopg adapting

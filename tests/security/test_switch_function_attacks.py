@@ -366,3 +366,52 @@ def test_an_idle_session_cannot_be_switched_through_http(client, world):
     )  # the idle one not revived either
     assert after["audit"] == before["audit"]
     assert after["last_org"] == before["last_org"]
+
+
+def _open_session_seen(user, org, seen_ago: str) -> uuid.UUID:
+    return factories.execute(
+        "INSERT INTO user_sessions (user_id, org_id, last_seen_at)"
+        " VALUES (:u, :o, now() - CAST(:ago AS interval)) RETURNING id",
+        u=user.id, o=org.id, ago=seen_ago,
+    ).scalar_one()
+
+
+@pytest.mark.parametrize("seen_ago, rotates", [
+    ("29 days 23 hours 59 minutes", True),  # just inside the call's 30-day limit
+    ("30 days 1 minute", False),  # just past it
+])
+def test_the_idle_limit_is_the_same_at_its_edge(runtime_sessions, world, seen_ago, rotates):
+    """0050 writes the idle test ``(...) IS TRUE`` (for the plan, issue 20): the same verdict
+    on either side of the limit, called as the runtime role; past it nothing changes."""
+    me, ann, orgs = world
+    # Other live sessions of the same person: the old one is found among them by its id.
+    for _ in range(5):
+        open_session(me, orgs["A"])
+    old = _open_session_seen(me, orgs["A"], seen_ago)
+    before = snapshot(me, ann, orgs)
+    answer = call_switch(runtime_sessions, context_user=me, context_org=orgs["B"], old=old,
+                         uid=me.id, org=orgs["B"], audit_org=orgs["B"])
+    assert answer is rotates
+    if rotates:
+        revoked = factories.execute("SELECT revoked_at IS NOT NULL FROM user_sessions"
+                                    " WHERE id = :s", s=old).scalar_one()
+        assert revoked
+    else:
+        assert snapshot(me, ann, orgs) == before
+
+
+def test_0050_changes_only_the_idle_test_of_the_switch_function(admin_engine):
+    """The installed function is 0049's, but the one line 0050 rewrites (same verdict)."""
+    from sqlalchemy import text as sql_text
+
+    from dashboard.migrate import revision_module
+
+    m50 = revision_module("0050_switch_session_key")
+    m49 = revision_module("0049_switch_checks_caller")
+    with admin_engine.connect() as conn:
+        installed = conn.execute(sql_text(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'app_switch_session'")).scalars().all()
+    assert len(installed) == 1  # one definition, no overload
+    body = installed[0]
+    assert m50.NEW_IDLE_TEST in body and m50.OLD_IDLE_TEST not in body
+    assert body.replace(m50.NEW_IDLE_TEST, m50.OLD_IDLE_TEST) in m49.SWITCH
