@@ -65,12 +65,15 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     cursor = raw.cursor()
     context = SimpleNamespace()  # what execution listeners may note things on (tracing)
     events = connection._has_events or connection.engine._has_events
-    if events:
-        for listener in connection.dispatch.before_cursor_execute:
-            query, params = listener(connection, cursor, query, params, context, False)
     try:
         if alone:
             raw.autocommit = True  # psycopg refuses it inside a transaction: none is open
+        if events:
+            # After the switch to autocommit: a listener that runs a statement of its own on
+            # the cursor (tests EXPLAIN the page's statement) does not open a transaction
+            # the switch would then refuse, and sees the connection as the statement will.
+            for listener in connection.dispatch.before_cursor_execute:
+                query, params = listener(connection, cursor, query, params, context, False)
         cursor.execute(query, params)
         values = cursor.fetchall() if every else cursor.fetchone()
         if row_class is None:

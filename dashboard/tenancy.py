@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from dashboard.first_statement import first_row
+from dashboard.first_statement import all_rows, first_row
 from dashboard.tiers import dedicated, routing
 
 
@@ -390,6 +390,22 @@ def begin_with(session: Session, sql: str, params: dict, *, alone: bool = False)
     finally:
         session.info.pop(_FIRST_KEY, None)
     return session.info.pop(_FIRST_ROW_KEY, None)
+
+
+def rows_alone(session: Session, sql: str, params: dict) -> list:
+    """``begin_with(alone=True)`` for a statement of many rows: every row of ``sql``, in its
+    order (empty when it found none). The same context statement, checks and admission as
+    ``begin_with``; the rows also carry the context's columns (named as ``_ROUTE_COLUMNS``,
+    so ``sql``'s own must not be) and ``first_found``."""
+    if session.in_transaction():
+        session.commit()
+    context = context_of(session).as_params()
+    with session.get_bind().connect() as connection:
+        rows = all_rows(connection, _packed_sql(sql, False), {**params, **context}, alone=True)
+    # The context's one row, joined to each of sql's rows (or to none: one row, first_found
+    # NULL): never no row at all.
+    routing.admit(session.info, rows[0], context["org_id"])
+    return [row for row in rows if row.first_found]
 
 
 def _alone(session: Session, sql: str, params: dict):

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from dashboard import tenancy
 from dashboard.accounts.stepup import require_recent_auth
 from dashboard.audit.web import request_actor
+from dashboard.auth.principal import principal_only
 from dashboard.members import ownership, service
 from dashboard.members import roles as role_rules
 from dashboard.members.forms import ConfirmForm, RoleChangeForm, TransferForm, role_choices
@@ -41,12 +42,13 @@ def _options(roles: dict) -> list:
 
 
 @bp.route("/o/<slug>/members")
+@principal_only  # the page's one statement is a transaction of its own too (below)
 @requires(Permission.MEMBERS_VIEW)
 def index():
     db = tenancy.request_session()
     # The org's roles and entitlements (the navigation's lock marks) and the page of members:
-    # one statement.
-    roles, page = service.roles_and_members(db, editor=editor(), wanted=_wanted())
+    # one statement, and a transaction of its own (no BEGIN, no COMMIT).
+    roles, page = service.roles_and_members(db, editor=editor(), wanted=_wanted(), alone=True)
     template = "members/partials/list.html" if is_htmx(LIST_TARGET) else "members/index.html"
     # As bytes: the table (most of the page) is ASCII, and encoded on its own it is copied
     # as it is (dashboard/rendering.py).

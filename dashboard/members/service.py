@@ -21,7 +21,7 @@ from typing import NamedTuple
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from dashboard import first_statement
+from dashboard import first_statement, tenancy
 from dashboard.audit.service import Actor, record_audit
 from dashboard.licenses import service as licenses
 from dashboard.members import roles as role_rules
@@ -389,19 +389,29 @@ def _with_roles_sql(list_sql: str) -> str:
 
 
 def roles_and_members(session: Session, *, editor: Editor,
-                      wanted: PageWanted = PageWanted()) -> tuple[dict[str, RoleInfo],
-                                                                  MemberPage]:
+                      wanted: PageWanted = PageWanted(), alone: bool = False,
+                      ) -> tuple[dict[str, RoleInfo], MemberPage]:
     """The members page's reads in one statement (one round trip fewer, issue 20): the org's
     roles (with its entitlements, kept for the transaction as ``catalogue_with_entitlements``
     does) and ``list_members``' page. A filter by a custom role needs the roles to know the
-    role exists before the page is read: then the two statements, as before."""
+    role exists before the page is read: then the two statements, as before.
+
+    ``alone``: the statement is a transaction of its own, packed into its context statement
+    (``tenancy.rows_alone``: no BEGIN, no COMMIT, two round trips fewer), for a view whose
+    principal check ran alone too (``principal_only``). Every table it reads is a
+    control-plane table (tiers/catalogue.py), so it runs on the shared database for every
+    tier, as the org home's statement does; every check of the gate runs under its context."""
     if wanted.role and wanted.role not in role_rules.BUILTIN_ROLE_KEYS:
         roles = role_rules.catalogue_with_entitlements(session)
         return roles, list_members(session, editor=editor, roles=roles, wanted=wanted)
     ask = _ask(role_rules.BUILTIN_ROLE_KEYS, wanted)
     org = licenses.current_org(session)  # the key the transaction's entitlements are kept by
     params = {**ask.params, "org": org, **licenses.entitlements_params()}
-    records = first_statement.rows(session, _with_roles_sql(ask.sql), params)
+    sql = _with_roles_sql(ask.sql)
+    if alone:
+        records = tenancy.rows_alone(session, sql, params)
+    else:
+        records = first_statement.rows(session, sql, params)
     found = next((r for r in records if r.now is not None), None)
     if found is None:  # the org's row is not visible: what catalogue_with_entitlements does
         roles = role_rules.catalogue(session)
