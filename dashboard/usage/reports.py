@@ -254,20 +254,41 @@ class RollupRead:
             return
         org = tenancy.context_of(session).org_id
         if (org is not None and str(org) == str(self.org_id)
-                and licenses.known_entitlements(session, org) is None
-                and tenancy.cells_are_shared(session)):
-            # Raw psycopg for this hot text statement (first_statement.row: no result
-            # machinery); it runs on the shared database, which holds the cells too.
-            row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
-                                      {**self.params(), "fallback": FALLBACK_PLAN})
-            if row is None:
-                raise licenses.OrgNotVisible(str(self.org_id))
-            licenses.remember_entitlements(session, org, row)
-            self.take(row)
-            return
+                and licenses.known_entitlements(session, org) is None):
+            if self._read_alone(session, org):
+                return
+            if tenancy.cells_are_shared(session):
+                # Raw psycopg for this hot text statement (first_statement.row: no result
+                # machinery); it runs on the shared database, which holds the cells too.
+                row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
+                                          {**self.params(), "fallback": FALLBACK_PLAN})
+                if row is None:
+                    raise licenses.OrgNotVisible(str(self.org_id))
+                licenses.remember_entitlements(session, org, row)
+                self.take(row)
+                return
         if self.days > BASIC_HISTORY_DAYS:  # checked before any row is read
             enforcement.require(session, LONG_HISTORY.feature)
         (self.found,) = tenancy.read_cells(session, _ROLLUPS_SQL, self.params())
+
+    def _read_alone(self, session: Session, org) -> bool:
+        """With nothing open (the principal's check ran alone: a ``principal_only`` view such
+        as the chart data), the entitlements and the rollups in a transaction of their own,
+        packed into its context statement (``tenancy.begin_with``, alone): one round trip, no
+        BEGIN, no COMMIT. Only where a packed statement finds the org's cell tables (the
+        shared tier, as the check's own context statement admitted the route); the gate
+        runs every check again under this statement's context. False: not done here."""
+        if session.in_transaction() or not tenancy.cells_packable(session):
+            return False
+        # The statement's :org_id is the context's (checked equal by the caller).
+        params = {k: v for k, v in self.params().items() if k != "org_id"}
+        row = tenancy.begin_with(session, _WITH_ENTITLEMENTS_SQL,
+                                 {**params, "fallback": FALLBACK_PLAN}, alone=True)
+        if row is None:
+            raise licenses.OrgNotVisible(str(self.org_id))
+        licenses.remember_entitlements(session, org, row)
+        self.take(row)
+        return True
 
     def report(self, session: Session) -> UsageReport:
         """The report from what was read (``read`` or ``take`` first)."""
