@@ -153,6 +153,12 @@ _WITH_ENTITLEMENTS_SQL = (
     f" FROM {licenses.ENTITLEMENTS_FROM} {ROLLUP_JOINS} WHERE o.id = CAST(:org_id AS uuid)"
 )
 
+# The entitlements alone, packed into a transaction's context statement (``_read_alone``).
+_ENTITLEMENTS_ONLY_SQL = (
+    f"SELECT {licenses.ENTITLEMENTS_COLUMNS} FROM {licenses.ENTITLEMENTS_FROM}"
+    " WHERE o.id = CAST(:org_id AS uuid)"
+)
+
 
 # The same per-day figure as usage_daily (sum for flows, peak for levels), from the events
 # whose metadata has key = value.
@@ -253,11 +259,12 @@ class RollupRead:
         if self.found is not None:
             return
         org = tenancy.context_of(session).org_id
-        if (org is not None and str(org) == str(self.org_id)
-                and licenses.known_entitlements(session, org) is None):
-            if self._read_alone(session, org):
+        if org is not None and str(org) == str(self.org_id):
+            if licenses.known_entitlements(session, org) is None \
+                    and not session.in_transaction() and self._read_alone(session, org):
                 return
-            if tenancy.cells_are_shared(session):
+            if licenses.known_entitlements(session, org) is None \
+                    and tenancy.cells_are_shared(session):
                 # Raw psycopg for this hot text statement (first_statement.row: no result
                 # machinery); it runs on the shared database, which holds the cells too.
                 row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
@@ -277,18 +284,24 @@ class RollupRead:
         packed into its context statement (``tenancy.begin_with``, alone): one round trip, no
         BEGIN, no COMMIT. Only where a packed statement finds the org's cell tables (the
         shared tier, as the check's own context statement admitted the route); the gate
-        runs every check again under this statement's context. False: not done here."""
-        if session.in_transaction() or not tenancy.cells_packable(session):
-            return False
-        # The statement's :org_id is the context's (checked equal by the caller).
-        params = {k: v for k, v in self.params().items() if k != "org_id"}
-        row = tenancy.begin_with(session, _WITH_ENTITLEMENTS_SQL,
-                                 {**params, "fallback": FALLBACK_PLAN}, alone=True)
+        runs every check again under this statement's context. Elsewhere the transaction
+        the rollups are read in begins with the entitlements (control-plane tables, on the
+        shared database for every tier) packed into its context statement, and False: the
+        rollups are still to be read."""
+        packable = tenancy.cells_packable(session)
+        if packable:  # the statement's :org_id is the context's (checked equal by the caller)
+            params = {k: v for k, v in self.params().items() if k != "org_id"}
+            sql = _WITH_ENTITLEMENTS_SQL
+        else:
+            params, sql = {}, _ENTITLEMENTS_ONLY_SQL
+        row = tenancy.begin_with(session, sql, {**params, "fallback": FALLBACK_PLAN},
+                                 alone=packable)
         if row is None:
             raise licenses.OrgNotVisible(str(self.org_id))
         licenses.remember_entitlements(session, org, row)
-        self.take(row)
-        return True
+        if packable:
+            self.take(row)
+        return packable
 
     def report(self, session: Session) -> UsageReport:
         """The report from what was read (``read`` or ``take`` first)."""
