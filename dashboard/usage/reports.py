@@ -206,15 +206,17 @@ def usage_report(
     today: date | None = None,
     metrics: Sequence[str] = tuple(METRICS),
     metadata: tuple[str, str] | None = None,
+    alone: bool = False,
 ) -> UsageReport:
     """The org's usage; with ``metadata`` (key, value), only events tagged with it, and no
-    quota (quotas count the whole org)."""
+    quota (quotas count the whole org). ``alone``: the caller (a ``principal_only`` view)
+    has no transaction to share: the read may be one of its own (``RollupRead.read``)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
     today = today or today_utc()
     if metadata is None:
         read = RollupRead(org_id, days, today, tuple(metrics))
-        read.read(session)
+        read.read(session, alone=alone)
         return read.report(session)
     if days > BASIC_HISTORY_DAYS:
         enforcement.require(session, LONG_HISTORY.feature)
@@ -253,14 +255,15 @@ class RollupRead:
     def take(self, row) -> None:
         self.found = (row.usage_revision, row.usage_metrics, row.usage_days, row.usage_totals)
 
-    def read(self, session: Session) -> None:
+    def read(self, session: Session, *, alone: bool = False) -> None:
         """Read the rollups unless a statement carried them; with the org's entitlements
-        when this transaction has not read them yet (one statement, not two)."""
+        when this transaction has not read them yet (one statement, not two). ``alone``:
+        the caller shares no transaction with this read (``_read_alone``)."""
         if self.found is not None:
             return
         org = tenancy.context_of(session).org_id
         if org is not None and str(org) == str(self.org_id):
-            if licenses.known_entitlements(session, org) is None \
+            if alone and licenses.known_entitlements(session, org) is None \
                     and not session.in_transaction() and self._read_alone(session, org):
                 return
             if licenses.known_entitlements(session, org) is None \

@@ -139,7 +139,8 @@ def data():
     except metadata_rules.MetadataError as exc:
         return json_error(400, "invalid_query", exc.message)
     body = reports.usage_json(tenancy.request_session(), g.membership.org_id, days,
-                              metrics=(metric,) if metric else tuple(METRICS), metadata=wanted)
+                              metrics=(metric,) if metric else tuple(METRICS), metadata=wanted,
+                              alone=True)  # principal_only: no transaction to share
     return Response(body, mimetype="application/json")
 
 
