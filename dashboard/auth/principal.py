@@ -311,7 +311,6 @@ def principal_with(rider):
     return mark
 
 
-
 def client_info():
     from dashboard.auth.service import Client
 
