@@ -140,7 +140,7 @@ class SupportMode:
 
 def load_identity(
     session_id: str, user_id: str, org_id: str, *, touch: bool = True, support_grant: str = "",
-    alone: bool = False,
+    alone: bool = False, rider: tuple[str, dict] | None = None,
 ):
     """Check a session id against the database under the (user, org) RLS context.
 
@@ -150,24 +150,28 @@ def load_identity(
 
     ``alone``: the check is a transaction of its own (``tenancy.begin_with``), for a view
     that needs nothing else from the database (``principal_only``).
+
+    ``rider``: ``(sql, params)``, a read the view needs (``principal_with``) in the same
+    statement, under the same context, run only for a session the check finds live; its row
+    (columns named apart from the check's) is ``g.principal_rider`` as ``(params, row)``.
     """
     db = tenancy.bind_request(
         tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
     )
     # In the statement that sets the transaction's RLS context: one round trip, not two.
-    row = tenancy.begin_with(
-        db,
-        _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT,
-        {
-            "sid": tenancy.canonical_id(session_id),
-            "uid": tenancy.canonical_id(user_id),
-            "oid": tenancy.canonical_id(org_id),
-            "sg": tenancy.canonical_id(support_grant),
-            "touch": TOUCH_EVERY,
-            "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
-        },
-        alone=alone,
-    )
+    query = _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT
+    params = {
+        "sid": tenancy.canonical_id(session_id),
+        "uid": tenancy.canonical_id(user_id),
+        "oid": tenancy.canonical_id(org_id),
+        "sg": tenancy.canonical_id(support_grant),
+        "touch": TOUCH_EVERY,
+        "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
+    }
+    if rider is not None:
+        query = _with_rider(query, rider[0])
+        params.update(rider[1])
+    row = tenancy.begin_with(db, query, params, alone=alone)
     if row is None:
         tenancy.bind_request(tenancy.NOBODY)
         return None
@@ -198,6 +202,8 @@ def load_identity(
     request_g = g._get_current_object()
     request_g.membership = None
     request_g.support = None
+    if rider is not None:
+        request_g.principal_rider = (rider[1], row)
     if row.support_grant_id is not None:
         request_g.support = SupportMode(row.support_grant_id, row.support_expires_at,
                                         row.support_reason, row.support_write_reason)
@@ -229,7 +235,22 @@ def load_principal(session_id: str) -> Principal | None:
     return _load_principal(session._get_current_object(), session_id)
 
 
-def _load_principal(cookie, session_id: str, alone: bool = False) -> Principal | None:
+def _with_rider(query: str, rider_sql: str) -> str:
+    """The check, then the rider's read for its row: a LEFT JOIN LATERAL on the check's one
+    row (no live session, no row: the rider is not run); the check's columns first."""
+    sql = _RIDDEN.get((query, rider_sql))
+    if sql is None:
+        sql = _RIDDEN[(query, rider_sql)] = (
+            f"SELECT chk.*, rider.* FROM ({query}) AS chk"
+            f" LEFT JOIN LATERAL ({rider_sql}) AS rider ON true")
+    return sql
+
+
+_RIDDEN: dict[tuple[str, str], str] = {}
+
+
+def _load_principal(cookie, session_id: str, alone: bool = False,
+                    rider: tuple[str, dict] | None = None) -> Principal | None:
     # ``cookie``: the session itself, its proxy read once (not five times)
     principal = load_identity(
         session_id,
@@ -237,6 +258,7 @@ def _load_principal(cookie, session_id: str, alone: bool = False) -> Principal |
         str(cookie.get("oid") or ""),
         support_grant=str(cookie.get("sg") or ""),
         alone=alone,
+        rider=rider,
     )
     membership = g.get("membership")
     if membership is not None and cookie.get("role") != membership.role:
@@ -260,7 +282,10 @@ def _principal_of(request_g, req, fast: bool):
         from flask_login import current_user
 
         return current_user._get_current_object()
-    principal = _load_principal(cookie, session_id, _principal_only(req))
+    view = current_app.view_functions.get(req.endpoint)
+    rider = getattr(view, "principal_rider", None)
+    principal = _load_principal(cookie, session_id, getattr(view, "principal_only", False),
+                                rider(req) if rider is not None else None)
     if principal is None:
         principal = login_manager.anonymous_user()
     request_g._login_user = principal  # where current_user finds it, as Flask-Login puts it
@@ -278,9 +303,15 @@ def principal_only(view):
     return view
 
 
-def _principal_only(req) -> bool:
-    view = current_app.view_functions.get(req.endpoint)
-    return getattr(view, "principal_only", False)
+def principal_with(rider):
+    """``principal_only``, and the view's own one read rides in the check's statement:
+    ``rider(request)`` gives ``(sql, params)`` (or None: nothing to read this time). The
+    view finds ``(params, row)`` in ``g.principal_rider`` when the check carried it, and
+    reads for itself otherwise (Flask-Login's stock path loads the principal without it)."""
+    def mark(view):
+        view.principal_rider = rider
+        return principal_only(view)
+    return mark
 
 
 def client_info():

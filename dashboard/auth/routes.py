@@ -22,7 +22,7 @@ from dashboard.audit.web import request_actor
 from dashboard.auth import service
 from dashboard.auth.forms import LoginForm, switch_choice
 from dashboard.auth.landing import same_page_in_org
-from dashboard.auth.principal import client_info, issue_token, principal_only
+from dashboard.auth.principal import client_info, issue_token, principal_with
 from dashboard.auth.switching import switch_to
 from dashboard.hosts import current_host, sibling_url
 from dashboard.models import User
@@ -225,11 +225,27 @@ def end_browser_session() -> None:
     session.clear()
 
 
+def _switch_rider(req) -> tuple[str, dict] | None:
+    """The switch's target look-up, riding in the session check (``principal_with``)."""
+    slug = req.form.get("slug") or ""
+    if not slug.strip() or len(slug) > 40:  # what switch_choice refuses: nothing to read
+        return None
+    return service.SWITCH_RIDER_SQL, {"target_slug": slug}
+
+
+def _switch_target(slug: str) -> service.SwitchTarget | None:
+    """The target as the session check's statement read it, or read now (alone) if the check
+    did not carry it (Flask-Login's stock path, or another slug)."""
+    carried = g.get("principal_rider")
+    if carried is not None and carried[0].get("target_slug") == slug:
+        return service.switch_target_of(carried[1])
+    return service.switch_target(tenancy.request_session(), slug, alone=True)
+
+
 @bp.route("/switch", methods=["POST"])
-# The session check, the target look-up and the switch's writes each begin with their context
-# statement: the first two are transactions of their own (no BEGIN, no COMMIT: two round trips
-# fewer); the writes are the new org's transaction (issue 20).
-@principal_only
+# The session check carries the target look-up (one statement, a transaction of its own: no
+# BEGIN, no COMMIT); the switch's writes are the new org's transaction, alone too (issue 20).
+@principal_with(_switch_rider)
 @authenticated
 def switch():
     form = request.form
@@ -237,7 +253,7 @@ def switch():
     if choice is None:
         flash("Choose an organization to switch to.", "error")
         return redirect(url_for("auth.switcher"), 303)
-    found = service.switch_target(tenancy.request_session(), choice.slug, alone=True)
+    found = _switch_target(choice.slug)
     if found is None:
         abort(404)  # not a member, no such org, or suspended: all alike
     target = found.org

@@ -250,6 +250,31 @@ _TARGET_SQL = (
 )
 
 
+# The same look-up riding in POST /switch's session check (principal.principal_with): the
+# check's context is the one switch_target reads under (the person, their current org);
+# columns and parameter named apart from the check's.
+SWITCH_RIDER_SQL = (
+    "SELECT o.org_id AS target_org_id, o.slug AS target_slug, o.name AS target_name,"
+    " o.status AS target_status, o.role AS target_role,"
+    " p.connection_id AS target_connection_id, p.require_sso AS target_require_sso,"
+    " p.owner_break_glass AS target_owner_break_glass"
+    " FROM app_user_orgs() o LEFT JOIN app_user_sso_policies() p ON p.org_id = o.org_id"
+    " WHERE o.slug = :target_slug"
+)
+
+
+def switch_target_of(row, *, active_only: bool = True) -> SwitchTarget | None:
+    """``switch_target``'s answer from the session check's row that carried
+    ``SWITCH_RIDER_SQL`` (no such org of the person's: its columns are NULL)."""
+    if row.target_org_id is None or (active_only and row.target_status != "active"):
+        return None
+    policy = (SsoPolicy(row.target_connection_id, row.target_require_sso,
+                        row.target_owner_break_glass)
+              if row.target_connection_id is not None else None)
+    return SwitchTarget(OrgChoice(row.target_org_id, row.target_slug, row.target_name,
+                                  row.target_status, row.target_role), policy)
+
+
 def switch_target(
     session: Session, target_slug: str, *, active_only: bool = True, alone: bool = False
 ) -> SwitchTarget | None:

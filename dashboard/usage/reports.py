@@ -153,6 +153,12 @@ _WITH_ENTITLEMENTS_SQL = (
     f" FROM {licenses.ENTITLEMENTS_FROM} {ROLLUP_JOINS} WHERE o.id = CAST(:org_id AS uuid)"
 )
 
+# The entitlements alone, packed into a transaction's context statement (``_read_alone``).
+_ENTITLEMENTS_ONLY_SQL = (
+    f"SELECT {licenses.ENTITLEMENTS_COLUMNS} FROM {licenses.ENTITLEMENTS_FROM}"
+    " WHERE o.id = CAST(:org_id AS uuid)"
+)
+
 
 # The same per-day figure as usage_daily (sum for flows, peak for levels), from the events
 # whose metadata has key = value.
@@ -200,15 +206,17 @@ def usage_report(
     today: date | None = None,
     metrics: Sequence[str] = tuple(METRICS),
     metadata: tuple[str, str] | None = None,
+    alone: bool = False,
 ) -> UsageReport:
     """The org's usage; with ``metadata`` (key, value), only events tagged with it, and no
-    quota (quotas count the whole org)."""
+    quota (quotas count the whole org). ``alone``: the caller (a ``principal_only`` view)
+    has no transaction to share: the read may be one of its own (``RollupRead.read``)."""
     if days not in RANGES:
         raise ValueError(f"range must be one of {RANGES}")
     today = today or today_utc()
     if metadata is None:
         read = RollupRead(org_id, days, today, tuple(metrics))
-        read.read(session)
+        read.read(session, alone=alone)
         return read.report(session)
     if days > BASIC_HISTORY_DAYS:
         enforcement.require(session, LONG_HISTORY.feature)
@@ -247,27 +255,56 @@ class RollupRead:
     def take(self, row) -> None:
         self.found = (row.usage_revision, row.usage_metrics, row.usage_days, row.usage_totals)
 
-    def read(self, session: Session) -> None:
+    def read(self, session: Session, *, alone: bool = False) -> None:
         """Read the rollups unless a statement carried them; with the org's entitlements
-        when this transaction has not read them yet (one statement, not two)."""
+        when this transaction has not read them yet (one statement, not two). ``alone``:
+        the caller shares no transaction with this read (``_read_alone``)."""
         if self.found is not None:
             return
         org = tenancy.context_of(session).org_id
-        if (org is not None and str(org) == str(self.org_id)
-                and licenses.known_entitlements(session, org) is None
-                and tenancy.cells_are_shared(session)):
-            # Raw psycopg for this hot text statement (first_statement.row: no result
-            # machinery); it runs on the shared database, which holds the cells too.
-            row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
-                                      {**self.params(), **licenses.entitlements_params()})
-            if row is None:
-                raise licenses.OrgNotVisible(str(self.org_id))
-            licenses.remember_entitlements(session, org, row)
-            self.take(row)
-            return
+        if org is not None and str(org) == str(self.org_id):
+            if alone and licenses.known_entitlements(session, org) is None \
+                    and not session.in_transaction() and self._read_alone(session, org):
+                return
+            if licenses.known_entitlements(session, org) is None \
+                    and tenancy.cells_are_shared(session):
+                # Raw psycopg for this hot text statement (first_statement.row: no result
+                # machinery); it runs on the shared database, which holds the cells too.
+                row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
+                                          {**self.params(), **licenses.entitlements_params()})
+                if row is None:
+                    raise licenses.OrgNotVisible(str(self.org_id))
+                licenses.remember_entitlements(session, org, row)
+                self.take(row)
+                return
         if self.days > BASIC_HISTORY_DAYS:  # checked before any row is read
             enforcement.require(session, LONG_HISTORY.feature)
         (self.found,) = tenancy.read_cells(session, _ROLLUPS_SQL, self.params())
+
+    def _read_alone(self, session: Session, org) -> bool:
+        """With nothing open (the principal's check ran alone: a ``principal_only`` view such
+        as the chart data), the entitlements and the rollups in a transaction of their own,
+        packed into its context statement (``tenancy.begin_with``, alone): one round trip, no
+        BEGIN, no COMMIT. Only where a packed statement finds the org's cell tables (the
+        shared tier, as the check's own context statement admitted the route); the gate
+        runs every check again under this statement's context. Elsewhere the transaction
+        the rollups are read in begins with the entitlements (control-plane tables, on the
+        shared database for every tier) packed into its context statement, and False: the
+        rollups are still to be read."""
+        packable = tenancy.cells_packable(session)
+        if packable:  # the statement's :org_id is the context's (checked equal by the caller)
+            params = {k: v for k, v in self.params().items() if k != "org_id"}
+            sql = _WITH_ENTITLEMENTS_SQL
+        else:
+            params, sql = {}, _ENTITLEMENTS_ONLY_SQL
+        row = tenancy.begin_with(session, sql, {**params, **licenses.entitlements_params()},
+                                 alone=packable)
+        if row is None:
+            raise licenses.OrgNotVisible(str(self.org_id))
+        licenses.remember_entitlements(session, org, row)
+        if packable:
+            self.take(row)
+        return packable
 
     def report(self, session: Session) -> UsageReport:
         """The report from what was read (``read`` or ``take`` first)."""

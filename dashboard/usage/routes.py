@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from dashboard import navigation, tenancy
 from dashboard.api.auth import api_scope
+from dashboard.auth.principal import principal_only
 from dashboard.errors import json_error
 from dashboard.metadata import rules as metadata_rules
 from dashboard.permissions import ApiScope, Permission, requires
@@ -122,6 +123,9 @@ def export_csv():
 
 
 @bp.route("/o/<slug>/usage/data.json")
+# Its one statement (the entitlements and the rollups, reports.RollupRead) is a transaction of
+# its own too where the org's cells are the shared schema's: no BEGIN, no COMMIT (issue 20).
+@principal_only
 @requires(Permission.USAGE_VIEW)
 def data():
     """Chart data as JSON: ``?range=365`` and optionally ``&metric=api_calls`` and
@@ -135,7 +139,8 @@ def data():
     except metadata_rules.MetadataError as exc:
         return json_error(400, "invalid_query", exc.message)
     body = reports.usage_json(tenancy.request_session(), g.membership.org_id, days,
-                              metrics=(metric,) if metric else tuple(METRICS), metadata=wanted)
+                              metrics=(metric,) if metric else tuple(METRICS), metadata=wanted,
+                              alone=True)  # principal_only: no transaction to share
     return Response(body, mimetype="application/json")
 
 
