@@ -148,28 +148,30 @@ def load_identity(
     ``alone``: the check is a transaction of its own (``tenancy.begin_with``), for a view
     that needs nothing else from the database (``principal_only``).
     """
-    db = tenancy.bind_request(
-        tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
-    )
+    context = tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
+    sql = _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT
+    params = {
+        "sid": tenancy.canonical_id(session_id),
+        "uid": tenancy.canonical_id(user_id),
+        "oid": tenancy.canonical_id(org_id),
+        "sg": tenancy.canonical_id(support_grant),
+        "touch": TOUCH_EVERY,
+        "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
+    }
     # In the statement that sets the transaction's RLS context: one round trip, not two.
-    row = tenancy.begin_with(
-        db,
-        _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT,
-        {
-            "sid": tenancy.canonical_id(session_id),
-            "uid": tenancy.canonical_id(user_id),
-            "oid": tenancy.canonical_id(org_id),
-            "sg": tenancy.canonical_id(support_grant),
-            "touch": TOUCH_EVERY,
-            "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
-        },
-        alone=alone,
-    )
+    if alone:
+        # Its own transaction: no ORM session is made for it (one is, by request_session,
+        # for anything later in the request that uses the database, under this context).
+        row = tenancy.request_alone(context, sql, params)
+    else:
+        row = tenancy.begin_with(tenancy.bind_request(context), sql, params)
     if row is None:
-        tenancy.bind_request(tenancy.NOBODY)
+        tenancy.bind_request_lazily(tenancy.NOBODY)
         return None
+    db = None if alone else tenancy.request_session()
     ended = session_end_reason(row.security, row.age_s, row.idle_s, current_app.config)
     if ended:  # past the org's (or the installation's) session age or idle limit
+        db = db or tenancy.request_session()
         db.execute(
             text("UPDATE user_sessions SET revoked_at = now(), revoked_reason = :why"
                  " WHERE id = :sid AND revoked_at IS NULL"),
@@ -180,6 +182,7 @@ def load_identity(
         return None
     if row.stale and touch:
         session.modified = True  # re-send the cookie: its expiry follows the row's
+        db = db or tenancy.request_session()
         db.execute(
             text("UPDATE user_sessions SET last_seen_at = now() WHERE id = :sid"),
             {"sid": row.sid},
