@@ -413,11 +413,16 @@ def _alone(session: Session, sql: str, params: dict):
     database, outside the session's transaction machinery (nothing of it is used: no ORM
     object, no later statement shares the transaction). What ``_apply_context`` does for a
     transaction of the shared database, the same statement and the same admission."""
-    context = context_of(session).as_params()
-    with session.get_bind().connect() as connection:
+    return _alone_on(session.get_bind(), session.info, context_of(session), sql, params)
+
+
+def _alone_on(engine, info: dict, context: TenantContext, sql: str, params: dict):
+    """``_alone`` on ``engine`` (the shared database), admitting the route into ``info``."""
+    context_params = context.as_params()
+    with engine.connect() as connection:
         # One statement on the shared database is all of it: no dedicated one, no ticket.
-        row = _packed_row(connection, sql, params, context, alone=True, ticket=False)
-    routing.admit(session.info, row, context["org_id"])
+        row = _packed_row(connection, sql, params, context_params, alone=True, ticket=False)
+    routing.admit(info, row, context_params["org_id"])
     return row if row.first_found else None
 
 
@@ -442,6 +447,11 @@ def scoped_session(factory, context: TenantContext) -> Iterator[Session]:
 # so a refused request changes nothing.
 
 
+# What a request's statements admitted (its route, its slot under the org's concurrency cap)
+# while it has no ORM session yet (``request_alone``): the session, once made, takes it over.
+_REQUEST_INFO = "db_info"
+
+
 def request_session() -> Session:
     from flask import current_app, g
 
@@ -450,10 +460,30 @@ def request_session() -> Session:
     session = request_g.get("db_session")
     if session is None:
         session = current_app.extensions["tenantdesk.db"].sessionmaker()
+        admitted = request_g.pop(_REQUEST_INFO, None)
+        if admitted is not None:  # the route and slot of a statement that ran alone before
+            session.info.update(admitted)
         session.info[_CONTEXT_KEY] = request_g.get("tenant_context", NOBODY)
         session.info[routing.REQUEST_KEY] = True  # counts against the org's concurrency cap
         request_g.db_session = session
     return session
+
+
+def request_info(request_g) -> dict | None:
+    """The request's admission (``routing.route_of`` reads it): its session's, or what a
+    statement that ran alone admitted before any session was made; None: neither."""
+    session = request_g.get("db_session")
+    return session.info if session is not None else request_g.get(_REQUEST_INFO)
+
+
+def _refuse_foreign_org(request_g, context: TenantContext) -> None:
+    # On an org's own host (dashboard/hosts) no transaction may act for another org: 404.
+    from flask import abort
+
+    host_org = request_g.get("host_org_id")
+    if host_org is not None and context.org_id is not None \
+            and _text(context.org_id) != _text(host_org):
+        abort(404)
 
 
 def bind_request(context: TenantContext) -> Session:
@@ -461,17 +491,48 @@ def bind_request(context: TenantContext) -> Session:
 
     On an org's own host (dashboard/hosts) no transaction may act for another org: 404.
     """
-    from flask import abort, g
+    from flask import g
 
     request_g = g._get_current_object()
-    host_org = request_g.get("host_org_id")
-    if host_org is not None and context.org_id is not None \
-            and _text(context.org_id) != _text(host_org):
-        abort(404)
+    _refuse_foreign_org(request_g, context)
     request_g.tenant_context = context
     session = request_session()
     bind(session, context)
     return session
+
+
+def bind_request_lazily(context: TenantContext) -> None:
+    """``bind_request`` without making the request's session when it has none yet: the
+    session made later (``request_session``) acts for ``g.tenant_context``, this context.
+    The same refusal of another org on an org's own host."""
+    from flask import g
+
+    request_g = g._get_current_object()
+    _refuse_foreign_org(request_g, context)
+    request_g.tenant_context = context
+    session = request_g.get("db_session")
+    if session is not None:
+        bind(session, context)
+
+
+def request_alone(context: TenantContext, sql: str, params: dict):
+    """``begin_with(bind_request(context), sql, params, alone=True)`` for a request whose
+    first statement this is, without an ORM session (issue 20: the floor): nothing of one is
+    used by a statement that is its own transaction. The same host refusal, the same packed
+    statement under ``context`` on a pooled connection of the shared database, the same
+    admission (route, concurrency slot: released at the request's end, or taken over by the
+    session the request makes later). With a session already made, it is ``begin_with``."""
+    from flask import current_app, g
+
+    request_g = g._get_current_object()
+    if request_g.get("db_session") is not None:
+        return begin_with(bind_request(context), sql, params, alone=True)
+    bind_request_lazily(context)
+    info = request_g.get(_REQUEST_INFO)
+    if info is None:
+        info = request_g.db_info = {routing.REQUEST_KEY: True}
+    engine = current_app.extensions["tenantdesk.db"].engine
+    return _alone_on(engine, info, context, sql, params)
 
 
 def init_app(app) -> None:
@@ -479,6 +540,9 @@ def init_app(app) -> None:
 
     @app.after_request
     def _finish(response):
+        admitted = g.pop(_REQUEST_INFO, None)  # statements that ran alone, with no session
+        if admitted is not None:
+            routing.release(admitted)
         session = g.pop("db_session", None)
         if session is not None:
             try:
@@ -495,6 +559,9 @@ def init_app(app) -> None:
 
     @app.teardown_request
     def _discard(exc):
+        admitted = g.pop(_REQUEST_INFO, None)
+        if admitted is not None:
+            routing.release(admitted)
         session = g.pop("db_session", None)
         if session is not None:
             routing.release(session.info)

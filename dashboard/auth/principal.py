@@ -155,11 +155,8 @@ def load_identity(
     statement, under the same context, run only for a session the check finds live; its row
     (columns named apart from the check's) is ``g.principal_rider`` as ``(params, row)``.
     """
-    db = tenancy.bind_request(
-        tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
-    )
-    # In the statement that sets the transaction's RLS context: one round trip, not two.
-    query = _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT
+    context = tenancy.TenantContext(user_id=user_id or None, org_id=org_id or None)
+    sql = _LOAD_QUERY if support_grant else _LOAD_QUERY_NO_GRANT
     params = {
         "sid": tenancy.canonical_id(session_id),
         "uid": tenancy.canonical_id(user_id),
@@ -168,15 +165,23 @@ def load_identity(
         "touch": TOUCH_EVERY,
         "idle": timedelta(days=current_app.config["SESSION_IDLE_DAYS"]),
     }
+    # In the statement that sets the transaction's RLS context: one round trip, not two.
     if rider is not None:
-        query = _with_rider(query, rider[0])
+        sql = _with_rider(sql, rider[0])
         params.update(rider[1])
-    row = tenancy.begin_with(db, query, params, alone=alone)
+    if alone:
+        # Its own transaction: no ORM session is made for it (one is, by request_session,
+        # for anything later in the request that uses the database, under this context).
+        row = tenancy.request_alone(context, sql, params)
+    else:
+        row = tenancy.begin_with(tenancy.bind_request(context), sql, params)
     if row is None:
-        tenancy.bind_request(tenancy.NOBODY)
+        tenancy.bind_request_lazily(tenancy.NOBODY)
         return None
+    db = None if alone else tenancy.request_session()
     ended = session_end_reason(row.security, row.age_s, row.idle_s, current_app.config)
     if ended:  # past the org's (or the installation's) session age or idle limit
+        db = db or tenancy.request_session()
         db.execute(
             text("UPDATE user_sessions SET revoked_at = now(), revoked_reason = :why"
                  " WHERE id = :sid AND revoked_at IS NULL"),
@@ -187,6 +192,7 @@ def load_identity(
         return None
     if row.stale and touch:
         session.modified = True  # re-send the cookie: its expiry follows the row's
+        db = db or tenancy.request_session()
         db.execute(
             text("UPDATE user_sessions SET last_seen_at = now() WHERE id = :sid"),
             {"sid": row.sid},

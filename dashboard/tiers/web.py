@@ -131,7 +131,9 @@ def init_app(app) -> None:
 
     @app.context_processor
     def _banner():
-        session = g.get("db_session")
-        route = routing.route_of(session.info) if session is not None else None
+        from dashboard import tenancy
+
+        info = tenancy.request_info(g._get_current_object())
+        route = routing.route_of(info) if info is not None else None
         return {"tier_read_only": bool(route and route.read_only)}
 
