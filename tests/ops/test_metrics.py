@@ -99,14 +99,17 @@ def test_label_values_stay_bounded(app):
     """Every label value of the request metrics comes from the URL map (or 'unmatched')."""
     from flask import Flask
 
+    from dashboard import devmail
     from dashboard.ops import metrics
     from tests.probe import probe
 
     # The registry is the process's: apps that other tests built with the probe blueprint
-    # (tests/probe.py) count their requests under its endpoints too.
+    # (tests/probe.py) or with the development mailbox (devmail, dev mode only) count their
+    # requests under those endpoints too.
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} | {"unmatched"}
     probe_map = Flask(__name__)
     probe_map.register_blueprint(probe)
+    probe_map.register_blueprint(devmail.bp)
     endpoints |= {rule.endpoint for rule in probe_map.url_map.iter_rules()}
     for sample_family in metrics.REQUESTS.collect():
         for sample in sample_family.samples:
