@@ -72,15 +72,6 @@ _OLD_ROTATE_SQL = """
 NAME = f"ab-switch-{os.getpid()}"  # application_name of this process's connections
 
 
-def _named(url: str, name: str) -> str:
-    from dashboard.provisioning import sqlalchemy_url
-
-    parsed = sqlalchemy_url(url)
-    return parsed.update_query_dict({"application_name": name}).render_as_string(
-        hide_password=False
-    )
-
-
 def _seconds_of(pids) -> dict[int, float]:
     """CPU seconds of each of these processes (this machine's PostgreSQL backends)."""
     import psutil
@@ -140,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
     import seed
     from alternate import Meter
+    from bench_profile import named_url
     from bench_switch import _csrf
     from cpu import _spent
+    from in_process import backend_pids
 
     from dashboard import create_app, first_statement, provisioning, tenancy
     from dashboard.auth import service
@@ -170,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     meter = Meter(admin)
 
     # Named, so that "own db" counts this process's backends only: the server may be shared.
-    named = dataclasses.replace(urls, runtime=_named(urls.runtime, NAME))
+    named = dataclasses.replace(urls, runtime=named_url(urls.runtime, NAME))
     app = create_app(
         {
             "DATABASE_URLS": named,
@@ -226,10 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {name: {"app": [], "db": [], "own": [], "wal": []} for name in variants}
 
     def own_backends() -> dict[int, float]:
-        pids = owner.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (NAME,)
-        ).fetchall()
-        return _seconds_of(pid for (pid,) in pids)
+        return _seconds_of(backend_pids(owner, NAME))
 
     def wal_lsn() -> int:
         return owner.execute("SELECT pg_current_wal_insert_lsn() - '0/0'").fetchone()[0]

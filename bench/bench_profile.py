@@ -83,10 +83,17 @@ def bench_app(database: str, *, application_name: str | None = None):
     dataset = seed.read_dataset(admin, database)
     urls = provisioning.bootstrap(admin, database)
     if application_name:
-        separator = "&" if "?" in urls.runtime else "?"
-        urls = dataclasses.replace(
-            urls, runtime=f"{urls.runtime}{separator}application_name={application_name}")
+        urls = dataclasses.replace(urls, runtime=named_url(urls.runtime, application_name))
     return create_app({"DATABASE_URLS": urls, "DB_POOL_SIZE": 2}), dataset, admin
+
+
+def named_url(url: str, application_name: str) -> str:
+    """``url`` whose connections carry ``application_name``: their backends can be told
+    apart in pg_stat_activity (bench/in_process.py's ``backend_pids``)."""
+    from dashboard.provisioning import sqlalchemy_url
+
+    named = sqlalchemy_url(url).update_query_dict({"application_name": application_name})
+    return named.render_as_string(hide_password=False)
 
 
 def page_client(app, dataset, page_key: str):

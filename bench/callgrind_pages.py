@@ -14,38 +14,25 @@ or the warm-up. Instruction counts do not drift with the shared machine's load. 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", default="tenantdesk_bench_o100")
-    parser.add_argument("--page", default="home", help="a page key of bench/pages.py")
-    parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--code", default=str(Path(__file__).resolve().parent.parent))
-    args = parser.parse_args(argv)
-    # This script's own set-up (bench_profile.bench_app), the measured checkout's code:
-    # imported before ``--code`` goes first on the path, so an older checkout works too.
+    # This checkout's set-up (bench/in_process.py), imported before ``--code`` goes first.
     import bench_profile
+    import in_process
 
-    sys.path.insert(0, args.code)
-    sys.path.insert(0, str(Path(args.code) / "bench"))
+    args = in_process.arguments(argv, __doc__, database="tenantdesk_bench_o100",
+                                requests=20, warmup=30, page="one")
+    app, dataset, _admin = in_process.start(args)
     import dashboard
 
-    app, dataset, _admin = bench_profile.bench_app(args.database)
     client, path = bench_profile.page_client(app, dataset, args.page)
     print(f"{args.page}: {path} ({Path(dashboard.__file__).parent})", file=sys.stderr)
-
-    def run(count: int) -> None:
-        for _ in range(count):
-            response = client.get(path)
-            assert response.status_code == 200, response.status_code
-
-    run(args.warmup)
-    sys.call_tracing(run, (args.requests,))
+    get = in_process.page_get(client, path)
+    in_process.repeat(get, args.warmup)
+    sys.call_tracing(in_process.repeat, (get, args.requests))
     return 0
 
 

@@ -13,31 +13,21 @@ counted (the pool is emptied after sign-in).
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from pathlib import Path
-
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", default="tenantdesk_bench_o10000")
-    parser.add_argument("--page", action="append", help="a page key of bench/pages.py")
-    parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--code", default=str(Path(__file__).resolve().parent.parent))
-    args = parser.parse_args(argv)
-    import bench_profile  # this script's set-up, imported before ``--code`` goes first
+    # This checkout's set-up (bench/in_process.py), imported before ``--code`` goes first.
+    import bench_profile
+    import in_process
 
-    sys.path.insert(0, args.code)
-    sys.path.insert(0, str(Path(args.code) / "bench"))
-    logging.disable(logging.CRITICAL)
+    args = in_process.arguments(argv, __doc__, database="tenantdesk_bench_o10000",
+                                requests=50, page="many")
+    in_process.use_checkout(args.code, quiet=True)
     for page in args.page or ["whoami"]:
         app, dataset, _admin = bench_profile.bench_app(args.database)
         client, path = bench_profile.page_client(app, dataset, page)
         database = app.extensions["tenantdesk.db"]
         database.engine.dispose()  # the sign-in's statements are not the page's
-        for _ in range(args.requests):
-            assert client.get(path).status_code == 200
+        in_process.repeat(in_process.page_get(client, path), args.requests)
         print(f"{page} {path}: name, generic_plans, custom_plans, statement")
         for record in list(database.engine.pool._pool.queue):  # every idle pooled connection
             connection = record.dbapi_connection
