@@ -1,11 +1,12 @@
-"""Small helpers for driving the app through its real HTTP interface, and for running
-work concurrently."""
+"""Small helpers for driving the app through its real HTTP interface, reading what it wrote,
+and running work concurrently."""
 
 from __future__ import annotations
 
 import re
 import threading
 
+from tests import factories
 from tests.conftest import TEST_PASSWORD
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
@@ -32,6 +33,33 @@ def post(client, path: str, data: dict | None = None, **kwargs):
     """POST with a valid CSRF token taken from the user's current session."""
     token = csrf_token(client, "/switcher")
     return client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
+
+
+def switch(client, slug, next_path=""):
+    """POST /switch to the org ``slug``."""
+    return post(client, "/switch", {"slug": slug, "next": next_path})
+
+
+def current_sid(client) -> str:
+    """The id of the session row the client's cookie carries."""
+    with client.session_transaction() as session:
+        return session["_user_id"]
+
+
+def session_row(session_id):
+    """A session row's org and revocation, read as the superuser."""
+    return factories.execute(
+        "SELECT org_id, revoked_at, revoked_reason FROM user_sessions WHERE id = :s",
+        s=session_id,
+    ).one()
+
+
+def audit_count(org, action=None) -> int:
+    """How many audit rows ``org`` has (of ``action`` only, when given)."""
+    sql = "SELECT count(*) FROM audit_events WHERE org_id = :o"
+    if action:
+        sql += " AND action = :a"
+    return factories.execute(sql, o=org.id, a=action).scalar()
 
 
 def bearer_headers(client) -> dict[str, str]:

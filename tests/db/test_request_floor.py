@@ -11,6 +11,7 @@ from flask import g
 from werkzeug.exceptions import NotFound
 
 from dashboard import tenancy
+from dashboard.db import recording_statements
 from dashboard.tiers import routing
 from tests import factories
 from tests.helpers import login
@@ -86,22 +87,12 @@ def test_a_stale_session_touch_takes_the_slot_over_and_gives_it_back_once(client
 
 
 def test_request_alone_refuses_another_org_on_an_org_host_before_any_statement(app):
-    ran: list[str] = []
     with app.test_request_context("/"):
         g.host_org_id = uuid.uuid4()
         other = tenancy.TenantContext(user_id=uuid.uuid4(), org_id=uuid.uuid4())
         engine = app.extensions["tenantdesk.db"].engine
-        from sqlalchemy import event
-
-        def seen(conn, cursor, statement, *args):
-            ran.append(statement)
-
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
-            with pytest.raises(NotFound):
-                tenancy.request_alone(other, "SELECT 1 AS one", {})
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
+        with recording_statements(engine) as ran, pytest.raises(NotFound):
+            tenancy.request_alone(other, "SELECT 1 AS one", {})
         assert ran == []
         assert g.get("tenant_context") is None  # nothing acts for the other org
 

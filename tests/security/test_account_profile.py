@@ -7,18 +7,13 @@ from urllib.parse import urlsplit
 
 from tests import factories
 from tests.conftest import TEST_PASSWORD
-from tests.helpers import csrf_token, login, post
+from tests.helpers import audit_count, csrf_token, login, post
 
 NEW_PASSWORD = "velvet compass harbor 64"
 
 
 def email_of(user):
     return factories.execute("SELECT email FROM users WHERE id = :u", u=user.id).scalar()
-
-
-def audit_count(org, action):
-    return factories.execute("SELECT count(*) FROM audit_events WHERE org_id = :o AND action = :a",
-                             o=org.id, a=action).scalar()
 
 
 def test_the_account_page_shows_profile_sessions_and_factors(client):

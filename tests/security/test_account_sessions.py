@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from tests import factories
-from tests.helpers import csrf_token, login, post
+from tests.helpers import csrf_token, current_sid, login, post
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_MAC = (
@@ -20,11 +20,6 @@ def device(app, user_agent, user, ip="127.0.0.1"):
     client.environ_base.update({"HTTP_USER_AGENT": user_agent, "REMOTE_ADDR": ip})
     login(client, user)
     return client
-
-
-def sid_of(client) -> str:
-    with client.session_transaction() as session:
-        return session["_user_id"]
 
 
 def signed_out(client, org) -> bool:
@@ -53,11 +48,12 @@ def test_the_page_lists_my_live_sessions_with_device_ip_and_org(app):
     assert "198.51.100.9" not in html  # signed out: not listed
     assert org.name in html
     assert html.count('aria-current="true"') == 1
-    assert f'data-session="{sid_of(laptop)}"' in html and f'data-session="{sid_of(desk)}"' in html
-    assert html.index(sid_of(laptop)) < html.index(sid_of(desk))  # this device first
+    assert (f'data-session="{current_sid(laptop)}"' in html
+            and f'data-session="{current_sid(desk)}"' in html)
+    assert html.index(current_sid(laptop)) < html.index(current_sid(desk))  # this device first
     # Nobody else's sessions.
     stranger = device(app, FIREFOX, factories.org_with_members(x="owner")[1]["x"])
-    assert sid_of(stranger) not in html
+    assert current_sid(stranger) not in html
 
 
 def test_revoking_another_device_signs_it_out_on_its_next_request(app):
@@ -65,7 +61,7 @@ def test_revoking_another_device_signs_it_out_on_its_next_request(app):
     laptop = device(app, FIREFOX, people["me"])
     phone = device(app, CHROME_MAC, people["me"])
     assert not signed_out(phone, org)
-    phone_sid = sid_of(phone)
+    phone_sid = current_sid(phone)
     response = post(laptop, f"/account/sessions/{phone_sid}/revoke")
     assert response.status_code == 303
     assert signed_out(phone, org)
@@ -77,7 +73,7 @@ def test_revoking_another_device_signs_it_out_on_its_next_request(app):
 def test_revoking_my_current_session_signs_me_out(app):
     org, people = factories.org_with_members(me="owner")
     laptop = device(app, FIREFOX, people["me"])
-    response = post(laptop, f"/account/sessions/{sid_of(laptop)}/revoke")
+    response = post(laptop, f"/account/sessions/{current_sid(laptop)}/revoke")
     assert response.headers["Location"].endswith("/login")
     assert signed_out(laptop, org)
 
@@ -92,7 +88,7 @@ def test_sign_out_everywhere_ends_every_session_and_audits_each_org(app):
     phone = device(app, CHROME_MAC, people["me"])
     post(phone, "/switch", {"slug": org_b.slug})
     in_b = factories.execute("SELECT org_id FROM user_sessions WHERE id = :s",
-                             s=sid_of(phone)).scalar()
+                             s=current_sid(phone)).scalar()
     assert in_b == org_b.id
     response = post(laptop, "/account/sessions/revoke-all")
     assert response.status_code == 303 and response.headers["Location"].endswith("/login")
@@ -110,7 +106,7 @@ def test_another_users_session_cannot_be_revoked(app):
     org, people = factories.org_with_members(me="owner", victim="member")
     mine = device(app, FIREFOX, people["me"])
     theirs = device(app, FIREFOX, people["victim"])
-    for target in (sid_of(theirs), str(uuid.uuid4()), "not-a-uuid"):
+    for target in (current_sid(theirs), str(uuid.uuid4()), "not-a-uuid"):
         response = post(mine, f"/account/sessions/{target}/revoke")
         assert response.status_code == 404, target
     assert not signed_out(theirs, org)
@@ -121,7 +117,7 @@ def test_revocation_needs_csrf(app):
     org, people = factories.org_with_members(me="owner")
     laptop = device(app, FIREFOX, people["me"])
     phone = device(app, CHROME_MAC, people["me"])
-    assert laptop.post(f"/account/sessions/{sid_of(phone)}/revoke").status_code == 400
+    assert laptop.post(f"/account/sessions/{current_sid(phone)}/revoke").status_code == 400
     assert laptop.post("/account/sessions/revoke-all").status_code == 400
     # A token from another session does not do either.
     foreign_token = csrf_token(phone, "/switcher")

@@ -12,7 +12,16 @@ from sqlalchemy import text
 
 from dashboard import tenancy
 from tests import factories
-from tests.helpers import csrf_from, csrf_token, login, post
+from tests.helpers import (
+    audit_count,
+    csrf_from,
+    csrf_token,
+    current_sid,
+    login,
+    post,
+    session_row,
+    switch,
+)
 from tests.probe import ContextRecorder, add_orgs, make_probe_app
 from tests.security.test_schema_guard import tenant_tables
 
@@ -29,40 +38,6 @@ def probe_app(database_urls, tmp_path_factory):
 @pytest.fixture
 def pclient(probe_app):
     return probe_app.test_client()
-
-
-@pytest.fixture
-def two_org_user():
-    """A user who owns A and is a member of B, plus a stranger org C with data in it."""
-    org_a, people = factories.org_with_members(me="owner", ann="member")
-    org_b = factories.OrgFactory()
-    factories.MembershipFactory(org_id=org_b.id, user_id=people["me"].id, role="member")
-    factories.execute("UPDATE users SET last_org_id = :o WHERE id = :u", o=org_a.id,
-                      u=people["me"].id)  # sign-in lands in A
-    return people["me"], org_a, org_b
-
-
-def audit_count(org, action=None) -> int:
-    sql = "SELECT count(*) FROM audit_events WHERE org_id = :o"
-    if action:
-        sql += " AND action = :a"
-    return factories.execute(sql, o=org.id, a=action).scalar()
-
-
-def session_row(session_id):
-    return factories.execute(
-        "SELECT org_id, revoked_at, revoked_reason FROM user_sessions WHERE id = :s",
-        s=session_id,
-    ).one()
-
-
-def current_sid(client) -> str:
-    with client.session_transaction() as session:
-        return session["_user_id"]
-
-
-def switch(client, slug, next_path=""):
-    return post(client, "/switch", {"slug": slug, "next": next_path})
 
 
 # --------------------------------------------------------------------------- the switch

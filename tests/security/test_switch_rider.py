@@ -5,39 +5,9 @@ still check the gate, so a membership lost after the look-up opens nothing."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
-
+from dashboard.db import recording_statements
 from tests import factories
-from tests.helpers import csrf_token, login
-from tests.security.test_org_switch import (
-    audit_count,
-    current_sid,
-    session_row,
-    switch,
-)
-
-
-@pytest.fixture
-def two_org_user():
-    """A user who owns A and is a member of B (as tests/security/test_org_switch.py's)."""
-    org_a, people = factories.org_with_members(me="owner", ann="member")
-    org_b = factories.OrgFactory()
-    factories.MembershipFactory(org_id=org_b.id, user_id=people["me"].id, role="member")
-    factories.execute("UPDATE users SET last_org_id = :o WHERE id = :u", o=org_a.id,
-                      u=people["me"].id)  # sign-in lands in A
-    return people["me"], org_a, org_b
-
-
-def _statements(app):
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    engine = app.extensions["tenantdesk.db"].engine
-    event.listen(engine, "before_cursor_execute", record)
-    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+from tests.helpers import audit_count, csrf_token, current_sid, login, session_row, switch
 
 
 def test_the_check_carries_the_look_up_and_the_switch_still_works(app, client, two_org_user):
@@ -45,11 +15,8 @@ def test_the_check_carries_the_look_up_and_the_switch_still_works(app, client, t
     login(client, me)
     old_sid = current_sid(client)
     token = csrf_token(client, "/switcher")
-    seen, stop = _statements(app)
-    try:
+    with recording_statements(app.extensions["tenantdesk.db"].engine) as seen:
         response = client.post("/switch", data={"csrf_token": token, "slug": org_b.slug})
-    finally:
-        stop()
     assert response.status_code == 303 and response.headers["Location"].endswith(
         f"/o/{org_b.slug}/")
     assert len(seen) == 2 and "app_user_orgs()" in seen[0] and "user_sessions" in seen[0]
