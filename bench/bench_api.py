@@ -33,21 +33,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import seed  # noqa: E402
 from load import wrk  # noqa: E402
 from server import OUT, Gunicorn, serve  # noqa: E402
 
 DATABASE = "tenantdesk_bench_api"
 SECRET_KEY = "bench-api-secret-key-not-for-production"  # noqa: S105 - bench-only server
 ORG_SLUG = "bench-api"
-
-
-def admin_url() -> str:
-    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from dashboard import provisioning
-
-    return provisioning.start_embedded(OUT / "instance")
 
 
 def prepare(members: int):
@@ -57,7 +49,7 @@ def prepare(members: int):
     from dashboard import migrate, provisioning
     from dashboard.apikeys import tokens
 
-    urls = provisioning.bootstrap(admin_url(), DATABASE)
+    urls = provisioning.bootstrap(seed.admin_url()[0], DATABASE)
     migrate.upgrade(urls.owner)
     engine = create_engine(urls.admin)
     with engine.begin() as conn:

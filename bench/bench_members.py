@@ -18,11 +18,12 @@ import secrets
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timed import Timed, percentile  # noqa: E402
 
 DATABASE = "tenantdesk_bench_members"
 SLUG = "bench-members"
@@ -35,30 +36,6 @@ LAST = ["Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hans
         "Johnson", "Kowalski", "Larsen", "Morgan", "Novak", "Okafor", "Petrov", "Quist",
         "Rossi", "Smith", "Tanaka", "Urban", "Vogel", "Wilson", "Xu", "Young", "Zhang"]
 ROLES = ["member"] * 80 + ["admin"] * 5 + ["guest"] * 15
-
-
-class Timed:
-    """WSGI middleware: server time of each request."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.samples: list[float] = []
-
-    def __call__(self, environ, start_response):
-        started = time.perf_counter()
-        result = self.app(environ, start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-        self.samples.append(time.perf_counter() - started)
-        return [body]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def seed(admin: str, members: int, others: int) -> None:

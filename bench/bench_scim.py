@@ -32,6 +32,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import seed  # noqa: E402
 from server import OUT, Gunicorn, serve  # noqa: E402
 
 DATABASE = "tenantdesk_bench_scim"
@@ -39,15 +40,6 @@ SECRET_KEY = "bench-scim-secret-key-not-for-production"  # noqa: S105 - bench-on
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-def admin_url() -> str:
-    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from dashboard import provisioning
-
-    return provisioning.start_embedded(OUT / "instance")
 
 
 def prepare():
@@ -58,7 +50,7 @@ def prepare():
     from dashboard.apikeys import tokens as key_tokens
     from dashboard.scim import tokens
 
-    urls = provisioning.bootstrap(admin_url(), DATABASE)
+    urls = provisioning.bootstrap(seed.admin_url()[0], DATABASE)
     migrate.upgrade(urls.owner)
     tag = secrets.token_hex(4)
     domain = f"bench-{tag}.example"

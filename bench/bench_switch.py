@@ -29,37 +29,13 @@ import secrets
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timed import Timed, percentile  # noqa: E402
+
 _CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
-
-
-class Timed:
-    """WSGI middleware: records server time per request into ``samples``."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.samples: list[float] = []
-
-    def __call__(self, environ, start_response):
-        started = time.perf_counter()
-        result = self.app(environ, start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()  # teardown (and so the session release) is server work too
-        self.samples.append(time.perf_counter() - started)
-        return [body]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def summary(samples: list[float]) -> dict:
