@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
@@ -63,6 +64,17 @@ def move(database_urls, org, to: str) -> dict:
         return mover.run(mover.start(org.slug, to, requested_by="test", target=target))
     finally:
         mover.close()
+
+
+@contextmanager
+def on_tier(database_urls, org, tier: str):
+    """``org`` on ``tier`` for the block (moved there unless ``shared``), moved back to the
+    shared tier after it."""
+    if tier != "shared":
+        move(database_urls, org, tier)
+    yield tier
+    if tier != "shared":
+        move(database_urls, org, "shared")
 
 
 def cell_tables(admin_engine) -> tuple[str, ...]:

@@ -176,11 +176,8 @@ def test_cursors_cut_from_bs_pages_read_only_a(runtime_sessions, orgs, reader):
 def a_on_tier(request, database_urls, orgs):
     """The orgs above with A on each tier in turn (B stays shared), moved back after."""
     (org_a, *_), _ = orgs
-    if request.param != "shared":
-        tiers.move(database_urls, org_a, request.param)
-    yield request.param
-    if request.param != "shared":
-        tiers.move(database_urls, org_a, "shared")
+    with tiers.on_tier(database_urls, org_a, request.param) as tier:
+        yield tier
 
 
 def test_the_members_page_in_a_never_shows_b_on_any_tier(client, orgs, a_on_tier):

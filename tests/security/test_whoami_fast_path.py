@@ -33,12 +33,8 @@ def two_orgs():
 
 @pytest.fixture(scope="module", params=["shared", "schema", "dedicated"])
 def a_on_tier(request, database_urls, two_orgs):
-    org_a = two_orgs[0]
-    if request.param != "shared":
-        tiers.move(database_urls, org_a, request.param)
-    yield request.param
-    if request.param != "shared":
-        tiers.move(database_urls, org_a, "shared")
+    with tiers.on_tier(database_urls, two_orgs[0], request.param) as tier:
+        yield tier
 
 
 def whoami(client, org):
