@@ -6,28 +6,21 @@ from __future__ import annotations
 import threading
 import time
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.support.loopback import LoopbackServer
 
-class StubHTTP:
+
+class StubHTTP(LoopbackServer):
     def __init__(self) -> None:
         self.routes: dict = {}  # path -> Response, or a function making one
         self.requested: list[str] = []
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.base = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._stop = threading.Event()
-
-    def __enter__(self) -> StubHTTP:
-        self._thread.start()
-        return self
+        super().__init__(self._wsgi)
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._server.shutdown()
-        self._thread.join(5)
-        self._server.server_close()
+        self._stop.set()  # a trickle in progress ends
+        super().__exit__(*exc)
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)

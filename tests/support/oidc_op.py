@@ -11,14 +11,14 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
 from urllib.parse import urlencode
 
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.loopback import LoopbackServer
 
 
 def b64url(data: bytes) -> str:
@@ -30,7 +30,7 @@ def new_key(kid: str) -> RSAKey:
                                private=True)
 
 
-class TestOP:
+class TestOP(LoopbackServer):
     __test__ = False
 
     def __init__(self) -> None:
@@ -42,21 +42,11 @@ class TestOP:
         self.tamper: dict = {}
         self.issued: list[str] = []  # every ID token handed out
         self.hits: list[str] = []  # every path requested, in order
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.issuer = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self.wsgi)
+        self.issuer = self.base
 
     def register(self, client_id: str, secret: str, redirect_uri: str) -> None:
         self.clients[client_id] = (secret, redirect_uri)
-
-    def __enter__(self) -> TestOP:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-        self._server.server_close()
 
     # ------------------------------------------------------------------------ HTTP
     def wsgi(self, environ, start_response):

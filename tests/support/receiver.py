@@ -10,8 +10,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass
@@ -28,25 +30,13 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.scripts: dict[str, list[int]] = {}
         self.delays: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_Quiet)
-        self.base = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-        self._server.server_close()
+        super().__init__(self._wsgi, request_handler=_Quiet)
 
     def url(self, path: str, statuses=(200,), delay: float = 0.0) -> str:
         self.scripts[path] = list(statuses)
