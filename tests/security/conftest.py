@@ -17,3 +17,20 @@ def two_org_user():
         "UPDATE users SET last_org_id = :o WHERE id = :u", o=org_a.id, u=people["me"].id
     )  # sign-in lands in A
     return people["me"], org_a, org_b
+
+
+@pytest.fixture(scope="module")
+def idp():
+    """A SAML identity provider of the module's own (tests/support/saml_idp.py)."""
+    from tests.support.saml_idp import TestIdP
+
+    return TestIdP()
+
+
+@pytest.fixture
+def setup(idp):
+    """An org that signs in through ``idp`` (tests/support/sso.py's saml_org). Modules with
+    a ``setup`` of their own (OIDC, SAML keys) override it."""
+    from tests.support.sso import saml_org
+
+    return saml_org(idp)

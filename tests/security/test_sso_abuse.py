@@ -8,27 +8,15 @@ import base64
 import secrets
 import zlib
 
-import pytest
-
 from dashboard.sso import crypto, saml
 from tests import factories
 from tests.conftest import make_app
 from tests.helpers import csrf_token
 from tests.support.oidc_op import TestOP
-from tests.support.saml_idp import TestIdP, to_post
-from tests.support.sso import saml_org, start
+from tests.support.saml_idp import to_post
+from tests.support.sso import start
 
 GARBAGE = base64.b64encode(b"<samlp:Response>not a response</samlp:Response>").decode()
-
-
-@pytest.fixture(scope="module")
-def idp():
-    return TestIdP()
-
-
-@pytest.fixture
-def setup(idp):
-    return saml_org(idp)
 
 
 def _login_failures(org_id) -> list:

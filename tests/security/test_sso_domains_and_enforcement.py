@@ -9,7 +9,6 @@ from tests import factories
 from tests.conftest import TEST_PASSWORD
 from tests.helpers import csrf_token, login
 from tests.support.dns_stub import StubDNS
-from tests.support.saml_idp import TestIdP
 from tests.support.sso import (
     audit_actions,
     idp_redirect,
@@ -18,11 +17,6 @@ from tests.support.sso import (
     saml_org,
     session_row,
 )
-
-
-@pytest.fixture(scope="module")
-def idp():
-    return TestIdP()
 
 
 @pytest.fixture

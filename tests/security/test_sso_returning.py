@@ -6,23 +6,10 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests import factories
-from tests.support.saml_idp import TestIdP
-from tests.support.sso import post_to_acs, saml_org, session_row, start
+from tests.support.sso import post_to_acs, session_row, start
 
 TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
-
-
-@pytest.fixture(scope="module")
-def idp():
-    return TestIdP()
-
-
-@pytest.fixture
-def setup(idp):
-    return saml_org(idp)
 
 
 def _sign_in(app, setup, email):

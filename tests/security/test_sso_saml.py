@@ -15,7 +15,7 @@ from lxml import etree
 
 from tests import factories
 from tests.helpers import csrf_token, login
-from tests.support.saml_idp import NS, TestIdP, make_keypair, q, read_authn_request, to_post
+from tests.support.saml_idp import NS, make_keypair, q, read_authn_request, to_post
 from tests.support.sso import (
     audit_actions,
     idp_redirect,
@@ -25,16 +25,6 @@ from tests.support.sso import (
     session_row,
     start,
 )
-
-
-@pytest.fixture(scope="module")
-def idp():
-    return TestIdP()
-
-
-@pytest.fixture
-def setup(idp):
-    return saml_org(idp)
 
 
 def assert_refused(response, reason_fragment: str = ""):

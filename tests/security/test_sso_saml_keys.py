@@ -14,7 +14,6 @@ from dashboard.sso import crypto, saml, sp_keys
 from tests import factories
 from tests.helpers import csrf_token
 from tests.support.saml_idp import (
-    TestIdP,
     encrypt_assertion,
     logout_request,
     logout_response,
@@ -25,11 +24,6 @@ from tests.support.saml_idp import (
     unsigned_redirect,
 )
 from tests.support.sso import idp_redirect, post_to_acs, saml_org, session_row, start
-
-
-@pytest.fixture(scope="module")
-def idp():
-    return TestIdP()
 
 
 @pytest.fixture

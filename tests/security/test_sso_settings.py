@@ -16,11 +16,6 @@ from tests.support.saml_idp import TestIdP
 from tests.support.sso import audit_actions, saml_org
 
 
-@pytest.fixture(scope="module")
-def idp():
-    return TestIdP()
-
-
 @pytest.fixture
 def admin_client(client):
     org, people = factories.org_with_members(owner="owner", admin="admin", member="member")
