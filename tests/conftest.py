@@ -179,6 +179,16 @@ def live_server(database_urls, tmp_path_factory, smtp_server):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def receiver():
+    """A webhook and audit stream receiver on loopback for the module's tests
+    (tests/support/receiver.py)."""
+    from tests.support.receiver import Receiver
+
+    with Receiver() as server:
+        yield server
+
+
 @pytest.fixture
 def runtime_sessions(app):
     """Sessions of the runtime role: what the app itself gets (subject to RLS)."""

@@ -12,13 +12,6 @@ from dashboard.worker import Worker
 from tests import factories
 from tests.api.conftest import api_org, bearer
 from tests.support.events import audit_in, pump
-from tests.support.receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 def key_for(org, *scopes):

@@ -11,13 +11,6 @@ from dashboard.worker import Worker
 from tests import factories
 from tests.helpers import login, post
 from tests.support.events import audit_in, org_on, pump
-from tests.support.receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 @pytest.fixture

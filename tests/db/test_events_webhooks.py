@@ -17,16 +17,9 @@ from dashboard.worker import Worker
 from tests import factories
 from tests.helpers import csrf_from, login, post
 from tests.support.events import attempts_of, audit_in, make_endpoint, org_on, pump
-from tests.support.receiver import Receiver
 
 FOUR = ["invitation.created", "membership.created", "membership.role_changed",
         "membership.removed"]
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 @pytest.fixture

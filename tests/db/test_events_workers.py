@@ -10,20 +10,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tests import factories
 from tests.helpers import login
 from tests.support.events import audit_in, make_endpoint, org_on
-from tests.support.receiver import Receiver
 
 EVENTS = 30
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 def start_worker(app, database_urls, tmp_path, name: str) -> subprocess.Popen:

@@ -31,12 +31,6 @@ from tests.support.events import audit_in
 from tests.support.receiver import Receiver
 
 
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
-
-
 @dataclass
 class Env:
     app: object

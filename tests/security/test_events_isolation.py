@@ -15,13 +15,6 @@ from dashboard.worker import Worker
 from tests import factories
 from tests.helpers import login, post
 from tests.support.events import attempts_of, audit_in, make_endpoint, org_on, pump
-from tests.support.receiver import Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 @pytest.fixture
