@@ -66,6 +66,15 @@ def move(database_urls, org, to: str) -> dict:
         mover.close()
 
 
+def resume(database_urls, org) -> dict:
+    """Run ``org``'s open move (one a killed mover left) to its end: the move's row."""
+    mover = Mover(database_urls.owner)
+    try:
+        return mover.run(mover.open_move(org.id)["id"])
+    finally:
+        mover.close()
+
+
 @contextmanager
 def on_tier(database_urls, org, tier: str):
     """``org`` on ``tier`` for the block (moved there unless ``shared``), moved back to the

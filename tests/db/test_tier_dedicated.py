@@ -195,11 +195,7 @@ def test_a_move_to_dedicated_killed_half_way_resumes_and_ends_verified(
     done = subprocess.run([sys.executable, "-c", script, database_urls.owner, org.slug, ref],
                           env=env, timeout=180)
     assert done.returncode == -9
-    mover = Mover(database_urls.owner)
-    try:
-        move = mover.run(mover.open_move(org.id)["id"])
-    finally:
-        mover.close()
+    move = t.resume(database_urls, org)
     assert move["state"] == "done"
     assert t.counts(dedicated_admin, org) == before
     assert set(t.counts(admin_engine, org).values()) == {0}

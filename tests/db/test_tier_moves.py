@@ -130,11 +130,7 @@ def test_a_move_killed_half_way_resumes_and_ends_verified(admin_engine, database
         assert t.counts(admin_engine, org) == before
         assert len(usage_seen(runtime_sessions, people["owner"], org)) == 20
 
-    mover = Mover(database_urls.owner)
-    try:
-        move = mover.run(mover.open_move(org.id)["id"])
-    finally:
-        mover.close()
+    move = t.resume(database_urls, org)
     assert move["state"] == "done"
     assert t.route(admin_engine, org)["state"] == "active"
     assert t.counts(admin_engine, org, catalogue.schema_name(org.id)) == before
