@@ -19,7 +19,7 @@ from pathlib import Path
 
 import bench_profile
 
-HERE = Path(__file__).resolve().parent.parent
+THIS_CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def arguments(
@@ -46,7 +46,7 @@ def arguments(
         parser.add_argument("--warmup", type=int, default=warmup)
     if login:
         parser.add_argument("--login", type=int, default=3, help="index of the benchmark login")
-    parser.add_argument("--code", default=str(HERE))
+    parser.add_argument("--code", default=str(THIS_CHECKOUT))
     return parser.parse_args(argv)
 
 
