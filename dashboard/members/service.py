@@ -220,6 +220,10 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
     passes through (issue 20, session 8: ~5 % of the search's count). ``explicit_org``
     writes ``org_id = :org_id`` into every table reference: the same statement for a reader
     without RLS (bench/rls.py's owner side), never the app's.
+
+    A search (without a metadata filter) also reads the org's member revision and takes
+    ``:known_total`` instead of counting when it equals ``:known_revision``
+    (``search_totals``); every statement returns ``member_revision`` (NULL where unread).
     """
     def org(alias: str) -> str:
         return f"{alias}.org_id = CAST(:org_id AS uuid)" if explicit_org else "true"
