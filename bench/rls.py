@@ -54,8 +54,13 @@ _PARAMETERS = {
     "limit": ("v_limit", "integer"),
     "offset": ("v_offset", "bigint"),
     "pattern": ("v_pattern", "varchar"),
+    # No total kept for the search (search_totals, migration 0056): the statement counts, on
+    # both sides, on every execution.
+    "known_revision": ("v_known_revision", "uuid"),
+    "known_total": ("v_known_total", "bigint"),
 }
-_VALUES = {"limit": "51", "offset": "0", "pattern": f"'{members._like(SEARCH)}'"}
+_VALUES = {"limit": "51", "offset": "0", "pattern": f"'{members._like(SEARCH)}'",
+           "known_revision": "NULL", "known_total": "0"}
 
 
 _EXPLICIT_ORG = re.compile(r"\b\w+\.org_id = CAST\(:org_id AS uuid\)")

@@ -384,6 +384,10 @@ def _derived(conn: psycopg.Connection) -> None:
         conn.execute("DELETE FROM member_counts")
         conn.execute("INSERT INTO member_counts (org_id, role, members)"
                      " SELECT org_id, role, count(*) FROM memberships GROUP BY 1, 2")
+    if _table_exists(conn, "member_revisions"):  # a search's kept total needs one per org
+        conn.execute("DELETE FROM member_revisions")
+        conn.execute("INSERT INTO member_revisions (org_id)"
+                     " SELECT DISTINCT org_id FROM memberships")
     if _table_exists(conn, "usage_revisions"):  # what the ingest statement raises
         conn.execute("DELETE FROM usage_revisions")
         conn.execute("INSERT INTO usage_revisions (org_id, revision)"

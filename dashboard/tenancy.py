@@ -52,6 +52,7 @@ TABLE_KINDS: dict[str, Kind] = {
     "organizations": T,  # keyed by id rather than org_id
     "memberships": T,
     "member_counts": T,
+    "member_revisions": T,  # the org's member list's revision: a search's total is kept by it
     "audit_chain_heads": T,
     "audit_checkpoints": T,
     "org_metadata": T,

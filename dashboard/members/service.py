@@ -25,6 +25,7 @@ from dashboard import first_statement, tenancy
 from dashboard.audit.service import Actor, record_audit
 from dashboard.licenses import service as licenses
 from dashboard.members import roles as role_rules
+from dashboard.members import search_totals
 from dashboard.members.roles import OWNER, Editor, RoleInfo, may_grant, may_manage, role_of
 from dashboard.models import Membership, User
 
@@ -219,6 +220,10 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
     passes through (issue 20, session 8: ~5 % of the search's count). ``explicit_org``
     writes ``org_id = :org_id`` into every table reference: the same statement for a reader
     without RLS (bench/rls.py's owner side), never the app's.
+
+    A search (without a metadata filter) also reads the org's member revision and takes
+    ``:known_total`` instead of counting when it equals ``:known_revision``
+    (``search_totals``); every statement returns ``member_revision`` (NULL where unread).
     """
     def org(alias: str) -> str:
         return f"{alias}.org_id = CAST(:org_id AS uuid)" if explicit_org else "true"
@@ -233,7 +238,7 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
                  + (" AND c.role = CAST(:role AS varchar)" if role else ""))
         return text(
             f"SELECT {user_id.format(m='m')}, {_SHOWN.format(m='m')}, m.sort_name,"
-            f" ({total}) AS total"
+            f" ({total}) AS total, NULL::text AS member_revision"
             f" FROM memberships m WHERE {org('m')}{where}"
             f" ORDER BY {order}{limit_sql}"
         )
@@ -246,7 +251,17 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
     # 100,000; bench/README.md, fifth pass.)
     total = (f"SELECT count(*) FROM memberships s WHERE {org('s')}"
              + _filters("s", search, role, metadata))
-    page = (f"SELECT m.user_id, m.sort_name FROM memberships m"
+    # The total kept for the org's member revision, when the statement reads that revision
+    # (search_totals, migration 0056: a metadata filter's total depends on member_metadata
+    # too, which the revision does not follow): no count at all.
+    kept = "" if metadata else (" WHEN page.member_revision = CAST(:known_revision AS uuid)"
+                                " THEN CAST(:known_total AS bigint)")
+    # The org's member revision (one row at most: its key is the org), an initplan read
+    # once, carried by the page's rows.
+    revision = ("" if metadata else
+                f", (SELECT r.revision FROM member_revisions r WHERE {org('r')})"
+                " AS member_revision")
+    page = (f"SELECT m.user_id, m.sort_name{revision} FROM memberships m"
             f" WHERE {org('m')}{where} ORDER BY {order}{limit_sql}")
     before_page = {"first": "", "offset": "CAST(:offset AS bigint) + "}.get(mode)
     if before_page is not None:
@@ -258,12 +273,13 @@ def _list_sql(search: bool, role: bool, metadata: bool, mode: str, limit: int,
         page = (f"SELECT p.*, count(*) OVER (ORDER BY p.sort_name, p.user_id ROWS BETWEEN"
                 f" UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS page_rows FROM ({page}) AS p")
         total = (f"CASE WHEN page.page_rows < {int(limit)} THEN {before_page}page.page_rows"
-                 f" ELSE ({total}) END")
+                 f"{kept} ELSE ({total}) END")
     else:
-        total = f"({total})"
+        total = f"CASE{kept} ELSE ({total}) END" if kept else f"({total})"
+    revision = "NULL::text" if metadata else "page.member_revision::text"
     return text(
         f"SELECT {user_id.format(m='page')}, {_SHOWN.format(m='kept')}, page.sort_name,"
-        f" {total} AS total"
+        f" {total} AS total, {revision} AS member_revision"
         f" FROM ({page}) AS page"
         " CROSS JOIN LATERAL (SELECT k.person_name, k.person_email, k.role, k.created_at,"
         f" k.last_active_at FROM memberships k WHERE {org('k')}"
@@ -300,9 +316,12 @@ class _Ask(NamedTuple):
     per_page: int
     position: tuple[str, uuid.UUID, int] | None
     backwards: bool
+    kept_as: tuple | None  # (org, pattern, role) a search's total is kept by (search_totals)
 
 
-def _ask(roles, wanted: PageWanted) -> _Ask:
+def _ask(roles, wanted: PageWanted, org_id: uuid.UUID | None = None) -> _Ask:
+    """The page's statement and parameters. ``org_id``: the context's org, whose kept search
+    totals the statement may use (None: it counts)."""
     query, role, page, per_page, after, before, metadata, text_ids = wanted
     query = " ".join((query or "").split())[:SEARCH_MAX]  # no newline: it separates the keys
     role = role if role in roles else ""
@@ -311,8 +330,12 @@ def _ask(roles, wanted: PageWanted) -> _Ask:
     position = decode_cursor(after or before) if (after or before) else None
     backwards = position is not None and not after
     params: dict = {}
+    kept_as = None
     if pattern is not None:
         params["pattern"] = pattern
+        if metadata is None:
+            kept_as = (org_id, pattern, role)
+            params["known_revision"], params["known_total"] = search_totals.known(*kept_as)
     if role:
         params["role"] = role
     if metadata is not None:
@@ -329,7 +352,7 @@ def _ask(roles, wanted: PageWanted) -> _Ask:
             params["offset"] = min((page - 1) * per_page, 2**62)
     stmt = _list_sql(pattern is not None, bool(role), metadata is not None, mode, per_page + 1,
                      text_ids)
-    return _Ask(stmt.text, params, query, role, page, per_page, position, backwards)
+    return _Ask(stmt.text, params, query, role, page, per_page, position, backwards, kept_as)
 
 
 def _page(ask: _Ask, records: list, editor: Editor, roles: dict[str, RoleInfo],
@@ -346,6 +369,8 @@ def _page(ask: _Ask, records: list, editor: Editor, roles: dict[str, RoleInfo],
         start = (ask.page - 1) * per_page
     rows = _rows(editor, roles, records, str(editor.user_id) if text_ids else editor.user_id)
     total = records[0].total if records else 0
+    if ask.kept_as is not None and records:
+        search_totals.keep(*ask.kept_as, records[0].member_revision, total)
     next_cursor = prev_cursor = None
     if records and (more or backwards):
         last = records[-1]
@@ -366,14 +391,14 @@ def list_members(session: Session, *, editor: Editor, roles: dict[str, RoleInfo]
     100,000-member org costs what page 1 does. ``page`` (an offset) is still understood for
     links typed by hand and for the API's page cursors.
     """
-    ask = _ask(roles, wanted)
+    ask = _ask(roles, wanted, tenancy.context_of(session).org_id)
     records = first_statement.rows(session, ask.sql, ask.params)
     return _page(ask, records, editor, roles, wanted.text_ids)
 
 
 # The list's columns, as ``_list_sql`` names them (the roles' row has NULL in each).
 _LIST_COLUMNS = ("user_id", "name", "email", "role", "created_at", "last_active_at",
-                 "sort_name", "total")
+                 "sort_name", "total", "member_revision")
 
 
 @lru_cache(maxsize=256)
@@ -404,8 +429,8 @@ def roles_and_members(session: Session, *, editor: Editor,
     if wanted.role and wanted.role not in role_rules.BUILTIN_ROLE_KEYS:
         roles = role_rules.catalogue_with_entitlements(session)
         return roles, list_members(session, editor=editor, roles=roles, wanted=wanted)
-    ask = _ask(role_rules.BUILTIN_ROLE_KEYS, wanted)
     org = licenses.current_org(session)  # the key the transaction's entitlements are kept by
+    ask = _ask(role_rules.BUILTIN_ROLE_KEYS, wanted, org)
     params = {**ask.params, "org": org, **licenses.entitlements_params()}
     sql = _with_roles_sql(ask.sql)
     if alone:
