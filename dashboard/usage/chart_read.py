@@ -31,7 +31,8 @@ from dashboard.usage.metrics import METRICS
 # gate call and one index scan fewer) and without a second ``plan`` column.
 _ENTITLEMENTS_COLUMNS = licenses.ENTITLEMENTS_COLUMNS.replace(" o.plan,", "", 1)
 _ENTITLEMENTS_FROM = licenses.ENTITLEMENTS_FROM.replace(
-    " organizations o ", " (SELECT chk.org_id AS id) AS o ", 1)
+    " organizations o ", " (SELECT chk.org_id AS id) AS o ", 1
+)
 assert _ENTITLEMENTS_COLUMNS != licenses.ENTITLEMENTS_COLUMNS
 assert "organizations" not in _ENTITLEMENTS_FROM
 _ROLLUP_JOINS = reports.ROLLUP_JOINS.replace("CAST(:org_id AS uuid)", "chk.org_id")
@@ -77,8 +78,13 @@ def carried_json(org_id: uuid.UUID, days: int, metrics: tuple[str, ...]) -> byte
     request_g = g._get_current_object()
     read = request_g.pop(_READ, None)
     carried = request_g.get("principal_rider")
-    if read is None or carried is None or read.org_id != org_id or read.days != days \
-            or read.metrics != metrics:
+    if (
+        read is None
+        or carried is None
+        or read.org_id != org_id
+        or read.days != days
+        or read.metrics != metrics
+    ):
         return None
     row = carried[1]
     if row.has_license is None:  # the org row not visible: the route's own read decides
