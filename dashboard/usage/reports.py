@@ -336,7 +336,7 @@ class RollupRead:
 
 def usage_json(session: Session, org_id: uuid.UUID, days: int = DEFAULT_RANGE, **kwargs) -> bytes:
     """``as_json(usage_report(...))`` serialised: the chart data endpoint's body."""
-    return _json_of(usage_report(session, org_id, days, **kwargs))
+    return json_of(usage_report(session, org_id, days, **kwargs))
 
 
 def _report_of(days, today, metrics, quota_key, rows) -> UsageReport:
@@ -353,7 +353,7 @@ def _report_of(days, today, metrics, quota_key, rows) -> UsageReport:
     return UsageReport(days, start, today, reports)
 
 
-def _json_of(report: UsageReport) -> bytes:
+def json_of(report: UsageReport) -> bytes:
     """As Flask's JSON responses write it (sorted keys, compact, ASCII, a final newline);
     kept with the report (a report served from the cache brings its body along)."""
     body = report.memo.get("json")

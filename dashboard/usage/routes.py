@@ -11,12 +11,12 @@ from markupsafe import Markup
 
 from dashboard import navigation, tenancy
 from dashboard.api.auth import api_scope
-from dashboard.auth.principal import principal_only
+from dashboard.auth.principal import principal_with
 from dashboard.errors import json_error
 from dashboard.metadata import rules as metadata_rules
 from dashboard.permissions import ApiScope, Permission, requires
 from dashboard.security import csrf
-from dashboard.usage import charts, plan_usage, reports, service, validation
+from dashboard.usage import chart_read, charts, plan_usage, reports, service, validation
 from dashboard.usage.metrics import METRICS, format_value
 from dashboard.usage.web import current_org_id, quota_exceeded_response
 
@@ -123,9 +123,10 @@ def export_csv():
 
 
 @bp.route("/o/<slug>/usage/data.json")
-# Its one statement (the entitlements and the rollups, reports.RollupRead) is a transaction of
-# its own too where the org's cells are the shared schema's: no BEGIN, no COMMIT (issue 20).
-@principal_only
+# The entitlements and the rollups ride in the session check's statement (chart_read.py): one
+# statement, a transaction of its own, where the org's cells are the shared schema's; else
+# read by a statement of their own after it (issue 20).
+@principal_with(chart_read.rider)
 @requires(Permission.USAGE_VIEW)
 def data():
     """Chart data as JSON: ``?range=365`` and optionally ``&metric=api_calls`` and
@@ -138,9 +139,12 @@ def data():
         wanted = _metadata_filter()
     except metadata_rules.MetadataError as exc:
         return json_error(400, "invalid_query", exc.message)
-    body = reports.usage_json(tenancy.request_session(), g.membership.org_id, days,
-                              metrics=(metric,) if metric else tuple(METRICS), metadata=wanted,
-                              alone=True)  # principal_only: no transaction to share
+    metrics = (metric,) if metric else tuple(METRICS)
+    body = None if wanted else chart_read.carried_json(g.membership.org_id, days, metrics)
+    if body is None:
+        body = reports.usage_json(tenancy.request_session(), g.membership.org_id, days,
+                                  metrics=metrics, metadata=wanted,
+                                  alone=True)  # principal_with: no transaction to share
     return Response(body, mimetype="application/json")
 
 

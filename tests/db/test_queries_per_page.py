@@ -107,7 +107,8 @@ PAGES = {
     # the context, and one statement for the entitlements and the rollups (issue 20)
     "usage": PageCase("/o/<slug>/usage", budget=2, grow=(add_members, add_usage),
                       query="range=365"),
-    "usage chart data": PageCase("/o/<slug>/usage/data.json", budget=2,
+    # one statement: the session check carries the entitlements and the rollups (issue 20)
+    "usage chart data": PageCase("/o/<slug>/usage/data.json", budget=1,
                                  grow=(add_members, add_usage), query="range=365"),
     "plan & features": PageCase("/o/<slug>/plan", budget=6, grow=(add_members, add_overrides)),
 }
