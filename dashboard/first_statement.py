@@ -15,6 +15,10 @@ becomes SQLAlchemy's, with a lost connection invalidated as SQLAlchemy would.
 
 (psycopg's pipeline mode would send the BEGIN in the same write, one round trip fewer; A/B'd
 in-process it saved no CPU, app or database, so it is not used.)
+
+Each pooled connection keeps one cursor for these statements (``_cursor``): psycopg keeps a
+cursor's adapters (the loader of each of the ~36 result columns, the parameters' dumpers)
+while it runs the same query object again, instead of making them anew on every execution.
 """
 
 from __future__ import annotations
@@ -61,8 +65,9 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     if known is None:
         known = (str(text(sql).compile(dialect=connection.dialect)), None)
     query, row_class = known
-    raw = connection.connection.dbapi_connection
-    cursor = raw.cursor()
+    fairy = connection.connection
+    raw = fairy.dbapi_connection
+    cursor = _cursor(fairy, raw)
     context = SimpleNamespace()  # what execution listeners may note things on (tracing)
     events = connection._has_events or connection.engine._has_events
     try:
@@ -79,7 +84,7 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
         if row_class is None:
             row_class = _remember(sql, known[0], cursor.description)
     except Exception as error:
-        cursor.close()
+        _forget_cursor(fairy, cursor)
         # SQLAlchemy's own handling: the same exception classes, and a dead connection is
         # invalidated (the pool replaces it) exactly as on any other statement.
         connection._handle_dbapi_exception(error, query, params, cursor, None)
@@ -90,10 +95,30 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     if events:
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, query, params, context, False)
-    cursor.close()
     if every:
         return [row_class._make(v) for v in values]
     return None if values is None else row_class._make(values)
+
+
+_CURSOR_KEY = "first_statement_cursor"
+
+
+def _cursor(fairy, raw):
+    """The pooled connection's cursor for these statements, made on its first use. Kept in the
+    pool's per-connection ``info`` (it lives as long as the DBAPI connection and is cleared
+    when the pool replaces it), and only for the very connection it was made on."""
+    kept = fairy.info.get(_CURSOR_KEY)
+    if kept is not None and kept.connection is raw and not kept.closed:
+        return kept
+    cursor = fairy.info[_CURSOR_KEY] = raw.cursor()
+    return cursor
+
+
+def _forget_cursor(fairy, cursor) -> None:
+    """After an error the next statement gets a new cursor: nothing carries over."""
+    if fairy.info.get(_CURSOR_KEY) is cursor:
+        del fairy.info[_CURSOR_KEY]
+    cursor.close()
 
 
 def _end_autocommit(connection, raw) -> None:
