@@ -16,9 +16,9 @@ becomes SQLAlchemy's, with a lost connection invalidated as SQLAlchemy would.
 (psycopg's pipeline mode would send the BEGIN in the same write, one round trip fewer; A/B'd
 in-process it saved no CPU, app or database, so it is not used.)
 
-Each pooled connection keeps one cursor for these statements (``_cursor``): psycopg keeps a
-cursor's adapters (the loader of each of the ~36 result columns, the parameters' dumpers)
-while it runs the same query object again, instead of making them anew on every execution.
+Each pooled connection keeps a cursor per statement (``_cursor``): psycopg keeps a cursor's
+adapters (the loader of each of the ~36 result columns, the parameters' dumpers) while it
+runs the same query object again, instead of making them anew on every execution.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     query, row_class = known
     fairy = connection.connection
     raw = fairy.dbapi_connection
-    cursor = _cursor(fairy, raw)
+    cursor = _cursor(fairy, raw, query)
     context = SimpleNamespace()  # what execution listeners may note things on (tracing)
     events = connection._has_events or connection.engine._has_events
     try:
@@ -100,24 +100,33 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     return None if values is None else row_class._make(values)
 
 
-_CURSOR_KEY = "first_statement_cursor"
+_CURSOR_KEY = "first_statement_cursors"
 
 
-def _cursor(fairy, raw):
-    """The pooled connection's cursor for these statements, made on its first use. Kept in the
-    pool's per-connection ``info`` (it lives as long as the DBAPI connection and is cleared
-    when the pool replaces it), and only for the very connection it was made on."""
+def _cursor(fairy, raw, query: str):
+    """The pooled connection's cursor for ``query``, made on its first use. Kept in the pool's
+    per-connection ``info`` (it lives as long as the DBAPI connection and is cleared when the
+    pool replaces it), and only for the very connection it was made on. One per statement:
+    a page whose statements take turns on one cursor would make the adapters anew each time."""
     kept = fairy.info.get(_CURSOR_KEY)
-    if kept is not None and kept.connection is raw and not kept.closed:
-        return kept
-    cursor = fairy.info[_CURSOR_KEY] = raw.cursor()
+    if kept is None or kept[0] is not raw:
+        kept = fairy.info[_CURSOR_KEY] = (raw, {})
+    cursors = kept[1]
+    cursor = cursors.get(query)
+    if cursor is None or cursor.closed:
+        if len(cursors) >= _AT_MOST:
+            cursors.clear()
+        cursor = cursors[query] = raw.cursor()
     return cursor
 
 
 def _forget_cursor(fairy, cursor) -> None:
-    """After an error the next statement gets a new cursor: nothing carries over."""
-    if fairy.info.get(_CURSOR_KEY) is cursor:
-        del fairy.info[_CURSOR_KEY]
+    """After an error the statement gets a new cursor next time: nothing carries over."""
+    kept = fairy.info.get(_CURSOR_KEY)
+    if kept is not None:
+        for query, known in list(kept[1].items()):
+            if known is cursor:
+                del kept[1][query]
     cursor.close()
 
 

@@ -18,6 +18,13 @@ from tests import factories
 from tests.helpers import login
 
 
+def _kept(connection, sql: str):
+    """The cursor the connection keeps for ``sql`` (None: none), checked to be its own."""
+    raw, cursors = connection.connection.info[first_statement._CURSOR_KEY]
+    assert raw is connection.connection.dbapi_connection
+    return cursors.get(first_statement._COMPILED[sql][0])
+
+
 def test_each_pooled_connection_keeps_one_cursor_for_the_first_statement(app, client):
     org, people = factories.org_with_members(owner="owner")
     login(client, people["owner"])
@@ -43,28 +50,34 @@ def test_each_pooled_connection_keeps_one_cursor_for_the_first_statement(app, cl
 
 def test_a_failed_first_statement_leaves_no_cursor_behind(app):
     engine = app.extensions["tenantdesk.db"].engine
+    one, two, fails = "SELECT 1 AS one", "SELECT 2 AS two", "SELECT 1 / :zero AS x"
     with engine.connect() as connection:
-        assert first_statement.first_row(connection, "SELECT 1 AS one", {}, alone=True).one == 1
-        kept = connection.connection.info[first_statement._CURSOR_KEY]
+        assert first_statement.first_row(connection, fails, {"zero": 1}, alone=True).x == 1
+        failing = _kept(connection, fails)
+        assert first_statement.first_row(connection, one, {}, alone=True).one == 1
+        kept = _kept(connection, one)
+        assert first_statement.first_row(connection, one, {}, alone=True).one == 1
+        assert _kept(connection, one) is kept  # the same statement again: the same cursor
         with pytest.raises(exc.DataError):
-            first_statement.first_row(connection, "SELECT 1 / :zero AS x", {"zero": 0}, alone=True)
-        assert kept.closed
-        assert first_statement._CURSOR_KEY not in connection.connection.info
-        # The next statement on the same connection gets a cursor of its own, and its row.
-        again = first_statement.first_row(connection, "SELECT 2 AS two", {}, alone=True)
-        assert again.two == 2
-        assert connection.connection.info[first_statement._CURSOR_KEY] is not kept
+            first_statement.first_row(connection, fails, {"zero": 0}, alone=True)
+        assert failing.closed and _kept(connection, fails) is None
+        # The others keep theirs; each statement has its own, and answers its own row.
+        assert first_statement.first_row(connection, two, {}, alone=True).two == 2
+        assert first_statement.first_row(connection, one, {}, alone=True).one == 1
+        assert _kept(connection, one) is kept and _kept(connection, two) is not kept
+        assert first_statement.first_row(connection, fails, {"zero": 1}, alone=True).x == 1
+        assert _kept(connection, fails) is not failing
 
 
 def test_a_replaced_connection_never_gets_the_old_ones_cursor(app):
     engine = app.extensions["tenantdesk.db"].engine
     with engine.connect() as connection:
         first_statement.first_row(connection, "SELECT 1 AS one", {}, alone=True)
-        old = connection.connection.info[first_statement._CURSOR_KEY]
+        old = _kept(connection, "SELECT 1 AS one")
         connection.invalidate()  # what SQLAlchemy does to a connection that broke
     with engine.connect() as connection:
-        assert first_statement.first_row(connection, "SELECT 3 AS three", {}, alone=True).three == 3
-        kept = connection.connection.info[first_statement._CURSOR_KEY]
+        assert first_statement.first_row(connection, "SELECT 1 AS one", {}, alone=True).one == 1
+        kept = _kept(connection, "SELECT 1 AS one")
         assert kept is not old
         assert kept.connection is connection.connection.dbapi_connection
 
