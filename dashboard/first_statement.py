@@ -23,11 +23,16 @@ takes only shorter ones), ~0.1-0.15 ms for a check that carries a rider (issue 2
 session 11). Same statement, same parameters and types. With a listener (tests, tracing),
 the query and its named parameters go as before: a listener may run its own statement
 on the cursor with them.
+
+Each pooled connection keeps a cursor per statement (``_cursor``): psycopg keeps a cursor's
+adapters (the loader of each of the ~36 result columns, the parameters' dumpers) while it
+runs the same query object again, instead of making them anew on every execution.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from operator import methodcaller
 from types import SimpleNamespace
 
 from psycopg import RawCursor
@@ -70,9 +75,12 @@ def rows(session, sql: str, params: dict) -> list:
 def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = False):
     known = _COMPILED.get(sql) or _compiled(sql, connection.dialect)
     query, row_class, numbered, names = known
-    raw = connection.connection.dbapi_connection
+    fairy = connection.connection
+    raw = fairy.dbapi_connection
     events = connection._has_events or connection.engine._has_events
-    cursor = raw.cursor() if events else RawCursor(raw)
+    # Kept by the text it runs: the named query on a cursor, the numbered one on a RawCursor.
+    cursor = _cursor(fairy, raw, query, _NAMED_CURSOR) if events \
+        else _cursor(fairy, raw, numbered, RawCursor)
     context = SimpleNamespace()  # what execution listeners may note things on (tracing)
     try:
         if alone:
@@ -90,7 +98,7 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
         if row_class is None:
             row_class = _remember(sql, known, cursor.description)
     except Exception as error:
-        cursor.close()
+        _forget_cursor(fairy, cursor)
         # SQLAlchemy's own handling: the same exception classes, and a dead connection is
         # invalidated (the pool replaces it) exactly as on any other statement.
         connection._handle_dbapi_exception(error, query, params, cursor, None)
@@ -101,10 +109,40 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     if events:
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, query, params, context, False)
-    cursor.close()
     if every:
         return [row_class._make(v) for v in values]
     return None if values is None else row_class._make(values)
+
+
+_CURSOR_KEY = "first_statement_cursors"
+_NAMED_CURSOR = methodcaller("cursor")  # the connection's own cursor class
+
+
+def _cursor(fairy, raw, query: str, make):
+    """The pooled connection's cursor for ``query``, made on its first use. Kept in the pool's
+    per-connection ``info`` (it lives as long as the DBAPI connection and is cleared when the
+    pool replaces it), and only for the very connection it was made on. One per statement:
+    a page whose statements take turns on one cursor would make the adapters anew each time."""
+    kept = fairy.info.get(_CURSOR_KEY)
+    if kept is None or kept[0] is not raw:
+        kept = fairy.info[_CURSOR_KEY] = (raw, {})
+    cursors = kept[1]
+    cursor = cursors.get(query)
+    if cursor is None or cursor.closed:
+        if len(cursors) >= _AT_MOST:
+            cursors.clear()
+        cursor = cursors[query] = make(raw)
+    return cursor
+
+
+def _forget_cursor(fairy, cursor) -> None:
+    """After an error the statement gets a new cursor next time: nothing carries over."""
+    kept = fairy.info.get(_CURSOR_KEY)
+    if kept is not None:
+        for query, known in list(kept[1].items()):
+            if known is cursor:
+                del kept[1][query]
+    cursor.close()
 
 
 def _end_autocommit(connection, raw) -> None:
