@@ -125,7 +125,7 @@ def _home_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> 
 # the result only for a text of at most psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
 # (4,096) bytes. Packed into its context statement (tenancy.begin_with) the home's
 # statement was 4,392 bytes as sent: converted again on every request (~140 us of app
-# CPU). Without its indentation it is ~3,900 (tests/unit/test_home_statement.py).
+# CPU). Without its indentation it is ~3,000 (tests/unit/test_home_statement.py).
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _SPACES = re.compile(r"\s+")
 
