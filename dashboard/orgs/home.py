@@ -19,6 +19,7 @@ every check of the gate under its own context.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,42 +91,22 @@ class HomePanels:
 # The home's statement as SQL text (with the org's entitlements, licenses/service.py),
 # built once per shape (which panels this viewer may see) rather than as a SQLAlchemy
 # expression per request (issue 20: building it cost more CPU than running it). Named
-# columns, never SELECT *: the runtime role cannot read every column. Each list is the
-# newest SHOWN rows as one JSON array of arrays. The org row is the one RLS lets through
-# (the current org) and must be :org_id, the viewer's membership: no row, no page (404).
-_OVERVIEW = "o.id, o.slug, o.name, o.status, mc.members"  # o.plan: with the entitlements
+# columns, never SELECT *: the runtime role cannot read every column. The org row is the one
+# RLS lets through (the current org) and must be :org_id, the viewer's membership: no row,
+# no page (404).
+_OVERVIEW = "o.id, o.slug, o.name, o.status, hp.members"  # o.plan: with the entitlements
+# The member count and the panels come from ``app_home_panels`` (migration 0053): one gate
+# call for the org it admits, where member_counts, invitations (twice) and audit_events under
+# RLS asked the gate once each. Each list is the newest SHOWN rows as one JSON array of
+# arrays; a panel the viewer may not see is not read (NULL).
 _FROM = f"""
   FROM {licenses.ENTITLEMENTS_FROM},
-       LATERAL (SELECT coalesce(sum(c.members), 0) AS members FROM member_counts c
-                 WHERE c.org_id = CAST(:org_id AS uuid)) mc"""
+       app_home_panels(%s, %s, %s, {SHOWN}) hp"""
 _WHERE = " WHERE o.id = CAST(:org_id AS uuid)"
-_CHECKLIST = """
-    mc.members > 1
-      OR EXISTS (SELECT i.id FROM invitations i WHERE i.org_id = CAST(:org_id AS uuid))
-      AS invite,
-    app_home_checklist() AS setup"""
-# ``setup``: [a verified domain, an SSO connection, an API key] of the org the gate admits
-# (migration 0051): one gate call where three EXISTS under RLS asked it three times.
+_CHECKLIST = "hp.invite, hp.setup"  # setup: [a verified domain, an SSO connection, an API key]
 _SETUP_STEPS = ("domain", "sso", "api_key")
-_PENDING = ("i.org_id = CAST(:org_id AS uuid) AND i.status = 'pending'"
-            " AND i.expires_at > now()")
-# The count and the newest SHOWN in one pass over the pending invitations: one table
-# reference (one gate call, one scan) instead of two.
-_INVITATIONS = f"""
-    (SELECT json_build_array(
-              count(*),
-              coalesce(json_agg(json_build_array(r.id, r.email, r.role, r.sent_at, r.expires_at)
-                                ORDER BY r.sent_at DESC) FILTER (WHERE r.n <= {SHOWN}),
-                       json_build_array()))
-       FROM (SELECT i.id, i.email, i.role, i.sent_at, i.expires_at,
-                    row_number() OVER (ORDER BY i.sent_at DESC) AS n
-               FROM invitations i WHERE {_PENDING}) r) AS invitations"""
-_EVENTS = f"""
-    (SELECT coalesce(json_agg(json_build_array(r.at, r.actor, r.action, r.target)
-                              ORDER BY r.at DESC), json_build_array())
-       FROM (SELECT a.at, a.actor, a.action, a.target FROM audit_events a
-              WHERE a.org_id = CAST(:org_id AS uuid) ORDER BY a.at DESC LIMIT {SHOWN}) r)
-      AS events"""
+_INVITATIONS = "hp.invitations"  # [the pending count, [[id, email, role, sent, expires]...]]
+_EVENTS = "hp.events"  # [[at, actor, action, target]...]
 
 
 @lru_cache(maxsize=16)
@@ -135,7 +116,28 @@ def _home_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> 
                                      (invitations, _INVITATIONS), (events, _EVENTS),
                                      (usage, reports.ROLLUP_COLUMNS)) if wanted]
     joins = reports.ROLLUP_JOINS if usage else ""
-    return "SELECT " + ",".join(parts) + _FROM + joins + _WHERE
+    panels = _FROM % tuple("true" if wanted else "false"
+                           for wanted in (checklist, invitations, events))
+    return compact("SELECT " + ",".join(parts) + panels + joins + _WHERE)
+
+
+# psycopg converts a statement's %(name)s placeholders with a regular expression, and keeps
+# the result only for a text of at most psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
+# (4,096) bytes. Packed into its context statement (tenancy.begin_with) the home's
+# statement was 4,392 bytes as sent: converted again on every request (~140 us of app
+# CPU). Without its indentation it is ~3,000 (tests/unit/test_home_statement.py).
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
+_SPACES = re.compile(r"\s+")
+
+
+def compact(sql: str) -> str:
+    """``sql`` with each run of whitespace outside its string literals made one space (the
+    same statement; no ``--`` comment may run to the end of a line)."""
+    if "--" in sql:
+        raise ValueError("a -- comment would swallow what follows once lines are joined")
+    pieces = _LITERAL.split(sql)
+    pieces[::2] = [_SPACES.sub(" ", piece) for piece in pieces[::2]]  # outside literals
+    return "".join(pieces)
 
 
 def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],

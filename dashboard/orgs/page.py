@@ -13,6 +13,7 @@ from flask import url_for
 from markupsafe import Markup, escape
 
 from dashboard import display, vocabulary
+from dashboard.layout import _kept_piece, _url_key
 from dashboard.orgs.home import HomePanels
 from dashboard.orgs.service import OrgOverview
 from dashboard.permissions import role_label
@@ -52,6 +53,19 @@ def content(
 
 
 def _checklist(panels: HomePanels) -> str:
+    """The checklist, kept per process: it shows nothing but each step's own constants
+    (orgs/home.py ``_STEPS``: label, hint, link) and whether it is done or locked, all in the
+    key with the URL key the links are built under (layout.py)."""
+    url_key = _url_key()
+    key = url_key and (
+        "home-checklist",
+        url_key,
+        tuple((step.key, step.done, step.locked) for step in panels.checklist or ()),
+    )
+    return _kept_piece(key, lambda: _checklist_html(panels))
+
+
+def _checklist_html(panels: HomePanels) -> str:
     steps = panels.checklist or []
     items = []
     for step in steps:

@@ -153,3 +153,41 @@ def test_kept_usage_reports_stay_with_their_org(app, runtime_sessions, two_orgs)
                 digits = body.replace(",", "")
                 assert mine in digits and theirs not in digits, (org.slug, path)
     assert len(REPORTS) >= 2
+
+
+CHECKLIST = re.compile(
+    r'<section class="card" aria-labelledby="getting-started-heading".*?</section>', re.S
+)
+
+
+def test_the_kept_home_checklist_is_always_the_orgs_own(app):
+    """``orgs/page.py`` keeps the home's checklist by its steps' state and the URL key: two
+    owners of orgs in different states, taking turns, each see what a cold cache builds."""
+    fresh, fresh_people = factories.org_with_members(owner="owner")
+    busy, busy_people = factories.org_with_members(owner="owner")
+    factories.put_on_plan(busy, "growth")
+    factories.invitation(busy, "someone@example.com")
+    factories.api_key(busy)
+    clients = {}
+    for label, people in (("fresh", fresh_people), ("busy", busy_people)):
+        clients[label] = app.test_client()
+        login(clients[label], people["owner"])
+    orgs = {"fresh": fresh, "busy": busy}
+
+    def checklist(label) -> str:
+        answer = clients[label].get(f"/o/{orgs[label].slug}/")
+        assert answer.status_code == 200
+        found = CHECKLIST.search(answer.get_data(as_text=True))
+        assert found, label
+        return found.group(0).replace(orgs[label].slug, "<slug>")
+
+    layout._kept.clear()
+    warm = {label: checklist(label) for label in ("fresh", "busy", "fresh", "busy")}
+    cold = {}
+    for label in ("busy", "fresh"):
+        layout._kept.clear()
+        cold[label] = checklist(label)
+    assert warm == cold
+    assert cold["fresh"] != cold["busy"]  # the states differ, so a mix-up would show
+    assert 'data-step="invite" data-done="true"' in cold["busy"]
+    assert 'data-step="invite" data-done="false"' in cold["fresh"]
