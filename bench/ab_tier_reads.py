@@ -1,7 +1,7 @@
 """In-process A/B of a dedicated org's cell reads (issue 20, session 8): the transaction path
 (BEGIN, context, read, COMMIT on the org's database; the tier ticket minted for a statement
 alone on the shared one too) against the one self-committing statement
-(``tenancy.read_cells``), alternating in ONE process so the machine's drift falls on both.
+(``cell_reads.read_cells``), alternating in ONE process so the machine's drift falls on both.
 
     .venv/bin/python bench/ab_tier_reads.py --rounds 6 --requests 100
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import provisioning, tenancy
+from dashboard import cell_reads, provisioning, tenancy
 from dashboard.tiers.dedicated import Engines
 
 
@@ -58,13 +58,13 @@ def connect(
     )
     ping_after_idle(engine)
     # Sessions open on the shared database; a dedicated org's cell tables are reached through
-    # ``dedicated`` (tenancy.TieredSession), with the same connection options.
+    # ``dedicated`` (cell_reads.TieredSession), with the same connection options.
     dedicated = Engines(
         connect_args(urls.runtime, pooler, connect_timeout),
         on_create=ping_after_idle,
         pooler=pooler,
     )
-    factory = sessionmaker(engine, class_=tenancy.TieredSession, expire_on_commit=False,
+    factory = sessionmaker(engine, class_=cell_reads.TieredSession, expire_on_commit=False,
                            autoflush=True, info={tenancy.ENGINES_KEY: dedicated})
     return Database(engine=engine, sessionmaker=factory, urls=urls, dedicated=dedicated)
 

@@ -1,6 +1,6 @@
 """The one door to other people's rows. No Flask here.
 
-``users`` and ``user_sessions`` are person-scoped (``tenancy.Kind.PERSON``, migration
+``users`` and ``user_sessions`` are person-scoped (``table_kinds.Kind.PERSON``, migration
 ``0011_people``): under the runtime role a query sees the current person's own row and
 sessions, plus the ``users`` rows of the current org's members (id, email, name, is_staff,
 is_active, last_org_id, created_at; never ``password_hash``). Reading your own row is plain

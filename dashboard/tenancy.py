@@ -8,14 +8,12 @@ Every transaction a Tenantdesk session opens starts with::
 into the next transaction. Values travel as bound parameters, never as SQL text. With no
 context, the database gate ``app_current_org()`` is NULL and every tenant table reads empty.
 
-``TABLE_KINDS`` says what kind every table is, in this one place; the schema guard
-(tests/security/test_schema_guard.py) reads the catalogue and fails the build for a table that
-is not listed or does not behave like its kind.
+What kind each table is: ``table_kinds.py``. Where a dedicated org's cell tables are read:
+``cell_reads.py``.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -27,110 +25,6 @@ from sqlalchemy.orm import Session
 
 from dashboard.first_statement import all_rows, first_row
 from dashboard.tiers import dedicated, routing
-
-
-class Kind(enum.StrEnum):
-    # org_id in every key, FORCE RLS, one policy per command through app_current_org().
-    TENANT = "tenant"
-    # FORCE RLS on the current person (app_current_user()): one's own rows, and for users the
-    # current org's members; only the columns pages need are readable (never a hash/secret);
-    # writes to other people's rows only through narrow SECURITY DEFINER functions.
-    PERSON = "person"
-    # The vendor's price list and other reference data: read-only for the runtime role,
-    # no personal data.
-    CATALOGUE = "catalogue"
-    # Machinery written before anyone is known (sign-in throttling, SSO logins in flight, the
-    # token signing keys, partner bookkeeping): no personal data and no secret readable by
-    # the runtime role (each sealed exception is listed in the guard with its reason).
-    SYSTEM = "system"
-
-
-T, P, C, S = Kind.TENANT, Kind.PERSON, Kind.CATALOGUE, Kind.SYSTEM
-
-TABLE_KINDS: dict[str, Kind] = {
-    # tenant data
-    "organizations": T,  # keyed by id rather than org_id
-    "memberships": T,
-    "member_counts": T,
-    "member_revisions": T,  # the org's member list's revision: a search's total is kept by it
-    "audit_chain_heads": T,
-    "audit_checkpoints": T,
-    "org_metadata": T,
-    "member_metadata": T,
-    "api_key_metadata": T,
-    "usage_event_metadata": T,
-    "sso_cert_warnings": T,
-    "roles": T,
-    "audit_events": T,
-    "org_credentials": T,
-    "support_grants": T,
-    "licenses": T,
-    "feature_overrides": T,
-    "usage_events": T,
-    "usage_daily": T,
-    "usage_revisions": T,  # per-org rollup revision: what the usage cache is keyed on
-    "usage_alerts": T,
-    "invitations": T,
-    "upgrade_requests": T,  # "request upgrade" from the not-in-plan page (issue 21)
-    "sso_connections": T,
-    "sso_domains": T,
-    "custom_domains": T,  # an org's own hostnames, served once DNS-verified (dashboard/hosts)
-    "org_branding": T,  # logo, colour, display name, support contact, white label
-    "sso_identities": T,
-    "sso_refusals": T,
-    "scim_users": T,
-    "scim_groups": T,
-    "scim_group_members": T,
-    "scim_requests": T,
-    "directory_blocks": T,  # people the org's directory deactivated: no membership insert
-    "event_destinations": T,
-    "event_outbox": T,
-    "event_deliveries": T,
-    "event_delivery_attempts": T,
-    # people: a person exists across orgs
-    "users": P,
-    "user_sessions": P,
-    "account_tokens": P,  # password-reset and email-change links (hashes)
-    "mfa_totp": P,  # TOTP secrets (encrypted)
-    "mfa_recovery_codes": P,  # recovery codes (hashes, not readable by the app role)
-    "mfa_failures": P,  # wrong second-factor codes (throttling)
-    "passkeys": P,  # WebAuthn credentials (public keys)
-    # catalogue
-    "alembic_version": C,  # migration bookkeeping
-    "features": C,
-    "plans": C,
-    "plan_features": C,
-    "plan_quotas": C,
-    "providers": C,  # partner accounts (their key hash readable only through a function)
-    "plan_limits": C,  # per-plan limits of the isolation tiers
-    "catalogue_revision": C,  # raised by any change of the five above (workers' cache key)
-    "deletion_certificates": C,  # must outlive the purged org's rows; slugs and counts only
-    # system
-    "login_attempts": S,  # no privilege at all: only app_login_begin/_finish touch it
-    "provider_orgs": S,  # a provider's external id -> org map (the provider's own data)
-    "signing_keys": S,  # one access-token issuer for every org (private keys sealed)
-    "saml_sp_keys": S,  # one SAML SP key pair for the installation (private keys sealed)
-    "selftest_runs": S,  # isolation self-test results: counts only, shown on /trust
-    "sso_login_requests": S,  # SSO logins in flight, written before anyone is known
-    "sso_seen_assertions": S,  # SAML replay cache, checked before anyone is known
-    # Isolation tiers (dashboard/tiers/): where each org lives is needed before its rows can
-    # be read at all (definer functions only); move certificates outlive moves.
-    "tenant_routes": S,
-    "tenant_moves": S,
-    # the key that signs the shared gate's verdict for dedicated databases (definer only)
-    "tier_gate_keys": S,
-    # open sign-up before the person exists: only the app_signup_* definer functions touch it
-    "signup_requests": S,
-}
-
-
-def tables_of(*kinds: Kind) -> frozenset[str]:
-    return frozenset(t for t, k in TABLE_KINDS.items() if k in kinds)
-
-
-# Everything that is not tenant data: exports and the isolation tests skip these.
-GLOBAL_TABLES = tables_of(Kind.PERSON, Kind.CATALOGUE, Kind.SYSTEM)
-PERSON_TABLES = tables_of(Kind.PERSON)
 
 _CONTEXT_KEY = "tenant_context"
 _FIRST_KEY = "first_query"  # (sql, params) riding on the context statement (begin_with)
@@ -245,100 +139,14 @@ def bind(session: Session, context: TenantContext) -> None:
     session.info[_CONTEXT_KEY] = context
 
 
-ENGINES_KEY = "dedicated_engines"
-
-
-class TieredSession(Session):
-    """A session that opens on the shared database, where the control plane and the gate
-    live; a statement naming a dedicated org's cell tables runs on the org's own database
-    (dashboard/tiers/dedicated.py), in a transaction that commits or rolls back with the
-    shared one (one after the other: no two-phase commit)."""
-
-    def get_bind(self, mapper=None, *, clause=None, bind=None, **kw):
-        chosen = super().get_bind(mapper, clause=clause, bind=bind, **kw)
-        engines = self.info.get(ENGINES_KEY)
-        if bind is not None or engines is None or chosen is not self.bind:
-            return chosen
-        if mapper is None and clause is None:
-            # ``session.connection()``: no statement names a table, so it is the shared
-            # database's (what the checks below answer), which the caller begins itself.
-            return chosen
-        # The shared transaction begins first: its context statement says where the org is.
-        shared = self.connection(bind_arguments={"bind": chosen})
-        route = routing.route_of(self.info)
-        if route is None or route.tier != "dedicated":
-            return chosen
-        if not dedicated.on_dedicated(dedicated.tables(shared), mapper, clause):
-            return chosen
-        return engines.get(route.connection_ref, route.pool_size)
-
-
-_DEDICATED_OPEN_KEY = "dedicated_transaction"  # the root transaction that reached it
+ENGINES_KEY = "dedicated_engines"  # the session's DedicatedEngines (cell_reads.py)
+DEDICATED_OPEN_KEY = "dedicated_transaction"  # the root transaction that reached it
 
 
 def _root(transaction):
     while transaction.parent is not None:
         transaction = transaction.parent
     return transaction
-
-
-def _dedicated_open(session: Session) -> bool:
-    """Whether the session's transaction holds a transaction on the dedicated database."""
-    opened = session.info.get(_DEDICATED_OPEN_KEY)
-    current = session.get_transaction()
-    return opened is not None and current is not None and opened() is current
-
-
-def read_cells(session: Session, statement, params: dict) -> list:
-    """The rows of a read (``text``) of the current org's cell tables: what
-    ``session.execute(statement, params).all()`` gives, as tuples.
-
-    For a dedicated org, the read is one self-committing statement on the org's database
-    that carries its own context (``dedicated.read``) instead of a transaction of its own
-    there (BEGIN, context, read, COMMIT): one statement and three round trips fewer. Not
-    when that database is behind PgBouncer (its statement timeout is a connection setting)
-    or the session's transaction already writes or reads there (one snapshot, its locks):
-    then it runs in the session's transaction, as any statement. Routes and services never
-    know the tier: on every other tier this is ``session.execute``."""
-    bind = session.get_bind(clause=statement)  # begins the shared transaction: the route
-    engines = session.info.get(ENGINES_KEY)
-    if (
-        engines is None
-        or bind is session.bind
-        or not engines.owns(bind)
-        or not engines.keeps_session_settings(bind)
-        or _dedicated_open(session)
-    ):
-        return [tuple(row) for row in session.execute(statement, params)]
-    return dedicated.read(
-        bind,
-        statement.text,
-        params,
-        context_of(session).as_params(),
-        routing.route_of(session.info),
-    )
-
-
-def cells_are_shared(session: Session) -> bool:
-    """Whether one statement may read the org's cell tables together with the control plane's
-    in this transaction: the org's cells are in the shared database (every tier but
-    dedicated; tiers/catalogue.py). Callers need not know the tier (tiers/routing.py).
-
-    Begins the session's transaction if none is open: its context statement reads the route.
-    """
-    session.connection()  # the shared one; open already on a request's session
-    route = routing.route_of(session.info)
-    return route is None or route.tier != "dedicated"
-
-
-def cells_packable(session: Session) -> bool:
-    """Whether a statement packed into the context statement (``begin_with``) may read the
-    org's cell tables, by the route the session's latest context statement admitted: only
-    on the shared tier. A statement's table names are resolved when it is parsed, before its
-    own context statement sets a schema tier's ``search_path``: packed, it would read the
-    shared schema's tables, not the org's (and a dedicated org's cells are elsewhere)."""
-    route = routing.route_of(session.info)
-    return route is None or route.tier == "shared"
 
 
 @event.listens_for(Session, "after_begin")
@@ -348,7 +156,7 @@ def _apply_context(session: Session, transaction, connection) -> None:
     if engines is not None and engines.owns(connection.engine):
         # A dedicated org's database: the same context, with the shared gate's verdict.
         dedicated.apply_context(connection, params, routing.route_of(session.info))
-        session.info[_DEDICATED_OPEN_KEY] = weakref.ref(_root(transaction))
+        session.info[DEDICATED_OPEN_KEY] = weakref.ref(_root(transaction))
         return
     first = session.info.pop(_FIRST_KEY, None)
     if first is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dashboard.tenancy import GLOBAL_TABLES
+from dashboard.table_kinds import GLOBAL_TABLES
 
 _TENANT_TABLES_SQL = text(
     """

@@ -10,7 +10,7 @@ fixed LIMIT, so the home runs the same statements for a 5-member org and a 100,0
 one (tests/db/test_queries_per_page.py). Each table but the rollups' is a control-plane
 table (tiers/catalogue.py), so the statement runs on the shared database for every tier; the
 rollups ride along only where a statement packed into its context statement finds the
-org's own tables (``tenancy.cells_packable``); elsewhere the usage section reads them itself,
+org's own tables (``cell_reads.cells_packable``); elsewhere the usage section reads them itself,
 in the transaction this statement begins. Where they ride along, the statement is also a
 transaction of its own, packed into its context statement (``tenancy.begin_with``, alone):
 the request's two statements are two round trips, with no BEGIN and no COMMIT; each runs
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from dashboard import tenancy
+from dashboard import cell_reads, tenancy
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
 from dashboard.orgs.service import OrgOverview
@@ -145,7 +145,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     """The overview and the panels this viewer may see, in one statement; None when the org
     is not visible (the caller answers 404). ``usage``, the rollups of the home's usage
     section, rides along where the org's cells are the shared schema's own tables (the
-    shared tier: ``tenancy.cells_packable``; elsewhere it reads them itself)."""
+    shared tier: ``cell_reads.cells_packable``; elsewhere it reads them itself)."""
     steps = [s for s in _STEPS if s[4].value in permissions]
     may_invite = Permission.MEMBERS_INVITE.value in permissions
     may_audit = Permission.AUDIT_VIEW.value in permissions
@@ -158,7 +158,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     # one round trip, no BEGIN, no COMMIT). Elsewhere it begins the request's transaction,
     # in which the usage section reads the rollups under the same context (and, for a
     # dedicated org, with the ticket its context statement mints).
-    packable = tenancy.cells_packable(session)
+    packable = cell_reads.cells_packable(session)
     params = licenses.entitlements_params()
     carried = usage is not None and usage.org_id == org_id and packable
     if carried:
@@ -170,7 +170,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
     entitled = licenses.remember_entitlements(session, licenses.current_org(session), row)
-    if carried and tenancy.cells_packable(session):  # as the statement's own route says
+    if carried and cell_reads.cells_packable(session):  # as the statement's own route says
         usage.take(row)
     overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None

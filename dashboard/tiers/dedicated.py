@@ -16,7 +16,7 @@ Design (README, "Isolation tiers"):
   transaction, so removal or suspension cuts it on the next one.
 - A read of the org's cells that needs nothing else of that database's transaction is one
   self-committing statement carrying its own context (``read``, through
-  ``tenancy.read_cells``): no BEGIN, context statement or COMMIT there.
+  ``cell_reads.read_cells``): no BEGIN, context statement or COMMIT there.
 - A statement naming cell *and* control tables cannot run on either side: it is refused
   (``CrossDatabaseStatement``), never answered from half the data.
 - Engines: one per database, created on first use, bounded (``pool_size``, no overflow),

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dashboard import first_statement, tenancy
+from dashboard import cell_reads, first_statement, tenancy
 from dashboard.licenses import enforcement
 from dashboard.licenses import service as licenses
 from dashboard.licenses.features import Feature
@@ -267,7 +267,7 @@ class RollupRead:
                     and not session.in_transaction() and self._read_alone(session, org):
                 return
             if licenses.known_entitlements(session, org) is None \
-                    and tenancy.cells_are_shared(session):
+                    and cell_reads.cells_are_shared(session):
                 # Raw psycopg for this hot text statement (first_statement.row: no result
                 # machinery); it runs on the shared database, which holds the cells too.
                 row = first_statement.row(session, _WITH_ENTITLEMENTS_SQL,
@@ -279,7 +279,7 @@ class RollupRead:
                 return
         if self.days > BASIC_HISTORY_DAYS:  # checked before any row is read
             enforcement.require(session, LONG_HISTORY.feature)
-        (self.found,) = tenancy.read_cells(session, _ROLLUPS_SQL, self.params())
+        (self.found,) = cell_reads.read_cells(session, _ROLLUPS_SQL, self.params())
 
     def _read_alone(self, session: Session, org) -> bool:
         """With nothing open (the principal's check ran alone: a ``principal_only`` view such
@@ -291,7 +291,7 @@ class RollupRead:
         the rollups are read in begins with the entitlements (control-plane tables, on the
         shared database for every tier) packed into its context statement, and False: the
         rollups are still to be read."""
-        packable = tenancy.cells_packable(session)
+        packable = cell_reads.cells_packable(session)
         if packable:  # the statement's :org_id is the context's (checked equal by the caller)
             params = {k: v for k, v in self.params().items() if k != "org_id"}
             sql = _WITH_ENTITLEMENTS_SQL

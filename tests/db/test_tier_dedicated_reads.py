@@ -1,5 +1,5 @@
 """A dedicated org's cell reads as one self-committing statement on its own database
-(``tenancy.read_cells`` / ``dedicated.read``, issue 20): the same rows, the same gate, the
+(``cell_reads.read_cells`` / ``dedicated.read``, issue 20): the same rows, the same gate, the
 org's statement timeout, and the transaction path kept where the one statement would be wrong
 (PgBouncer, a transaction already open there)."""
 
@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import exc, text
 
-from dashboard import db, tenancy
+from dashboard import cell_reads, db, tenancy
 from dashboard.db import recording_statements
 from dashboard.tiers import routing
 from tests import factories
@@ -58,19 +58,18 @@ def test_a_read_is_one_statement_there_with_the_orgs_rows_and_no_transaction_lef
     org, people = dedicated_org()
     moved(org)
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as session:
-        tenancy.read_cells(session, COUNT, {})  # the engine is made on first use
+        cell_reads.read_cells(session, COUNT, {})  # the engine is made on first use
     engine = dedicated_engine(runtime_sessions)
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as session:
         with recording_statements(engine) as there:
-            rows = tenancy.read_cells(session, COUNT, {})
+            rows = cell_reads.read_cells(session, COUNT, {})
         assert rows == [(5, 60)]
         assert len(there) == 1 and "set_config('app.tier_ticket'" in there[0]
-        assert not tenancy._dedicated_open(session)
+        assert not cell_reads._dedicated_open(session)
         assert engine.pool.checkedout() == 0  # the connection went back at once
         # No row is an empty list, not a row of NULLs.
-        assert (
-            tenancy.read_cells(session, text("SELECT day FROM usage_daily WHERE false"), {}) == []
-        )
+        nothing = text("SELECT day FROM usage_daily WHERE false")
+        assert cell_reads.read_cells(session, nothing, {}) == []
 
 
 def test_another_tenant_cannot_read_the_orgs_cells_through_it(
@@ -81,14 +80,14 @@ def test_another_tenant_cannot_read_the_orgs_cells_through_it(
     moved(org)
     moved(other)  # the same dedicated database holds both orgs' cells
     with tenancy.scoped_session(runtime_sessions, context(other_people["owner"], other)) as s:
-        assert tenancy.read_cells(s, COUNT, {}) == [(2, 21)]  # its own rows only
+        assert cell_reads.read_cells(s, COUNT, {}) == [(2, 21)]  # its own rows only
         by_id = text("SELECT count(*) FROM usage_daily WHERE org_id = :org_id")
-        assert tenancy.read_cells(s, by_id, {"org_id": org.id}) == [(0,)]
+        assert cell_reads.read_cells(s, by_id, {"org_id": org.id}) == [(0,)]
     # Naming the org it is not a member of: the shared gate says no, no ticket, no rows.
     with tenancy.scoped_session(runtime_sessions, context(other_people["owner"], org)) as s:
-        assert tenancy.read_cells(s, COUNT, {}) == [(0, 0)]
+        assert cell_reads.read_cells(s, COUNT, {}) == [(0, 0)]
     with tenancy.scoped_session(runtime_sessions, tenancy.NOBODY) as s:
-        assert tenancy.read_cells(s, COUNT, {}) == [(0, 0)]
+        assert cell_reads.read_cells(s, COUNT, {}) == [(0, 0)]
 
 
 def test_a_removed_member_or_a_suspended_org_reads_nothing_on_the_next_transaction(
@@ -97,16 +96,16 @@ def test_a_removed_member_or_a_suspended_org_reads_nothing_on_the_next_transacti
     org, people = dedicated_org(owner="owner", bob="member", carol="member")
     moved(org)
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as s:
-        assert tenancy.read_cells(s, COUNT, {}) == [(5, 60)]
+        assert cell_reads.read_cells(s, COUNT, {}) == [(5, 60)]
     factories.execute(
         "DELETE FROM memberships WHERE org_id = :o AND user_id = :u", o=org.id, u=people["bob"].id
     )
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as s:
-        assert tenancy.read_cells(s, COUNT, {}) == [(0, 0)]
+        assert cell_reads.read_cells(s, COUNT, {}) == [(0, 0)]
     factories.execute("UPDATE organizations SET status = 'suspended' WHERE id = :o", o=org.id)
     try:
         with tenancy.scoped_session(runtime_sessions, context(people["carol"], org)) as s:
-            assert tenancy.read_cells(s, COUNT, {}) == [(0, 0)]
+            assert cell_reads.read_cells(s, COUNT, {}) == [(0, 0)]
     finally:
         factories.execute("UPDATE organizations SET status = 'active' WHERE id = :o", o=org.id)
 
@@ -125,19 +124,19 @@ def test_the_orgs_statement_timeout_applies_to_the_read(
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as s:
         started = time.monotonic()
         with pytest.raises(exc.OperationalError, match="statement timeout"):
-            tenancy.read_cells(s, slow, {})
+            cell_reads.read_cells(s, slow, {})
         assert time.monotonic() - started < 2
     # The connection stays usable and keeps the org's budget; another budget is applied.
     setting = text("SELECT current_setting('statement_timeout') FROM usage_daily LIMIT 1")
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as s:
-        assert tenancy.read_cells(s, setting, {}) == [("200ms",)]
+        assert cell_reads.read_cells(s, setting, {}) == [("200ms",)]
     with admin_engine.begin() as conn:
         conn.execute(
             text("UPDATE tenant_routes SET statement_timeout_ms = 4000 WHERE org_id = :o"),
             {"o": org.id},
         )
     with tenancy.scoped_session(runtime_sessions, context(people["bob"], org)) as s:
-        assert tenancy.read_cells(s, setting, {}) == [("4s",)]
+        assert cell_reads.read_cells(s, setting, {}) == [("4s",)]
 
 
 def test_a_transaction_open_there_keeps_the_read_inside_it(database_urls, runtime_sessions, moved):
@@ -151,14 +150,14 @@ def test_a_transaction_open_there_keeps_the_read_inside_it(database_urls, runtim
             ),
             {"o": org.id},
         )
-        assert tenancy._dedicated_open(s)
+        assert cell_reads._dedicated_open(s)
         with recording_statements(dedicated_engine(runtime_sessions)) as there:
             # Its own uncommitted write is seen: the read ran in the same transaction.
-            assert tenancy.read_cells(s, COUNT, {}) == [(6, 1060)]
+            assert cell_reads.read_cells(s, COUNT, {}) == [(6, 1060)]
         assert len(there) == 1 and "set_config" not in there[0]
         s.rollback()
-        assert not tenancy._dedicated_open(s)
-        assert tenancy.read_cells(s, COUNT, {}) == [(5, 60)]
+        assert not cell_reads._dedicated_open(s)
+        assert cell_reads.read_cells(s, COUNT, {}) == [(5, 60)]
 
 
 def test_behind_pgbouncer_the_read_runs_in_a_transaction_there(database_urls, moved):
@@ -169,8 +168,8 @@ def test_behind_pgbouncer_the_read_runs_in_a_transaction_there(database_urls, mo
     database = db.connect(database_urls, pool_size=2, pooler="pgbouncer")
     try:
         with tenancy.scoped_session(database.sessionmaker, context(people["bob"], org)) as s:
-            assert tenancy.read_cells(s, COUNT, {}) == [(5, 60)]
-            assert tenancy._dedicated_open(s)
+            assert cell_reads.read_cells(s, COUNT, {}) == [(5, 60)]
+            assert cell_reads._dedicated_open(s)
             (engine,) = database.dedicated.open_engines()
             assert not database.dedicated.keeps_session_settings(engine)
     finally:
@@ -191,7 +190,7 @@ def test_the_ticket_is_minted_only_for_transactions_that_can_reach_the_dedicated
         # A transaction: it may read the cells, so it carries the shared gate's verdict.
         s.connection()
         assert routing.route_of(s.info).ticket
-        assert tenancy.read_cells(s, COUNT, {}) == [(5, 60)]
+        assert cell_reads.read_cells(s, COUNT, {}) == [(5, 60)]
 
 
 def test_dedicated_pages_run_one_statement_there(app, client, database_urls, moved):

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import text
 
-from dashboard import tenancy
+from dashboard import table_kinds
 from tests import factories
 from tests.helpers import csrf_token, login
 from tests.security.probe_registry import (
@@ -263,7 +263,7 @@ def tenant_tables(admin_engine) -> dict[str, str]:
         )).all()
 
     tables: dict[str, str | None] = {}
-    person = tenancy.tables_of(tenancy.Kind.PERSON)  # RLS on the person: dumped below
+    person = table_kinds.tables_of(table_kinds.Kind.PERSON)  # RLS on the person: dumped below
     for name, *expressions in rows:
         if name in person:
             continue
@@ -309,7 +309,7 @@ class RowDump:
         parts.append("SELECT 'users', to_jsonb(t)::text FROM users t WHERE t.id = ANY(:users)")
         parts.append("SELECT 'user_sessions', to_jsonb(t)::text FROM user_sessions t"
                      " WHERE t.user_id = ANY(:users)")
-        from dashboard.tenancy import PERSON_TABLES
+        from dashboard.table_kinds import PERSON_TABLES
 
         for table in sorted(PERSON_TABLES - {"users", "user_sessions"}):  # both taken above
             parts.append(f"SELECT '{table}', to_jsonb(t)::text FROM {table} t"

@@ -1,6 +1,6 @@
 """The schema itself is the first line of isolation: these guards read PostgreSQL's catalogue.
 
-Every table is exactly one kind, listed in ``dashboard.tenancy.TABLE_KINDS``: tenant (forced
+Every table is exactly one kind, listed in ``dashboard.table_kinds.TABLE_KINDS``: tenant (forced
 RLS through the gate), person (forced RLS on the current person), catalogue (read-only, no
 personal data) or system (no personal data readable). A table that is not listed is checked
 as a tenant table and fails the listing test; no column the runtime role can read holds a
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.provisioning import APP_ROLE, DEFINER_ROLE
-from dashboard.tenancy import PERSON_TABLES, TABLE_KINDS, Kind, tables_of
+from dashboard.table_kinds import PERSON_TABLES, TABLE_KINDS, Kind, tables_of
 
 # Unique across all tenants on purpose, each with its reason.
 GLOBAL_UNIQUES = {
@@ -316,7 +316,7 @@ def readable_columns(admin_engine) -> list[tuple[str, str]]:
 
 def test_every_table_is_listed_with_its_kind(admin_engine):
     present = all_tables(admin_engine)
-    assert sorted(present - set(TABLE_KINDS)) == [], "not listed in tenancy.TABLE_KINDS"
+    assert sorted(present - set(TABLE_KINDS)) == [], "not listed in table_kinds.TABLE_KINDS"
     assert sorted(set(TABLE_KINDS) - present) == [], "listed but gone"
 
 

@@ -80,7 +80,7 @@ BREAKAGES = {
         " AS 'SELECT * FROM memberships'",
         "DROP FUNCTION IF EXISTS {t}()", guard.test_security_definer_functions_are_narrow),
     # Table kinds, people and secrets.
-    "a perfect tenant table that tenancy.TABLE_KINDS does not list": (
+    "a perfect tenant table that table_kinds.TABLE_KINDS does not list": (
         TABLE + FOUR_POLICIES, DROP_TABLE, guard.test_every_table_is_listed_with_its_kind),
     "a readable password hash in a new table": (
         TABLE + FOUR_POLICIES + "; ALTER TABLE {t} ADD COLUMN password_hash text"

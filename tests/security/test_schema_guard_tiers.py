@@ -13,7 +13,7 @@ import os
 import pytest
 from sqlalchemy import create_engine, pool, text
 
-from dashboard.tenancy import PERSON_TABLES, Kind, tables_of
+from dashboard.table_kinds import PERSON_TABLES, Kind, tables_of
 from dashboard.tiers import catalogue, dedicated, schema
 from tests import factories
 from tests import tiers as t

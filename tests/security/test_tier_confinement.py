@@ -18,6 +18,8 @@ PACKAGE = PROJECT_ROOT / "dashboard"
 # The one place that opens transactions, the package itself, and the wiring that mounts it.
 ALLOWED = {
     "dashboard/tenancy.py": "opens every transaction on the org's tier",
+    "dashboard/cell_reads.py": "reads an org's cell tables on its tier (tenancy.py's, split off)",
+    "dashboard/table_kinds.py": "lists the tiers' own tables among every table's kind",
     "dashboard/db.py": "makes the engines of dedicated databases next to the shared one",
     "dashboard/__init__.py": "create_app() calls tiers.web.init_app (wiring only)",
     "dashboard/cli.py": "mounts `tenantdesk tenants` and the tier rollout of `migrate`",
