@@ -9,7 +9,7 @@ is not live, the membership is gone or the org is not active), so the revision t
 whether a kept report is served is read in the same statement, one snapshot, as every
 check of the session. The rollups are taken only where a statement packed into the
 context statement reads the org's own cell tables (the shared tier,
-``tenancy.cells_packable``, as the check admitted it); elsewhere, and whenever the check
+``cell_reads.cells_packable``, as the check admitted it); elsewhere, and whenever the check
 did not carry the read (Flask-Login's stock path, a metadata filter, a bad query), the
 route reads as before (``reports.usage_json``).
 """
@@ -20,7 +20,7 @@ import uuid
 
 from flask import g, session
 
-from dashboard import tenancy
+from dashboard import cell_reads, tenancy
 from dashboard.licenses import service as licenses
 from dashboard.usage import reports
 from dashboard.usage.metrics import METRICS
@@ -91,7 +91,7 @@ def carried_json(org_id: uuid.UUID, days: int, metrics: tuple[str, ...]) -> byte
         return None
     db = tenancy.request_session()
     org = tenancy.context_of(db).org_id  # the key the transaction's entitlements go by
-    if org is None or str(org) != str(org_id) or not tenancy.cells_packable(db):
+    if org is None or str(org) != str(org_id) or not cell_reads.cells_packable(db):
         return None  # (not packable: the rollups were read from the shared tables)
     licenses.remember_entitlements(db, org, row)
     read.take(row)
