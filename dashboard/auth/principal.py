@@ -358,19 +358,20 @@ def issue_token(
     tab reaches the "you switched organisation" page instead of a CSRF error. Sign-in starts
     a fresh one.
     """
-    csrf = session.get("csrf_token") if keep_csrf else None
-    sso_logout = session.get("sso_slo") if keep_csrf else None  # an org switch keeps it
-    session.clear()
+    cookie = session._get_current_object()  # the session itself: one proxy read, not 12
+    csrf = cookie.get("csrf_token") if keep_csrf else None
+    sso_logout = cookie.get("sso_slo") if keep_csrf else None  # an org switch keeps it
+    cookie.clear()
     if csrf:
-        session["csrf_token"] = csrf
+        cookie["csrf_token"] = csrf
     if sso_logout:
-        session["sso_slo"] = sso_logout
-    session["uid"] = str(user_id)
-    session["oid"] = str(org_id) if org_id else ""
-    session["role"] = role or ""
-    session["_user_id"] = str(principal_session_id)
-    session["_fresh"] = True
-    session.permanent = True
+        cookie["sso_slo"] = sso_logout
+    cookie["uid"] = str(user_id)
+    cookie["oid"] = str(org_id) if org_id else ""
+    cookie["role"] = role or ""
+    cookie["_user_id"] = str(principal_session_id)
+    cookie["_fresh"] = True
+    cookie.permanent = True
 
 
 def init_app(app) -> None:
