@@ -174,3 +174,25 @@ def test_kept_usage_reports_stay_with_their_org(app, runtime_sessions, two_orgs)
                 digits = body.replace(",", "")
                 assert mine in digits and theirs not in digits, (org.slug, path)
     assert len(REPORTS) >= 2
+
+
+def test_a_cookie_remembered_when_issued_reads_as_its_verification_would(app, two_orgs):
+    """``dashboard/flask_app.py`` remembers the session cookie it just signed as verified:
+    what it remembers is exactly what verifying that cookie gives, and a cookie differing
+    from it by one character is verified afresh (refused: signed out)."""
+    from dashboard.flask_app import CookieSessions
+
+    _, _, people = two_orgs
+    client = app.test_client()
+    login(client, people["a_owner"])
+    name = app.config["SESSION_COOKIE_NAME"]
+    value = client.get_cookie(name).value
+    key = (value, app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+    items, signed_at = CookieSessions._verified[key]
+    data, verified_at = app.session_interface.get_signing_serializer(app).loads(
+        value, return_timestamp=True)
+    assert dict(items) == data and signed_at == verified_at.timestamp()
+    assert client.get("/switcher").status_code == 200  # signed in with it
+    other = "y" if value[1] == "x" else "x"  # a payload character changed
+    client.set_cookie(name, value[0] + other + value[2:])
+    assert client.get("/switcher").status_code in (302, 303)  # not signed in: to the login
