@@ -362,10 +362,11 @@ def rotate_session(
     ``context_for(user_id, target)`` through ``tenancy.request_alone`` (which binds the
     request to that context, with the same refusal of another org on an org's own host),
     and no session is made for it (issue 20: making and closing one was ~3 % of a switch's
-    CPU). The writes are one statement, packed into its context statement, and that statement is the
-    whole transaction (``begin_with(alone=True)``: no BEGIN, no COMMIT; PostgreSQL commits it
-    on its own, all of it or nothing). So the switch stands once this returns, whatever the
-    request does next; ``session``'s next statement begins a transaction of its own.
+    CPU). The writes are one statement, packed into its context statement, and that
+    statement is the whole transaction (``begin_with(alone=True)``: no BEGIN, no COMMIT;
+    PostgreSQL commits it on its own, all of it or nothing). So the switch stands once this
+    returns, whatever the request does next; ``session``'s next statement begins a
+    transaction of its own.
     ``audit`` is the switch's audit row (``audit_values``), written by the same call, in the
     target org's log. ``idle``: the installation's idle limit, which the old session must
     be within (the function checks it again, after the caller's session check).
@@ -382,7 +383,7 @@ def rotate_session(
     params = switch_params(
         user_id, old_session_id, new_id, target.org.org_id, client, method, audit, idle
     )
-    if session is None:  # the request's first statement since its session check (below)
+    if session is None:  # no ORM session in this request: the statement alone
         row = tenancy.request_alone(context_for(user_id, target.org.org_id), _SWITCH_SQL, params)
     else:
         row = tenancy.begin_with(session, _SWITCH_SQL, params, alone=True)
