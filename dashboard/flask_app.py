@@ -13,7 +13,8 @@ from functools import cached_property
 from flask import Flask, Request
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import BadSignature
+from itsdangerous import BadData, BadSignature
+from itsdangerous.encoding import base64_decode, bytes_to_int
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.sansio.http import parse_cookie  # what Request.cookies uses (no re-decoding)
 
@@ -114,7 +115,34 @@ class CookieSessions(SecureCookieSessionInterface):
                 and "Vary" not in response.headers:
             response.headers["Vary"] = "Cookie"
             return None
-        return super().save_session(app, session, response)
+        result = super().save_session(app, session, response)
+        if session and app.secret_key and self.should_set_cookie(app, session):
+            self._remember_issued(app, session, response)
+        return result
+
+    def _remember_issued(self, app, session, response) -> None:
+        """The cookie just signed, remembered as if verified: the browser sends it back
+        next, and in this worker its signature need not be checked again (issue 20: an org
+        switch issues a new cookie every time, so every switch verified one afresh). Its
+        payload is this session's own items, its time the one signed into it; only a
+        payload of plain scalars, as for a verified one."""
+        items = tuple(session.items())
+        if not all(type(v) in _SCALARS for _, v in items):
+            return
+        prefix = self.get_cookie_name(app) + "="
+        header = next((h for h in reversed(response.headers.getlist("Set-Cookie"))
+                       if h.startswith(prefix)), None)
+        if header is None:
+            return
+        value = header[len(prefix):].split(";", 1)[0]
+        try:
+            signed_at = bytes_to_int(base64_decode(value.rsplit(".", 2)[1]))
+        except (IndexError, ValueError, BadData):
+            return
+        key = (value, app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if len(self._verified) >= _CACHE_AT_MOST:
+            self._verified.clear()
+        self._verified[key] = (items, signed_at)
 
 
 class App(Flask):

@@ -27,7 +27,9 @@ def switch_to(target: service.SwitchTarget, *, via: str) -> frozenset:
     principal = g.principal
     old = g.get("membership")
     org = target.org
-    db = tenancy.bind_request(service.context_for(principal.user_id, org.org_id))
+    # The new org's context from here on, as before any check below (the same refusal of
+    # another org on an org's own host); no ORM session is made for it (issue 20).
+    tenancy.bind_request_lazily(service.context_for(principal.user_id, org.org_id))
     audit = audit_values(
         org_id=org.org_id,
         actor=request_actor(),
@@ -38,8 +40,10 @@ def switch_to(target: service.SwitchTarget, *, via: str) -> frozenset:
         details={"via": via},  # and the entry method, added by rotate_session
     )
     try:
+        # None: the writes run alone under that context (a session made later, for a
+        # custom role's permissions, acts for it too).
         new_id, _method = service.rotate_session(
-            db, principal.user_id, principal.session_id,
+            None, principal.user_id, principal.session_id,
             service.auth_of(principal.auth_method, principal.sso_org_id), target, client_info(),
             audit, timedelta(days=current_app.config["SESSION_IDLE_DAYS"]))
     except service.SessionEnded:
@@ -50,4 +54,5 @@ def switch_to(target: service.SwitchTarget, *, via: str) -> frozenset:
     issue_token(new_id, principal.user_id, org.org_id, org.role, keep_csrf=True)
     if org.role in BUILTIN_ROLES:
         return permissions_for(org.role)
-    return permissions_for(org.role, service.custom_role_permissions(db, org.role))
+    return permissions_for(
+        org.role, service.custom_role_permissions(tenancy.request_session(), org.role))

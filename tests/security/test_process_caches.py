@@ -115,6 +115,27 @@ def test_a_kept_csrf_token_works_only_in_its_own_session(app, two_orgs):
     ).status_code in (302, 303)
 
 
+def test_a_verified_csrf_token_is_still_refused_in_another_session(app, two_orgs):
+    """``dashboard/security.py`` remembers a signed token Flask-WTF verified, with the raw
+    token it carried: once Alice's token is remembered, it still works only in her session,
+    and a token differing from it by one character is verified (and refused) afresh."""
+    _, _, people = two_orgs
+    alice, bob = app.test_client(), app.test_client()
+    login(alice, people["a_owner"])
+    login(bob, people["b_member"])
+    alice_token = csrf_token(alice, "/switcher")
+    for _ in range(2):  # verified, then remembered: accepted both times
+        answer = alice.post("/switch", data={"csrf_token": alice_token, "slug": "no-such-org"})
+        assert answer.status_code == 404, answer.status_code  # past CSRF, not a member there
+    other = "y" if alice_token[0] == "x" else "x"  # the payload's first character changed
+    for client, token in ((bob, alice_token), (alice, other + alice_token[1:]), (alice, "")):
+        slug = factories.unique("csrf")
+        answer = client.post("/orgs/new", data={"csrf_token": token, "name": slug, "slug": slug})
+        assert answer.status_code == 400, answer.status_code
+        assert factories.execute(
+            "SELECT count(*) FROM organizations WHERE slug = :s", s=slug).scalar_one() == 0
+
+
 def test_a_new_person_in_the_same_browser_never_gets_the_last_ones_token(app, two_orgs):
     """Sign-out and sign-in start a fresh raw token: the signed token kept for the last
     person's raw token is not served to the next, and the last one's token is refused."""
@@ -191,3 +212,25 @@ def test_the_kept_home_checklist_is_always_the_orgs_own(app):
     assert cold["fresh"] != cold["busy"]  # the states differ, so a mix-up would show
     assert 'data-step="invite" data-done="true"' in cold["busy"]
     assert 'data-step="invite" data-done="false"' in cold["fresh"]
+
+
+def test_a_cookie_remembered_when_issued_reads_as_its_verification_would(app, two_orgs):
+    """``dashboard/flask_app.py`` remembers the session cookie it just signed as verified:
+    what it remembers is exactly what verifying that cookie gives, and a cookie differing
+    from it by one character is verified afresh (refused: signed out)."""
+    from dashboard.flask_app import CookieSessions
+
+    _, _, people = two_orgs
+    client = app.test_client()
+    login(client, people["a_owner"])
+    name = app.config["SESSION_COOKIE_NAME"]
+    value = client.get_cookie(name).value
+    key = (value, app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+    items, signed_at = CookieSessions._verified[key]
+    data, verified_at = app.session_interface.get_signing_serializer(app).loads(
+        value, return_timestamp=True)
+    assert dict(items) == data and signed_at == verified_at.timestamp()
+    assert client.get("/switcher").status_code == 200  # signed in with it
+    other = "y" if value[1] == "x" else "x"  # a payload character changed
+    client.set_cookie(name, value[0] + other + value[2:])
+    assert client.get("/switcher").status_code in (302, 303)  # not signed in: to the login
