@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dashboard.table_kinds import GLOBAL_TABLES
+from dashboard.table_kinds import GLOBAL_TABLES, NOT_EXPORTED
 
 _TENANT_TABLES_SQL = text(
     """
@@ -35,7 +35,8 @@ class ExportResult:
 
 
 def tenant_tables(session: Session) -> list[str]:
-    return [t for t in session.scalars(_TENANT_TABLES_SQL) if t not in GLOBAL_TABLES]
+    return [t for t in session.scalars(_TENANT_TABLES_SQL)
+            if t not in GLOBAL_TABLES and t not in NOT_EXPORTED]
 
 
 # The columns the runtime role may read: hashes (API key secrets, invitation tokens) are
