@@ -17,6 +17,13 @@ pending invitations and the newest events as JSON (at most ``p_shown`` of each, 
 first, as the statement built them before). Each panel is read only when the caller asks
 for it (the viewer may see it; the app checks the permission): ``p_checklist``,
 ``p_invitations``, ``p_events``; a panel not asked for is NULL.
+
+Its statement runs a generic plan (``plan_cache_mode``): PostgreSQL 18 caches an SQL function's
+plan, but judged this one's generic plan dearer than a custom one (the ``LIMIT p_shown``) and
+planned it anew on every call, 466 us of backend CPU per call on the 10,000-org bench
+database against 86 us with the generic plan (74 with the gate called once, below). The gate
+is called once: ``OFFSET 0`` keeps the ``g`` subquery from being pulled up, which put a call
+of ``app_current_org()`` in each panel's scan instead (6 calls).
 """
 
 from alembic import op
@@ -31,11 +38,12 @@ depends_on = None
 SIGNATURE = "app_home_panels(boolean, boolean, boolean, integer)"
 
 PANELS = """
-CREATE FUNCTION app_home_panels(p_checklist boolean, p_invitations boolean,
+CREATE OR REPLACE FUNCTION app_home_panels(p_checklist boolean, p_invitations boolean,
                                 p_events boolean, p_shown integer)
 RETURNS TABLE (members bigint, invite boolean, setup boolean[], invitations json,
                events json)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 ROWS 1 AS $$
   SELECT mc.members,
          CASE WHEN p_checklist THEN
@@ -67,7 +75,7 @@ ROWS 1 AS $$
               FROM (SELECT a.at, a.actor, a.action, a.target FROM audit_events a
                      WHERE a.org_id = g.org ORDER BY a.at DESC LIMIT p_shown) r)
          END
-    FROM (SELECT app_current_org() AS org) g,
+    FROM (SELECT app_current_org() AS org OFFSET 0) g,
          LATERAL (SELECT coalesce(sum(c.members), 0) AS members FROM member_counts c
                    WHERE c.org_id = g.org) mc
 $$;
