@@ -137,6 +137,17 @@ ENTITLEMENTS_FROM = (" organizations o LEFT JOIN licenses l ON l.org_id = o.id"
 _ENTITLEMENTS_SQL = text(
     f"SELECT {ENTITLEMENTS_COLUMNS} FROM {ENTITLEMENTS_FROM} WHERE o.id = :org"
 )
+# The same, for a read riding in the session check's statement (``principal.principal_with``):
+# the check read the org's row already, through the gate, in that statement: its plan
+# (``chk.plan``) and its id (``chk.org_id``, NULL unless the org is active and visible). A
+# rider reads the rest for that id, without the row again (one gate call and one index scan
+# fewer) and without a second ``plan`` column.
+CHECKED_ORG_ENTITLEMENTS_COLUMNS = ENTITLEMENTS_COLUMNS.replace(" o.plan,", "", 1)
+CHECKED_ORG_ENTITLEMENTS_FROM = ENTITLEMENTS_FROM.replace(
+    " organizations o ", " (SELECT chk.org_id AS id) AS o ", 1
+)
+assert CHECKED_ORG_ENTITLEMENTS_COLUMNS != ENTITLEMENTS_COLUMNS
+assert "organizations" not in CHECKED_ORG_ENTITLEMENTS_FROM
 
 
 def current_org(session: Session) -> uuid.UUID:

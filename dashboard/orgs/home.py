@@ -99,9 +99,8 @@ _OVERVIEW = "o.id, o.slug, o.name, o.status, hp.members"  # o.plan: with the ent
 # call for the org it admits, where member_counts, invitations (twice) and audit_events under
 # RLS asked the gate once each. Each list is the newest SHOWN rows as one JSON array of
 # arrays; a panel the viewer may not see is not read (NULL).
-_FROM = f"""
-  FROM {licenses.ENTITLEMENTS_FROM},
-       app_home_panels(%s, %s, %s, {SHOWN}) hp"""
+_PANELS = f", app_home_panels(%s, %s, %s, {SHOWN}) hp"
+_FROM = " FROM " + licenses.ENTITLEMENTS_FROM + _PANELS
 _WHERE = " WHERE o.id = CAST(:org_id AS uuid)"
 _CHECKLIST = "hp.invite, hp.setup"  # setup: [a verified domain, an SSO connection, an API key]
 _SETUP_STEPS = ("domain", "sso", "api_key")
@@ -119,6 +118,24 @@ def _home_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> 
     panels = _FROM % tuple("true" if wanted else "false"
                            for wanted in (checklist, invitations, events))
     return compact("SELECT " + ",".join(parts) + panels + joins + _WHERE)
+
+
+@lru_cache(maxsize=16)
+def _rider_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> str:
+    """The same read riding in the session check's statement (``rider``): for the org the
+    check found (``chk.org_id``; its slug, name and plan are the check's own columns), so no
+    column is named like one of the check's."""
+    parts = [sql for wanted, sql in ((True, "hp.members"),
+                                     (True, licenses.CHECKED_ORG_ENTITLEMENTS_COLUMNS),
+                                     (checklist, _CHECKLIST),
+                                     (invitations, _INVITATIONS), (events, _EVENTS),
+                                     (usage, reports.ROLLUP_COLUMNS)) if wanted]
+    joins = reports.CHECKED_ORG_ROLLUP_JOINS if usage else ""
+    panels = _PANELS % tuple("true" if wanted else "false"
+                             for wanted in (checklist, invitations, events))
+    return compact("SELECT " + ",".join(parts) + " FROM "
+                   + licenses.CHECKED_ORG_ENTITLEMENTS_FROM + panels + joins
+                   + " WHERE o.id IS NOT NULL")
 
 
 # psycopg converts a statement's %(name)s placeholders with a regular expression, and keeps
@@ -140,15 +157,20 @@ def compact(sql: str) -> str:
     return "".join(pieces)
 
 
+def _shape(permissions: frozenset[str]) -> tuple[list, bool, bool]:
+    """(the checklist's steps, may invite, may read the audit log) for these permissions."""
+    steps = [s for s in _STEPS if s[4].value in permissions]
+    return (steps, Permission.MEMBERS_INVITE.value in permissions,
+            Permission.AUDIT_VIEW.value in permissions)
+
+
 def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
          usage: reports.RollupRead | None = None) -> tuple[OrgOverview, HomePanels] | None:
     """The overview and the panels this viewer may see, in one statement; None when the org
     is not visible (the caller answers 404). ``usage``, the rollups of the home's usage
     section, rides along where the org's cells are the shared schema's own tables (the
     shared tier: ``cell_reads.cells_packable``; elsewhere it reads them itself)."""
-    steps = [s for s in _STEPS if s[4].value in permissions]
-    may_invite = Permission.MEMBERS_INVITE.value in permissions
-    may_audit = Permission.AUDIT_VIEW.value in permissions
+    steps, may_invite, may_audit = _shape(permissions)
     if str(tenancy.context_of(session).org_id) != str(org_id):
         return None  # the statement reads the context's org (below); any other: not visible
     # The statement is packed into its transaction's context statement (tenancy.begin_with;
@@ -167,12 +189,43 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
                              params, alone=packable)
     if row is None:
         return None
+    overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
+    return overview, _panels(session, row, steps, may_invite, may_audit,
+                             usage if carried else None)
+
+
+def rider(permissions: frozenset[str],
+          usage: reports.RollupRead | None) -> tuple[str, dict]:
+    """The home's read, to ride in the session check's statement (``principal_with``), for
+    a viewer with ``permissions`` (the caller checks the check's membership has them)."""
+    steps, may_invite, may_audit = _shape(permissions)
+    params = licenses.entitlements_params()
+    if usage is not None:
+        params.update({k: v for k, v in usage.params().items() if k != "org_id"})
+    return _rider_sql(bool(steps), may_invite, may_audit, usage is not None), params
+
+
+def carried(session: Session, check, permissions: frozenset[str],
+            usage: reports.RollupRead | None) -> tuple[OrgOverview, HomePanels] | None:
+    """``home``'s answer from the check's row that carried ``rider``'s read, or None (not
+    carried: the org row was not visible to it). The check found the org active
+    (``chk.org_id``), its slug, name and plan in the same snapshot."""
+    if check.has_license is None:
+        return None
+    overview = OrgOverview(check.org_id, check.slug, check.org_name, check.plan, "active",
+                           check.members)
+    # The rollups were read from the shared schema's tables: the org's own only there.
+    taken = usage if usage is not None and cell_reads.cells_packable(session) else None
+    return overview, _panels(session, check, *_shape(permissions), taken)
+
+
+def _panels(session: Session, row, steps: list, may_invite: bool, may_audit: bool,
+            usage: reports.RollupRead | None) -> HomePanels:
     # The org's entitlements rode along (every org page reads them: the plan's quotas, the
     # navigation's features); the rest of the request takes them from here.
     entitled = licenses.remember_entitlements(session, licenses.current_org(session), row)
-    if carried and cell_reads.cells_packable(session):  # as the statement's own route says
+    if usage is not None and cell_reads.cells_packable(session):  # as the route says
         usage.take(row)
-    overview = OrgOverview(row.id, row.slug, row.name, row.plan, row.status, row.members)
     checklist = None
     done = 0
     if steps:
@@ -194,7 +247,7 @@ def home(session: Session, org_id: uuid.UUID, permissions: frozenset[str],
     if may_audit:
         events = [RecentEvent(_at(at), actor, action, target)
                   for at, actor, action, target in row.events]
-    return overview, HomePanels(checklist, done, invitations, invitations_total, events)
+    return HomePanels(checklist, done, invitations, invitations_total, events)
 
 
 def _at(value: str) -> datetime:

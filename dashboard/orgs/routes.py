@@ -16,11 +16,11 @@ from flask import (
 
 from dashboard import tenancy
 from dashboard.auth import service as auth_service
-from dashboard.auth.principal import client_info, issue_token, principal_only
+from dashboard.auth.principal import client_info, issue_token, principal_only, principal_with
 from dashboard.hosts import current_host
 from dashboard.orgs import home as home_panels
+from dashboard.orgs import home_read, service
 from dashboard.orgs import page as home_page
-from dashboard.orgs import service
 from dashboard.orgs.forms import CreateOrgForm
 from dashboard.permissions import Permission, authenticated, requires
 from dashboard.rendering import render_bytes
@@ -29,18 +29,23 @@ from dashboard.usage import web as usage_web
 bp = Blueprint("orgs", __name__)
 
 
+# The home's read rides in the session check's statement (home_read.py): one statement.
 @bp.route("/o/<slug>/")
-@principal_only  # the home's one statement is a transaction of its own too (orgs/home.py)
+@principal_with(home_read.rider)
 @requires(Permission.ORG_VIEW)
 def home():
     membership = g.membership
-    usage = usage_web.home_rollups()  # read by the home's statement where it can
-    found = home_panels.home(
-        tenancy.request_session(), membership.org_id, frozenset(membership.permissions), usage
-    )
-    if found is None:
-        abort(404)
-    overview, panels = found
+    found = home_read.carried(membership)
+    if found is not None:
+        overview, panels, usage = found
+    else:  # not carried: the home's own statement, a transaction of its own (orgs/home.py)
+        usage = usage_web.home_rollups()  # read by the home's statement where it can
+        found = home_panels.home(
+            tenancy.request_session(), membership.org_id, frozenset(membership.permissions),
+            usage)
+        if found is None:
+            abort(404)
+        overview, panels = found
     principal = g.principal
     content = home_page.content(
         overview,

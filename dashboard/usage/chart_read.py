@@ -25,21 +25,11 @@ from dashboard.licenses import service as licenses
 from dashboard.usage import reports
 from dashboard.usage.metrics import METRICS
 
-# The check has read the org's row already, through the gate, in this statement: its plan
-# (``chk.plan``) and its id (``chk.org_id``, NULL unless the org is active and visible). The
-# rider reads the rest of the entitlements for that id, without reading the row again (one
-# gate call and one index scan fewer) and without a second ``plan`` column.
-_ENTITLEMENTS_COLUMNS = licenses.ENTITLEMENTS_COLUMNS.replace(" o.plan,", "", 1)
-_ENTITLEMENTS_FROM = licenses.ENTITLEMENTS_FROM.replace(
-    " organizations o ", " (SELECT chk.org_id AS id) AS o ", 1
-)
-assert _ENTITLEMENTS_COLUMNS != licenses.ENTITLEMENTS_COLUMNS
-assert "organizations" not in _ENTITLEMENTS_FROM
-_ROLLUP_JOINS = reports.ROLLUP_JOINS.replace("CAST(:org_id AS uuid)", "chk.org_id")
-assert ":org_id" not in _ROLLUP_JOINS
+# The entitlements and rollups of the org the check read (``chk.org_id``, ``chk.plan``).
 RIDER_SQL = (
-    f"SELECT {_ENTITLEMENTS_COLUMNS}, {reports.ROLLUP_COLUMNS}"
-    f" FROM {_ENTITLEMENTS_FROM} {_ROLLUP_JOINS} WHERE o.id IS NOT NULL"
+    f"SELECT {licenses.CHECKED_ORG_ENTITLEMENTS_COLUMNS}, {reports.ROLLUP_COLUMNS}"
+    f" FROM {licenses.CHECKED_ORG_ENTITLEMENTS_FROM} {reports.CHECKED_ORG_ROLLUP_JOINS}"
+    " WHERE o.id IS NOT NULL"
 )
 _READ = "chart_read"  # on g: the RollupRead whose parameters the check's statement carried
 

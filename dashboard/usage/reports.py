@@ -143,6 +143,9 @@ ROLLUP_JOINS = """
                AND d.metric = ANY(CAST(:usage_metrics AS text[]))
                AND d.day BETWEEN :usage_since AND :usage_until OFFSET 0) d
      WHERE NOT coalesce(ur.revision = CAST(:usage_known AS bigint), false)) ud"""
+# Riding in the session check's statement: for the org the check found (``chk.org_id``).
+CHECKED_ORG_ROLLUP_JOINS = ROLLUP_JOINS.replace("CAST(:org_id AS uuid)", "chk.org_id")
+assert ":org_id" not in CHECKED_ORG_ROLLUP_JOINS
 # On its own (a dedicated org's database, or the entitlements known already). No
 # .columns(): the tier router reads table names from a plain text() only.
 _ROLLUPS_SQL = text(f"SELECT {ROLLUP_COLUMNS} FROM (SELECT 1) AS one {ROLLUP_JOINS}")

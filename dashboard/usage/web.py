@@ -90,6 +90,18 @@ def home_rollups() -> reports.RollupRead | None:
     org_id = current_org_id()
     if org_id is None or not can(Permission.USAGE_VIEW):
         return None
+    return _home_read(org_id)
+
+
+def home_rollups_for(org_id: uuid.UUID, permissions: frozenset[str]) -> reports.RollupRead | None:
+    """``home_rollups`` for a viewer with ``permissions`` in ``org_id``, before the session
+    check has run (the home's read riding in it: orgs/home_read.py)."""
+    if Permission.USAGE_VIEW.value not in permissions:
+        return None
+    return _home_read(org_id)
+
+
+def _home_read(org_id: uuid.UUID) -> reports.RollupRead:
     return reports.RollupRead(org_id, 30, reports.today_utc(), HOME_METRICS)
 
 

@@ -95,10 +95,10 @@ def add_usage(org, days: int = 365) -> None:
 PAGES = {
     # the floor (issue 20): the session check, in the statement that sets the RLS context
     "whoami": PageCase("/o/<slug>/whoami.json", budget=1, grow=(add_members, add_activity)),
-    # the context, and one statement for the entitlements, the overview, the
+    # one statement: the session check carries the entitlements, the member count, the
     # getting-started checklist, the newest pending invitations, the newest audit events
-    # and the usage sparklines' rollups (issues 20, 21)
-    "org home": PageCase("/o/<slug>/", budget=2, grow=(add_members, add_activity)),
+    # and the usage sparklines' rollups (issues 20, 21; orgs/home_read.py)
+    "org home": PageCase("/o/<slug>/", budget=1, grow=(add_members, add_activity)),
     # the context, and one statement for the org's roles with its entitlements (the
     # navigation's lock marks) and the page of members with their total (issue 20)
     "members": PageCase("/o/<slug>/members", budget=2, grow=(add_members,)),
