@@ -18,7 +18,6 @@ from dashboard import tenancy
 from dashboard.auth import service as auth_service
 from dashboard.auth.principal import client_info, issue_token, principal_only, principal_with
 from dashboard.hosts import current_host
-from dashboard.orgs import home as home_panels
 from dashboard.orgs import home_read, service
 from dashboard.orgs import page as home_page
 from dashboard.orgs.forms import CreateOrgForm
@@ -35,17 +34,10 @@ bp = Blueprint("orgs", __name__)
 @requires(Permission.ORG_VIEW)
 def home():
     membership = g.membership
-    found = home_read.carried(membership)
-    if found is not None:
-        overview, panels, usage = found
-    else:  # not carried: the home's own statement, a transaction of its own (orgs/home.py)
-        usage = usage_web.home_rollups()  # read by the home's statement where it can
-        found = home_panels.home(
-            tenancy.request_session(), membership.org_id, frozenset(membership.permissions),
-            usage)
-        if found is None:
-            abort(404)
-        overview, panels = found
+    found = home_read.page(membership)
+    if found is None:
+        abort(404)
+    overview, panels, usage = found
     principal = g.principal
     content = home_page.content(
         overview,
