@@ -78,7 +78,8 @@ def _run(connection, sql: str, params: dict, alone: bool = False, every: bool = 
     fairy = connection.connection
     raw = fairy.dbapi_connection
     events = connection._has_events or connection.engine._has_events
-    # Kept by the text it runs: the named query on a cursor, the numbered one on a RawCursor.
+    # Kept by the text it runs and its kind: the named query on a cursor, the numbered one
+    # on a RawCursor.
     cursor = _cursor(fairy, raw, query, _NAMED_CURSOR) if events \
         else _cursor(fairy, raw, numbered, RawCursor)
     context = SimpleNamespace()  # what execution listeners may note things on (tracing)
@@ -127,11 +128,12 @@ def _cursor(fairy, raw, query: str, make):
     if kept is None or kept[0] is not raw:
         kept = fairy.info[_CURSOR_KEY] = (raw, {})
     cursors = kept[1]
-    cursor = cursors.get(query)
+    key = (query, make)  # a statement with no parameter reads the same both ways
+    cursor = cursors.get(key)
     if cursor is None or cursor.closed:
         if len(cursors) >= _AT_MOST:
             cursors.clear()
-        cursor = cursors[query] = make(raw)
+        cursor = cursors[key] = make(raw)
     return cursor
 
 
@@ -139,9 +141,9 @@ def _forget_cursor(fairy, cursor) -> None:
     """After an error the statement gets a new cursor next time: nothing carries over."""
     kept = fairy.info.get(_CURSOR_KEY)
     if kept is not None:
-        for query, known in list(kept[1].items()):
+        for key, known in list(kept[1].items()):
             if known is cursor:
-                del kept[1][query]
+                del kept[1][key]
     cursor.close()
 
 

@@ -22,7 +22,23 @@ def _kept(connection, sql: str):
     """The cursor the connection keeps for ``sql`` (None: none), checked to be its own."""
     raw, cursors = connection.connection.info[first_statement._CURSOR_KEY]
     assert raw is connection.connection.dbapi_connection
-    return cursors.get(first_statement._COMPILED[sql][0])
+    named, _, numbered, _ = first_statement._COMPILED[sql]
+    found = [cursor for (text, _), cursor in cursors.items() if text in (named, numbered)]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_a_statement_without_parameters_runs_with_and_without_cursor_listeners(
+        app, monkeypatch):
+    """Its named and numbered texts are the same: each way keeps a cursor of its own kind (a
+    RawCursor kept for it once refused the named parameters of the listeners' way)."""
+    engine = app.extensions["tenantdesk.db"].engine
+    sql = "SELECT 7 AS seven"
+    with engine.connect() as connection:
+        for listening in (False, True, False):
+            monkeypatch.setattr(connection, "_has_events", listening)
+            monkeypatch.setattr(engine, "_has_events", listening)
+            assert first_statement.first_row(connection, sql, {}, alone=True).seven == 7
 
 
 def test_each_pooled_connection_keeps_one_cursor_for_the_first_statement(app, client):
