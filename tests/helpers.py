@@ -88,3 +88,8 @@ def in_threads(work, count: int) -> list[Exception]:
     for thread in threads:
         thread.join()
     return errors
+
+
+def next_page_link(html: str) -> str:
+    """The URL of a page's ``rel="next"`` link (unescaped)."""
+    return re.search(r'href="([^"]+)"[^>]*rel="next"', html).group(1).replace("&amp;", "&")

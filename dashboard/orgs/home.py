@@ -108,34 +108,26 @@ _INVITATIONS = "hp.invitations"  # [the pending count, [[id, email, role, sent, 
 _EVENTS = "hp.events"  # [[at, actor, action, target]...]
 
 
-@lru_cache(maxsize=16)
-def _home_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> str:
-    parts = [sql for wanted, sql in ((True, _OVERVIEW), (True, licenses.ENTITLEMENTS_COLUMNS),
+@lru_cache(maxsize=32)
+def _home_sql(checklist: bool, invitations: bool, events: bool, usage: bool,
+              checked: bool = False) -> str:
+    """The home's statement for the panels wanted. ``checked``: the same read riding in the
+    session check's statement (``rider``), for the org the check found (``chk.org_id``; its
+    slug, name and plan are the check's own columns, so none is named like one of them)."""
+    if checked:
+        overview, entitlements = "hp.members", licenses.CHECKED_ORG_ENTITLEMENTS_COLUMNS
+        source = " FROM " + licenses.CHECKED_ORG_ENTITLEMENTS_FROM + _PANELS
+        joins, where = reports.CHECKED_ORG_ROLLUP_JOINS, " WHERE o.id IS NOT NULL"
+    else:
+        overview, entitlements = _OVERVIEW, licenses.ENTITLEMENTS_COLUMNS
+        source, joins, where = _FROM, reports.ROLLUP_JOINS, _WHERE
+    parts = [sql for wanted, sql in ((True, overview), (True, entitlements),
                                      (checklist, _CHECKLIST),
                                      (invitations, _INVITATIONS), (events, _EVENTS),
                                      (usage, reports.ROLLUP_COLUMNS)) if wanted]
-    joins = reports.ROLLUP_JOINS if usage else ""
-    panels = _FROM % tuple("true" if wanted else "false"
-                           for wanted in (checklist, invitations, events))
-    return compact("SELECT " + ",".join(parts) + panels + joins + _WHERE)
-
-
-@lru_cache(maxsize=16)
-def _rider_sql(checklist: bool, invitations: bool, events: bool, usage: bool) -> str:
-    """The same read riding in the session check's statement (``rider``): for the org the
-    check found (``chk.org_id``; its slug, name and plan are the check's own columns), so no
-    column is named like one of the check's."""
-    parts = [sql for wanted, sql in ((True, "hp.members"),
-                                     (True, licenses.CHECKED_ORG_ENTITLEMENTS_COLUMNS),
-                                     (checklist, _CHECKLIST),
-                                     (invitations, _INVITATIONS), (events, _EVENTS),
-                                     (usage, reports.ROLLUP_COLUMNS)) if wanted]
-    joins = reports.CHECKED_ORG_ROLLUP_JOINS if usage else ""
-    panels = _PANELS % tuple("true" if wanted else "false"
-                             for wanted in (checklist, invitations, events))
-    return compact("SELECT " + ",".join(parts) + " FROM "
-                   + licenses.CHECKED_ORG_ENTITLEMENTS_FROM + panels + joins
-                   + " WHERE o.id IS NOT NULL")
+    panels = source % tuple("true" if wanted else "false"
+                            for wanted in (checklist, invitations, events))
+    return compact("SELECT " + ",".join(parts) + panels + (joins if usage else "") + where)
 
 
 # psycopg converts a statement's %(name)s placeholders with a regular expression, and keeps
@@ -202,7 +194,7 @@ def rider(permissions: frozenset[str],
     params = licenses.entitlements_params()
     if usage is not None:
         params.update({k: v for k, v in usage.params().items() if k != "org_id"})
-    return _rider_sql(bool(steps), may_invite, may_audit, usage is not None), params
+    return _home_sql(bool(steps), may_invite, may_audit, usage is not None, True), params
 
 
 def carried(session: Session, check, permissions: frozenset[str],
